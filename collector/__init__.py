@@ -1,0 +1,1 @@
+"""asyncio Modbus polling, decoding, the batched writer and the built-in simulator."""

@@ -1,0 +1,58 @@
+"""Dependencies shared by the routers: settings, a session, the current user and role checks."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Coroutine
+from typing import Annotated, Any
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from ddms import db
+from ddms.config import Settings
+from ddms.errors import Forbidden, Unauthorized
+from ddms.models import Role, User
+from ddms.services import auth
+
+bearer = HTTPBearer(auto_error=False, description="Access token from POST /api/auth/login")
+
+
+def get_app_settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+async def get_session() -> AsyncIterator[AsyncSession]:
+    async with db.session_scope() as session:
+        yield session
+
+
+SettingsDep = Annotated[Settings, Depends(get_app_settings)]
+SessionDep = Annotated[AsyncSession, Depends(get_session)]
+BearerDep = Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
+
+
+async def get_current_user(session: SessionDep, settings: SettingsDep, credentials: BearerDep) -> User:
+    if credentials is None or not credentials.credentials:
+        raise Unauthorized("Not authenticated")
+    return await auth.user_from_access_token(session=session, settings=settings, token=credentials.credentials)
+
+
+CurrentUser = Annotated[User, Depends(get_current_user)]
+
+
+def require_roles(*roles: Role) -> Callable[..., Coroutine[Any, Any, User]]:
+    """A dependency admitting only ``roles``; others get 403 naming the roles required."""
+    names = ", ".join(role.value for role in roles)
+
+    async def check(user: CurrentUser) -> User:
+        if user.role not in roles:
+            raise Forbidden(f"Access forbidden. Required roles: {names}")
+        return user
+
+    return check
+
+
+OwnerUser = Annotated[User, Depends(require_roles(Role.OWNER))]
+AdminUser = Annotated[User, Depends(require_roles(Role.OWNER, Role.ADMIN))]

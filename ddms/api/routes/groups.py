@@ -1,0 +1,39 @@
+"""/api/groups: device groups, membership and their alert summary."""
+
+from __future__ import annotations
+
+import uuid
+
+from fastapi import APIRouter, Response, status
+
+from ddms.api.deps import AdminUser, CurrentUser, SessionDep
+from ddms.schemas.devices import GroupCreate, GroupDetail, GroupPublic, GroupUpdate
+from ddms.services import groups
+
+router = APIRouter(prefix="/api/groups", tags=["groups"])
+
+
+@router.post("", response_model=GroupDetail, status_code=status.HTTP_201_CREATED)
+async def create_group(body: GroupCreate, session: SessionDep, _: AdminUser) -> GroupDetail:
+    return await groups.create_group(session=session, data=body)
+
+
+@router.get("", response_model=list[GroupPublic])
+async def list_groups(session: SessionDep, _: CurrentUser) -> list[GroupPublic]:
+    return await groups.list_groups(session=session)
+
+
+@router.get("/{group_id}", response_model=GroupDetail)
+async def get_group(group_id: uuid.UUID, session: SessionDep, _: CurrentUser) -> GroupDetail:
+    return await groups.group_detail(session=session, group_id=group_id)
+
+
+@router.put("/{group_id}", response_model=GroupDetail)
+async def update_group(group_id: uuid.UUID, body: GroupUpdate, session: SessionDep, _: AdminUser) -> GroupDetail:
+    return await groups.update_group(session=session, group_id=group_id, data=body)
+
+
+@router.delete("/{group_id}", status_code=status.HTTP_204_NO_CONTENT)
+async def delete_group(group_id: uuid.UUID, session: SessionDep, _: AdminUser) -> Response:
+    await groups.delete_group(session=session, group_id=group_id)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)

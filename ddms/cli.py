@@ -1,0 +1,130 @@
+"""The ``ddms`` console command: serve, migrate, user management (and simulate, backup later)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import sys
+from collections.abc import Callable
+
+from ddms import db, logs
+from ddms.config import ConfigError, Settings, get_settings, load_settings
+from ddms.errors import DDMSError
+from ddms.migrate import upgrade
+from ddms.schemas.users import UserCreate
+
+
+def _serve(args: argparse.Namespace, settings: Settings) -> int:
+    import uvicorn
+
+    from ddms.main import create_app
+
+    overrides: dict[str, object] = {}
+    if args.host:
+        overrides["host"] = args.host
+    if args.port:
+        overrides["port"] = args.port
+    if args.no_migrate:
+        overrides["auto_migrate"] = False
+    if overrides:
+        settings = load_settings(**(settings.model_dump(exclude_unset=True) | overrides))
+    app = create_app(settings)
+    print(f"DDMS: open http://{settings.host}:{settings.port} in a browser", flush=True)
+    uvicorn.run(app, host=settings.host, port=settings.port, log_level="warning", proxy_headers=True)
+    return 0
+
+
+def _migrate(_args: argparse.Namespace, settings: Settings) -> int:
+    asyncio.run(upgrade(settings.resolved_database_url))
+    print("database is up to date")
+    return 0
+
+
+def _read_password(given: str | None) -> str:
+    if given:
+        return given
+    if not sys.stdin.isatty():
+        return sys.stdin.readline().rstrip("\n")
+    first = getpass.getpass("Password: ")
+    if first != getpass.getpass("Repeat password: "):
+        raise DDMSError("Passwords do not match")
+    return first
+
+
+async def _with_session(settings: Settings, work: Callable[..., object]) -> object:
+    await upgrade(settings.resolved_database_url)
+    database = db.configure(settings.resolved_database_url)
+    try:
+        async with db.session_scope() as session:
+            return await work(session)  # type: ignore[misc]
+    finally:
+        await database.dispose()
+
+
+def _user_create(args: argparse.Namespace, settings: Settings) -> int:
+    from ddms.services import users
+
+    data = UserCreate(username=args.username, password=_read_password(args.password), role=args.role,
+                      language_preference=args.language)
+    user = asyncio.run(_with_session(settings, lambda session: users.create_user(session=session, data=data)))
+    print(f"created {user.role} '{user.username}' ({user.id})")  # type: ignore[attr-defined]
+    return 0
+
+
+def _user_reset(args: argparse.Namespace, settings: Settings) -> int:
+    from ddms.services import users
+
+    password = _read_password(args.password)
+    asyncio.run(_with_session(
+        settings, lambda session: users.set_password(session=session, username=args.username, password=password)
+    ))
+    print(f"password of '{args.username}' reset; existing sessions were signed out")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="ddms", description="Device Data Monitoring System")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    serve = commands.add_parser("serve", help="run the web app, REST API and collector")
+    serve.add_argument("--host")
+    serve.add_argument("--port", type=int)
+    serve.add_argument("--no-migrate", action="store_true", help="do not upgrade the database on start")
+    serve.set_defaults(handler=_serve)
+
+    commands.add_parser("migrate", help="upgrade the database schema").set_defaults(handler=_migrate)
+
+    user = commands.add_parser("user", help="manage accounts").add_subparsers(dest="user_command", required=True)
+    create = user.add_parser("create", help="create an admin or read-only account")
+    create.add_argument("username")
+    create.add_argument("--role", choices=["admin", "read_only"], default="read_only")
+    create.add_argument("--language", choices=["en", "zh"], default="en")
+    create.add_argument("--password", help="read from the terminal (or stdin) when omitted")
+    create.set_defaults(handler=_user_create)
+    reset = user.add_parser("reset-password", help="set a new password and sign the user out everywhere")
+    reset.add_argument("username")
+    reset.add_argument("--password", help="read from the terminal (or stdin) when omitted")
+    reset.set_defaults(handler=_user_reset)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        settings = get_settings()
+        logs.configure(settings.log_level)
+        return int(args.handler(args, settings))
+    except ConfigError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    except DDMSError as exc:
+        print(f"error: {exc.detail}", file=sys.stderr)
+        return 1
+    except ValueError as exc:  # pydantic validation of console input
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,128 @@
+"""One Settings object read from the environment; nothing else in DDMS reads os.environ.
+
+The embedded default (SQLite in ``DDMS_DATA_DIR``) needs no configuration at all. A JWT secret that is
+not configured is generated once and kept in the data directory (mode 0600), so tokens survive a
+restart. In production (``DDMS_ENV=production``) a missing or weak secret stops start-up instead.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from functools import cached_property, lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+logger = logging.getLogger(__name__)
+
+MIN_SECRET_BYTES = 32
+SECRET_FILE_NAME = "jwt_secret"
+
+
+class ConfigError(Exception):
+    """A configuration value is wrong; the message is one line naming the variable."""
+
+
+class Settings(BaseSettings):
+    """Every tunable of DDMS, with the names the architecture gives them."""
+
+    model_config = SettingsConfigDict(env_file=None, extra="ignore", case_sensitive=False)
+
+    ddms_env: Literal["development", "production"] = "development"
+    ddms_data_dir: Path = Path("./data")
+    database_url: str = ""
+    jwt_secret_key: str = ""
+    jwt_algorithm: Literal["HS256", "HS384", "HS512"] = "HS256"
+    access_token_expire_minutes: int = Field(default=30, ge=1, le=24 * 60)
+    refresh_token_expire_days: int = Field(default=7, ge=1, le=365)
+    cors_origins: str = ""
+    cookie_secure: bool = True
+    modbus_timeout: float = Field(default=10.0, gt=0, le=300)
+    modbus_retry_attempts: int = Field(default=3, ge=0, le=10)
+    prometheus_enabled: bool = True
+    sse_interval: float = Field(default=5.0, gt=0, le=3600)
+    public_stream: bool = True
+    app_title: str = Field(default="DDMS", min_length=1, max_length=100)
+    ddms_owner_password: str = ""
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+    auto_migrate: bool = True
+    collector_enabled: bool = True
+    storage_secret: str = ""
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    @field_validator("database_url")
+    @classmethod
+    def _known_driver(cls, value: str) -> str:
+        if value and not value.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://", "postgresql://")):
+            raise ValueError("must start with sqlite+aiosqlite:// or postgresql+asyncpg://")
+        if value.startswith("postgresql://"):
+            return "postgresql+asyncpg://" + value.removeprefix("postgresql://")
+        return value
+
+    @model_validator(mode="after")
+    def _production_needs_secret(self) -> Settings:
+        if self.ddms_env == "production" and len(self.jwt_secret_key.encode()) < MIN_SECRET_BYTES:
+            raise ValueError(f"JWT_SECRET_KEY must be set to at least {MIN_SECRET_BYTES} bytes in production")
+        if self.jwt_secret_key and len(self.jwt_secret_key.encode()) < MIN_SECRET_BYTES:
+            raise ValueError(f"JWT_SECRET_KEY must be at least {MIN_SECRET_BYTES} bytes")
+        return self
+
+    @property
+    def resolved_database_url(self) -> str:
+        """DATABASE_URL, or the embedded SQLite file in the data directory."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{(self.ddms_data_dir / 'ddms.db').resolve()}"
+
+    @property
+    def cors_origin_list(self) -> list[str]:
+        return [origin.strip() for origin in self.cors_origins.split(",") if origin.strip()]
+
+    @cached_property
+    def jwt_secret(self) -> str:
+        """The configured secret, or one generated once and kept in the data directory (0600).
+
+        Cached: the file is read once per Settings, not once per request.
+        """
+        if self.jwt_secret_key:
+            return self.jwt_secret_key
+        return _secret_from_file(self.ddms_data_dir / SECRET_FILE_NAME)
+
+    @property
+    def ui_storage_secret(self) -> str:
+        """Secret for NiceGUI's signed session cookie; derived from the JWT secret when unset."""
+        return self.storage_secret or "ui-" + self.jwt_secret
+
+
+def _secret_from_file(path: Path) -> str:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.exists():
+        secret = path.read_text(encoding="utf-8").strip()
+        if len(secret.encode()) >= MIN_SECRET_BYTES:
+            return secret
+    secret = secrets.token_urlsafe(48)
+    path.touch(mode=0o600, exist_ok=True)
+    path.chmod(0o600)
+    path.write_text(secret, encoding="utf-8")
+    logger.info("generated a JWT secret in %s", path)
+    return secret
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Build Settings, turning a validation error into one line that names the variable."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        variable = str(first["loc"][0]).upper() if first["loc"] else "configuration"
+        raise ConfigError(f"Invalid configuration: {variable}: {first['msg']}") from None
+
+
+@lru_cache
+def get_settings() -> Settings:
+    """The process-wide Settings (read once)."""
+    return load_settings()

@@ -1,0 +1,146 @@
+"""Composition root: builds the FastAPI app, mounts NiceGUI, starts the collector.
+
+This is the one module of ``ddms`` allowed to import ``pages`` and ``collector``. API routes are
+registered before NiceGUI is mounted at ``/`` (NiceGUI 3 would otherwise shadow them).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from fastapi import FastAPI, Request
+from fastapi.middleware.cors import CORSMiddleware
+from starlette.responses import JSONResponse, Response
+
+from ddms import __version__, db, logs
+from ddms.api import errors
+from ddms.api.middleware import TrailingSlashMiddleware
+from ddms.api.routes import auth as auth_routes
+from ddms.api.routes import devices as device_routes
+from ddms.api.routes import groups as group_routes
+from ddms.api.routes import system as system_routes
+from ddms.api.routes import users as user_routes
+from ddms.config import Settings
+from ddms.migrate import upgrade
+from ddms.services import system, users
+
+logger = logging.getLogger(__name__)
+
+
+class Service(Protocol):
+    """A background part of the process (the collector, schedulers) started in the lifespan."""
+
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+
+@dataclass
+class Runtime:
+    """What the lifespan started, kept on ``app.state.runtime``."""
+
+    settings: Settings
+    services: list[Service] = field(default_factory=list)
+    owner_password_generated: str | None = None
+
+
+ServiceFactory = Callable[[Settings], Service]
+StartupHook = Callable[[Runtime], Awaitable[None]]
+
+
+def create_api(settings: Settings, service_factories: list[ServiceFactory] | None = None,
+               startup_hooks: list[StartupHook] | None = None) -> FastAPI:
+    """The REST/SSE application with its lifespan (database, owner account, background services)."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        logs.configure(settings.log_level)
+        url = settings.resolved_database_url
+        if settings.auto_migrate:
+            await upgrade(url)
+        existing = db.current_or_none()
+        owns_db = existing is None or existing.url != url
+        database = db.configure(url) if owns_db else existing
+        runtime = Runtime(settings)
+        app.state.runtime = runtime
+        async with db.session_scope() as session:
+            runtime.owner_password_generated = await users.ensure_owner(
+                session=session, password=settings.ddms_owner_password or None
+            )
+            await system.get_config(session=session)
+        for hook in startup_hooks or []:
+            await hook(runtime)
+        for factory in service_factories or []:
+            service = factory(settings)
+            await service.start()
+            runtime.services.append(service)
+        try:
+            yield
+        finally:
+            for service in reversed(runtime.services):
+                await service.stop()
+            if owns_db and database is not None:
+                await database.dispose()
+
+    app = FastAPI(
+        title=settings.app_title + " API", version=__version__, lifespan=lifespan,
+        description="REST and SSE interface of the Device Data Monitoring System.",
+    )
+    app.state.settings = settings
+    errors.install(app)
+    if settings.cors_origin_list:
+        app.add_middleware(
+            CORSMiddleware, allow_origins=settings.cors_origin_list, allow_credentials=True,
+            allow_methods=["*"], allow_headers=["*"],
+        )
+    app.add_middleware(TrailingSlashMiddleware)
+    for router in (auth_routes.router, user_routes.router, device_routes.router, group_routes.router,
+                   system_routes.router):
+        app.include_router(router)
+    return app
+
+
+def _json_root_for_scripts(app: FastAPI) -> None:
+    """``GET /``: browsers get the UI, every other client the health JSON."""
+
+    @app.middleware("http")
+    async def root_negotiation(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        if request.url.path == "/" and request.method == "GET" and "text/html" not in request.headers.get("accept", ""):
+            async with db.session_scope() as session:
+                result = await system.health(session=session)
+            return JSONResponse(result.model_dump(), status_code=200 if result.database == "ok" else 503)
+        return await call_next(request)
+
+
+def create_app(settings: Settings) -> FastAPI:
+    """The whole product: REST/SSE, then the NiceGUI pages mounted at ``/``, then the collector."""
+    import pages
+    from nicegui import ui
+
+    factories: list[ServiceFactory] = []
+    if settings.collector_enabled:
+        from collector.runner import Collector
+
+        factories.append(Collector)
+    app = create_api(settings, service_factories=factories, startup_hooks=[_announce])
+    _json_root_for_scripts(app)
+    pages.register(settings)
+    ui.run_with(
+        app, title=settings.app_title, storage_secret=settings.ui_storage_secret, favicon="📈",
+        show_welcome_message=False, reconnect_timeout=10,
+    )
+    return app
+
+
+async def _announce(runtime: Runtime) -> None:
+    settings = runtime.settings
+    url = f"http://{settings.host}:{settings.port}"
+    logger.info("DDMS %s serving at %s", __version__, url)
+    if runtime.owner_password_generated:
+        # Printed once, to the console only; it is never logged.
+        print(f"\n  Owner login: admin / {runtime.owner_password_generated}\n"  # noqa: T201
+              "  (generated now; it will not be shown again)\n", flush=True)

@@ -1,0 +1,168 @@
+"""Devices: the contract's validation rules, CRUD, and notifying the collector of changes."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from typing import Any
+
+from sqlalchemy import delete, func
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from ddms.bus import ChangeKind, get_bus
+from ddms.errors import Conflict, Invalid, NotFound
+from ddms.models import DataType, Device, DeviceGroup, DeviceStatus, Reading, utcnow
+from ddms.schemas.devices import DeviceCreate, DeviceUpdate
+
+logger = logging.getLogger(__name__)
+
+# Registers each data type occupies (16 bits per register).
+REGISTER_WIDTH: dict[str, int] = {
+    DataType.UINT16: 1, DataType.INT16: 1,
+    DataType.UINT32: 2, DataType.INT32: 2, DataType.FLOAT32: 2,
+    DataType.UINT64: 4, DataType.INT64: 4, DataType.FLOAT64: 4,
+}
+# The contract's defaults when data_type is omitted.
+DEFAULT_TYPE_FOR_COUNT = {1: DataType.UINT16, 2: DataType.FLOAT32}
+
+STATUS_ALIASES = {"connected": DeviceStatus.ONLINE, "disconnected": DeviceStatus.OFFLINE}
+
+
+def parse_status(value: str | None) -> DeviceStatus | None:
+    """``online|offline|error``, or the aliases ``connected``/``disconnected``; Invalid otherwise."""
+    if value is None or value == "":
+        return None
+    lowered = value.strip().lower()
+    if lowered in STATUS_ALIASES:
+        return STATUS_ALIASES[lowered]
+    try:
+        return DeviceStatus(lowered)
+    except ValueError:
+        raise Invalid(
+            f"Invalid status '{value}'. Use one of: online, offline, error (or connected, disconnected)"
+        ) from None
+
+
+def resolve_data_type(fields: dict[str, Any]) -> None:
+    """Fill data_type/modbus_register_count from each other and check that they agree."""
+    data_type, count = fields.get("data_type"), fields.get("modbus_register_count")
+    if data_type is None:
+        count = count or 1
+        if count not in DEFAULT_TYPE_FOR_COUNT:
+            raise Invalid("data_type is required when modbus_register_count is not 1 or 2")
+        fields["data_type"], fields["modbus_register_count"] = DEFAULT_TYPE_FOR_COUNT[count], count
+        return
+    width = REGISTER_WIDTH[DataType(data_type)]
+    if count is None:
+        fields["modbus_register_count"] = width
+    elif count != width:
+        raise Invalid(
+            f"modbus_register_count {count} does not match data_type {data_type} "
+            f"({width} register{'s' if width > 1 else ''})"
+        )
+
+
+def check_thresholds(fields: dict[str, Any]) -> None:
+    """critical_lower <= warning_lower < warning_upper <= critical_upper, for those that are set."""
+    order = [
+        ("threshold_critical_lower", fields.get("threshold_critical_lower")),
+        ("threshold_warning_lower", fields.get("threshold_warning_lower")),
+        ("threshold_warning_upper", fields.get("threshold_warning_upper")),
+        ("threshold_critical_upper", fields.get("threshold_critical_upper")),
+    ]
+    present = [(name, value) for name, value in order if value is not None]
+    for (low_name, low), (high_name, high) in zip(present, present[1:], strict=False):
+        strict = low_name == "threshold_warning_lower" and high_name == "threshold_warning_upper"
+        if low > high or (strict and low == high):
+            relation = "below" if strict else "at most"
+            raise Invalid(f"{low_name} ({low:g}) must be {relation} {high_name} ({high:g})")
+
+
+def _checked(fields: dict[str, Any]) -> dict[str, Any]:
+    resolve_data_type(fields)
+    check_thresholds(fields)
+    return fields
+
+
+async def get_device(*, session: AsyncSession, device_id: uuid.UUID, include_deleted: bool = False) -> Device:
+    device = await session.get(Device, device_id, populate_existing=True)
+    if device is None or (device.deleted_at is not None and not include_deleted):
+        raise NotFound("Device not found")
+    return device
+
+
+async def list_devices(*, session: AsyncSession, status: DeviceStatus | None = None) -> list[Device]:
+    """Devices ordered by name, optionally only those with one connection status."""
+    query = select(Device).where(Device.deleted_at.is_(None)).order_by(Device.name)  # type: ignore[union-attr]
+    if status is not None:
+        query = query.where(Device.status == status)
+    return list((await session.exec(query)).all())
+
+
+async def _ensure_unique_name(session: AsyncSession, name: str, exclude: uuid.UUID | None = None) -> None:
+    query = select(func.count()).select_from(Device).where(
+        Device.name == name, Device.deleted_at.is_(None)  # type: ignore[union-attr]
+    )
+    if exclude is not None:
+        query = query.where(Device.id != exclude)
+    if (await session.exec(query)).one():
+        raise Conflict(f"A device named '{name}' already exists")
+
+
+async def create_device(*, session: AsyncSession, data: DeviceCreate) -> Device:
+    fields = _checked(data.model_dump(exclude_unset=True, exclude_none=True))
+    await _ensure_unique_name(session, fields["name"])
+    device = Device(**fields)
+    session.add(device)
+    await _commit(session, fields["name"])
+    get_bus().device_changed(ChangeKind.CREATED, device.id)
+    return device
+
+
+async def update_device(*, session: AsyncSession, device_id: uuid.UUID, data: DeviceUpdate) -> Device:
+    """Partial update; rules are checked on the merged result, so a change cannot break them."""
+    device = await get_device(session=session, device_id=device_id)
+    changes = data.model_dump(exclude_unset=True)
+    for required in ("name", "modbus_ip", "modbus_slave_id", "modbus_register", "data_type", "byte_order"):
+        if required in changes and changes[required] is None:
+            raise Invalid(f"{required} cannot be null")
+    merged = device.model_dump() | changes
+    if "modbus_register_count" in changes and "data_type" not in changes:
+        merged["data_type"] = None if changes["modbus_register_count"] in DEFAULT_TYPE_FOR_COUNT else merged["data_type"]
+    elif "data_type" in changes and "modbus_register_count" not in changes:
+        merged["modbus_register_count"] = None
+    _checked(merged)
+    if "name" in changes:
+        await _ensure_unique_name(session, merged["name"], exclude=device.id)
+    for key in (*changes, "data_type", "modbus_register_count"):
+        setattr(device, key, merged[key])
+    device.updated_at = utcnow()
+    session.add(device)
+    await _commit(session, merged["name"])
+    get_bus().device_changed(ChangeKind.UPDATED, device.id)
+    return device
+
+
+async def delete_device(*, session: AsyncSession, device_id: uuid.UUID, keep_data: bool = False) -> None:
+    """Delete a device; with keep_data its readings stay (the device is archived, its name freed)."""
+    device = await get_device(session=session, device_id=device_id)
+    if keep_data:
+        await session.exec(delete(DeviceGroup).where(DeviceGroup.device_id == device_id))  # type: ignore[call-overload]
+        device.deleted_at = utcnow()
+        device.updated_at = device.deleted_at
+        session.add(device)
+    else:
+        await session.exec(delete(Reading).where(Reading.device_id == device_id))  # type: ignore[call-overload]
+        await session.delete(device)
+    await session.commit()
+    get_bus().device_changed(ChangeKind.DELETED, device_id)
+
+
+async def _commit(session: AsyncSession, name: str) -> None:
+    try:
+        await session.commit()
+    except IntegrityError:
+        await session.rollback()
+        raise Conflict(f"A device named '{name}' already exists") from None

@@ -1,0 +1,49 @@
+"""The configuration singleton and the health check."""
+
+from __future__ import annotations
+
+import logging
+
+from sqlalchemy import text
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from ddms import __version__
+from ddms.errors import Invalid
+from ddms.models import SINGLETON_ID, Configuration, utcnow
+from ddms.schemas.system import ConfigUpdate, Health
+
+logger = logging.getLogger(__name__)
+
+
+async def get_config(*, session: AsyncSession) -> Configuration:
+    """The one configuration row, created with defaults on first use."""
+    config = await session.get(Configuration, SINGLETON_ID, populate_existing=True)
+    if config is None:
+        config = Configuration(id=SINGLETON_ID)
+        session.add(config)
+        await session.commit()
+    return config
+
+
+async def update_config(*, session: AsyncSession, data: ConfigUpdate) -> Configuration:
+    config = await get_config(session=session)
+    changes = data.model_dump(exclude_unset=True)
+    for key, value in changes.items():
+        if value is None:
+            raise Invalid(f"{key} cannot be null")
+        setattr(config, key, value)
+    config.updated_at = utcnow()
+    session.add(config)
+    await session.commit()
+    return config
+
+
+async def health(*, session: AsyncSession) -> Health:
+    """healthy when a trivial query answers; the caller maps ``unavailable`` to 503."""
+    try:
+        await session.exec(text("SELECT 1"))  # type: ignore[call-overload]
+        database = "ok"
+    except Exception as exc:
+        logger.warning("health check: database unavailable: %s", type(exc).__name__)
+        database = "unavailable"
+    return Health(status="healthy" if database == "ok" else "unhealthy", database=database, version=__version__)

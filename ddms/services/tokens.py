@@ -1,0 +1,77 @@
+"""Refresh-token bookkeeping: issue, rotate once, detect reuse, revoke a family or a user."""
+
+from __future__ import annotations
+
+import uuid
+
+from sqlalchemy import update
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from ddms.errors import Unauthorized
+from ddms.models import RefreshToken, utcnow
+from ddms.security import TokenClaims
+
+REUSE_DETAIL = "Refresh token has already been used; all sessions of this login were revoked"
+
+
+async def remember(*, session: AsyncSession, claims: TokenClaims) -> None:
+    """Store a newly issued refresh token so it can be rotated or revoked later."""
+    assert claims.family_id is not None
+    session.add(RefreshToken(
+        id=claims.jti, user_id=claims.user_id, family_id=claims.family_id, expires_at=claims.expires_at,
+    ))
+    await session.commit()
+
+
+async def consume(*, session: AsyncSession, claims: TokenClaims) -> RefreshToken:
+    """Mark a refresh token used; a second use revokes its whole family (stolen-token defence).
+
+    The UPDATE ... WHERE used_at IS NULL makes the check-and-mark atomic, so two concurrent
+    refreshes with one token cannot both succeed.
+    """
+    now = utcnow()
+    marked = await session.exec(  # type: ignore[call-overload]
+        update(RefreshToken)
+        .where(RefreshToken.id == claims.jti, RefreshToken.used_at.is_(None), RefreshToken.revoked_at.is_(None))  # type: ignore[union-attr]
+        .values(used_at=now)
+    )
+    await session.commit()
+    token = await session.get(RefreshToken, claims.jti, populate_existing=True)
+    if token is None or token.user_id != claims.user_id:
+        raise Unauthorized("Invalid refresh token")
+    if marked.rowcount == 1:
+        if token.expires_at <= now:
+            raise Unauthorized("Refresh token has expired")
+        return token
+    if token.used_at is not None:
+        await revoke_family(session=session, family_id=token.family_id)
+        raise Unauthorized(REUSE_DETAIL)
+    raise Unauthorized("Refresh token has been revoked")
+
+
+async def revoke_family(*, session: AsyncSession, family_id: uuid.UUID) -> None:
+    await session.exec(  # type: ignore[call-overload]
+        update(RefreshToken)
+        .where(RefreshToken.family_id == family_id, RefreshToken.revoked_at.is_(None))  # type: ignore[union-attr]
+        .values(revoked_at=utcnow())
+    )
+    await session.commit()
+
+
+async def revoke_one(*, session: AsyncSession, jti: uuid.UUID) -> None:
+    await session.exec(  # type: ignore[call-overload]
+        update(RefreshToken).where(RefreshToken.id == jti, RefreshToken.revoked_at.is_(None))  # type: ignore[union-attr]
+        .values(revoked_at=utcnow())
+    )
+    await session.commit()
+
+
+async def revoke_all(*, session: AsyncSession, user_id: uuid.UUID, except_family: uuid.UUID | None = None) -> None:
+    """Revoke every live refresh token of a user (optionally sparing one login's family)."""
+    query = update(RefreshToken).where(
+        RefreshToken.user_id == user_id, RefreshToken.revoked_at.is_(None)  # type: ignore[union-attr]
+    )
+    if except_family is not None:
+        query = query.where(RefreshToken.family_id != except_family)
+    await session.exec(query.values(revoked_at=utcnow()))  # type: ignore[call-overload]
+    await session.commit()

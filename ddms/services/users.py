@@ -1,0 +1,141 @@
+"""Accounts: create, list, edit, delete, and the owner bootstrap on first start."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import uuid
+
+from sqlalchemy import func
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from ddms.errors import Conflict, Forbidden, NotFound
+from ddms.models import Role, User, utcnow
+from ddms.schemas.users import ProfileUpdate, UserCreate, UserUpdate
+from ddms.security import check_password_rules, hash_password
+from ddms.services import tokens
+
+logger = logging.getLogger(__name__)
+
+OWNER_USERNAME = "admin"
+
+
+async def get_user(*, session: AsyncSession, user_id: uuid.UUID) -> User:
+    user = await session.get(User, user_id)
+    if user is None:
+        raise NotFound("User not found")
+    return user
+
+
+async def find_by_username(*, session: AsyncSession, username: str) -> User | None:
+    return (await session.exec(select(User).where(User.username == username))).first()
+
+
+async def list_users(*, session: AsyncSession) -> list[User]:
+    """All accounts, owner first, then by name."""
+    rows = (await session.exec(select(User).order_by(User.username))).all()
+    return sorted(rows, key=lambda user: user.role != Role.OWNER)
+
+
+async def create_user(*, session: AsyncSession, data: UserCreate) -> User:
+    """A new admin or read-only account; the owner account is unique and made only at start-up."""
+    if data.role not in (Role.ADMIN, Role.READ_ONLY):
+        raise Forbidden("Only admin or read_only accounts can be created")
+    check_password_rules(data.password)
+    if await find_by_username(session=session, username=data.username) is not None:
+        raise Conflict(f"Username '{data.username}' is already taken")
+    user = User(
+        username=data.username, password_hash=await hash_password(data.password), role=data.role,
+        language_preference=data.language_preference,
+    )
+    session.add(user)
+    await _commit_unique(session, f"Username '{data.username}' is already taken")
+    logger.info("user created", extra={"user_id": str(user.id), "role": user.role})
+    return user
+
+
+async def update_user(*, session: AsyncSession, user_id: uuid.UUID, data: UserUpdate) -> User:
+    """Owner's edit: role (never of/to owner), password reset (revokes tokens), language."""
+    user = await get_user(session=session, user_id=user_id)
+    if data.role is not None and data.role != user.role:
+        if user.role == Role.OWNER:
+            raise Forbidden("The owner's role cannot be changed")
+        if data.role == Role.OWNER:
+            raise Forbidden("There is exactly one owner; no account can be promoted to owner")
+        user.role = data.role
+        user.token_version += 1
+    if data.password is not None:
+        check_password_rules(data.password)
+        user.password_hash = await hash_password(data.password)
+        user.token_version += 1
+    if data.language_preference is not None:
+        user.language_preference = data.language_preference
+    user.updated_at = utcnow()
+    session.add(user)
+    await session.commit()
+    if data.password is not None or data.role is not None:
+        await tokens.revoke_all(session=session, user_id=user.id)
+    return user
+
+
+async def update_profile(*, session: AsyncSession, user: User, data: ProfileUpdate) -> User:
+    """A user's own username and language."""
+    if data.username is not None and data.username != user.username:
+        if await find_by_username(session=session, username=data.username) is not None:
+            raise Conflict(f"Username '{data.username}' is already taken")
+        user.username = data.username
+    if data.language_preference is not None:
+        user.language_preference = data.language_preference
+    user.updated_at = utcnow()
+    session.add(user)
+    await _commit_unique(session, "Username is already taken")
+    return user
+
+
+async def delete_user(*, session: AsyncSession, user_id: uuid.UUID) -> None:
+    """Remove an account and, with it, its refresh tokens; the owner cannot be deleted."""
+    user = await get_user(session=session, user_id=user_id)
+    if user.role == Role.OWNER:
+        raise Forbidden("The owner account cannot be deleted")
+    await session.delete(user)
+    await session.commit()
+
+
+async def ensure_owner(*, session: AsyncSession, password: str | None) -> str | None:
+    """Create the owner ``admin`` if no owner exists; returns a generated password to print once."""
+    exists = (await session.exec(select(func.count()).select_from(User).where(User.role == Role.OWNER))).one()
+    if exists:
+        return None
+    generated = None
+    if not password:
+        password = generated = secrets.token_urlsafe(12)
+    check_password_rules(password)
+    session.add(User(username=OWNER_USERNAME, password_hash=await hash_password(password), role=Role.OWNER))
+    await session.commit()
+    logger.info("owner account created")
+    return generated
+
+
+async def set_password(*, session: AsyncSession, username: str, password: str) -> User:
+    """Console reset: new password, every session of the user revoked."""
+    user = await find_by_username(session=session, username=username)
+    if user is None:
+        raise NotFound(f"No user named '{username}'")
+    check_password_rules(password)
+    user.password_hash = await hash_password(password)
+    user.token_version += 1
+    user.updated_at = utcnow()
+    session.add(user)
+    await session.commit()
+    await tokens.revoke_all(session=session, user_id=user.id)
+    return user
+
+
+async def _commit_unique(session: AsyncSession, detail: str) -> None:
+    try:
+        await session.commit()
+    except IntegrityError:
+        await session.rollback()
+        raise Conflict(detail) from None

@@ -1,0 +1,32 @@
+"""Small input rules shared by schemas and services."""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+
+_HOST_LABEL = re.compile(r"^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$")
+
+
+def check_host(value: str) -> str:
+    """An IPv4/IPv6 address or an RFC 1123 host name; ValueError otherwise."""
+    candidate = value.strip()
+    try:
+        return str(ipaddress.ip_address(candidate.strip("[]")))
+    except ValueError:
+        pass
+    labels = candidate.rstrip(".").split(".")
+    if len(candidate) <= 253 and labels and all(_HOST_LABEL.match(label) for label in labels):
+        if not labels[-1].isdigit():
+            return candidate
+    raise ValueError("must be an IPv4/IPv6 address or a host name")
+
+
+def check_cron(value: str) -> str:
+    """A five-field cron expression croniter accepts; ValueError otherwise."""
+    from croniter import croniter
+
+    expression = " ".join(value.split())
+    if len(expression.split(" ")) != 5 or not croniter.is_valid(expression):
+        raise ValueError("must be a cron expression with five fields, e.g. '0 2 * * *'")
+    return expression

@@ -1,0 +1,71 @@
+"""The signed-in user of a browser tab, kept in ``app.storage.user`` and re-checked on every page.
+
+Login goes through ``ddms.services.auth`` (the REST API's service), so the rate limit, messages and
+revocation rules are the same for both; a password or role change ends UI sessions too.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+
+from nicegui import app
+
+from ddms import db
+from ddms.config import Settings
+from ddms.errors import Unauthorized
+from ddms.models import Role, User
+from ddms.services import auth
+
+_settings: Settings | None = None
+
+
+def configure(settings: Settings) -> None:
+    global _settings
+    _settings = settings
+
+
+def settings() -> Settings:
+    assert _settings is not None, "pages.register() was not called"
+    return _settings
+
+
+@dataclass(frozen=True, slots=True)
+class SessionUser:
+    id: uuid.UUID
+    username: str
+    role: Role
+    language: str
+
+    @property
+    def can_edit_devices(self) -> bool:
+        return self.role in (Role.OWNER, Role.ADMIN)
+
+    @property
+    def is_owner(self) -> bool:
+        return self.role == Role.OWNER
+
+
+def remember(user: User) -> None:
+    app.storage.user.update(
+        user_id=str(user.id), token_version=user.token_version, language=user.language_preference,
+    )
+
+
+def forget() -> None:
+    for key in ("user_id", "token_version"):
+        app.storage.user.pop(key, None)
+
+
+async def current_user() -> SessionUser | None:
+    """The live user of this browser session, or None (never signed in, or revoked since)."""
+    user_id, version = app.storage.user.get("user_id"), app.storage.user.get("token_version")
+    if user_id is None or version is None:
+        return None
+    try:
+        async with db.session_scope() as session:
+            user = await auth.session_user(session=session, user_id=uuid.UUID(user_id), token_version=version)
+    except Unauthorized:
+        forget()
+        return None
+    return SessionUser(user.id, user.username, Role(user.role), user.language_preference)

@@ -1,0 +1,132 @@
+"""Shared fixtures: a real database per backend (SQLite file and PostgreSQL), settings, the app.
+
+Every service and API test that asks for ``database`` runs twice, once on SQLite and once on a fresh
+PostgreSQL database created for this run and dropped after it. Without PostgreSQL the PostgreSQL
+half is skipped locally and fails in CI (CI=true).
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import asyncpg
+import pytest
+from sqlalchemy import text
+from sqlalchemy.engine.url import make_url
+from sqlmodel import SQLModel
+
+import ddms.db
+import ddms.models  # noqa: F401
+from ddms.bus import reset_bus
+from ddms.config import Settings, load_settings
+from ddms.migrate import upgrade
+from ddms.services import auth
+
+TEST_SECRET = "test-secret-" + "x" * 40
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")  # noqa: TID251
+PG_ADMIN_URL = os.environ.get(  # noqa: TID251
+    "DDMS_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
+)
+
+
+def backend_unavailable(reason: str) -> None:
+    """Skip locally, fail in CI: a CI run must exercise every backend."""
+    if IN_CI:
+        pytest.fail(f"{reason} (CI=true requires it)")
+    pytest.skip(reason)
+
+
+async def create_pg_database() -> str:
+    """A fresh, empty PostgreSQL database; returns its asyncpg SQLAlchemy URL."""
+    name = f"ddms_test_{uuid.uuid4().hex[:12]}"
+    try:
+        conn = await asyncpg.connect(PG_ADMIN_URL, timeout=5)
+    except (OSError, asyncpg.PostgresError) as exc:
+        backend_unavailable(f"PostgreSQL not reachable at {PG_ADMIN_URL}: {exc}")
+    try:
+        await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+    url = make_url(PG_ADMIN_URL).set(drivername="postgresql+asyncpg", database=name)
+    return url.render_as_string(hide_password=False)
+
+
+async def drop_pg_database(url: str) -> None:
+    name = make_url(url).database
+    conn = await asyncpg.connect(PG_ADMIN_URL, timeout=5)
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await conn.close()
+
+
+@pytest.fixture(scope="session", params=["sqlite", "postgresql"])
+async def db_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[str]:
+    """A migrated database of each backend, shared by the tests of one run."""
+    if request.param == "sqlite":
+        url = f"sqlite+aiosqlite:///{tmp_path_factory.mktemp('sqlite') / 'ddms.db'}"
+        await upgrade(url)
+        yield url
+        return
+    url = await create_pg_database()
+    try:
+        await upgrade(url)
+        yield url
+    finally:
+        await drop_pg_database(url)
+
+
+async def truncate_all(database: ddms.db.Database) -> None:
+    """Empty every table (children first) so the next test starts clean."""
+    tables = [table.name for table in reversed(SQLModel.metadata.sorted_tables)]
+    async with database.engine.begin() as conn:
+        if database.is_postgres:
+            await conn.execute(text(f"TRUNCATE {', '.join(tables)} CASCADE"))
+        else:
+            for table in tables:
+                await conn.execute(text(f"DELETE FROM {table}"))
+
+
+@pytest.fixture
+async def database(db_url: str) -> AsyncIterator[ddms.db.Database]:
+    """The process's configured database for one test; emptied afterwards."""
+    database = ddms.db.configure(db_url)
+    reset_bus()
+    auth.throttle = auth.LoginThrottle()
+    try:
+        yield database
+    finally:
+        await truncate_all(database)
+        await database.dispose()
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path) -> Path:
+    return tmp_path / "data"
+
+
+@pytest.fixture
+def settings(db_url: str, data_dir: Path) -> Settings:
+    """Settings for an app under test: the test database, no collector, plain-HTTP cookies."""
+    return load_settings(
+        database_url=db_url, ddms_data_dir=data_dir, jwt_secret_key=TEST_SECRET, cookie_secure=False,
+        collector_enabled=False, auto_migrate=False, ddms_owner_password="owner-password-1",
+        sse_interval=0.5,
+    )
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture
+def clean_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[pytest.MonkeyPatch]:
+    """An environment without DDMS variables, for configuration tests."""
+    for name in list(os.environ):  # noqa: TID251
+        if name.upper() in Settings.model_fields or name.lower() in Settings.model_fields:
+            monkeypatch.delenv(name)
+    yield monkeypatch
