@@ -7,10 +7,10 @@ from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from sqlmodel.ext.asyncio.session import AsyncSession
 
 from ddms import db
 from ddms.config import Settings
+from ddms.db import AsyncSession
 from ddms.errors import Forbidden, Unauthorized
 from ddms.models import Role, User
 from ddms.services import auth
