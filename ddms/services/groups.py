@@ -107,6 +107,9 @@ async def create_group(*, session: AsyncSession, data: GroupCreate) -> GroupDeta
     device_ids = await _check_device_ids(session, data.device_ids or [])
     group = Group(name=data.name, description=data.description)
     session.add(group)
+    # The group row must exist before its memberships: without ORM relationships the unit of work
+    # does not order the two inserts by their foreign key.
+    await _commit(session, data.name, flush_only=True)
     session.add_all(DeviceGroup(group_id=group.id, device_id=device_id) for device_id in device_ids)
     await _commit(session, data.name)
     return await group_detail(session=session, group_id=group.id)
@@ -140,9 +143,9 @@ async def delete_group(*, session: AsyncSession, group_id: uuid.UUID) -> None:
     await session.commit()
 
 
-async def _commit(session: AsyncSession, name: str) -> None:
+async def _commit(session: AsyncSession, name: str, *, flush_only: bool = False) -> None:
     try:
-        await session.commit()
+        await (session.flush() if flush_only else session.commit())
     except IntegrityError:
         await session.rollback()
         raise Conflict(f"A group named '{name}' already exists") from None

@@ -1,0 +1,142 @@
+"""The role matrix: every write endpoint (and the role-restricted reads) for each role and no token.
+
+A refused request (401/403) must change nothing: the owner's view of users, devices, groups and the
+configuration is compared before and after.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import pytest
+
+from ddms.models import Role
+from tests.api.conftest import Account
+from tests.api.helpers import USER_PASSWORD, add_user
+
+OWNER, ADMIN, READ_ONLY = "owner", "admin", "read_only"
+ANYONE = (OWNER, ADMIN, READ_ONLY)
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    method: str
+    path: str  # {user}, {device}, {group} are filled from the world fixture
+    allowed: tuple[str, ...]
+    success: int
+    body: dict[str, Any] | None = None
+
+    def __str__(self) -> str:
+        return f"{self.method} {self.path}"
+
+
+DEVICE_BODY = {"name": "pump-2", "modbus_ip": "10.0.0.2", "modbus_slave_id": 1, "modbus_register": 0}
+ENDPOINTS = [
+    Endpoint("POST", "/api/users", (OWNER,), 201,
+             {"username": "newbie", "password": "new-password-1", "role": "admin"}),
+    Endpoint("GET", "/api/users", (OWNER, ADMIN), 200),
+    Endpoint("GET", "/api/users/{user}", (OWNER, ADMIN), 200),
+    Endpoint("PUT", "/api/users/{user}", (OWNER,), 200, {"language_preference": "zh"}),
+    Endpoint("DELETE", "/api/users/{user}", (OWNER,), 204),
+    Endpoint("POST", "/api/devices", (OWNER, ADMIN), 201, DEVICE_BODY),
+    Endpoint("PUT", "/api/devices/{device}", (OWNER, ADMIN), 200, {"unit": "bar"}),
+    Endpoint("DELETE", "/api/devices/{device}", (OWNER, ADMIN), 204),
+    Endpoint("POST", "/api/groups", (OWNER, ADMIN), 201, {"name": "hall 2"}),
+    Endpoint("PUT", "/api/groups/{group}", (OWNER, ADMIN), 200, {"description": "changed"}),
+    Endpoint("DELETE", "/api/groups/{group}", (OWNER, ADMIN), 204),
+    Endpoint("GET", "/api/config", (OWNER,), 200),
+    Endpoint("PUT", "/api/config", (OWNER,), 200, {"backup_retention_count": 3}),
+    Endpoint("PUT", "/api/auth/me", ANYONE, 200, {"language_preference": "zh"}),
+    Endpoint("POST", "/api/auth/logout", ANYONE, 200),
+    Endpoint("GET", "/api/auth/me", ANYONE, 200),
+]
+READ_FOR_ANY = ["/api/devices", "/api/devices/{device}", "/api/groups", "/api/groups/{group}"]
+
+
+@pytest.fixture
+async def world(client: httpx.AsyncClient, owner: Account) -> dict[str, str]:
+    """One target user, one device in one group, made by the owner."""
+    target = await add_user("target", Role.READ_ONLY)
+    device = await client.post("/api/devices", headers=owner.headers, json={
+        "name": "pump-1", "modbus_ip": "10.0.0.1", "modbus_slave_id": 1, "modbus_register": 0})
+    assert device.status_code == 201, device.text
+    group = await client.post("/api/groups", headers=owner.headers,
+                              json={"name": "hall 1", "device_ids": [device.json()["id"]]})
+    assert group.status_code == 201, group.text
+    return {"user": str(target.id), "device": device.json()["id"], "group": group.json()["id"]}
+
+
+async def snapshot(client: httpx.AsyncClient, owner: Account, world: dict[str, str]) -> dict[str, Any]:
+    """Everything a write endpoint could touch, as the owner sees it."""
+    paths = ["/api/users", "/api/devices", "/api/groups", f"/api/groups/{world['group']}", "/api/config"]
+    state = {}
+    for path in paths:
+        answer = await client.get(path, headers=owner.headers)
+        assert answer.status_code == 200, answer.text
+        state[path] = answer.json()
+    return state
+
+
+def _caller(role: str | None, owner: Account, admin: Account, reader: Account) -> dict[str, str]:
+    return {OWNER: owner.headers, ADMIN: admin.headers, READ_ONLY: reader.headers, None: {}}[role]
+
+
+@pytest.mark.parametrize("role", [OWNER, ADMIN, READ_ONLY, None], ids=["owner", "admin", "read_only", "no_token"])
+@pytest.mark.parametrize("endpoint", ENDPOINTS, ids=str)
+async def test_role_matrix(
+    client: httpx.AsyncClient, world: dict[str, str], owner: Account, admin: Account, reader: Account,
+    endpoint: Endpoint, role: str | None,
+) -> None:
+    headers = _caller(role, owner, admin, reader)
+    refused = role not in endpoint.allowed
+    before = await snapshot(client, owner, world) if refused else None
+    answer = await client.request(endpoint.method, endpoint.path.format(**world), headers=headers,
+                                  json=endpoint.body)
+    if role is None:
+        assert answer.status_code == 401, answer.text
+        assert answer.json() == {"detail": "Not authenticated"}
+        assert answer.headers["www-authenticate"] == "Bearer"
+    elif role in endpoint.allowed:
+        assert answer.status_code == endpoint.success, answer.text
+        return
+    else:
+        assert answer.status_code == 403, answer.text
+        assert answer.json() == {"detail": f"Access forbidden. Required roles: {', '.join(endpoint.allowed)}"}
+    assert await snapshot(client, owner, world) == before
+
+
+@pytest.mark.parametrize("path", READ_FOR_ANY)
+async def test_every_role_reads_devices_and_groups(
+    client: httpx.AsyncClient, world: dict[str, str], owner: Account, admin: Account, reader: Account, path: str,
+) -> None:
+    for account in (owner, admin, reader):
+        assert (await client.get(path.format(**world), headers=account.headers)).status_code == 200
+    assert (await client.get(path.format(**world))).status_code == 401
+
+
+@pytest.mark.parametrize("role", ANYONE)
+async def test_change_password_is_open_to_every_role(
+    client: httpx.AsyncClient, owner: Account, admin: Account, reader: Account, role: str,
+) -> None:
+    account = {OWNER: owner, ADMIN: admin, READ_ONLY: reader}[role]
+    old = "owner-password-1" if role == OWNER else USER_PASSWORD
+    answer = await client.post("/api/auth/change-password", headers=account.headers,
+                               json={"old_password": old, "new_password": "brand-new-pass-9"})
+    assert answer.status_code == 200, answer.text
+    unauthenticated = await client.post("/api/auth/change-password",
+                                        json={"old_password": old, "new_password": "brand-new-pass-9"})
+    assert unauthenticated.status_code == 401
+
+
+async def test_bad_or_foreign_tokens_get_401(client: httpx.AsyncClient, owner: Account, settings) -> None:
+    import jwt as pyjwt
+
+    forged = pyjwt.encode({"sub": str(owner.user.id), "jti": "x", "type": "access", "exp": 9999999999},
+                          "another-secret-" + "y" * 40, algorithm="HS256")
+    for headers in ({"Authorization": "Bearer nonsense"}, {"Authorization": f"Bearer {forged}"},
+                    {"Authorization": f"Bearer {owner.refresh_token}"}, {"Authorization": "Basic abc"}):
+        answer = await client.post("/api/devices", headers=headers, json=DEVICE_BODY)
+        assert answer.status_code == 401, (headers, answer.text)
+    assert (await client.get("/api/devices", headers=owner.headers)).json() == []
