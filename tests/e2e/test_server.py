@@ -1,0 +1,128 @@
+"""``ddms serve`` as a user runs it: boots on an empty data directory, answers browsers and scripts
+differently at ``/``, documents its API, stops cleanly on Ctrl-C and keeps its data across restarts."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.e2e.conftest import OWNER, OWNER_PASSWORD, LiveServer, start_server
+
+
+def test_health_reports_a_healthy_database(live_server: LiveServer) -> None:
+    reply = httpx.get(f"{live_server.url}/api/health", timeout=10)
+    assert reply.status_code == 200
+    body = reply.json()
+    assert body["status"] == "healthy"
+    assert body["database"] == "ok"
+    assert body["version"]
+
+
+def test_root_gives_a_browser_the_ui_and_a_script_the_health_json(live_server: LiveServer) -> None:
+    as_browser = httpx.get(
+        live_server.url + "/", headers={"Accept": "text/html,application/xhtml+xml"}, timeout=10
+    )
+    assert as_browser.status_code == 200
+    assert as_browser.headers["content-type"].startswith("text/html")
+    assert "nicegui" in as_browser.text.lower()
+
+    as_script = httpx.get(live_server.url + "/", headers={"Accept": "application/json"}, timeout=10)
+    assert as_script.status_code == 200
+    assert as_script.json()["status"] == "healthy"
+    assert as_script.json() == httpx.get(f"{live_server.url}/api/health", timeout=10).json()
+
+    bare = httpx.get(live_server.url + "/", headers={"Accept": "*/*"}, timeout=10)
+    assert bare.json()["database"] == "ok"
+
+
+def test_openapi_documents_every_contract_router(live_server: LiveServer) -> None:
+    schema = httpx.get(f"{live_server.url}/openapi.json", timeout=10).json()
+    paths = set(schema["paths"])
+    for expected in (
+        "/api/health",
+        "/api/auth/login",
+        "/api/auth/refresh",
+        "/api/users",
+        "/api/devices",
+        "/api/devices/{device_id}",
+        "/api/groups",
+        "/api/groups/{group_id}",
+        "/api/config",
+    ):
+        assert expected in paths, f"{expected} missing from /openapi.json"
+    assert all(path.startswith(("/api/", "/metrics")) for path in paths), sorted(paths)
+
+    docs = httpx.get(f"{live_server.url}/docs", timeout=10)
+    assert docs.status_code == 200
+    assert "swagger" in docs.text.lower()
+    assert "/openapi.json" in docs.text
+
+
+def test_the_data_directory_holds_the_embedded_database(live_server: LiveServer) -> None:
+    assert (live_server.data_dir / "ddms.db").is_file()
+
+
+def test_first_start_prints_a_generated_owner_password_once_and_data_survives_a_restart(
+    tmp_path: Path,
+) -> None:
+    """No DDMS_OWNER_PASSWORD: the console shows the generated one once; a restart keeps everything."""
+    first = start_server(tmp_path / "one", extra_env={"DDMS_OWNER_PASSWORD": ""})
+    try:
+        found = re.search(r"Owner login: admin / (\S+)", first.log())
+        assert found, first.log()[-2000:]
+        password = found.group(1)
+        with first.client() as http:
+            token = http.post("/api/auth/login", json={"username": OWNER, "password": password}).json()[
+                "access_token"
+            ]
+            created = http.post(
+                "/api/devices",
+                headers={"Authorization": f"Bearer {token}"},
+                json={
+                    "name": "Survivor",
+                    "modbus_ip": "127.0.0.1",
+                    "modbus_port": 1,
+                    "modbus_slave_id": 1,
+                    "modbus_register": 0,
+                    "sampling_interval": 3600,
+                },
+            )
+            assert created.status_code == 201, created.text
+    finally:
+        assert first.stop() == 0, first.log()[-3000:]
+    assert "Traceback" not in first.log()
+
+    second = start_server(tmp_path / "one", extra_env={"DDMS_OWNER_PASSWORD": ""})
+    try:
+        assert "Owner login" not in second.log(), "the generated password must be shown only once"
+        with second.client() as http:
+            token = http.post("/api/auth/login", json={"username": OWNER, "password": password}).json()[
+                "access_token"
+            ]
+            names = [
+                d["name"]
+                for d in http.get("/api/devices", headers={"Authorization": f"Bearer {token}"}).json()
+            ]
+        assert names == ["Survivor"]
+    finally:
+        assert second.stop() == 0, second.log()[-3000:]
+    assert password not in second.log()
+
+
+def test_owner_password_from_the_environment_is_never_printed(live_server: LiveServer) -> None:
+    with live_server.client() as http:
+        assert (
+            http.post("/api/auth/login", json={"username": OWNER, "password": OWNER_PASSWORD}).status_code
+            == 200
+        )
+    assert OWNER_PASSWORD not in live_server.log()
+
+
+@pytest.mark.parametrize("path", ["/api/devices", "/api/users", "/api/config"])
+def test_protected_routes_refuse_anonymous_scripts(live_server: LiveServer, path: str) -> None:
+    reply = httpx.get(live_server.url + path, timeout=10)
+    assert reply.status_code == 401
+    assert reply.json()["detail"]
