@@ -11,7 +11,8 @@ from ddms.schemas.common import StrictInput, UTCTimestamp
 
 Username = Annotated[str, StringConstraints(min_length=3, max_length=50, pattern=r"^[A-Za-z0-9_]+$")]
 LanguageCode = Literal["en", "zh"]
-AssignableRole = Literal["admin", "read_only"]
+# "owner" parses so that the service can refuse it with the contract's 403 (not a 422).
+AnyRole = Literal["owner", "admin", "read_only"]
 # Length rules (8 characters, 72 bytes) are checked by ddms.security so every caller gets them.
 Password = Annotated[str, StringConstraints(max_length=1024)]
 
@@ -30,14 +31,14 @@ class UserPublic(BaseModel):
 class UserCreate(StrictInput):
     username: Username
     password: Password
-    role: AssignableRole = "read_only"
+    role: AnyRole = "read_only"
     language_preference: LanguageCode = "en"
 
 
 class UserUpdate(StrictInput):
     """Owner's edit of another account: role, password reset, language."""
 
-    role: Literal["owner", "admin", "read_only"] | None = None
+    role: AnyRole | None = None
     password: Password | None = None
     language_preference: LanguageCode | None = None
 
