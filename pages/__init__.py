@@ -6,8 +6,10 @@ from ddms.config import Settings
 
 
 def register(settings: Settings) -> None:
-    """Add every page to NiceGUI (importing a page module registers its routes)."""
-    from pages import home, login  # noqa: F401
+    """Compile the translations, then add every page to NiceGUI (importing a module adds its routes)."""
+    from ddms import i18n
+    from pages import dashboard, devices, login  # noqa: F401
     from pages.session import configure
 
+    i18n.compile_catalogs()
     configure(settings)

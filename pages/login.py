@@ -2,30 +2,33 @@
 
 from __future__ import annotations
 
-from urllib.parse import quote
-
-from nicegui import ui
+from nicegui import app, ui
+from starlette.responses import RedirectResponse
 
 from ddms import db
 from ddms.errors import RateLimited, Unauthorized
+from ddms.i18n import LANGUAGES, _, translate_detail
 from ddms.services import auth
-from pages.session import remember, settings
+from pages.layout import apply_theme, login_url
+from pages.session import app_title, current_user, load_app_title, remember
+
+__all__ = ["login_page", "login_url"]
 
 
-def _safe_target(target: str | None) -> str:
+def safe_target(target: str | None) -> str:
     """Only same-site paths are followed after login (no open redirect)."""
-    if target and target.startswith("/") and not target.startswith("//"):
+    if target and target.startswith("/") and not target.startswith("//") and not target.startswith("/login"):
         return target
     return "/"
 
 
-def login_url(target: str) -> str:
-    return f"/login?redirect_to={quote(target)}"
-
-
 @ui.page("/login")
-async def login_page(redirect_to: str | None = None) -> None:
-    ui.page_title(f"Log in · {settings().app_title}")
+async def login_page(redirect_to: str | None = None) -> RedirectResponse | None:
+    if await current_user() is not None:
+        return RedirectResponse(safe_target(redirect_to), status_code=303)
+    await load_app_title()
+    apply_theme()
+    ui.page_title(f"{_('Log in')} · {app_title()}")
 
     async def attempt() -> None:
         error.set_text("")
@@ -36,17 +39,34 @@ async def login_page(redirect_to: str | None = None) -> None:
                     session=session, username=username.value.strip(), password=password.value
                 )
         except (Unauthorized, RateLimited) as exc:
-            error.set_text(exc.detail)
+            error.set_text(translate_detail(exc.detail))
             return
         finally:
             button.props(remove="loading")
         remember(user)
-        ui.navigate.to(_safe_target(redirect_to))
+        try:  # the browser's zone for dates; the page still works without it (UTC)
+            app.storage.user["timezone"] = await ui.run_javascript(
+                "Intl.DateTimeFormat().resolvedOptions().timeZone", timeout=2)
+        except TimeoutError:
+            pass
+        ui.navigate.to(safe_target(redirect_to))
 
-    with ui.card().classes("absolute-center w-80 gap-3").mark("login-card"):
-        ui.label(settings().app_title).classes("text-h5 text-weight-bold")
-        username = ui.input("Username").props("outlined autofocus").classes("w-full").mark("username")
-        password = ui.input("Password", password=True, password_toggle_button=True).props("outlined")
+    def choose(language: str) -> None:
+        app.storage.user["language"] = language
+        ui.navigate.reload()
+
+    with ui.card().classes("absolute-center w-96 max-w-full gap-3 p-6").mark("login-card"):
+        with ui.row().classes("w-full items-center justify-between"):
+            ui.label(app_title()).classes("text-h5 text-weight-bold").mark("app-title")
+            with ui.row().classes("gap-1"):
+                for code, (name, _locale) in LANGUAGES.items():
+                    ui.button(name, on_click=lambda code=code: choose(code)) \
+                        .props("flat dense no-caps").mark(f"language-{code}")
+        ui.label(_("Device Data Monitoring System")).classes("text-sm text-grey-7")
+        username = ui.input(_("Username")).props("outlined autofocus").classes("w-full").mark("username")
+        password = ui.input(_("Password"), password=True, password_toggle_button=True).props("outlined")
         password.classes("w-full").mark("password").on("keydown.enter", attempt)
         error = ui.label("").classes("text-negative").mark("login-error")
-        button = ui.button("Log in", on_click=attempt).classes("w-full").mark("login-button")
+        button = ui.button(_("Log in"), on_click=attempt).classes("w-full").props("size=lg") \
+            .mark("login-button")
+    return None

@@ -11,11 +11,11 @@ from dataclasses import dataclass
 
 from nicegui import app
 
-from ddms import db
+from ddms import db, i18n
 from ddms.config import Settings
 from ddms.errors import Unauthorized
 from ddms.models import Role, User
-from ddms.services import auth
+from ddms.services import auth, system
 
 _settings: Settings | None = None
 
@@ -23,11 +23,38 @@ _settings: Settings | None = None
 def configure(settings: Settings) -> None:
     global _settings
     _settings = settings
+    i18n.set_language_resolver(browser_language)
 
 
 def settings() -> Settings:
     assert _settings is not None, "pages.register() was not called"
     return _settings
+
+
+_title: str | None = None
+_title_loaded = False
+DEFAULT_TITLE = "DDMS"
+
+
+def app_title() -> str:
+    """The title the owner set in Settings, else APP_TITLE from the environment."""
+    return _title or settings().app_title
+
+
+def set_app_title(title: str) -> None:
+    global _title
+    _title = title if title != DEFAULT_TITLE else None
+
+
+async def load_app_title(force: bool = False) -> None:
+    """Read the configuration's title once (and again after the owner changes it)."""
+    global _title_loaded
+    if _title_loaded and not force:
+        return
+    _title_loaded = True
+    async with db.session_scope() as session:
+        config = await system.get_config(session=session)
+    set_app_title(config.app_title)
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,9 +74,26 @@ class SessionUser:
 
 
 def remember(user: User) -> None:
+    """Sign this browser in; the account's language preference becomes the page language."""
     app.storage.user.update(
         user_id=str(user.id), token_version=user.token_version, language=user.language_preference,
     )
+
+
+def browser_language() -> str | None:
+    """The language of this browser session (the i18n resolver); None outside a page."""
+    try:
+        return app.storage.user.get("language")
+    except RuntimeError:
+        return None
+
+
+def browser_timezone() -> str | None:
+    """The IANA time zone the browser reported at login or on the wall display (None: UTC)."""
+    try:
+        return app.storage.user.get("timezone")
+    except RuntimeError:
+        return None
 
 
 def forget() -> None:

@@ -1,0 +1,217 @@
+"""Translations (gettext via Babel catalogs in ``locales/``) and locale-aware formatting.
+
+Every visible string goes through ``_()``. The language comes from a resolver the UI installs
+(``set_language_resolver``: the NiceGUI pages read the signed-in browser's ``app.storage.user``), so
+this module stays free of web frameworks. Service errors are English sentences built with f-strings;
+``translate_detail`` maps them back onto their templates (listed in ``ERROR_TEMPLATES``, which the
+extractor picks up through ``N_``) and translates them with their values kept.
+
+Catalogs: ``locales/<lang>/LC_MESSAGES/messages.po`` (committed) are compiled to ``.mo`` (ignored by
+git) by ``compile_catalogs()`` at start-up; see docs/i18n.md for extraction and update.
+"""
+
+from __future__ import annotations
+
+import gettext as gettext_module
+import io
+import logging
+import re
+from collections.abc import Callable
+from datetime import UTC, datetime, timezone
+from functools import cache
+from pathlib import Path
+
+from babel import Locale
+from babel import dates as babel_dates
+from babel import numbers as babel_numbers
+from babel.messages.mofile import write_mo
+from babel.messages.pofile import read_po
+
+logger = logging.getLogger(__name__)
+
+DOMAIN = "messages"
+LOCALES_DIR = Path(__file__).resolve().parent.parent / "locales"
+DEFAULT_LANGUAGE = "en"
+# Language code on the account -> (name shown in the switch, Babel locale for dates and numbers).
+LANGUAGES: dict[str, tuple[str, str]] = {"en": ("English", "en_US"), "zh": ("中文", "zh_Hans_CN")}
+
+_resolver: Callable[[], str | None] = lambda: None  # noqa: E731
+
+
+def N_(message: str) -> str:
+    """Mark ``message`` for extraction without translating it now."""
+    return message
+
+
+def compile_catalogs(directory: Path = LOCALES_DIR) -> list[Path]:
+    """Compile every ``messages.po`` whose ``.mo`` is missing or older; returns the files written.
+
+    Called at start-up so a fresh checkout or image needs no separate build step. A read-only
+    install is fine: ``translations()`` then compiles in memory.
+    """
+    written: list[Path] = []
+    for po_path in sorted(directory.glob(f"*/LC_MESSAGES/{DOMAIN}.po")):
+        mo_path = po_path.with_suffix(".mo")
+        if mo_path.exists() and mo_path.stat().st_mtime >= po_path.stat().st_mtime:
+            continue
+        try:
+            mo_path.write_bytes(_compiled(po_path))
+        except OSError as exc:
+            logger.warning("cannot write %s (%s); translations compile in memory", mo_path, exc)
+            continue
+        written.append(mo_path)
+    translations.cache_clear()
+    return written
+
+
+def _compiled(po_path: Path) -> bytes:
+    with po_path.open("rb") as handle:
+        catalog = read_po(handle, locale=po_path.parent.parent.name)
+    buffer = io.BytesIO()
+    write_mo(buffer, catalog, use_fuzzy=False)
+    return buffer.getvalue()
+
+
+@cache
+def translations(language: str) -> gettext_module.NullTranslations:
+    """The catalog of ``language`` (English needs none: the source strings are English)."""
+    po_path = LOCALES_DIR / language / "LC_MESSAGES" / f"{DOMAIN}.po"
+    mo_path = po_path.with_suffix(".mo")
+    if mo_path.exists() and (not po_path.exists() or mo_path.stat().st_mtime >= po_path.stat().st_mtime):
+        with mo_path.open("rb") as handle:
+            return gettext_module.GNUTranslations(handle)
+    if po_path.exists():
+        return gettext_module.GNUTranslations(io.BytesIO(_compiled(po_path)))
+    return gettext_module.NullTranslations()
+
+
+def set_language_resolver(resolver: Callable[[], str | None]) -> None:
+    """Install the function that tells which language the current request or page uses."""
+    global _resolver
+    _resolver = resolver
+
+
+def current_language() -> str:
+    try:
+        language = _resolver()
+    except Exception:  # no page context (start-up, background task): fall back to the default
+        language = None
+    return language if language in LANGUAGES else DEFAULT_LANGUAGE
+
+
+def gettext(message: str, language: str | None = None) -> str:
+    return translations(language or current_language()).gettext(message)
+
+
+_ = gettext
+
+
+def ngettext(singular: str, plural: str, count: int, language: str | None = None) -> str:
+    return translations(language or current_language()).ngettext(singular, plural, count)
+
+
+def babel_locale(language: str | None = None) -> Locale:
+    return Locale.parse(LANGUAGES[language or current_language()][1])
+
+
+def format_datetime(value: datetime | None, tz: str | None = None, fmt: str = "medium") -> str:
+    """A timestamp in the user's language and time zone (UTC when none is known); '—' for None."""
+    if value is None:
+        return "—"
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return babel_dates.format_datetime(value, fmt, tzinfo=_zone(tz), locale=babel_locale())
+
+
+def format_time(value: datetime | None, tz: str | None = None) -> str:
+    if value is None:
+        return "—"
+    return babel_dates.format_time(value, "medium", tzinfo=_zone(tz), locale=babel_locale())
+
+
+def format_age(value: datetime | None, now: datetime) -> str:
+    """'5 seconds ago' style, in the user's language."""
+    if value is None:
+        return "—"
+    return babel_dates.format_timedelta(value - now, add_direction=True, locale=babel_locale(), threshold=1.1)
+
+
+def format_number(value: float | None, digits: int = 2) -> str:
+    """A reading with up to ``digits`` decimals and the locale's separators; '—' for None."""
+    if value is None:
+        return "—"
+    pattern = "#,##0" + ("." + "#" * digits if digits else "")
+    return babel_numbers.format_decimal(value, format=pattern, locale=babel_locale())
+
+
+def format_integer(value: int) -> str:
+    return babel_numbers.format_decimal(value, format="#,##0", locale=babel_locale())
+
+
+def _zone(tz: str | None) -> timezone | object:
+    if tz:
+        try:
+            return babel_dates.get_timezone(tz)
+        except LookupError:
+            pass
+    return UTC
+
+
+# Sentences the services raise (ddms.errors.*.detail), as templates; {names} are the variable parts.
+ERROR_TEMPLATES: list[str] = [
+    N_("Invalid username or password"),
+    N_("Too many failed login attempts. Try again in {minutes} minutes."),
+    N_("Current password is incorrect"),
+    N_("The new password must differ from the current one"),
+    N_("Session has ended, please log in again"),
+    N_("Password must be at least {count} characters"),
+    N_("Password must be at most {count} bytes"),
+    N_("Device not found"),
+    N_("Group not found"),
+    N_("User not found"),
+    N_("A device named '{name}' already exists"),
+    N_("A group named '{name}' already exists"),
+    N_("Username '{name}' is already taken"),
+    N_("Username is already taken"),
+    N_("Only admin or read_only accounts can be created"),
+    N_("The owner's role cannot be changed"),
+    N_("There is exactly one owner; no account can be promoted to owner"),
+    N_("The owner account cannot be deleted"),
+    N_("data_type is required when modbus_register_count is not 1 or 2"),
+    N_("modbus_register_count {count} does not match data_type {data_type} ({width} register)"),
+    N_("modbus_register_count {count} does not match data_type {data_type} ({width} registers)"),
+    N_("{low_name} ({low}) must be below {high_name} ({high})"),
+    N_("{low_name} ({low}) must be at most {high_name} ({high})"),
+    N_("{field} cannot be null"),
+    N_("Unknown device id(s): {ids}"),
+    N_("must be an IPv4/IPv6 address or a host name"),
+    N_("must be a cron expression with five fields, e.g. '0 2 * * *'"),
+    N_("You do not have permission to do this"),
+]
+
+
+def _pattern(template: str) -> re.Pattern[str]:
+    parts = re.split(r"\{(\w+)\}", template)
+    regex = "".join(re.escape(part) if i % 2 == 0 else f"(?P<{part}>.+?)" for i, part in enumerate(parts))
+    return re.compile(f"^{regex}$")
+
+
+_PATTERNS = [(_pattern(template), template) for template in ERROR_TEMPLATES]
+_field_labels: dict[str, str] = {}
+
+
+def register_field_labels(labels: dict[str, str]) -> None:
+    """Field names (e.g. ``threshold_warning_lower``) -> untranslated labels, used inside messages."""
+    _field_labels.update(labels)
+
+
+def translate_detail(detail: str) -> str:
+    """A service error in the user's language (unknown sentences are shown as they are)."""
+    for pattern, template in _PATTERNS:
+        match = pattern.match(detail)
+        if match:
+            values = {key: gettext(_field_labels[value]) if value in _field_labels else value
+                      for key, value in match.groupdict().items()}
+            return gettext(template).format(**values)
+    return gettext(detail)
+

@@ -1,0 +1,1 @@
+"""UI parts shared by several pages (cards, charts, forms, the live-value feed)."""

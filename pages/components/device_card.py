@@ -1,0 +1,118 @@
+"""A device's live card (dashboard, group dashboard) and its big wall-display tile."""
+
+from __future__ import annotations
+
+import uuid
+from collections import deque
+from datetime import datetime
+from typing import Any
+
+from nicegui import ui
+
+from ddms.bus import LatestValue
+from ddms.i18n import _, format_datetime, format_number
+from pages import theme
+from pages.session import browser_timezone
+
+TREND_POINTS = 60
+
+
+def level_of(status: str, latest: LatestValue | None) -> str:
+    """normal / warning / critical while online, offline otherwise (as the alert summary counts)."""
+    if status != "online":
+        return "offline"
+    return latest.level if latest is not None else "normal"
+
+
+def _sparkline(points: list[list[Any]]) -> dict[str, Any]:
+    return {
+        "animation": False,
+        "grid": {"left": 0, "right": 0, "top": 4, "bottom": 0},
+        "xAxis": {"type": "time", "show": False},
+        "yAxis": {"type": "value", "show": False, "scale": True},
+        "tooltip": {"show": False},
+        "series": [{"type": "line", "data": points, "showSymbol": False, "lineStyle": {"width": 2},
+                    "areaStyle": {"opacity": 0.12}}],
+    }
+
+
+class DeviceCard:
+    """One device's card; ``update`` applies a new latest value pushed from the bus."""
+
+    def __init__(self, device: Any, latest: LatestValue | None, trend: list[tuple[datetime, float]],
+                 *, link: bool = True) -> None:
+        self.device_id: uuid.UUID = device.id
+        self.unit: str = device.unit
+        self.status: str = device.status
+        self.latest = latest
+        self.trend: deque[list[Any]] = deque(
+            ([t.isoformat(), v] for t, v in trend[-TREND_POINTS:]), maxlen=TREND_POINTS)
+        on_click = (lambda: ui.navigate.to(f"/devices/{self.device_id}")) if link else None
+        with ui.card().classes("ddms-card w-full cursor-pointer gap-1").on(
+                "click", on_click).mark(f"device-card-{device.name}") as self.card:
+            with ui.row().classes("w-full items-center justify-between no-wrap"):
+                ui.label(device.name).classes("text-subtitle1 font-bold ellipsis")
+                self.badge = ui.badge().classes("text-sm px-2 py-1").mark("status-badge")
+            with ui.row().classes("items-baseline gap-0"):
+                self.value = ui.label().classes("ddms-numeral").mark("value")
+                ui.label(device.unit).classes("ddms-unit")
+            self.level = ui.label().classes("text-sm font-bold").mark("level")
+            self.time = ui.label().classes("text-xs text-grey-7").mark("last-reading")
+            self.chart = ui.echart(_sparkline(list(self.trend))).classes("w-full h-12")
+        self.render()
+
+    @property
+    def level_name(self) -> str:
+        return level_of(self.status, self.latest)
+
+    def update(self, latest: LatestValue) -> None:
+        self.latest = latest
+        self.status = latest.device_status
+        self.trend.append([latest.timestamp.isoformat(), latest.value])
+        self.chart.options["series"][0]["data"] = list(self.trend)
+        self.chart.update()
+        self.render()
+
+    def render(self) -> None:
+        level = self.level_name
+        latest = self.latest
+        colour = theme.LEVEL_COLOURS[level]
+        self.card.style(f"--ddms-level: {colour}")
+        self.value.set_text(format_number(latest.value if latest else None))
+        self.value.style(f"color: {colour if level != 'normal' else 'inherit'}")
+        self.level.set_text(_(theme.LEVEL_LABELS[level]))
+        self.level.style(f"color: {colour}")
+        self.badge.set_text(_(theme.STATUS_LABELS.get(self.status, self.status)))
+        self.badge.style(f"background: {theme.STATUS_COLOURS.get(self.status, '#757575')} !important")
+        when = format_datetime(latest.timestamp, browser_timezone()) if latest else _("No reading yet")
+        self.time.set_text(when)
+
+
+class DeviceTile:
+    """The wall display's tile: name, huge value, alarm colour as the whole background."""
+
+    def __init__(self, device: Any, latest: LatestValue | None) -> None:
+        self.device_id: uuid.UUID = device.id
+        self.status: str = device.status
+        self.latest = latest
+        with ui.column().classes("ddms-tile w-full gap-1").mark(f"tile-{device.name}") as self.tile:
+            ui.label(device.name).classes("ddms-tile-name")
+            with ui.row().classes("items-baseline gap-1"):
+                self.value = ui.label().classes("ddms-numeral").mark("value")
+                ui.label(device.unit).classes("text-h4")
+            self.level = ui.label().classes("text-h5 font-bold")
+            self.time = ui.label().classes("text-body1 opacity-80")
+        self.render()
+
+    def update(self, latest: LatestValue) -> None:
+        self.latest = latest
+        self.status = latest.device_status
+        self.render()
+
+    def render(self) -> None:
+        level = level_of(self.status, self.latest)
+        self.tile.style(f"background: {theme.LEVEL_COLOURS[level]}")
+        self.value.set_text(format_number(self.latest.value if self.latest else None))
+        self.level.set_text(_(theme.LEVEL_LABELS[level]))
+        latest = self.latest
+        self.time.set_text(format_datetime(latest.timestamp, browser_timezone()) if latest else "—")

@@ -1,0 +1,159 @@
+"""The device form: every field of the contract, inline messages from the schema and the service."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from nicegui import ui
+
+from ddms.i18n import N_, _, register_field_labels, translate_detail
+from ddms.models.device import ByteOrder, DataType
+from ddms.schemas.devices import DeviceFields
+from pages.components.forms import field_errors, field_of
+
+
+@dataclass(frozen=True)
+class Field:
+    name: str
+    label: str
+    kind: str = "text"  # text | area | int | float | select
+    default: Any = None
+    options: tuple[str, ...] = ()
+    clearable: bool = False  # an edit may set it back to "none" (thresholds)
+
+
+SECTIONS: list[tuple[str, list[Field]]] = [
+    (N_("Device"), [
+        Field("name", N_("Name")),
+        Field("description", N_("Description"), "area"),
+        Field("unit", N_("Unit"), default=""),
+    ]),
+    (N_("Modbus connection"), [
+        Field("modbus_ip", N_("IP address or host")),
+        Field("modbus_port", N_("Port"), "int", 502),
+        Field("modbus_slave_id", N_("Slave ID"), "int", 1),
+        Field("modbus_register", N_("Register"), "int", 0),
+        Field("modbus_register_count", N_("Register count"), "int"),
+        Field("data_type", N_("Data type"), "select", None, tuple(t.value for t in DataType)),
+        Field("byte_order", N_("Byte order"), "select", "ABCD", tuple(b.value for b in ByteOrder)),
+        Field("scale", N_("Scale"), "float", 1.0),
+        Field("offset", N_("Offset"), "float", 0.0),
+        Field("sampling_interval", N_("Sampling interval (s)"), "int", 10),
+    ]),
+    (N_("Alarms and storage"), [
+        Field("threshold_critical_lower", N_("Critical low"), "float", clearable=True),
+        Field("threshold_warning_lower", N_("Warning low"), "float", clearable=True),
+        Field("threshold_warning_upper", N_("Warning high"), "float", clearable=True),
+        Field("threshold_critical_upper", N_("Critical high"), "float", clearable=True),
+        Field("hysteresis", N_("Hysteresis"), "float", 0.0),
+        Field("retention_days", N_("Retention (days)"), "int", 90),
+    ]),
+]
+FIELDS = [field for _section, fields in SECTIONS for field in fields]
+register_field_labels({field.name: field.label for field in FIELDS})
+
+
+class DeviceForm:
+    """Inputs bound to one device's values; ``data()`` is the body for create or update."""
+
+    def __init__(self, device: Any | None) -> None:
+        self.device = device
+        self.inputs: dict[str, Any] = {}
+        for title, fields in SECTIONS:
+            ui.label(_(title)).classes("text-subtitle1 font-bold mt-2")
+            with ui.grid().classes("w-full gap-3 grid-cols-1 sm:grid-cols-2 md:grid-cols-3"):
+                for field in fields:
+                    self.inputs[field.name] = self._input(field)
+
+    def _input(self, field: Field) -> Any:
+        value = getattr(self.device, field.name) if self.device is not None else field.default
+        label = _(field.label)
+        if field.kind == "select":
+            options = {"": _("Automatic")} if field.name == "data_type" else {}
+            options |= {option: option for option in field.options}
+            element = ui.select(options, label=label, value=value or "")
+        elif field.kind in ("int", "float"):
+            element = ui.number(label, value=value, format="%.10g" if field.kind == "float" else None)
+        elif field.kind == "area":
+            element = ui.textarea(label, value=value or "").props("autogrow")
+        else:
+            element = ui.input(label, value=value or "")
+        element.props("outlined dense").classes("w-full" + (" sm:col-span-2" if field.kind == "area" else ""))
+        element.mark(f"field-{field.name}")
+        element.on("blur", lambda field=field: self.check(field.name))
+        if field.kind == "select":
+            element.on_value_change(lambda _e, field=field: self.check(field.name))
+        return element
+
+    def value(self, name: str) -> Any:
+        value = self.inputs[name].value
+        field = next(f for f in FIELDS if f.name == name)
+        if value == "" and field.kind != "text":
+            return None
+        if field.kind == "int" and isinstance(value, float) and value.is_integer():
+            return int(value)
+        if field.kind == "text" and isinstance(value, str):
+            return value.strip()
+        return value
+
+    def data(self) -> dict[str, Any]:
+        """Create: the filled fields; edit: every field (a cleared threshold is sent as null)."""
+        body: dict[str, Any] = {}
+        for field in FIELDS:
+            value = self.value(field.name)
+            if value is None and not (self.device is not None and field.clearable):
+                continue
+            if field.name == "description" and value == "" and self.device is None:
+                continue
+            body[field.name] = value
+        return body
+
+    def check(self, name: str) -> bool:
+        """Validate one field alone against the schema's rule and show the message inline."""
+        value = self.value(name)
+        error = None
+        if value is None and name in ("name", "modbus_ip"):
+            error = _("Required")
+        elif value is not None:
+            error = field_errors(DeviceFields, {name: value}).get(name)
+        self.inputs[name].error = error
+        return error is None
+
+    def check_all(self) -> bool:
+        return all([self.check(field.name) for field in FIELDS])  # noqa: C419 - check every field
+
+    def show_service_error(self, detail: str) -> bool:
+        """Put a service error next to the field it names; False when it names none."""
+        field = field_of(detail, [f.name for f in FIELDS])
+        if field is None and detail.startswith("A device named"):
+            field = "name"
+        if field is None:
+            return False
+        self.inputs[field].error = translate_detail(detail)
+        return True
+
+
+async def device_dialog(device: Any | None, save: Callable[[dict[str, Any], DeviceForm], Awaitable[bool]]) -> None:
+    """Open the create/edit dialog; ``save`` returns True when the service accepted the body."""
+    with ui.dialog().props("maximized-on-mobile") as dialog, \
+            ui.card().classes("w-full max-w-4xl").mark("device-dialog"):
+        ui.label(_("Edit device") if device else _("Add device")).classes("text-h6")
+        form = DeviceForm(device)
+        with ui.row().classes("w-full justify-end gap-2"):
+            ui.button(_("Cancel"), on_click=dialog.close).props("flat").mark("cancel")
+            button = ui.button(_("Save")).mark("save")
+
+        async def submit() -> None:
+            if not form.check_all():
+                return
+            button.props("loading")
+            try:
+                if await save(form.data(), form):
+                    dialog.close()
+            finally:
+                button.props(remove="loading")
+
+        button.on_click(submit)
+    dialog.open()

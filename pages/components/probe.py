@@ -1,0 +1,48 @@
+"""The test-connection button: one real Modbus read through the collector's one-shot tester."""
+
+from __future__ import annotations
+
+import importlib
+import uuid
+from typing import Any
+
+from nicegui import ui
+
+from ddms import db
+from ddms.errors import DDMSError, Forbidden, Unavailable
+from ddms.i18n import _, format_number, translate_detail
+from pages.session import current_user
+
+
+async def probe(device_id: uuid.UUID) -> dict[str, Any]:
+    """``{success, error, value?, latency_ms?}`` as POST /api/devices/{id}/test-connection answers."""
+    try:
+        live = importlib.import_module("ddms.services.live")
+    except ImportError:
+        raise Unavailable("Connection testing is not available") from None
+    async with db.session_scope() as session:
+        result = await live.test_connection(session=session, device_id=device_id)
+    return result if isinstance(result, dict) else result.model_dump()
+
+
+async def run_connection_test(device_id: uuid.UUID) -> None:
+    """Run the test with a spinner and show the value read and the latency (or the error)."""
+    user = await current_user()
+    if user is None or not user.can_edit_devices:
+        ui.notify(translate_detail("You do not have permission to do this"), type="negative")
+        return
+    note = ui.notification(_("Testing connection…"), spinner=True, timeout=None)
+    try:
+        result = await probe(device_id)
+    except (DDMSError, Forbidden) as exc:
+        note.dismiss()
+        ui.notify(translate_detail(exc.detail), type="negative")
+        return
+    note.dismiss()
+    if result.get("success"):
+        message = _("Connection OK: value {value} read in {latency} ms").format(
+            value=format_number(result.get("value"), 4), latency=format_number(result.get("latency_ms"), 1))
+        ui.notify(message, type="positive", timeout=8000)
+    else:
+        ui.notify(_("Connection failed: {error}").format(error=translate_detail(str(result.get("error")))),
+                  type="negative", timeout=8000)

@@ -1,0 +1,101 @@
+"""/ (dashboard): a live card per device, filters by group and status, and summary counts."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from nicegui import ui
+from starlette.requests import Request
+from starlette.responses import RedirectResponse
+
+from ddms import db
+from ddms.bus import LatestValue, get_bus
+from ddms.i18n import _, format_integer
+from ddms.services import devices, groups
+from pages import theme
+from pages.components.device_card import DeviceCard
+from pages.components.live import recent, watch_latest
+from pages.layout import frame, require_user
+
+LEVELS = ("normal", "warning", "critical", "offline")
+
+
+class SummaryBar:
+    """Counts per level (normal / warning / critical / offline) of the cards shown."""
+
+    def __init__(self) -> None:
+        self.labels: dict[str, ui.label] = {}
+        with ui.row().classes("w-full gap-3"):
+            for level in LEVELS:
+                with ui.card().classes("px-4 py-2 min-w-[140px]").style(
+                        f"border-top: 6px solid {theme.LEVEL_COLOURS[level]}").mark(f"summary-{level}"):
+                    ui.label(_(theme.LEVEL_LABELS[level])).classes("text-sm text-grey-7")
+                    self.labels[level] = ui.label("0").classes("text-h4 font-bold")
+
+    def show(self, cards: list[DeviceCard]) -> None:
+        for level in LEVELS:
+            count = sum(1 for card in cards if card.level_name == level)
+            self.labels[level].set_text(format_integer(count))
+
+
+class Dashboard:
+    """The cards, which of them the filters show, and the live feed that updates them."""
+
+    def __init__(self, device_rows: list[Any], group_options: dict[str, str]) -> None:
+        self.group_members: set[uuid.UUID] | None = None
+        self.status = ""
+        with ui.row().classes("w-full items-center gap-3"):
+            ui.select(group_options, value="", label=_("Group"), on_change=self.choose_group) \
+                .props("outlined dense").classes("w-56").mark("group-filter")
+            status_options = {"": _("All statuses")} | {lvl: _(theme.LEVEL_LABELS[lvl]) for lvl in LEVELS}
+            ui.select(status_options, value="", label=_("Status"), on_change=self.choose_status) \
+                .props("outlined dense").classes("w-56").mark("status-filter")
+        self.summary = SummaryBar()
+        bus = get_bus()
+        with ui.grid().classes("w-full gap-4 grid-cols-1 sm:grid-cols-2 lg:grid-cols-3 xl:grid-cols-4") \
+                .mark("cards"):
+            self.cards = {row.id: DeviceCard(row, bus.latest(row.id), recent.of(row.id)) for row in device_rows}
+        self.empty = ui.label(_("No devices match the filters.")).classes("text-grey-7").mark("empty")
+        self.apply()
+        watch_latest(self.update, set(self.cards))
+
+    def update(self, latest: LatestValue) -> None:
+        card = self.cards.get(latest.device_id)
+        if card is not None:
+            card.update(latest)
+            self.apply()
+
+    async def choose_group(self, event: Any) -> None:
+        if not event.value:
+            self.group_members = None
+        else:
+            async with db.session_scope() as session:
+                members = await groups.group_devices(session=session, group_id=uuid.UUID(event.value))
+            self.group_members = {device.id for device in members}
+        self.apply()
+
+    def choose_status(self, event: Any) -> None:
+        self.status = event.value or ""
+        self.apply()
+
+    def apply(self) -> None:
+        in_group = [card for card in self.cards.values()
+                    if self.group_members is None or card.device_id in self.group_members]
+        for card in self.cards.values():
+            card.card.set_visibility(card in in_group and self.status in ("", card.level_name))
+        self.summary.show(in_group)
+        self.empty.set_visibility(not any(card.card.visible for card in self.cards.values()))
+
+
+@ui.page("/")
+async def dashboard_page(request: Request) -> RedirectResponse | None:
+    user = await require_user(request.url.path)
+    if isinstance(user, RedirectResponse):
+        return user
+    async with db.session_scope() as session:
+        device_rows = await devices.list_devices(session=session)
+        group_rows = await groups.list_groups(session=session)
+    with frame(_("Dashboard"), user):
+        Dashboard(device_rows, {"": _("All groups")} | {str(g.id): g.name for g in group_rows})
+    return None

@@ -1,0 +1,145 @@
+"""/devices: the device list with create, edit, delete (keep-data choice) and test-connection."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from nicegui import ui
+from pydantic import ValidationError
+from starlette.requests import Request
+from starlette.responses import RedirectResponse
+
+from ddms import db
+from ddms.errors import DDMSError, Forbidden
+from ddms.i18n import _, format_datetime, format_integer
+from ddms.schemas.devices import DeviceCreate, DeviceUpdate
+from ddms.services import devices
+from pages import theme
+from pages.components.device_form import DeviceForm, device_dialog
+from pages.components.forms import field_errors
+from pages.components.probe import run_connection_test
+from pages.layout import frame, notify_done, notify_error, require_user
+from pages.session import SessionUser, browser_timezone, current_user
+
+
+async def editor() -> SessionUser:
+    """Every action re-checks the role on the server: hiding a button is not a permission check."""
+    user = await current_user()
+    if user is None or not user.can_edit_devices:
+        raise Forbidden("You do not have permission to do this")
+    return user
+
+
+async def save_device(device_id: uuid.UUID | None, body: dict[str, Any], form: DeviceForm) -> bool:
+    """Create or update through the service; its errors go next to their field or into a toast."""
+    try:
+        await editor()
+        schema = DeviceUpdate if device_id else DeviceCreate
+        errors = field_errors(schema, body)
+        if errors:
+            for name, message in errors.items():
+                if name in form.inputs:
+                    form.inputs[name].error = message
+            return False
+        async with db.session_scope() as session:
+            if device_id is None:
+                device = await devices.create_device(session=session, data=DeviceCreate.model_validate(body))
+            else:
+                device = await devices.update_device(
+                    session=session, device_id=device_id, data=DeviceUpdate.model_validate(body))
+    except ValidationError:  # pragma: no cover - field_errors ran the same validation
+        return False
+    except DDMSError as exc:
+        if not form.show_service_error(exc.detail):
+            notify_error(exc)
+        return False
+    notify_done(_("Device '{name}' saved").format(name=device.name))
+    device_list.refresh()
+    return True
+
+
+def delete_dialog(device: Any) -> None:
+    """Delete with the keep-data choice (archived readings stay for history and export)."""
+    with ui.dialog() as dialog, ui.card().mark("delete-dialog"):
+        ui.label(_("Delete device '{name}'?").format(name=device.name)).classes("text-h6")
+        keep = ui.checkbox(_("Keep its readings (history and export stay available)"), value=True) \
+            .mark("keep-data")
+
+        async def confirm() -> None:
+            try:
+                await editor()
+                async with db.session_scope() as session:
+                    await devices.delete_device(session=session, device_id=device.id, keep_data=keep.value)
+            except DDMSError as exc:
+                notify_error(exc)
+                return
+            dialog.close()
+            notify_done(_("Device '{name}' deleted").format(name=device.name))
+            device_list.refresh()
+
+        with ui.row().classes("w-full justify-end"):
+            ui.button(_("Cancel"), on_click=dialog.close).props("flat")
+            ui.button(_("Delete"), color="negative", on_click=confirm).mark("confirm-delete")
+    dialog.open()
+
+
+def device_row(device: Any, user: SessionUser) -> None:
+    address = f"{device.modbus_ip}:{device.modbus_port} · {_('Slave ID')} {device.modbus_slave_id} · " \
+              f"{_('Register')} {device.modbus_register}"
+    with ui.card().classes("w-full").mark(f"device-row-{device.name}"), \
+            ui.row().classes("w-full items-center gap-3"):
+        with ui.column().classes("gap-0 grow"):
+            ui.link(device.name, f"/devices/{device.id}").classes("text-subtitle1 font-bold")
+            ui.label(address).classes("text-sm text-grey-7")
+            last = format_datetime(device.last_reading_at, browser_timezone())
+            ui.label(f"{_('Last reading')}: {last} · {_('every {n} s').format(n=device.sampling_interval)}") \
+                .classes("text-xs text-grey-7")
+        ui.badge(_(theme.STATUS_LABELS.get(device.status, device.status))) \
+            .style(f"background: {theme.STATUS_COLOURS.get(device.status, '#757575')} !important") \
+            .classes("text-sm px-2 py-1")
+        if user.can_edit_devices:
+            ui.button(_("Test connection"), icon="network_check",
+                      on_click=lambda: run_connection_test(device.id)).props("outline").mark("test-connection")
+            ui.button(_("Edit"), icon="edit", on_click=lambda: edit(device)).props("outline").mark("edit")
+            ui.button(_("Delete"), icon="delete", color="negative",
+                      on_click=lambda: delete_dialog(device)).props("outline").mark("delete")
+
+
+async def edit(device: Any) -> None:
+    await device_dialog(device, lambda body, form: save_device(device.id, body, form))
+
+
+@ui.refreshable
+async def device_list(user: SessionUser, search: str = "") -> None:
+    async with db.session_scope() as session:
+        rows = await devices.list_devices(session=session)
+    shown = [row for row in rows if search.lower() in row.name.lower()]
+    ui.label(_("{n} devices").format(n=format_integer(len(shown)))).classes("text-sm text-grey-7") \
+        .mark("device-count")
+    if not shown:
+        ui.label(_("No devices yet.")).classes("text-grey-7").mark("empty")
+    for device in shown:
+        device_row(device, user)
+
+
+@ui.page("/devices")
+async def devices_page(request: Request) -> RedirectResponse | None:
+    user = await require_user(request.url.path)
+    if isinstance(user, RedirectResponse):
+        return user
+    with frame(_("Devices"), user):
+        with ui.row().classes("w-full items-center gap-3"):
+            search = ui.input(placeholder=_("Search by name")).props("outlined dense clearable") \
+                .classes("w-64").mark("search")
+            ui.space()
+            if user.can_edit_devices:
+                ui.button(_("Add device"), icon="add",
+                          on_click=lambda: device_dialog(None, lambda body, form: save_device(None, body, form))) \
+                    .mark("add-device")
+        await device_list(user)
+        search.on_value_change(lambda e: device_list.refresh(user, e.value or ""))
+    return None
+
+
+

@@ -1,0 +1,149 @@
+"""The shared frame every signed-in page opens: header, navigation, language, dark mode, user menu."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from urllib.parse import quote
+
+from nicegui import app, ui
+from starlette.responses import RedirectResponse
+
+from ddms import db
+from ddms.errors import DDMSError
+from ddms.i18n import LANGUAGES, N_, _, translate_detail
+from ddms.schemas.users import ProfileUpdate
+from ddms.services import users
+from pages import theme
+from pages.session import SessionUser, app_title, current_user, forget, load_app_title
+
+NAV = [  # (path, icon, label, who may see it)
+    ("/", "dashboard", N_("Dashboard"), "any"),
+    ("/devices", "sensors", N_("Devices"), "any"),
+    ("/groups", "workspaces", N_("Groups"), "any"),
+    ("/users", "group", N_("Users"), "admin"),
+    ("/settings", "settings", N_("Settings"), "owner"),
+    ("/display", "tv", N_("Wall display"), "any"),
+]
+
+
+def login_url(target: str) -> str:
+    return f"/login?redirect_to={quote(target)}"
+
+
+def to_login(path: str) -> RedirectResponse:
+    """Where an unauthenticated visitor goes: the login page, then back to ``path``."""
+    return RedirectResponse(login_url(path), status_code=303)
+
+
+def apply_theme() -> None:
+    """Colours, CSS and dark mode (saved per browser) for the current page."""
+    ui.colors(primary=theme.PRIMARY, positive=theme.LEVEL_COLOURS["normal"],
+              warning=theme.LEVEL_COLOURS["warning"], negative=theme.LEVEL_COLOURS["critical"])
+    ui.add_css(theme.CSS)
+    ui.add_body_html(theme.CONNECTION_JS)
+    ui.dark_mode().bind_value(app.storage.user, "dark_mode")
+
+
+def connection_indicator() -> None:
+    on, off = _("Connected"), _("Disconnected")
+    ui.html(f'<span class="ddms-conn" data-on="{on}" data-off="{off}">{on}</span>', sanitize=False) \
+        .mark("connection")
+
+
+def language_switch(user: SessionUser | None) -> None:
+    """Switching language saves it on the account (applied at the next login too) and reloads."""
+
+    async def choose(language: str) -> None:
+        app.storage.user["language"] = language
+        if user is not None:
+            try:
+                async with db.session_scope() as session:
+                    account = await users.get_user(session=session, user_id=user.id)
+                    await users.update_profile(session=session, user=account,
+                                               data=ProfileUpdate(language_preference=language))
+            except DDMSError as exc:
+                ui.notify(translate_detail(exc.detail), type="negative")
+        ui.navigate.reload()
+
+    current = app.storage.user.get("language", "en")
+    with ui.button(icon="translate", text=LANGUAGES.get(current, LANGUAGES["en"])[0]) \
+            .props("flat color=white no-caps").mark("language"), ui.menu():
+        for code, (name, _locale) in LANGUAGES.items():
+            ui.menu_item(name, on_click=lambda code=code: choose(code)).mark(f"language-{code}")
+
+
+def dark_mode_toggle() -> None:
+    def toggle() -> None:
+        app.storage.user["dark_mode"] = not app.storage.user.get("dark_mode", False)
+
+    ui.button(icon="contrast", on_click=toggle).props("flat round color=white") \
+        .tooltip(_("Dark mode")).mark("dark-mode")
+
+
+def user_menu(user: SessionUser) -> None:
+    def logout() -> None:
+        forget()
+        ui.navigate.to("/login")
+
+    with ui.button(icon="account_circle", text=user.username).props("flat color=white no-caps") \
+            .mark("user-menu"), ui.menu():
+        ui.menu_item(_("Profile"), on_click=lambda: ui.navigate.to("/profile"))
+        ui.menu_item(_("Change password"), on_click=lambda: ui.navigate.to("/profile#password"))
+        ui.separator()
+        ui.menu_item(_("Log out"), on_click=logout).mark("logout")
+
+
+def _visible(who: str, user: SessionUser) -> bool:
+    return who == "any" or (who == "admin" and user.can_edit_devices) or (who == "owner" and user.is_owner)
+
+
+@contextmanager
+def frame(title: str, user: SessionUser) -> Iterator[ui.column]:
+    """Header, navigation drawer and a content column; every signed-in page is built inside it."""
+    apply_theme()
+    site = app_title()
+    ui.page_title(f"{title} · {site}")
+    with ui.header().classes("items-center gap-2 px-3 py-1").style(f"background: {theme.HEADER}"):
+        ui.button(icon="menu", on_click=lambda: drawer.toggle()).props("flat round color=white")
+        ui.link(site, "/").classes("text-h6 text-white no-underline font-bold").mark("app-title")
+        ui.label(title).classes("text-subtitle1 text-grey-4 gt-xs")
+        ui.space()
+        connection_indicator()
+        language_switch(user)
+        dark_mode_toggle()
+        user_menu(user)
+    with ui.left_drawer(value=True).props("bordered width=220 breakpoint=1024") as drawer:
+        with ui.list().classes("w-full"):
+            for path, icon, label, who in NAV:
+                if _visible(who, user):
+                    with ui.item(on_click=lambda path=path: ui.navigate.to(path)).mark(f"nav-{path}"):
+                        with ui.item_section().props("avatar"):
+                            ui.icon(icon)
+                        ui.item_section(_(label))
+    with ui.column().classes("ddms-page p-4 gap-4") as content:
+        ui.label(title).classes("text-h5 font-bold").mark("page-title")
+        yield content
+
+
+async def require_user(path: str) -> SessionUser | RedirectResponse:
+    """The signed-in user, or the redirect to the login page that brings the visitor back to ``path``."""
+    user = await current_user()
+    if user is None:
+        return to_login(path)
+    await load_app_title()
+    return user
+
+
+def forbidden(user: SessionUser, title: str) -> None:
+    """What a user without the role sees instead of the page."""
+    with frame(title, user):
+        ui.label(_("You do not have permission to see this page.")).classes("text-negative").mark("forbidden")
+
+
+def notify_error(exc: DDMSError) -> None:
+    ui.notify(translate_detail(exc.detail), type="negative", multi_line=True)
+
+
+def notify_done(message: str) -> None:
+    ui.notify(message, type="positive")

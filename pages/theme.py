@@ -1,0 +1,43 @@
+"""Colours and sizes shared by every page: one industrial, high-contrast look."""
+
+from __future__ import annotations
+
+from ddms.i18n import N_
+
+PRIMARY = "#1f5f99"
+HEADER = "#1b2631"
+LEVEL_COLOURS = {"normal": "#2e7d32", "warning": "#f59e0b", "critical": "#c62828", "offline": "#757575"}
+STATUS_COLOURS = {"online": "#2e7d32", "offline": "#757575", "error": "#c62828"}
+LEVEL_LABELS = {"normal": N_("Normal"), "warning": N_("Warning"), "critical": N_("Critical"),
+                "offline": N_("Offline")}
+STATUS_LABELS = {"online": N_("Online"), "offline": N_("Offline"), "error": N_("Error")}
+ROLE_LABELS = {"owner": N_("Owner"), "admin": N_("Admin"), "read_only": N_("Read-only")}
+
+CSS = """
+.ddms-page { max-width: 1600px; margin: 0 auto; width: 100%; }
+.ddms-numeral { font-size: 2.6rem; line-height: 1.1; font-weight: 700; font-variant-numeric: tabular-nums; }
+.ddms-unit { font-size: 1.1rem; opacity: .75; margin-left: .25rem; }
+.ddms-card { border-left: 8px solid var(--ddms-level, #757575); min-height: 190px; }
+.ddms-tile { border-radius: 14px; color: white; padding: 1.2rem 1.4rem; min-height: 30vh; }
+.ddms-tile .ddms-numeral { font-size: clamp(3rem, 8vw, 7rem); }
+.ddms-tile-name { font-size: clamp(1.2rem, 2.4vw, 2.2rem); font-weight: 600; }
+.ddms-conn { display: inline-flex; align-items: center; gap: .35rem; font-size: .85rem; }
+.ddms-conn::before { content: ""; width: .7rem; height: .7rem; border-radius: 50%; background: #9e9e9e; }
+.ddms-conn[data-state="online"]::before { background: #4caf50; }
+.ddms-conn[data-state="offline"]::before { background: #ef5350; }
+.q-btn, .q-field, .q-item { min-height: 44px; }
+.body--dark .ddms-card { background: #1e272e; }
+"""
+
+# Keeps every `.ddms-conn` element in step with the websocket (the server cannot say it is gone).
+CONNECTION_JS = """
+<script>
+setInterval(() => {
+  const on = !!(window.socket && window.socket.connected);
+  document.querySelectorAll('.ddms-conn').forEach(el => {
+    el.dataset.state = on ? 'online' : 'offline';
+    el.lastChild.textContent = on ? el.dataset.on : el.dataset.off;
+  });
+}, 1000);
+</script>
+"""
