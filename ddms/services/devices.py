@@ -27,6 +27,12 @@ REGISTER_WIDTH: dict[str, int] = {
 # The contract's defaults when data_type is omitted.
 DEFAULT_TYPE_FOR_COUNT = {1: DataType.UINT16, 2: DataType.FLOAT32}
 
+# Fields an update may set to null: the optional ones, and the register count (derived again).
+NULLABLE = frozenset({
+    "description", "threshold_warning_lower", "threshold_warning_upper", "threshold_critical_lower",
+    "threshold_critical_upper", "modbus_register_count",
+})
+
 STATUS_ALIASES = {"connected": DeviceStatus.ONLINE, "disconnected": DeviceStatus.OFFLINE}
 
 
@@ -125,9 +131,9 @@ async def update_device(*, session: AsyncSession, device_id: uuid.UUID, data: De
     """Partial update; rules are checked on the merged result, so a change cannot break them."""
     device = await get_device(session=session, device_id=device_id)
     changes = data.model_dump(exclude_unset=True)
-    for required in ("name", "modbus_ip", "modbus_slave_id", "modbus_register", "data_type", "byte_order"):
-        if required in changes and changes[required] is None:
-            raise Invalid(f"{required} cannot be null")
+    for key, value in changes.items():
+        if value is None and key not in NULLABLE:
+            raise Invalid(f"{key} cannot be null")
     merged = device.model_dump() | changes
     if "modbus_register_count" in changes and "data_type" not in changes:
         merged["data_type"] = None if changes["modbus_register_count"] in DEFAULT_TYPE_FOR_COUNT else merged["data_type"]
