@@ -1,17 +1,40 @@
-"""The in-process event bus: latest value of every device, and publish/subscribe for changes.
+"""The in-process event bus: the latest value and status of every device, and publish/subscribe.
 
-Pages and the SSE stream read the latest values from here instead of querying the database per
-client; the collector listens here for configuration changes made through REST or the pages.
+Pages and the SSE stream read from here instead of querying the database per client; the collector
+publishes here and listens here for configuration changes made through REST or the pages.
+
+What is published (all immutable dataclasses):
+
+- ``LatestValue``  a new reading of a device (value, alarm level, connection status, name, unit)
+- ``StatusChange`` a device went online/offline/error (published once per change, not per poll)
+- ``DeviceChange`` a device was created, updated or deleted (the collector reloads it)
+
+How to consume it:
+
+- ``bus.latest(device_id)`` / ``bus.latest_all()`` / ``bus.status(device_id)``: current state, no waiting.
+- ``bus.listen(callback, device_ids=None)``: a synchronous callback per event, called in the event
+  loop right after publication. It must be quick and must not block (NiceGUI pages use this:
+  ``unsubscribe = get_bus().listen(on_event)`` and call ``unsubscribe()`` when the client leaves).
+- ``async with bus.subscribe(device_ids=None) as events: async for event in events: ...``: an async
+  iterator with a bounded queue; a consumer that falls behind loses the oldest events (counted in
+  ``events.dropped``) rather than making the publisher wait.
+- ``bus.on_device_change(listener)``: configuration changes only (the collector).
+- ``bus.on_readings_stored(listener)``: called by the writer with the rows it has just committed
+  (``list[StoredReading]``), e.g. to keep rollup tables current.
+- ``bus.poll_stats(device_id)``: the collector's poll accounting for one device (on time, late,
+  missed, deferred, failed), for the device page.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import uuid
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Callable, Collection
+from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import StrEnum
+from types import TracebackType
 
 logger = logging.getLogger(__name__)
 
@@ -39,18 +62,104 @@ class LatestValue:
     value: float
     level: str
     device_status: str
+    device_name: str = ""
+    unit: str = ""
 
 
+@dataclass(frozen=True, slots=True)
+class StatusChange:
+    """A device's connection status changed (``error`` holds the reason when not online)."""
+
+    device_id: uuid.UUID
+    status: str
+    error: str | None
+    at: datetime
+    previous: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class StoredReading:
+    device_id: uuid.UUID
+    timestamp: datetime
+    value: float
+
+
+@dataclass(slots=True)
+class PollStats:
+    """Poll accounting of one device, kept by the collector (mutable; read, do not write).
+
+    ``on_time``: started within 10 % of the interval after its due time; ``late``: started later than
+    that; ``missed``: skipped because the previous poll was still running; ``deferred``: skipped on
+    purpose while an unreachable device backs off; ``failed``: polls that ended without a reading.
+    """
+
+    on_time: int = 0
+    late: int = 0
+    missed: int = 0
+    deferred: int = 0
+    failed: int = 0
+    last_lag: float = 0.0
+    last_duration: float = 0.0
+
+    @property
+    def polls(self) -> int:
+        return self.on_time + self.late
+
+
+Event = LatestValue | StatusChange | DeviceChange
 Listener = Callable[[DeviceChange], None]
+EventCallback = Callable[[Event], None]
+StoredListener = Callable[[list[StoredReading]], None]
+
+
+class Subscription:
+    """Bus events as an async iterator, from a bounded queue (oldest dropped when full)."""
+
+    def __init__(self, bus: Bus, device_ids: Collection[uuid.UUID] | None, maxsize: int) -> None:
+        self._bus = bus
+        self._queue: asyncio.Queue[Event] = asyncio.Queue(maxsize)
+        self._unsubscribe = bus.listen(self._put, device_ids=device_ids)
+        self.dropped = 0
+
+    def _put(self, event: Event) -> None:
+        if self._queue.full():
+            self._queue.get_nowait()
+            self.dropped += 1
+        self._queue.put_nowait(event)
+
+    def __aiter__(self) -> AsyncIterator[Event]:
+        return self
+
+    async def __anext__(self) -> Event:
+        return await self._queue.get()
+
+    async def get(self, within: float | None = None) -> Event:
+        """The next event; TimeoutError after ``within`` seconds."""
+        async with asyncio.timeout(within):
+            return await self._queue.get()
+
+    def close(self) -> None:
+        self._unsubscribe()
+
+    async def __aenter__(self) -> Subscription:
+        return self
+
+    async def __aexit__(self, *_exc: type[BaseException] | BaseException | TracebackType | None) -> None:
+        self.close()
 
 
 class Bus:
-    """Synchronous fan-out of device configuration changes (listeners must not block)."""
+    """Latest state in memory and synchronous fan-out (listeners must not block)."""
 
     def __init__(self) -> None:
         self._change_listeners: list[Listener] = []
+        self._callbacks: list[tuple[EventCallback, frozenset[uuid.UUID] | None]] = []
+        self._stored_listeners: list[StoredListener] = []
         self._latest: dict[uuid.UUID, LatestValue] = {}
+        self._status: dict[uuid.UUID, StatusChange] = {}
+        self._poll_stats: dict[uuid.UUID, PollStats] = {}
 
+    # --- current state -------------------------------------------------------------------------
     def latest(self, device_id: uuid.UUID) -> LatestValue | None:
         return self._latest.get(device_id)
 
@@ -58,24 +167,109 @@ class Bus:
         """A snapshot (copy) of every device's latest value."""
         return dict(self._latest)
 
+    def status(self, device_id: uuid.UUID) -> StatusChange | None:
+        """The last status the collector published for the device (None before its first poll)."""
+        return self._status.get(device_id)
+
     def set_latest(self, latest: LatestValue) -> None:
         self._latest[latest.device_id] = latest
 
     def forget(self, device_id: uuid.UUID) -> None:
         self._latest.pop(device_id, None)
+        self._status.pop(device_id, None)
+        self._poll_stats.pop(device_id, None)
 
-    def on_device_change(self, listener: Listener) -> Callable[[], None]:
-        """Register ``listener``; returns a function that unregisters it."""
-        self._change_listeners.append(listener)
-        return lambda: self._change_listeners.remove(listener)
+    def rename(self, device_id: uuid.UUID, name: str, unit: str) -> None:
+        """Keep the name and unit of the latest value in step with the device's configuration."""
+        latest = self._latest.get(device_id)
+        if latest is not None and (latest.device_name, latest.unit) != (name, unit):
+            self._latest[device_id] = replace(latest, device_name=name, unit=unit)
+
+    # --- publishing ----------------------------------------------------------------------------
+    def publish_reading(self, latest: LatestValue) -> None:
+        self._latest[latest.device_id] = latest
+        self._emit(latest)
+
+    def publish_status(self, change: StatusChange) -> None:
+        self._status[change.device_id] = change
+        latest = self._latest.get(change.device_id)
+        if latest is not None and latest.device_status != change.status:
+            self._latest[change.device_id] = replace(latest, device_status=change.status)
+        self._emit(change)
 
     def device_changed(self, kind: ChangeKind, device_id: uuid.UUID) -> None:
         change = DeviceChange(kind, device_id)
+        if kind is ChangeKind.DELETED:
+            self.forget(device_id)
         for listener in list(self._change_listeners):
             try:
                 listener(change)
             except Exception:
                 logger.exception("device-change listener failed")
+        self._emit(change)
+
+    def readings_stored(self, rows: list[StoredReading]) -> None:
+        for listener in list(self._stored_listeners):
+            try:
+                listener(rows)
+            except Exception:
+                logger.exception("readings-stored listener failed")
+
+    def _emit(self, event: Event) -> None:
+        for callback, device_ids in list(self._callbacks):
+            if device_ids is not None and event.device_id not in device_ids:
+                continue
+            try:
+                callback(event)
+            except Exception:
+                logger.exception("bus listener failed")
+
+    # --- subscribing ---------------------------------------------------------------------------
+    def listen(
+        self, callback: EventCallback, *, device_ids: Collection[uuid.UUID] | None = None
+    ) -> Callable[[], None]:
+        """Call ``callback(event)`` for every event (of ``device_ids`` only, when given).
+
+        Returns a function that unsubscribes (safe to call twice).
+        """
+        entry = (callback, frozenset(device_ids) if device_ids is not None else None)
+        self._callbacks.append(entry)
+
+        def unsubscribe() -> None:
+            if entry in self._callbacks:
+                self._callbacks.remove(entry)
+
+        return unsubscribe
+
+    def subscribe(
+        self, *, device_ids: Collection[uuid.UUID] | None = None, maxsize: int = 1000
+    ) -> Subscription:
+        """An async iterator of events; use ``async with`` (or call ``close()``) to unsubscribe."""
+        return Subscription(self, device_ids, maxsize)
+
+    def on_device_change(self, listener: Listener) -> Callable[[], None]:
+        """Register ``listener``; returns a function that unregisters it."""
+        self._change_listeners.append(listener)
+        return lambda: self._change_listeners.remove(listener) if listener in self._change_listeners else None
+
+    def on_readings_stored(self, listener: StoredListener) -> Callable[[], None]:
+        """Register ``listener`` for rows the writer committed; returns an unregister function."""
+        self._stored_listeners.append(listener)
+        return lambda: self._stored_listeners.remove(listener) if listener in self._stored_listeners else None
+
+    # --- poll accounting -----------------------------------------------------------------------
+    def track_poll_stats(self, device_id: uuid.UUID, stats: PollStats) -> None:
+        self._poll_stats[device_id] = stats
+
+    def poll_stats(self, device_id: uuid.UUID) -> PollStats | None:
+        return self._poll_stats.get(device_id)
+
+    def poll_stats_all(self) -> dict[uuid.UUID, PollStats]:
+        return dict(self._poll_stats)
+
+    @property
+    def subscriber_count(self) -> int:
+        return len(self._callbacks)
 
 
 _bus = Bus()
@@ -93,4 +287,7 @@ def reset_bus() -> Bus:
     return _bus
 
 
-__all__ = ["Bus", "ChangeKind", "DeviceChange", "LatestValue", "get_bus", "reset_bus"]
+__all__ = [
+    "Bus", "ChangeKind", "DeviceChange", "Event", "LatestValue", "PollStats", "StatusChange",
+    "StoredReading", "Subscription", "get_bus", "reset_bus",
+]

@@ -1,0 +1,357 @@
+"""One Modbus TCP connection per host:port, shared by every device (unit id) behind it.
+
+Why not pymodbus's client: its transaction manager sends one request at a time behind a lock and
+closes the connection after a few unanswered requests, so one silent unit behind a gateway would
+stall (and disconnect) every healthy unit on the same connection. Modbus TCP was designed for this
+case: the MBAP header carries a transaction id, so a client may keep several requests outstanding
+and match answers by id. The hub does exactly that, with a bounded number of requests in flight
+(``pipeline_depth``; 1 for servers that cannot take pipelined requests), a deadline per request,
+and reconnection with capped exponential backoff. No wait in here is unbounded.
+
+Frame format (all big-endian)::
+
+    request : tid(2) proto=0(2) length=6(2) unit(1) | fc=0x03(1) address(2) count(2)
+    answer  : tid(2) proto=0(2) length(2)   unit(1) | fc=0x03(1) bytes(1) registers(2*count)
+    error   : tid(2) proto=0(2) length=3(2) unit(1) | fc=0x83(1) exception code(1)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import struct
+import time
+from collections.abc import Callable
+
+logger = logging.getLogger(__name__)
+
+READ_HOLDING_REGISTERS = 0x03
+MBAP = struct.Struct(">HHHB")
+REQUEST = struct.Struct(">HHHBBHH")
+MAX_PDU = 253
+RECONNECT_BACKOFF_START = 0.5
+RECONNECT_BACKOFF_CAP = 30.0
+DEAD_LINK_TIMEOUTS = 3  # timeouts in a row with nothing received at all: the link is dead, reconnect
+
+EXCEPTION_NAMES = {
+    1: "illegal function", 2: "illegal data address", 3: "illegal data value",
+    4: "server device failure", 5: "acknowledge", 6: "server device busy",
+    8: "memory parity error", 10: "gateway path unavailable", 11: "gateway target failed to respond",
+}
+
+
+class ModbusFailure(Exception):
+    """Base of read failures; ``str()`` is what the device's ``last_error`` shows."""
+
+
+class DeviceOffline(ModbusFailure):
+    """No answer: timeout, connection refused or dropped (device status ``offline``)."""
+
+
+class RequestTimeout(DeviceOffline):
+    """The unit did not answer within MODBUS_TIMEOUT (not retried within the same poll)."""
+
+
+class DeviceError(ModbusFailure):
+    """The device answered, but with a Modbus exception code (device status ``error``)."""
+
+    def __init__(self, code: int, address: int) -> None:
+        self.code = code
+        name = EXCEPTION_NAMES.get(code, "unknown exception")
+        super().__init__(f"Modbus exception {code} ({name}) reading register {address}")
+
+
+class BadResponse(ModbusFailure):
+    """The answer is malformed: wrong function, wrong unit or wrong length (device status ``error``)."""
+
+
+class _Link(asyncio.Protocol):
+    """The TCP connection: frames requests, matches answers to waiting futures by transaction id."""
+
+    def __init__(self, on_lost: Callable[[_Link, Exception | None], None]) -> None:
+        self.transport: asyncio.Transport | None = None
+        self.pending: dict[int, asyncio.Future[tuple[int, bytes]]] = {}
+        self.buffer = bytearray()
+        self.last_rx = 0.0
+        self.closed = False
+        self._on_lost = on_lost
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+        self.last_rx = time.monotonic()
+
+    def data_received(self, data: bytes) -> None:
+        self.last_rx = time.monotonic()
+        buffer = self.buffer
+        buffer += data
+        while len(buffer) >= MBAP.size:
+            tid, proto, length, unit = MBAP.unpack_from(buffer)
+            if proto != 0 or length < 2 or length > MAX_PDU + 1:
+                # Framing is lost: nothing after this point can be trusted.
+                self.abort(BadResponse(f"malformed Modbus TCP header (protocol {proto}, length {length})"))
+                return
+            end = 6 + length
+            if len(buffer) < end:
+                return
+            pdu = bytes(buffer[MBAP.size:end])
+            del buffer[:end]
+            future = self.pending.pop(tid, None)
+            if future is not None and not future.done():
+                future.set_result((unit, pdu))
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        reason = DeviceOffline(f"connection lost: {exc}" if exc else "connection closed by the device")
+        self._fail_pending(reason)
+        self._on_lost(self, exc)
+
+    def abort(self, reason: ModbusFailure) -> None:
+        self._fail_pending(reason)
+        self.closed = True
+        if self.transport is not None:
+            self.transport.abort()
+
+    def _fail_pending(self, reason: ModbusFailure) -> None:
+        pending, self.pending = self.pending, {}
+        for future in pending.values():
+            if not future.done():
+                future.set_exception(reason)
+
+
+class Hub:
+    """Reads holding registers from the units behind one host:port over one shared connection."""
+
+    def __init__(
+        self, host: str, port: int, *, timeout: float, retries: int = 0, pipeline_depth: int = 16
+    ) -> None:
+        self.host, self.port = host, port
+        self.timeout, self.retries = timeout, retries
+        self._slots = asyncio.Semaphore(max(1, pipeline_depth))
+        self._link: _Link | None = None
+        self._connecting: asyncio.Future[_Link] | None = None
+        self._next_tid = 0
+        self._backoff = 0.0
+        self._retry_at = 0.0
+        self._last_connect_error = ""
+        self._dead_timeouts = 0
+        self.closed = False
+
+    @property
+    def name(self) -> str:
+        return f"{self.host}:{self.port}"
+
+    @property
+    def connected(self) -> bool:
+        return self._link is not None and not self._link.closed
+
+    async def read_holding(self, unit_id: int, address: int, count: int) -> list[int]:
+        """One FC 0x03 read with up to ``retries`` retries for dropped connections and bad frames.
+
+        A timeout is not retried: the unit is silent, and asking again would only cost another
+        timeout. Raises DeviceOffline, DeviceError or BadResponse.
+        """
+        attempt = 0
+        while True:
+            try:
+                return await self._read_once(unit_id, address, count)
+            except (RequestTimeout, DeviceError):
+                raise
+            except ModbusFailure:
+                attempt += 1
+                if attempt > self.retries or self.closed:
+                    raise
+
+    async def _read_once(self, unit_id: int, address: int, count: int) -> list[int]:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.timeout
+        await self._take_slot(deadline)
+        try:
+            link = await self._connected_link(deadline)
+            tid = self._allocate_tid(link)
+            future: asyncio.Future[tuple[int, bytes]] = loop.create_future()
+            link.pending[tid] = future
+            assert link.transport is not None
+            sent_at = time.monotonic()
+            link.transport.write(REQUEST.pack(tid, 0, 6, unit_id, READ_HOLDING_REGISTERS, address, count))
+            timer = loop.call_at(deadline, _expire, future)
+            try:
+                unit, pdu = await future
+            except RequestTimeout:
+                link.pending.pop(tid, None)
+                self._note_timeout(link, sent_at)
+                raise
+            finally:
+                timer.cancel()
+                if not future.done():  # cancelled by the caller
+                    link.pending.pop(tid, None)
+        finally:
+            self._slots.release()
+        self._dead_timeouts = 0
+        return _registers_from(pdu, unit, unit_id, address, count)
+
+    async def _take_slot(self, deadline: float) -> None:
+        """A place among the requests in flight; waiting for one counts against the deadline."""
+        if not self._slots.locked():
+            await self._slots.acquire()
+            return
+        try:
+            async with asyncio.timeout_at(deadline):
+                await self._slots.acquire()
+        except TimeoutError:
+            raise RequestTimeout("timeout: the connection is saturated with requests") from None
+
+    def _allocate_tid(self, link: _Link) -> int:
+        for _ in range(65536):
+            self._next_tid = self._next_tid % 0xFFFF + 1
+            if self._next_tid not in link.pending:
+                return self._next_tid
+        raise DeviceOffline("no free transaction id")  # pragma: no cover - 65535 requests in flight
+
+    def _note_timeout(self, link: _Link, sent_at: float) -> None:
+        """Nothing at all received since the request went out: after a few of these, reconnect."""
+        if link.last_rx >= sent_at:
+            self._dead_timeouts = 0
+            return
+        self._dead_timeouts += 1
+        if self._dead_timeouts >= DEAD_LINK_TIMEOUTS and not link.closed:
+            logger.info("modbus %s: no data for %d requests, reconnecting", self.name, self._dead_timeouts)
+            self._dead_timeouts = 0
+            link.abort(DeviceOffline("connection reset after repeated timeouts"))
+
+    async def _connected_link(self, deadline: float) -> _Link:
+        link = self._link
+        if link is not None and not link.closed:
+            return link
+        if self.closed:
+            raise DeviceOffline("connection closed")
+        loop = asyncio.get_running_loop()
+        if loop.time() < self._retry_at:
+            wait = self._retry_at - loop.time()
+            raise DeviceOffline(f"{self._last_connect_error} (reconnecting in {wait:.1f} s)")
+        if self._connecting is None:
+            self._connecting = loop.create_future()
+            task = loop.create_task(self._connect(self._connecting, deadline))
+            task.add_done_callback(_consume)
+        connecting = self._connecting
+        remaining = max(0.0, deadline - loop.time())
+        try:
+            return await asyncio.wait_for(asyncio.shield(connecting), remaining)
+        except TimeoutError:
+            raise RequestTimeout(f"connecting to {self.name} timed out") from None
+
+    async def _connect(self, result: asyncio.Future[_Link], deadline: float) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            _, link = await asyncio.wait_for(
+                loop.create_connection(lambda: _Link(self._lost), self.host, self.port),
+                max(0.05, deadline - loop.time()),
+            )
+        except (OSError, TimeoutError) as exc:
+            self._backoff = min(RECONNECT_BACKOFF_CAP, self._backoff * 2 or RECONNECT_BACKOFF_START)
+            self._retry_at = loop.time() + self._backoff
+            self._last_connect_error = _describe_connect_error(exc, self.name)
+            error = DeviceOffline(self._last_connect_error)
+            result.set_exception(error)
+            result.exception()  # retrieved: callers that gave up must not leave it unobserved
+        else:
+            self._backoff, self._retry_at = 0.0, 0.0
+            self._link = link
+            if self.closed:
+                link.abort(DeviceOffline("connection closed"))
+                result.set_exception(DeviceOffline("connection closed"))
+                result.exception()
+            else:
+                logger.debug("modbus %s: connected", self.name)
+                result.set_result(link)
+        finally:
+            self._connecting = None
+
+    def _lost(self, link: _Link, exc: Exception | None) -> None:
+        if self._link is link:
+            self._link = None
+        if not self.closed:
+            logger.debug("modbus %s: connection lost (%s)", self.name, exc)
+
+    async def close(self) -> None:
+        """Close the connection; requests still waiting fail with DeviceOffline."""
+        self.closed = True
+        link = self._link
+        if link is not None and not link.closed:
+            link.abort(DeviceOffline("connection closed"))
+        self._link = None
+
+
+def _expire(future: asyncio.Future[tuple[int, bytes]]) -> None:
+    if not future.done():
+        future.set_exception(RequestTimeout("timeout: no answer from the device"))
+
+
+def _consume(task: asyncio.Task[None]) -> None:
+    if not task.cancelled():
+        task.exception()
+
+
+def _describe_connect_error(exc: BaseException, name: str) -> str:
+    if isinstance(exc, ConnectionRefusedError):
+        return f"connection refused by {name}"
+    if isinstance(exc, TimeoutError):
+        return f"connecting to {name} timed out"
+    return f"cannot connect to {name}: {exc.strerror or exc}" if isinstance(exc, OSError) else str(exc)
+
+
+def _registers_from(pdu: bytes, unit: int, unit_id: int, address: int, count: int) -> list[int]:
+    """Check the answer PDU against the request and return its registers."""
+    if unit != unit_id:
+        raise BadResponse(f"answer from unit {unit}, expected unit {unit_id}")
+    function = pdu[0]
+    if function == READ_HOLDING_REGISTERS | 0x80:
+        if len(pdu) < 2:
+            raise BadResponse("truncated exception response")
+        raise DeviceError(pdu[1], address)
+    if function != READ_HOLDING_REGISTERS:
+        raise BadResponse(f"unexpected function code {function:#04x} in the answer")
+    if len(pdu) < 2 or pdu[1] != 2 * count or len(pdu) != 2 + 2 * count:
+        got = (len(pdu) - 2) // 2 if len(pdu) >= 2 else 0
+        raise BadResponse(f"wrong response length: expected {count} register(s), got {got}")
+    return list(struct.unpack_from(f">{count}H", pdu, 2))
+
+
+class HubPool:
+    """The hubs of one collector, one per host:port, created on first use."""
+
+    def __init__(self, *, timeout: float, retries: int, pipeline_depth: int) -> None:
+        self.timeout, self.retries, self.pipeline_depth = timeout, retries, pipeline_depth
+        self._hubs: dict[tuple[str, int], Hub] = {}
+        self._users: dict[tuple[str, int], set[object]] = {}
+
+    def acquire(self, host: str, port: int, user: object) -> Hub:
+        key = (host, port)
+        hub = self._hubs.get(key)
+        if hub is None:
+            hub = self._hubs[key] = Hub(host, port, timeout=self.timeout, retries=self.retries,
+                                        pipeline_depth=self.pipeline_depth)
+        self._users.setdefault(key, set()).add(user)
+        return hub
+
+    def get(self, host: str, port: int) -> Hub | None:
+        return self._hubs.get((host, port))
+
+    async def release(self, host: str, port: int, user: object) -> None:
+        """Forget ``user``; the connection closes when no device uses it any more."""
+        key = (host, port)
+        users = self._users.get(key)
+        if users is None:
+            return
+        users.discard(user)
+        if not users:
+            del self._users[key]
+            hub = self._hubs.pop(key)
+            await hub.close()
+
+    async def close(self) -> None:
+        hubs, self._hubs, self._users = list(self._hubs.values()), {}, {}
+        for hub in hubs:
+            with contextlib.suppress(Exception):
+                await hub.close()

@@ -1,0 +1,216 @@
+"""Live data: alarm level of a reading, latest values, the shared stream snapshot, status updates.
+
+Everything here reads the in-memory bus first; the database is touched only for a device's
+configuration, the status batch the collector's writer sends, and a latest-value fallback after a
+restart (before the first poll).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import bindparam, text
+from sqlmodel import select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from ddms import metrics
+from ddms.bus import Bus, LatestValue, get_bus
+from ddms.errors import NotFound
+from ddms.models import Device, Reading, UTCDateTime
+from ddms.services.devices import get_device
+from ddms.services.thresholds import HasThresholds, Level, classify
+
+logger = logging.getLogger(__name__)
+
+PING_SECONDS = 15.0
+
+
+def level_of(value: float, device: HasThresholds, previous: str | None = None) -> Level:
+    """THE alarm level of a reading: normal, warning or critical (with the device's hysteresis)."""
+    return classify(value, device, Level(previous) if previous else None)
+
+
+def iso(moment: datetime) -> str:
+    return moment.isoformat()
+
+
+# --- latest value ---------------------------------------------------------------------------------
+async def latest_for_device(*, session: AsyncSession, device_id: uuid.UUID) -> dict[str, Any]:
+    """``{device_id, device_name, unit, timestamp, value, status}``; NotFound without a reading."""
+    device = await get_device(session=session, device_id=device_id)
+    latest = get_bus().latest(device_id)
+    if latest is not None:
+        timestamp, value, level = latest.timestamp, latest.value, latest.level
+    else:  # after a restart, before the first poll: the newest stored reading
+        query = select(Reading).where(Reading.device_id == device_id).order_by(
+            Reading.timestamp.desc()  # type: ignore[attr-defined]
+        ).limit(1)
+        row = (await session.exec(query)).first()
+        if row is None:
+            raise NotFound("No readings for this device yet")
+        timestamp, value, level = row.timestamp, row.value, level_of(row.value, device)
+    return {
+        "device_id": str(device.id), "device_name": device.name, "unit": device.unit,
+        "timestamp": iso(timestamp), "value": value, "status": str(level),
+    }
+
+
+def snapshot_items(bus: Bus | None = None) -> list[dict[str, Any]]:
+    """One item per device with a reading, by name: what the stream sends each interval."""
+    values = sorted(
+        (bus or get_bus()).latest_all().values(), key=lambda item: (item.device_name, str(item.device_id))
+    )
+    return [_item(latest) for latest in values]
+
+
+def _item(latest: LatestValue) -> dict[str, Any]:
+    return {
+        "device_id": str(latest.device_id), "device_name": latest.device_name, "unit": latest.unit,
+        "timestamp": iso(latest.timestamp), "value": latest.value, "status": latest.level,
+        "device_status": latest.device_status,
+    }
+
+
+class SnapshotFeed:
+    """One snapshot per interval, built once and shared by every subscriber of the stream.
+
+    The builder task runs only while someone listens. A new subscriber gets the current snapshot at
+    once (building one if none is fresh), then every snapshot the builder publishes.
+    """
+
+    def __init__(self, interval: float) -> None:
+        self.interval = interval
+        self.payload: bytes | None = None
+        self.built_at = 0.0
+        self.builds = 0
+        self.subscribers = 0
+        self._tick = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    def _build(self) -> bytes:
+        self.payload = b"data: " + json.dumps(snapshot_items(), separators=(",", ":")).encode() + b"\n\n"
+        self.built_at = time.monotonic()
+        self.builds += 1
+        metrics.SSE_SNAPSHOTS.inc()
+        return self.payload
+
+    async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        start = loop.time()
+        step = 1
+        while True:
+            due = start + step * self.interval
+            await asyncio.sleep(max(0.0, due - loop.time()))
+            step = max(step + 1, int((loop.time() - start) / self.interval) + 1)
+            self._build()
+            tick, self._tick = self._tick, asyncio.Event()
+            tick.set()
+
+    async def events(self) -> AsyncIterator[bytes]:
+        """Encoded SSE chunks: the snapshot now, then one per interval, comment pings when idle."""
+        self.subscribers += 1
+        metrics.SSE_SUBSCRIBERS.inc()
+        if self._task is None or self._task.done():
+            self._task = asyncio.get_running_loop().create_task(self._run())
+        try:
+            fresh = self.payload is not None and time.monotonic() - self.built_at < self.interval
+            yield self.payload if fresh and self.payload is not None else self._build()
+            while True:
+                tick = self._tick
+                try:
+                    async with asyncio.timeout(PING_SECONDS):
+                        await tick.wait()
+                except TimeoutError:
+                    yield b": ping\n\n"
+                    continue
+                assert self.payload is not None
+                yield self.payload
+        finally:
+            self.subscribers -= 1
+            metrics.SSE_SUBSCRIBERS.dec()
+            if self.subscribers == 0 and self._task is not None:
+                self._task.cancel()
+                self._task = None
+
+
+# --- status batch (written by the collector's writer) -------------------------------------------
+@dataclass(slots=True)
+class StatusUpdate:
+    """The newest status of a device; ``last_reading_at`` None leaves the stored value."""
+
+    device_id: uuid.UUID
+    status: str
+    error: str | None
+    last_reading_at: datetime | None
+
+
+_STATUS_SQL = text(
+    "UPDATE devices SET status = :status, last_error = :error, "
+    "last_reading_at = COALESCE(:last_reading_at, last_reading_at) "
+    "WHERE id = :device_id AND deleted_at IS NULL"
+).bindparams(
+    bindparam("last_reading_at", type_=UTCDateTime()),
+    bindparam("device_id", type_=Device.__table__.c.id.type),  # type: ignore[attr-defined]
+)
+
+
+async def store_statuses(*, session: AsyncSession, updates: list[StatusUpdate]) -> None:
+    """Write many device statuses in one executemany; deleted devices are skipped."""
+    if not updates:
+        return
+    await session.exec(_STATUS_SQL, params=[  # type: ignore[call-overload]
+        {"status": u.status, "error": u.error, "last_reading_at": u.last_reading_at, "device_id": u.device_id}
+        for u in updates
+    ])
+    await session.commit()
+
+
+# --- test connection ------------------------------------------------------------------------------
+Probe = Callable[[Device], Awaitable[float]]
+"""One real read of a device's configured register, returning its decoded value or raising."""
+
+_probe: Probe | None = None
+
+
+def set_probe(probe: Probe | None) -> None:
+    """Install the process's Modbus reader (the composition root passes the collector's)."""
+    global _probe
+    _probe = probe
+
+
+def get_probe() -> Probe | None:
+    return _probe
+
+
+async def probe_connection(
+    *, session: AsyncSession, device_id: uuid.UUID, probe: Probe | None = None
+) -> dict[str, Any]:
+    """``{success, error, device_id, device_name, value?, latency_ms?}`` from one real Modbus read.
+
+    ``probe`` defaults to the one installed with ``set_probe``.
+    """
+    device = await get_device(session=session, device_id=device_id)
+    probe = probe or _probe
+    result: dict[str, Any] = {
+        "success": False, "error": None, "device_id": str(device.id), "device_name": device.name,
+    }
+    if probe is None:
+        result["error"] = "Modbus access is not available in this process"
+        return result
+    started = time.perf_counter()
+    try:
+        value = await probe(device)
+    except Exception as exc:
+        result["error"] = str(exc) or type(exc).__name__
+        result["latency_ms"] = round((time.perf_counter() - started) * 1000, 2)
+        return result
+    result.update(success=True, value=value, latency_ms=round((time.perf_counter() - started) * 1000, 2))
+    return result
