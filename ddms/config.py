@@ -42,6 +42,16 @@ class Settings(BaseSettings):
     cookie_secure: bool = True
     modbus_timeout: float = Field(default=10.0, gt=0, le=300)
     modbus_retry_attempts: int = Field(default=3, ge=0, le=10)
+    # Requests kept in flight on one connection (1 for servers that cannot take pipelined requests).
+    modbus_pipeline_depth: int = Field(default=16, ge=1, le=256)
+    writer_batch_size: int = Field(default=1000, ge=1, le=100_000)
+    writer_flush_interval: float = Field(default=1.0, gt=0, le=60)
+    writer_buffer_limit: int = Field(default=100_000, ge=1000, le=10_000_000)
+    # The built-in Modbus simulator started beside the app (``ddms serve --simulator``).
+    simulator_enabled: bool = False
+    simulator_host: str = "127.0.0.1"
+    simulator_port: int = Field(default=5020, ge=1, le=65535)
+    simulator_devices: int = Field(default=8, ge=1, le=10_000)
     prometheus_enabled: bool = True
     sse_interval: float = Field(default=5.0, gt=0, le=3600)
     public_stream: bool = True
