@@ -1,0 +1,296 @@
+"""UI latency and cost: bus → value shown in a real browser, for 1 and 20 connected Chromium clients.
+
+What runs:
+  * a DDMS server subprocess (``create_app``, embedded SQLite, collector off) with N devices (200) and
+    an injector that publishes one reading per device per second into the bus, spread evenly over
+    the second, exactly where the collector publishes (``get_bus().publish_reading``);
+  * each reading's value is its publication time in epoch milliseconds modulo 10**6, so a browser can
+    compute "shown at minus entered the bus" with the same host clock (no correlation table needed);
+  * headless Chromium clients (one browser context each, signed in) open the page and a
+    MutationObserver timestamps every change of a value label.
+
+Measured for each page and client count: p50/p99/max latency, the share of readings that reached
+each client, and the server process's CPU (psutil) per connected client above the idle injector.
+
+Baseline, measured in the same run and server: ``/_bench/bare``, a page of N plain ``ui.label``s
+that a bus listener updates the moment a reading is published (no timer, no cards, no charts).
+It is the floor of NiceGUI's push path (bus callback → websocket → Vue → DOM) on this machine; the
+dashboard's figures are printed beside it as ratios.
+
+Run: ``.venv/bin/python benchmarks/ui.py [--devices 200] [--clients 1,20] [--seconds 15]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"]
+OWNER_PASSWORD = "bench-owner-password"  # noqa: S105 - a throwaway data directory
+MODULUS = 1_000_000
+
+# Browser side: record (shown_at - published_at) for every value label whose number changes.
+OBSERVER_JS = """(selector) => {
+  window.__lat = [];
+  const last = new WeakMap();
+  const seen = (el) => {
+    if (!el || !el.matches || !el.matches(selector)) return;
+    const digits = (el.textContent || '').replace(/[^0-9]/g, '');
+    if (!digits || last.get(el) === digits) return;
+    last.set(el, digits);
+    const now = Math.round(performance.timeOrigin + performance.now()) % %MOD%;
+    window.__lat.push((now - Number(digits) + %MOD%) % %MOD%);
+  };
+  new MutationObserver((records) => {
+    for (const r of records) {
+      const node = r.target.nodeType === 3 ? r.target.parentElement : r.target;
+      seen(node);
+      if (node && node.closest) seen(node.closest(selector));
+    }
+  }).observe(document.body, {subtree: true, childList: true, characterData: true});
+  for (const el of document.querySelectorAll(selector)) {
+    last.set(el, (el.textContent || '').replace(/[^0-9]/g, ''));
+  }
+}""".replace("%MOD%", str(MODULUS))
+
+
+# ------------------------------------------------------------------------------------------------
+# server side (runs in the subprocess: ``ui.py --serve``)
+# ------------------------------------------------------------------------------------------------
+def serve(port: int, data_dir: Path, count: int) -> None:
+    """DDMS with the collector off, N devices, the injector and the bare baseline page."""
+    import uvicorn
+    from nicegui import app as nicegui_app
+    from nicegui import context, ui
+
+    from ddms import db
+    from ddms.bus import LatestValue, get_bus
+    from ddms.config import load_settings
+    from ddms.i18n import format_number
+    from ddms.main import create_app
+    from ddms.schemas.devices import DeviceCreate
+    from ddms.services import devices
+
+    ids: list = []
+
+    @ui.page("/_bench/bare")
+    def bare_page() -> None:
+        labels = {}
+        with ui.grid(columns=10):
+            for device_id in ids:
+                labels[device_id] = ui.label("—").classes("bench-value")
+
+        def on_event(event: object) -> None:
+            if isinstance(event, LatestValue) and event.device_id in labels:
+                labels[event.device_id].set_text(format_number(event.value))
+
+        context.client.on_delete(get_bus().listen(on_event))
+
+    async def inject() -> None:
+        while db.current_or_none() is None:  # noqa: ASYNC110 - the app's lifespan configures it
+            await asyncio.sleep(0.05)
+        async with db.session_scope() as session:
+            existing = await devices.list_devices(session=session)
+            for i in range(len(existing), count):
+                await devices.create_device(session=session, data=DeviceCreate(
+                    name=f"Bench {i:03d}", modbus_ip="127.0.0.1", modbus_port=1, modbus_slave_id=1,
+                    modbus_register=i, unit="u", sampling_interval=3600))
+            rows = (await devices.list_devices(session=session))[:count]
+        ids.extend(row.id for row in rows)
+        names = {row.id: row.name for row in rows}
+        bus, start, k = get_bus(), time.monotonic(), 0
+        while True:
+            delay = start + k / len(ids) - time.monotonic()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            device_id = ids[k % len(ids)]
+            stamp = float(int(time.time() * 1000) % MODULUS)
+            bus.publish_reading(LatestValue(device_id, datetime.now(UTC), stamp, "normal", "online",
+                                            names[device_id], "u"))
+            k += 1
+
+    tasks: list[asyncio.Task[None]] = []
+    nicegui_app.on_startup(lambda: tasks.append(asyncio.create_task(inject())))
+    settings = load_settings(ddms_data_dir=data_dir, collector_enabled=False, cookie_secure=False,
+                             ddms_owner_password=OWNER_PASSWORD, jwt_secret_key="bench-" + "z" * 40,
+                             host="127.0.0.1", port=port, log_level="WARNING")
+    uvicorn.run(create_app(settings), host="127.0.0.1", port=port, log_level="warning")
+
+
+# ------------------------------------------------------------------------------------------------
+# driver side
+# ------------------------------------------------------------------------------------------------
+@dataclass
+class Result:
+    page: str
+    clients: int
+    samples: int
+    expected: int
+    p50: float
+    p99: float
+    worst: float
+    cpu_cores: float
+    per_client: float
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def percentile(values: list[float], share: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(share * len(ordered)))] if ordered else float("nan")
+
+
+def cpu_seconds(process: object) -> float:
+    times = process.cpu_times()  # type: ignore[attr-defined]
+    return float(times.user + times.system)
+
+
+async def wait_ready(url: str, count: int) -> None:
+    import httpx
+
+    async with httpx.AsyncClient(base_url=url, timeout=10) as http:
+        for _ in range(600):
+            try:
+                if (await http.get("/api/health")).status_code == 200:
+                    token = (await http.post("/api/auth/login", json={
+                        "username": "admin", "password": OWNER_PASSWORD})).json()["access_token"]
+                    listed = await http.get("/api/devices", headers={"Authorization": f"Bearer {token}"})
+                    if len(listed.json()) >= count:
+                        return
+            except httpx.TransportError:
+                pass
+            await asyncio.sleep(0.5)
+    raise SystemExit("server did not become ready")
+
+
+async def measure(browser: object, url: str, path: str, selector: str, state: dict, clients: int,
+                  count: int, seconds: float, warmup: float, server: object, idle: float) -> Result:
+    contexts = []
+    pages = []
+    for _ in range(clients):
+        ctx = await browser.new_context(storage_state=state, viewport={"width": 1280, "height": 800})  # type: ignore[attr-defined]
+        page = await ctx.new_page()
+        await page.goto(url + path, timeout=120_000)
+        await page.wait_for_function(f"document.querySelectorAll('{selector}').length >= {count}",
+                                     timeout=120_000)
+        contexts.append(ctx)
+        pages.append(page)
+    for page in pages:
+        await page.evaluate(OBSERVER_JS, selector)
+    await asyncio.sleep(warmup)
+    for page in pages:
+        await page.evaluate("window.__lat.length = 0")
+    cpu_before, wall_before = cpu_seconds(server), time.monotonic()
+    await asyncio.sleep(seconds)
+    cpu_cores = (cpu_seconds(server) - cpu_before) / (time.monotonic() - wall_before)
+    latencies: list[float] = []
+    for page in pages:
+        latencies += await page.evaluate("window.__lat.splice(0)")
+    for ctx in contexts:
+        await ctx.close()
+    return Result(path, clients, len(latencies), int(count * seconds * clients), statistics.median(latencies)
+                  if latencies else float("nan"), percentile(latencies, 0.99), max(latencies, default=0.0),
+                  cpu_cores, (cpu_cores - idle) / clients)
+
+
+async def drive(args: argparse.Namespace) -> list[Result]:
+    import psutil
+    from playwright.async_api import async_playwright
+
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    with tempfile.TemporaryDirectory() as tmp:
+        command = [sys.executable, __file__, "--serve", "--port", str(port), "--data-dir", tmp,
+                   "--devices", str(args.devices)]
+        process = subprocess.Popen(command, cwd=REPO)  # noqa: ASYNC220 - started once, before measuring
+        try:
+            await wait_ready(url, args.devices)
+            server = psutil.Process(process.pid)
+            cpu_before, wall_before = cpu_seconds(server), time.monotonic()
+            await asyncio.sleep(args.seconds)
+            idle = (cpu_seconds(server) - cpu_before) / (time.monotonic() - wall_before)
+            print(f"server CPU with the injector and no browser: {idle * 100:.1f} % of one core")
+            async with async_playwright() as playwright:
+                browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+                ctx = await browser.new_context()
+                page = await ctx.new_page()
+                await page.goto(url + "/login")
+                await page.get_by_label("Username").fill("admin")
+                await page.get_by_label("Password", exact=True).fill(OWNER_PASSWORD)
+                await page.get_by_role("button", name="Log in").click()
+                await page.wait_for_url(lambda u: "/login" not in u)
+                state = await ctx.storage_state()
+                await ctx.close()
+                results = []
+                for path, selector in (("/_bench/bare", ".bench-value"), ("/", ".ddms-numeral")):
+                    for clients in args.clients:
+                        result = await measure(browser, url, path, selector, state, clients, args.devices,
+                                               args.seconds, args.warmup, server, idle)
+                        print(json.dumps(result.__dict__))
+                        results.append(result)
+                await browser.close()
+            return results
+        finally:
+            process.terminate()
+            process.wait(timeout=30)
+
+
+def report(results: list[Result], devices: int) -> None:
+    base = {r.clients: r for r in results if r.page == "/_bench/bare"}
+    print(f"\nUI latency, {devices} devices x 1 reading/s, bus publish -> value in the browser DOM")
+    print(f"{'page':<22}{'clients':>8}{'p50 ms':>9}{'p99 ms':>9}{'max ms':>9}{'delivered':>11}"
+          f"{'CPU/client':>12}{'p99 vs base':>13}{'CPU vs base':>13}")
+    for r in results:
+        b = base.get(r.clients)
+        name = "baseline: bare labels" if r.page == "/_bench/bare" else "dashboard (/)"
+        ratio_p99 = f"{r.p99 / b.p99:.2f}x" if b and b.p99 else "-"
+        ratio_cpu = f"{r.per_client / b.per_client:.2f}x" if b and b.per_client > 0 else "-"
+        delivered = r.samples / max(r.expected, 1)
+        print(f"{name:<22}{r.clients:>8}{r.p50:>9.0f}{r.p99:>9.0f}{r.worst:>9.0f}{delivered:>10.0%}"
+              f"{r.per_client * 100:>10.1f} %{ratio_p99:>13}{ratio_cpu:>13}")
+    dash = [r for r in results if r.page == "/"]
+    if dash:
+        worst = max(r.p99 for r in dash)
+        verdict = "met" if worst < 500 else "NOT met"
+        print(f"\ntarget p99 < 500 ms: {verdict} (worst dashboard p99 {worst:.0f} ms)")
+        if len(dash) > 1:
+            print(f"per-client CPU, {dash[0].clients} -> {dash[-1].clients} clients: "
+                  f"{dash[0].per_client * 100:.1f} % -> {dash[-1].per_client * 100:.1f} % of one core")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--port", type=int, default=0, help=argparse.SUPPRESS)
+    parser.add_argument("--data-dir", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--devices", type=int, default=200)
+    parser.add_argument("--clients", type=lambda s: [int(x) for x in s.split(",")], default=[1, 20])
+    parser.add_argument("--seconds", type=float, default=15.0, help="measurement window per case")
+    parser.add_argument("--warmup", type=float, default=3.0)
+    args = parser.parse_args()
+    if args.serve:
+        serve(args.port, args.data_dir, args.devices)
+        return
+    report(asyncio.run(drive(args)), args.devices)
+
+
+if __name__ == "__main__":
+    main()
