@@ -8,7 +8,7 @@ from ddms.config import Settings
 def register(settings: Settings) -> None:
     """Compile the translations, then add every page to NiceGUI (importing a module adds its routes)."""
     from ddms import i18n
-    from pages import dashboard, devices, login  # noqa: F401
+    from pages import dashboard, device_detail, devices, login  # noqa: F401
     from pages.session import configure
 
     i18n.compile_catalogs()

@@ -10,12 +10,12 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse
 
 from ddms import db
-from ddms.bus import LatestValue, get_bus
+from ddms.bus import get_bus
 from ddms.i18n import _, format_integer
 from ddms.services import devices, groups
 from pages import theme
 from pages.components.device_card import DeviceCard
-from pages.components.live import recent, watch_latest
+from pages.components.live import DeviceState, recent, watch_latest
 from pages.layout import frame, require_user
 
 LEVELS = ("normal", "warning", "critical", "offline")
@@ -60,10 +60,10 @@ class Dashboard:
         self.apply()
         watch_latest(self.update, set(self.cards))
 
-    def update(self, latest: LatestValue) -> None:
-        card = self.cards.get(latest.device_id)
+    def update(self, state: DeviceState) -> None:
+        card = self.cards.get(state.device_id)
         if card is not None:
-            card.update(latest)
+            card.update(state)
             self.apply()
 
     async def choose_group(self, event: Any) -> None:

@@ -12,6 +12,7 @@ from nicegui import ui
 from ddms.bus import LatestValue
 from ddms.i18n import _, format_datetime, format_number
 from pages import theme
+from pages.components.live import DeviceState
 from pages.session import browser_timezone
 
 TREND_POINTS = 60
@@ -43,7 +44,7 @@ class DeviceCard:
                  *, link: bool = True) -> None:
         self.device_id: uuid.UUID = device.id
         self.unit: str = device.unit
-        self.status: str = device.status
+        self.status: str = latest.device_status if latest is not None else device.status
         self.latest = latest
         self.trend: deque[list[Any]] = deque(
             ([t.isoformat(), v] for t, v in trend[-TREND_POINTS:]), maxlen=TREND_POINTS)
@@ -65,12 +66,13 @@ class DeviceCard:
     def level_name(self) -> str:
         return level_of(self.status, self.latest)
 
-    def update(self, latest: LatestValue) -> None:
-        self.latest = latest
-        self.status = latest.device_status
-        self.trend.append([latest.timestamp.isoformat(), latest.value])
-        self.chart.options["series"][0]["data"] = list(self.trend)
-        self.chart.update()
+    def update(self, state: DeviceState) -> None:
+        if state.latest is not None and state.latest != self.latest:
+            self.trend.append([state.latest.timestamp.isoformat(), state.latest.value])
+            self.chart.options["series"][0]["data"] = list(self.trend)
+            self.chart.update()
+        self.latest = state.latest
+        self.status = state.status
         self.render()
 
     def render(self) -> None:
@@ -93,7 +95,7 @@ class DeviceTile:
 
     def __init__(self, device: Any, latest: LatestValue | None) -> None:
         self.device_id: uuid.UUID = device.id
-        self.status: str = device.status
+        self.status: str = latest.device_status if latest is not None else device.status
         self.latest = latest
         with ui.column().classes("ddms-tile w-full gap-1").mark(f"tile-{device.name}") as self.tile:
             ui.label(device.name).classes("ddms-tile-name")
@@ -104,9 +106,9 @@ class DeviceTile:
             self.time = ui.label().classes("text-body1 opacity-80")
         self.render()
 
-    def update(self, latest: LatestValue) -> None:
-        self.latest = latest
-        self.status = latest.device_status
+    def update(self, state: DeviceState) -> None:
+        self.latest = state.latest
+        self.status = state.status
         self.render()
 
     def render(self) -> None:

@@ -1,9 +1,9 @@
-"""Live values for a page, fed from the in-process bus (never by querying the database per client).
+"""Live values for a page, pushed from the in-process bus (never by querying the database per client).
 
-``watch_latest`` calls back in the page's context whenever a device's latest value changes. The
-collector writes every reading's value, level and device status into the bus's latest-value store;
-each page compares that in-memory snapshot on a short UI timer and pushes only what changed to its
-browser, so one client costs a dictionary comparison per tick and no database query at all.
+``watch_latest`` registers a bus listener for the page's devices. The bus calls it synchronously
+when the collector publishes a reading or a status change; the listener only records the device's
+newest state, and the page applies what changed on a short UI timer, so a burst of readings costs one
+browser update per device per tick. The listener is removed when the browser tab goes away.
 """
 
 from __future__ import annotations
@@ -11,35 +11,61 @@ from __future__ import annotations
 import uuid
 from collections import deque
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from nicegui import ui
+from nicegui import context, ui
 
-from ddms.bus import LatestValue, get_bus
-
-Callback = Callable[[LatestValue], Any]
+from ddms.bus import DeviceChange, Event, LatestValue, StatusChange, get_bus
 
 
-def watch_latest(callback: Callback, device_ids: set[uuid.UUID] | None = None, interval: float = 0.5) -> ui.timer:
-    """Call ``callback(latest)`` now for every current value, then for every change."""
-    seen: dict[uuid.UUID, LatestValue] = {}
+@dataclass(frozen=True, slots=True)
+class DeviceState:
+    """What a card shows: the newest reading (if any) and the connection status."""
+
+    device_id: uuid.UUID
+    latest: LatestValue | None
+    status: str
+
+
+Callback = Callable[[DeviceState], Any]
+
+
+def _state(event: Event) -> DeviceState | None:
+    if isinstance(event, LatestValue):
+        return DeviceState(event.device_id, event, event.device_status)
+    if isinstance(event, StatusChange):
+        latest = get_bus().latest(event.device_id)
+        return DeviceState(event.device_id, latest, event.status)
+    return None  # DeviceChange: configuration, not a value
+
+
+def watch_latest(callback: Callback, device_ids: set[uuid.UUID] | None = None, interval: float = 0.25) -> ui.timer:
+    """Call ``callback(state)`` in this page for every reading or status change the bus publishes."""
+    pending: dict[uuid.UUID, DeviceState] = {}
+
+    def on_event(event: Event) -> None:
+        if isinstance(event, DeviceChange):
+            return
+        if isinstance(event, LatestValue):
+            recent.add(event)
+        state = _state(event)
+        if state is not None:
+            pending[state.device_id] = state
 
     def drain() -> None:
-        for latest in get_bus().latest_all().values():
-            if device_ids is not None and latest.device_id not in device_ids:
-                continue
-            if seen.get(latest.device_id) != latest:
-                seen[latest.device_id] = latest
-                recent.add(latest)
-                callback(latest)
+        while pending:
+            _device_id, state = pending.popitem()
+            callback(state)
 
-    drain()
+    unsubscribe = get_bus().listen(on_event, device_ids=device_ids)
+    context.client.on_delete(unsubscribe)
     return ui.timer(interval, drain)
 
 
 class RecentValues:
-    """The last values of every device, kept once per process for the cards' small trends.
+    """The last values of every device seen by some page, for the cards' small trends.
 
     A page opened now starts its sparklines with what arrived before it, without a database query.
     """
@@ -50,16 +76,14 @@ class RecentValues:
 
     def add(self, latest: LatestValue) -> None:
         values = self._values.setdefault(latest.device_id, deque(maxlen=self.size))
-        if not values or values[-1][0] != latest.timestamp:
+        if not values or values[-1][0] < latest.timestamp:
             values.append((latest.timestamp, latest.value))
 
     def of(self, device_id: uuid.UUID) -> list[tuple[datetime, float]]:
-        self.sample()
-        return list(self._values.get(device_id, ()))
-
-    def sample(self) -> None:
-        for latest in get_bus().latest_all().values():
+        latest = get_bus().latest(device_id)
+        if latest is not None:
             self.add(latest)
+        return list(self._values.get(device_id, ()))
 
 
 recent = RecentValues()

@@ -1,28 +1,29 @@
-"""The test-connection button: one real Modbus read through the collector's one-shot tester."""
+"""The test-connection button: one real Modbus read through the live service (as the REST route)."""
 
 from __future__ import annotations
 
-import importlib
 import uuid
 from typing import Any
 
 from nicegui import ui
 
 from ddms import db
-from ddms.errors import DDMSError, Forbidden, Unavailable
+from ddms.errors import DDMSError
 from ddms.i18n import _, format_number, translate_detail
+from ddms.services import live
 from pages.session import current_user
 
 
+def current_probe() -> live.Probe | None:
+    """The collector's one-shot reader, when this process runs one (else the service says so)."""
+    getter = getattr(live, "get_probe", None)
+    return getter() if callable(getter) else None
+
+
 async def probe(device_id: uuid.UUID) -> dict[str, Any]:
-    """``{success, error, value?, latency_ms?}`` as POST /api/devices/{id}/test-connection answers."""
-    try:
-        live = importlib.import_module("ddms.services.live")
-    except ImportError:
-        raise Unavailable("Connection testing is not available") from None
+    """``{success, error, value?, latency_ms?}`` exactly as POST /api/devices/{id}/test-connection."""
     async with db.session_scope() as session:
-        result = await live.test_connection(session=session, device_id=device_id)
-    return result if isinstance(result, dict) else result.model_dump()
+        return await live.probe_connection(session=session, device_id=device_id, probe=current_probe())
 
 
 async def run_connection_test(device_id: uuid.UUID) -> None:
@@ -34,11 +35,11 @@ async def run_connection_test(device_id: uuid.UUID) -> None:
     note = ui.notification(_("Testing connection…"), spinner=True, timeout=None)
     try:
         result = await probe(device_id)
-    except (DDMSError, Forbidden) as exc:
-        note.dismiss()
+    except DDMSError as exc:
         ui.notify(translate_detail(exc.detail), type="negative")
         return
-    note.dismiss()
+    finally:
+        note.dismiss()
     if result.get("success"):
         message = _("Connection OK: value {value} read in {latency} ms").format(
             value=format_number(result.get("value"), 4), latency=format_number(result.get("latency_ms"), 1))

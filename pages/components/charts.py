@@ -1,0 +1,107 @@
+"""ECharts options for history: one device (thresholds, coloured bands) or a group (a line per device)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from ddms.i18n import _, current_language
+from pages import theme
+
+# Time and number formatting in the browser, in the page's language (ECharts' own labels stay neutral).
+_TOOLTIP_JS = """(params) => {
+  const list = Array.isArray(params) ? params : [params];
+  if (!list.length) return '';
+  const lang = %(lang)s, t = new Date(list[0].value[0]);
+  const num = v => (v === null || v === undefined) ? '—' : Number(v).toLocaleString(lang, {maximumFractionDigits: 6});
+  let html = '<b>' + t.toLocaleString(lang) + '</b>';
+  for (const p of list) {
+    const v = p.value;
+    html += '<br/>' + p.marker + p.seriesName + ': <b>' + num(v[1]) + '</b>';
+    if (v.length > 4 && v[4] > 1) html += ' (' + %(min)s + ' ' + num(v[2]) + ', ' + %(max)s + ' ' + num(v[3]) + ', n=' + v[4] + ')';
+  }
+  return html;
+}"""
+
+
+def browser_language() -> str:
+    return {"zh": "zh-CN"}.get(current_language(), "en-US")
+
+
+def tooltip() -> dict[str, Any]:
+    code = _TOOLTIP_JS % {"lang": json.dumps(browser_language()), "min": json.dumps(_("min")),
+                          "max": json.dumps(_("max"))}
+    return {"trigger": "axis", ":formatter": code, "confine": True}
+
+
+def base_options() -> dict[str, Any]:
+    return {
+        "animation": False,
+        "grid": {"left": 56, "right": 24, "top": 40, "bottom": 80},
+        "xAxis": {"type": "time"},
+        "yAxis": {"type": "value", "scale": True},
+        "tooltip": tooltip(),
+        "legend": {"top": 4},
+        "dataZoom": [{"type": "inside", "filterMode": "none"}, {"type": "slider", "height": 28, "bottom": 16}],
+        "toolbox": {"feature": {"dataZoom": {"yAxisIndex": "none"}, "restore": {}}},
+        "series": [],
+    }
+
+
+def _bands(device: Any) -> tuple[list[list[dict[str, Any]]], list[dict[str, Any]]]:
+    """Coloured value bands (markArea) and the matching line colours (visualMap pieces)."""
+    cl, wl = device.threshold_critical_lower, device.threshold_warning_lower
+    wu, cu = device.threshold_warning_upper, device.threshold_critical_upper
+    big = 1e12  # bands reach past any axis range; the axis is fitted to the data
+    edges = [("critical", -big, cl), ("warning", cl if cl is not None else -big, wl),
+             ("normal", wl if wl is not None else (cl if cl is not None else -big),
+              wu if wu is not None else (cu if cu is not None else big)),
+             ("warning", wu, cu if cu is not None else big), ("critical", cu, big)]
+    areas, pieces = [], []
+    for level, low, high in edges:
+        if low is None or high is None or low >= high:
+            continue
+        colour = theme.LEVEL_COLOURS[level]
+        if level != "normal" or any(v is not None for v in (cl, wl, wu, cu)):
+            areas.append([{"yAxis": low, "itemStyle": {"color": colour, "opacity": 0.08}}, {"yAxis": high}])
+        pieces.append({"gte": low, "lt": high, "color": colour})
+    return areas, pieces
+
+
+def device_options(device: Any, points: list[list[Any]]) -> dict[str, Any]:
+    """One device's line (avg per bucket; min/max/count in the tooltip) with thresholds and bands."""
+    options = base_options()
+    lines = []
+    for name, label, colour in (
+        ("threshold_critical_lower", _("Critical low"), theme.LEVEL_COLOURS["critical"]),
+        ("threshold_warning_lower", _("Warning low"), theme.LEVEL_COLOURS["warning"]),
+        ("threshold_warning_upper", _("Warning high"), theme.LEVEL_COLOURS["warning"]),
+        ("threshold_critical_upper", _("Critical high"), theme.LEVEL_COLOURS["critical"]),
+    ):
+        value = getattr(device, name)
+        if value is not None:
+            lines.append({"yAxis": value, "name": label, "lineStyle": {"color": colour, "type": "dashed"},
+                          "label": {"formatter": f"{label}: {value:g}", "position": "insideEndTop"}})
+    areas, pieces = _bands(device)
+    options["yAxis"]["name"] = device.unit
+    options["series"] = [{
+        "type": "line", "name": device.name, "data": points, "showSymbol": False, "sampling": "lttb",
+        "encode": {"x": 0, "y": 1}, "lineStyle": {"width": 2},
+        "markLine": {"symbol": "none", "silent": True, "data": lines},
+        "markArea": {"silent": True, "data": areas},
+    }]
+    if pieces and len(pieces) > 1:
+        options["visualMap"] = {"show": False, "dimension": 1, "seriesIndex": 0, "pieces": pieces,
+                                "outOfRange": {"color": theme.PRIMARY}}
+    return options
+
+
+def group_options(series: list[tuple[str, list[list[Any]]]]) -> dict[str, Any]:
+    """One line per device of a group."""
+    options = base_options()
+    options["series"] = [
+        {"type": "line", "name": name, "data": points, "showSymbol": False, "sampling": "lttb",
+         "encode": {"x": 0, "y": 1}}
+        for name, points in series
+    ]
+    return options

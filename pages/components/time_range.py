@@ -1,0 +1,87 @@
+"""The history range selector: presets (1 h, 24 h, 7 d, 30 d) and a custom range."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from datetime import datetime, timedelta, timezone
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from nicegui import ui
+
+from ddms.i18n import N_, _
+from ddms.models import utcnow
+from pages.session import browser_timezone
+
+PRESETS: dict[str, tuple[str, timedelta]] = {
+    "1h": (N_("1 h"), timedelta(hours=1)),
+    "24h": (N_("24 h"), timedelta(hours=24)),
+    "7d": (N_("7 d"), timedelta(days=7)),
+    "30d": (N_("30 d"), timedelta(days=30)),
+}
+LOCAL_FORMAT = "%Y-%m-%dT%H:%M"
+
+
+def _zone() -> timezone | ZoneInfo:
+    try:
+        return ZoneInfo(browser_timezone() or "UTC")
+    except (ZoneInfoNotFoundError, ValueError):
+        return timezone.utc
+
+
+def parse_local(text: str | None) -> datetime | None:
+    """A ``datetime-local`` input value, read in the browser's zone, as aware UTC (None if empty/bad)."""
+    if not text:
+        return None
+    try:
+        return datetime.strptime(text, LOCAL_FORMAT).replace(tzinfo=_zone()).astimezone(timezone.utc)
+    except ValueError:
+        return None
+
+
+class TimeRange:
+    """Which instants a chart shows; ``includes_now`` tells whether live values extend it."""
+
+    def __init__(self, on_change: Callable[[], Awaitable[None]], preset: str = "24h") -> None:
+        self.on_change = on_change
+        self.preset: str | None = preset
+        self.custom: tuple[datetime, datetime] | None = None
+        with ui.row().classes("items-center gap-2 flex-wrap"):
+            self.toggle = ui.toggle({key: _(label) for key, (label, _delta) in PRESETS.items()}, value=preset,
+                                    on_change=self._choose_preset).props("no-caps").mark("range-presets")
+            now = utcnow().astimezone(_zone())
+            self.start_input = ui.input(_("From"), value=(now - timedelta(days=1)).strftime(LOCAL_FORMAT)) \
+                .props("type=datetime-local outlined dense").mark("range-start")
+            self.end_input = ui.input(_("To"), value=now.strftime(LOCAL_FORMAT)) \
+                .props("type=datetime-local outlined dense").mark("range-end")
+            ui.button(_("Apply"), on_click=self._apply_custom).props("outline").mark("range-apply")
+
+    @property
+    def bounds(self) -> tuple[datetime, datetime]:
+        if self.preset is not None:
+            end = utcnow()
+            return end - PRESETS[self.preset][1], end
+        assert self.custom is not None
+        return self.custom
+
+    @property
+    def includes_now(self) -> bool:
+        return self.preset is not None or (self.custom is not None and self.custom[1] >= utcnow())
+
+    async def _choose_preset(self, event: object) -> None:
+        value = getattr(event, "value", None)
+        if value is None:
+            return
+        self.preset, self.custom = value, None
+        await self.on_change()
+
+    async def _apply_custom(self) -> None:
+        start, end = parse_local(self.start_input.value), parse_local(self.end_input.value)
+        if start is None or end is None:
+            ui.notify(_("Enter both dates and times"), type="warning")
+            return
+        if end <= start:
+            ui.notify(_("The end must be after the start"), type="warning")
+            return
+        self.preset, self.custom = None, (start, end)
+        self.toggle.set_value(None)
+        await self.on_change()
