@@ -104,3 +104,24 @@ def is_outage(exc: BaseException) -> bool:
 
 def current_or_none() -> Database | None:
     return _current
+
+
+def time_bucket_sql(dialect: str, column: str, seconds: int) -> str:
+    """SQL for the start of the ``seconds``-wide UTC bucket holding ``column``, aligned on the Unix epoch.
+
+    PostgreSQL uses ``date_bin``; SQLite stores "YYYY-MM-DD HH:MM:SS.ffffff" text, so minute, hour
+    and day buckets are cut from the text and other widths go through whole epoch seconds (never
+    ``strftime('%s', ...)`` on the full value: it rounds 59.9999 s up to the next minute). The result
+    has the same text layout, so it compares and sorts like a stored timestamp.
+    """
+    if dialect == "postgresql":
+        return f"date_bin(INTERVAL '{int(seconds)} seconds', {column}, TIMESTAMPTZ '1970-01-01 00:00:00+00')"
+    # Literals never start with ":<digits>", which text() would take for a bind parameter.
+    if seconds == 60:
+        return f"(substr({column}, 1, 17) || '00.000000')"
+    if seconds == 3600:
+        return f"(substr({column}, 1, 14) || '00:00.000000')"
+    if seconds == 86400:
+        return f"(substr({column}, 1, 11) || '00:00:00.000000')"
+    epoch = f"CAST(strftime('%s', substr({column}, 1, 19)) AS INTEGER)"
+    return f"strftime('%Y-%m-%d %H:%M:%S.000000', ({epoch} / {int(seconds)}) * {int(seconds)}, 'unixepoch')"

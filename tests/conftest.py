@@ -84,7 +84,9 @@ async def truncate_all(database: ddms.db.Database) -> None:
     tables = [table.name for table in reversed(SQLModel.metadata.sorted_tables)]
     async with database.engine.begin() as conn:
         if database.is_postgres:
-            await conn.execute(text(f"TRUNCATE {', '.join(tables)} CASCADE"))
+            # Only real tables: on TimescaleDB the rollups are continuous aggregates (views).
+            real = set((await conn.execute(text("SELECT tablename FROM pg_tables WHERE schemaname = current_schema()"))).scalars())
+            await conn.execute(text(f"TRUNCATE {', '.join(t for t in tables if t in real)} CASCADE"))
         else:
             for table in tables:
                 await conn.execute(text(f"DELETE FROM {table}"))

@@ -10,6 +10,7 @@ from ddms.models.device import (
     Group,
     Reading,
 )
+from ddms.models.rollup import Rollup1Day, Rollup1Hour, Rollup1Min, RollupDirty
 from ddms.models.types import UTCDateTime, utcnow
 from ddms.models.user import Language, RefreshToken, Role, User
 
@@ -25,6 +26,10 @@ __all__ = [
     "Language",
     "Reading",
     "RefreshToken",
+    "Rollup1Day",
+    "Rollup1Hour",
+    "Rollup1Min",
+    "RollupDirty",
     "Role",
     "UTCDateTime",
     "User",

@@ -1,0 +1,189 @@
+"""Keeping ``readings_1min``, ``readings_1hour`` and ``readings_1day`` current without TimescaleDB.
+
+How it stays correct (late readings included)
+---------------------------------------------
+A trigger on ``readings`` (migration 002) records every (device, hour) that receives a row in
+``readings_rollup_dirty``: a row trigger on SQLite, a statement trigger over the transition table on
+PostgreSQL, so ORM inserts, executemany and COPY are all covered, however old the reading's timestamp.
+``refresh()`` then, one device per transaction:
+
+1. deletes that device's dirty rows and gets their hours back (``DELETE ... RETURNING``);
+2. rebuilds the 1-minute and 1-hour buckets of exactly those hours from the raw rows;
+3. rebuilds the 1-day buckets of the touched days from the (now current) 1-hour buckets.
+
+Only new data is rolled up, and a late reading re-dirties its (old) hour, so its buckets are
+recomputed. On PostgreSQL the trigger upserts with ``DO UPDATE``, which row-locks the dirty row until
+the writer commits: a refresh that deletes it waits for that commit, and its later statements (read
+committed) see the new readings; a writer that arrives after the delete inserts a fresh dirty row
+for the next run. SQLite has one writer at a time, so the question does not arise.
+
+Readers never wait for a refresh: ``dirty_ranges()`` tells ``services.readings`` which stretches are
+stale, and those are read from raw rows instead (the "not yet rolled up tail").
+
+On TimescaleDB the rollups are continuous aggregates with real-time aggregation: nothing to do here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import Uuid, bindparam, text
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from ddms import db
+from ddms.models import UTCDateTime
+
+logger = logging.getLogger(__name__)
+
+HOUR = timedelta(hours=1)
+DAY = timedelta(days=1)
+ROLLUP_SECONDS = {"readings_1min": 60, "readings_1hour": 3600, "readings_1day": 86400}
+_continuous: dict[str, bool] = {}
+
+
+@dataclass(frozen=True, slots=True)
+class RefreshReport:
+    devices: int
+    hours: int
+    days: int
+
+
+async def is_continuous(session: AsyncSession) -> bool:
+    """True when the rollups are TimescaleDB continuous aggregates (views), cached per database URL."""
+    bind = session.bind
+    url = str(bind.url) if bind is not None else ""
+    if url not in _continuous:
+        if session.bind is not None and session.bind.dialect.name == "postgresql":
+            kind = (await session.exec(text(  # type: ignore[call-overload]
+                "SELECT relkind::text FROM pg_class WHERE relname = 'readings_1min' "
+                "AND relnamespace = current_schema()::regnamespace"
+            ))).scalar()
+            _continuous[url] = kind not in (None, "r")
+        else:
+            _continuous[url] = False
+    return _continuous[url]
+
+
+def floor_time(moment: datetime, seconds: int) -> datetime:
+    """Start of the epoch-aligned UTC bucket of width ``seconds`` holding ``moment``."""
+    epoch = int(moment.timestamp() // seconds) * seconds
+    return datetime.fromtimestamp(epoch, UTC)
+
+
+def _merge(ranges: list[tuple[datetime, datetime]]) -> list[tuple[datetime, datetime]]:
+    merged: list[tuple[datetime, datetime]] = []
+    for start, end in sorted(ranges):
+        if merged and start <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(end, merged[-1][1]))
+        else:
+            merged.append((start, end))
+    return merged
+
+
+async def dirty_ranges(
+    session: AsyncSession, device_ids: list[uuid.UUID], granularity: int,
+    start: datetime | None = None, end: datetime | None = None,
+) -> dict[uuid.UUID, list[tuple[datetime, datetime]]]:
+    """Per device, the merged stretches whose rollups are stale, widened to ``granularity`` seconds."""
+    if await is_continuous(session):
+        return {}
+    query = "SELECT device_id, hour_start FROM readings_rollup_dirty WHERE device_id IN :ids"
+    params: dict[str, object] = {"ids": device_ids}
+    if start is not None:
+        query += " AND hour_start >= :lo"
+        params["lo"] = floor_time(start, max(granularity, 3600))
+    if end is not None:
+        query += " AND hour_start <= :hi"
+        params["hi"] = end
+    statement = text(query).bindparams(
+        bindparam("ids", expanding=True, type_=Uuid()), *[bindparam(k, type_=UTCDateTime()) for k in ("lo", "hi") if k in params]
+    ).columns(device_id=Uuid(), hour_start=UTCDateTime())
+    width = timedelta(seconds=max(granularity, 3600))
+    found: dict[uuid.UUID, list[tuple[datetime, datetime]]] = {}
+    for device_id, hour in (await session.exec(statement, params=params)).all():  # type: ignore[call-overload]
+        begin = floor_time(hour, int(width.total_seconds()))
+        found.setdefault(device_id, []).append((begin, begin + width))
+    return {device_id: _merge(ranges) for device_id, ranges in found.items()}
+
+
+def _refresh_statements(dialect: str) -> tuple[str, str, str]:
+    minute = db.time_bucket_sql(dialect, '"timestamp"', 60)
+    hour = db.time_bucket_sql(dialect, '"timestamp"', 3600)
+    day = db.time_bucket_sql(dialect, "time_bucket", 86400)
+    raw = ("INSERT INTO {table} (device_id, time_bucket, avg, min, max, count) "
+           "SELECT device_id, {bucket}, avg(value), min(value), max(value), count(*) FROM readings "
+           "WHERE device_id = :device AND \"timestamp\" >= :lo AND \"timestamp\" < :hi GROUP BY device_id, {bucket}")
+    daily = ("INSERT INTO readings_1day (device_id, time_bucket, avg, min, max, count) "
+             f"SELECT device_id, {day}, sum(avg * count) / sum(count), min(min), max(max), sum(count) "
+             "FROM readings_1hour WHERE device_id = :device AND time_bucket >= :lo AND time_bucket < :hi "
+             f"GROUP BY device_id, {day}")
+    return raw.format(table="readings_1min", bucket=minute), raw.format(table="readings_1hour", bucket=hour), daily
+
+
+def _typed(sql: str) -> object:
+    return text(sql).bindparams(
+        bindparam("device", type_=Uuid()), bindparam("lo", type_=UTCDateTime()), bindparam("hi", type_=UTCDateTime())
+    )
+
+
+async def _claim(session: AsyncSession, device_id: uuid.UUID) -> list[datetime]:
+    statement = text(
+        "DELETE FROM readings_rollup_dirty WHERE device_id = :device RETURNING hour_start"
+    ).bindparams(bindparam("device", type_=Uuid())).columns(hour_start=UTCDateTime())
+    return list((await session.exec(statement, params={"device": device_id})).scalars())  # type: ignore[call-overload]
+
+
+async def refresh_device(session: AsyncSession, device_id: uuid.UUID) -> tuple[int, int]:
+    """Roll up one device's dirty hours in one transaction; returns (hours, days) rebuilt."""
+    dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
+    minute_sql, hour_sql, day_sql = _refresh_statements(dialect)
+    hours = await _claim(session, device_id)
+    hour_ranges = _merge([(hour, hour + HOUR) for hour in hours])
+    day_ranges = _merge([(floor_time(hour, 86400), floor_time(hour, 86400) + DAY) for hour in hours])
+    for table, insert, ranges in (("readings_1min", minute_sql, hour_ranges), ("readings_1hour", hour_sql, hour_ranges),
+                                  ("readings_1day", day_sql, day_ranges)):
+        for lo, hi in ranges:
+            params = {"device": device_id, "lo": lo, "hi": hi}
+            await session.exec(_typed(  # type: ignore[call-overload]
+                f"DELETE FROM {table} WHERE device_id = :device AND time_bucket >= :lo AND time_bucket < :hi"
+            ), params=params)
+            await session.exec(_typed(insert), params=params)  # type: ignore[call-overload]
+    await session.commit()
+    return len(hours), len({day for day, _ in day_ranges})
+
+
+async def refresh(session: AsyncSession) -> RefreshReport:
+    """Bring every device's rollups up to date (a no-op on TimescaleDB)."""
+    if await is_continuous(session):
+        return RefreshReport(0, 0, 0)
+    statement = text("SELECT DISTINCT device_id FROM readings_rollup_dirty").columns(device_id=Uuid())
+    device_ids = list((await session.exec(statement)).scalars())  # type: ignore[call-overload]
+    await session.commit()
+    hours = days = 0
+    for device_id in device_ids:
+        device_hours, device_days = await refresh_device(session, device_id)
+        hours += device_hours
+        days += device_days
+        await asyncio.sleep(0)  # let other tasks in between devices
+    if device_ids:
+        logger.debug("rolled up %d hours (%d days) of %d devices", hours, days, len(device_ids))
+    return RefreshReport(len(device_ids), hours, days)
+
+
+async def mark_dirty(session: AsyncSession, device_id: uuid.UUID, moment: datetime) -> None:
+    """Record the hour of ``moment`` as stale (used after deleting readings, which fire no trigger)."""
+    if await is_continuous(session):
+        return
+    hour = floor_time(moment, 3600)
+    params = {"device": device_id, "hour": hour}
+    statement = text(
+        "INSERT INTO readings_rollup_dirty (device_id, hour_start) VALUES (:device, :hour) "
+        "ON CONFLICT (device_id, hour_start) DO NOTHING"
+    ).bindparams(bindparam("device", type_=Uuid()), bindparam("hour", type_=UTCDateTime()))
+    await session.exec(statement, params=params)  # type: ignore[call-overload]
+
+

@@ -1,0 +1,162 @@
+"""rollups readings_1min / readings_1hour / readings_1day (continuous aggregates on TimescaleDB)
+
+The migration detects the backend itself:
+
+* PostgreSQL offering the ``timescaledb`` extension: ``readings`` becomes a hypertable (1-day chunks,
+  compressed after 7 days, segmented by device_id); the three rollups are continuous aggregates with
+  real-time aggregation and refresh policies. Retention is DDMS's own job (per-device retention_days).
+* Anywhere else (SQLite, plain PostgreSQL): three tables of the same names and columns, plus
+  ``readings_rollup_dirty`` filled by a trigger on ``readings`` so that the application can roll up
+  exactly the hours that received data, late readings included (see ddms/services/rollups.py).
+
+Revision ID: 002_add_continuous_aggregates
+Revises: 001_initial_schema
+Create Date: 2026-11-27
+"""
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+from ddms.models.types import UTCDateTime
+
+revision: str = "002_add_continuous_aggregates"
+down_revision: str | None = "001_initial_schema"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+ROLLUPS = {"readings_1min": "1 minute", "readings_1hour": "1 hour", "readings_1day": "1 day"}
+# (start_offset, end_offset, schedule_interval) of each continuous aggregate's refresh policy: late
+# readings within start_offset are corrected by the policy; real-time aggregation covers the rest.
+POLICIES = {
+    "readings_1min": ("2 days", "1 minute", "1 minute"),
+    "readings_1hour": ("14 days", "1 hour", "15 minutes"),
+    "readings_1day": ("90 days", "1 day", "1 hour"),
+}
+
+PG_DIRTY_FUNCTION = """
+CREATE OR REPLACE FUNCTION ddms_mark_rollups_dirty() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    -- DO UPDATE (not DO NOTHING) takes a row lock until this writer commits, so a concurrent
+    -- rollup run that deletes the dirty row waits and then sees these readings.
+    INSERT INTO readings_rollup_dirty (device_id, hour_start, touched_at)
+    SELECT DISTINCT device_id, date_bin('1 hour', "timestamp", TIMESTAMPTZ '1970-01-01 00:00:00+00'), now()
+    FROM new_rows
+    ORDER BY 1, 2
+    ON CONFLICT (device_id, hour_start) DO UPDATE SET touched_at = EXCLUDED.touched_at;
+    RETURN NULL;
+END $$
+"""
+PG_DIRTY_TRIGGER = """
+CREATE TRIGGER readings_rollup_dirty_trg AFTER INSERT ON readings
+REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION ddms_mark_rollups_dirty()
+"""
+# SQLite stores "YYYY-MM-DD HH:MM:SS.ffffff"; the hour is cut from the text (strftime would round
+# 05:59:59.9999 up to 06:00).
+SQLITE_DIRTY_TRIGGER = """
+CREATE TRIGGER readings_rollup_dirty_trg AFTER INSERT ON readings
+BEGIN
+    INSERT INTO readings_rollup_dirty (device_id, hour_start)
+    VALUES (NEW.device_id, substr(NEW."timestamp", 1, 13) || ':00:00.000000')
+    ON CONFLICT (device_id, hour_start) DO NOTHING;
+END
+"""
+
+
+def _timescale_available(bind: sa.Connection) -> bool:
+    """True when the extension is (or can be) installed; a failed CREATE EXTENSION is rolled back."""
+    if bind.dialect.name != "postgresql":
+        return False
+    offered = bind.execute(sa.text("SELECT 1 FROM pg_available_extensions WHERE name = 'timescaledb'")).first()
+    if offered is None:
+        return False
+    savepoint = bind.begin_nested()
+    try:
+        bind.execute(sa.text("CREATE EXTENSION IF NOT EXISTS timescaledb"))
+    except sa.exc.DBAPIError:  # offered but not preloaded (shared_preload_libraries)
+        savepoint.rollback()
+        return False
+    savepoint.commit()
+    return True
+
+
+def _upgrade_timescale() -> None:
+    op.execute("SELECT create_hypertable('readings', 'timestamp', chunk_time_interval => INTERVAL '1 day', "
+               "migrate_data => true, if_not_exists => true)")
+    op.execute("ALTER TABLE readings SET (timescaledb.compress, timescaledb.compress_segmentby = 'device_id', "
+               "timescaledb.compress_orderby = 'timestamp DESC')")
+    op.execute("SELECT add_compression_policy('readings', INTERVAL '7 days', if_not_exists => true)")
+    for name, width in ROLLUPS.items():
+        op.execute(
+            f"CREATE MATERIALIZED VIEW {name} WITH (timescaledb.continuous, timescaledb.materialized_only = false) AS "
+            f"SELECT time_bucket(INTERVAL '{width}', \"timestamp\") AS time_bucket, device_id, "
+            "avg(value) AS avg, min(value) AS min, max(value) AS max, count(*) AS count "
+            "FROM readings GROUP BY 1, 2 WITH NO DATA"
+        )
+        start, end, every = POLICIES[name]
+        op.execute(f"SELECT add_continuous_aggregate_policy('{name}', start_offset => INTERVAL '{start}', "
+                   f"end_offset => INTERVAL '{end}', schedule_interval => INTERVAL '{every}')")
+        op.execute(f"CREATE INDEX IF NOT EXISTS ix_{name}_device_bucket ON {name} (device_id, time_bucket DESC)")
+
+
+def _upgrade_tables(dialect: str) -> None:
+    for name in ROLLUPS:
+        op.create_table(
+            name,
+            sa.Column("device_id", sa.Uuid(), sa.ForeignKey("devices.id", ondelete="CASCADE"), nullable=False),
+            sa.Column("time_bucket", UTCDateTime(), nullable=False),
+            sa.Column("avg", sa.Float(), nullable=False),
+            sa.Column("min", sa.Float(), nullable=False),
+            sa.Column("max", sa.Float(), nullable=False),
+            sa.Column("count", sa.Integer(), nullable=False),
+            sa.PrimaryKeyConstraint("device_id", "time_bucket", name=f"pk_{name}"),
+        )
+    if dialect == "postgresql":
+        op.execute(PG_DIRTY_FUNCTION)
+        op.execute(PG_DIRTY_TRIGGER)
+        op.execute("INSERT INTO readings_rollup_dirty (device_id, hour_start, touched_at) "
+                   "SELECT DISTINCT device_id, date_bin('1 hour', \"timestamp\", TIMESTAMPTZ '1970-01-01 00:00:00+00'), "
+                   "now() FROM readings")
+    else:
+        op.execute(SQLITE_DIRTY_TRIGGER)
+        op.execute("INSERT INTO readings_rollup_dirty (device_id, hour_start) "
+                   "SELECT DISTINCT device_id, substr(\"timestamp\", 1, 13) || ':00:00.000000' FROM readings")
+
+
+def _create_dirty_table() -> None:
+    """Created on every backend (unused on TimescaleDB) so that the ORM metadata matches everywhere."""
+    op.create_table(
+        "readings_rollup_dirty",
+        sa.Column("device_id", sa.Uuid(), nullable=False),
+        sa.Column("hour_start", UTCDateTime(), nullable=False),
+        sa.Column("touched_at", UTCDateTime(), nullable=True),
+        sa.PrimaryKeyConstraint("device_id", "hour_start", name="pk_readings_rollup_dirty"),
+    )
+
+
+def upgrade() -> None:
+    bind = op.get_bind()
+    _create_dirty_table()
+    if _timescale_available(bind):
+        _upgrade_timescale()
+    else:
+        _upgrade_tables(bind.dialect.name)
+
+
+def downgrade() -> None:
+    bind = op.get_bind()
+    is_cagg = bind.dialect.name == "postgresql" and bind.execute(sa.text(
+        "SELECT relkind::text FROM pg_class WHERE relname = 'readings_1min' AND relnamespace = current_schema()::regnamespace"
+    )).scalar() not in (None, "r")
+    if is_cagg:
+        for name in reversed(ROLLUPS):
+            op.execute(f"DROP MATERIALIZED VIEW IF EXISTS {name} CASCADE")
+        op.drop_table("readings_rollup_dirty")
+        return
+    op.execute("DROP TRIGGER IF EXISTS readings_rollup_dirty_trg" + (" ON readings" if bind.dialect.name == "postgresql" else ""))
+    if bind.dialect.name == "postgresql":
+        op.execute("DROP FUNCTION IF EXISTS ddms_mark_rollups_dirty()")
+    op.drop_table("readings_rollup_dirty")
+    for name in reversed(ROLLUPS):
+        op.drop_table(name)

@@ -1,0 +1,184 @@
+"""Aggregates, rollups and chart series equal a direct computation from raw rows, on every backend.
+
+The data has gaps, readings exactly on and just before bucket edges (minute, hour and day), a day
+boundary, and late arrivals written after their hours were already rolled up.
+"""
+
+from __future__ import annotations
+
+import random
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import Float, Integer, Uuid, bindparam, text
+
+from ddms import db
+from ddms.models import UTCDateTime
+from ddms.services import readings, rollups
+from tests.history.conftest import Row, add_device, add_rows, as_dict, assert_same, expected_buckets
+
+pytestmark = pytest.mark.usefixtures("database")
+
+BASE = datetime(2026, 3, 1, 22, 30, tzinfo=UTC)
+
+
+def first_batch(device: uuid.UUID, other: uuid.UUID) -> list[Row]:
+    """Three hours across midnight every 7 s, with a 40-minute gap, plus edge cases and a sparse device."""
+    rng = random.Random(5)
+    rows: list[Row] = []
+    for step in range(0, 3 * 3600, 7):
+        moment = BASE + timedelta(seconds=step, microseconds=rng.randrange(0, 999_999))
+        if BASE + timedelta(minutes=70) <= moment < BASE + timedelta(minutes=110):
+            continue  # the gap
+        rows.append((device, moment, round(rng.uniform(-50, 150), 3)))
+    midnight = datetime(2026, 3, 2, tzinfo=UTC)
+    for edge in (midnight, midnight - timedelta(microseconds=1), midnight + timedelta(hours=1),
+                 midnight + timedelta(hours=1) - timedelta(microseconds=1),
+                 midnight + timedelta(minutes=5) - timedelta(microseconds=1)):
+        rows.append((device, edge + timedelta(microseconds=0), rng.uniform(-1, 1)))
+    # Sparse readings over two months, so day buckets and the 1day rollup are exercised.
+    for day in range(60):
+        rows.append((device, BASE - timedelta(days=day + 1, hours=day % 5), rng.uniform(0, 10)))
+        rows.append((other, BASE - timedelta(days=day, minutes=day), rng.uniform(100, 200)))
+    return unique(rows)
+
+
+def unique(rows: list[Row]) -> list[Row]:
+    seen: dict[tuple[uuid.UUID, datetime], Row] = {}
+    for row in rows:
+        seen.setdefault((row[0], row[1]), row)
+    return list(seen.values())
+
+
+def late_batch(device: uuid.UUID, existing: list[Row]) -> list[Row]:
+    """Readings for hours already rolled up (inside the gap and a month back) and one new hour."""
+    taken = {(row[0], row[1]) for row in existing}
+    rows = [
+        (device, BASE + timedelta(minutes=80, seconds=3), 999.0),
+        (device, BASE + timedelta(minutes=80, seconds=4), -999.0),
+        (device, BASE - timedelta(days=30, minutes=1), 42.0),
+        (device, BASE + timedelta(hours=4, minutes=1), 7.5),
+    ]
+    return [row for row in rows if (row[0], row[1]) not in taken]
+
+
+async def rollup_rows(table: str, device: uuid.UUID) -> dict[int, tuple[float, float, float, int]]:
+    statement = text(f'SELECT time_bucket, "avg", "min", "max", "count" FROM {table} WHERE device_id = :d')
+    statement = statement.bindparams(bindparam("d", type_=Uuid())).columns(
+        time_bucket=UTCDateTime(), avg=Float(), min=Float(), max=Float(), count=Integer())
+    async with db.current().engine.connect() as conn:
+        rows = (await conn.execute(statement, {"d": device})).all()
+    return {int(row[0].timestamp()): (row[1], row[2], row[3], int(row[4])) for row in rows}
+
+
+async def check_all_aggregates(device: uuid.UUID, rows: list[Row]) -> None:
+    async with db.session_scope() as session:
+        for name, width in readings.AGGREGATES.items():
+            page = await readings.aggregate_page(session, device, None, None, width, limit=1000, offset=0)
+            expected = expected_buckets(rows, device, width)
+            assert page.total == len(expected), name
+            assert_same(as_dict(page.items), expected)
+            assert [p.timestamp for p in page.items] == sorted((p.timestamp for p in page.items), reverse=True)
+
+
+async def test_rollups_and_aggregates_match_raw_rows_including_late_arrivals() -> None:
+    device, other = await add_device("boiler"), await add_device("chiller")
+    rows = first_batch(device, other)
+    await add_rows(rows)
+    # Before any refresh every bucket is stale: the answers come from raw rows.
+    await check_all_aggregates(device, rows)
+    async with db.session_scope() as session:
+        report = await rollups.refresh(session)
+    assert report.devices == 2
+    await check_all_aggregates(device, rows)
+    for table, width in rollups.ROLLUP_SECONDS.items():
+        assert_same(await rollup_rows(table, device), expected_buckets(rows, device, width))
+        assert_same(await rollup_rows(table, other), expected_buckets(rows, other, width))
+
+    late = late_batch(device, rows)
+    await add_rows(late)
+    rows += late
+    await check_all_aggregates(device, rows)  # stale hours merged from raw rows
+    async with db.session_scope() as session:
+        report = await rollups.refresh(session)
+        assert report.devices == 1
+        assert report.hours == 3  # exactly the touched hours, nothing else
+        assert (await rollups.refresh(session)).devices == 0
+    await check_all_aggregates(device, rows)
+    for table, width in rollups.ROLLUP_SECONDS.items():
+        assert_same(await rollup_rows(table, device), expected_buckets(rows, device, width))
+
+
+@pytest.mark.parametrize(
+    ("span", "max_points", "source"),
+    [
+        (timedelta(minutes=30), 1000, "readings"),
+        (timedelta(hours=3), 100, "readings_1min"),
+        (timedelta(days=3), 50, "readings_1hour"),
+        (timedelta(days=61), 40, "readings_1day"),
+        (timedelta(days=61), 7, "readings_1day"),
+    ],
+)
+async def test_series_equals_raw_computation_and_respects_max_points(
+    span: timedelta, max_points: int, source: str
+) -> None:
+    device, other = await add_device("boiler"), await add_device("chiller")
+    rows = first_batch(device, other)
+    await add_rows(rows)
+    async with db.session_scope() as session:
+        await rollups.refresh(session)
+    late = late_batch(device, rows)
+    await add_rows(late)  # not yet rolled up: the tail is merged from raw rows
+    rows += late
+    end = datetime(2026, 3, 2, 1, 12, 13, tzinfo=UTC)
+    start = end - span
+    async with db.session_scope() as session:
+        series = await readings.series(session, device, start, end, max_points)
+    assert series.source == source
+    width = series.bucket_seconds
+    lo, hi = readings.aligned(start, end, width)
+    buckets_in_range = (int(hi.timestamp()) - int(lo.timestamp())) // width  # type: ignore[union-attr]
+    assert buckets_in_range <= max_points
+    assert len(series.points) <= max_points
+    assert_same(as_dict(series.points), expected_buckets(rows, device, width, lo, hi))
+    assert [p.timestamp for p in series.points] == sorted(p.timestamp for p in series.points)
+
+
+async def test_group_series_gives_each_device_its_own_points() -> None:
+    device, other = await add_device("boiler"), await add_device("chiller")
+    rows = first_batch(device, other)
+    await add_rows(rows)
+    start, end = BASE - timedelta(days=20), BASE + timedelta(hours=3)
+    async with db.session_scope() as session:
+        result = await readings.series_many(session, [device, other], start, end, 200)
+    for device_id in (device, other):
+        width = result[device_id].bucket_seconds
+        lo, hi = readings.aligned(start, end, width)
+        assert_same(as_dict(result[device_id].points), expected_buckets(rows, device_id, width, lo, hi))
+
+
+async def test_raw_pages_counts_and_latest() -> None:
+    device, other = await add_device("boiler"), await add_device("chiller")
+    rows = first_batch(device, other)
+    await add_rows(rows)
+    mine = sorted((row for row in rows if row[0] == device), key=lambda row: row[1], reverse=True)
+    start, end = mine[-200][1], mine[100][1]
+    expected = [row for row in mine if start <= row[1] <= end]
+    async with db.session_scope() as session:
+        page = await readings.raw_page(session, device, start, end, limit=50, offset=10)
+        assert page.total == len(expected) == await readings.count(session, device, start, end)
+        assert [(r.timestamp, r.value) for r in page.items] == [(row[1], row[2]) for row in expected[10:60]]
+        newest = await readings.latest(session, device)
+        assert (newest.timestamp, newest.value) == (mine[0][1], mine[0][2])
+
+
+def test_bucket_choice_never_exceeds_max_points() -> None:
+    rng = random.Random(3)
+    for _ in range(500):
+        start = datetime(2020, 1, 1, tzinfo=UTC) + timedelta(seconds=rng.randrange(0, 10**8))
+        end = start + timedelta(seconds=rng.randrange(0, 10**9 // rng.choice((1, 10, 1000))))
+        max_points = rng.choice((1, 2, 7, 100, 1000, 5000))
+        width = readings.choose_bucket(start, end, max_points)
+        lo, hi = readings.aligned(start, end, width)
+        assert (hi - lo).total_seconds() / width <= max_points  # type: ignore[operator]
