@@ -179,6 +179,15 @@ def api(live_server: LiveServer, owner_token: str) -> Iterator[httpx.Client]:
 
 
 @pytest.fixture(scope="session")
+async def rest(live_server: LiveServer, owner_token: str) -> AsyncIterator[httpx.AsyncClient]:
+    """The owner's HTTP client for async (browser) tests."""
+    async with httpx.AsyncClient(
+        base_url=live_server.url, timeout=30, headers={"Authorization": f"Bearer {owner_token}"}
+    ) as http:
+        yield http
+
+
+@pytest.fixture(scope="session")
 async def browser() -> AsyncIterator[Browser]:
     """One headless Chromium for the run; each test gets its own context (cookies, storage)."""
     if not os.path.exists(CHROMIUM):  # noqa: ASYNC240 (once per run, before the loop is busy)
