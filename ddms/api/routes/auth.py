@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response
+from fastapi.exceptions import RequestValidationError
+from pydantic import ValidationError
 
 from ddms.api.deps import BearerDep, CurrentUser, SessionDep, SettingsDep
 from ddms.config import Settings
@@ -45,14 +47,25 @@ async def login(body: LoginRequest, response: Response, session: SessionDep, set
     )
 
 
+async def _body_refresh_token(request: Request) -> str | None:
+    """``{refresh_token}`` from a JSON body, if any; a bad body is a 400/422 like any other body."""
+    if not request.headers.get("content-type", "").startswith("application/json"):
+        return None
+    raw = await request.body()
+    if not raw.strip():
+        return None
+    try:
+        return RefreshRequest.model_validate_json(raw).refresh_token
+    except ValidationError as exc:
+        raise RequestValidationError(exc.errors(include_url=False, include_input=False)) from None
+
+
 async def _presented_refresh_token(request: Request, credentials: BearerDep) -> str | None:
     """The refresh token from the cookie, a JSON body ``{refresh_token}`` or the Bearer header."""
     if token := request.cookies.get(REFRESH_COOKIE):
         return token
-    if request.headers.get("content-type", "").startswith("application/json"):
-        raw = await request.body()
-        if raw.strip():
-            return RefreshRequest.model_validate_json(raw).refresh_token
+    if token := await _body_refresh_token(request):
+        return token
     return credentials.credentials if credentials else None
 
 
@@ -72,10 +85,7 @@ async def refresh(
 async def logout(
     request: Request, response: Response, session: SessionDep, settings: SettingsDep, _user: CurrentUser,
 ) -> Message:
-    token = request.cookies.get(REFRESH_COOKIE)
-    if not token and request.headers.get("content-type", "").startswith("application/json"):
-        raw = await request.body()
-        token = RefreshRequest.model_validate_json(raw).refresh_token if raw.strip() else None
+    token = request.cookies.get(REFRESH_COOKIE) or await _body_refresh_token(request)
     await auth.logout(session=session, settings=settings, refresh_token=token)
     response.delete_cookie(REFRESH_COOKIE, path=COOKIE_PATH, httponly=True, samesite="strict",
                            secure=settings.cookie_secure)
