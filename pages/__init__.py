@@ -7,9 +7,23 @@ from ddms.config import Settings
 
 def register(settings: Settings) -> None:
     """Compile the translations, then add every page to NiceGUI (importing a module adds its routes)."""
+    from nicegui import ui
+
     from ddms import i18n
-    from pages import dashboard, device_detail, devices, login  # noqa: F401
+    from pages import (  # noqa: F401
+        dashboard,
+        device_detail,
+        devices,
+        display,
+        exports,
+        groups,
+        login,
+        profile,
+        users,
+    )
+    from pages import settings as settings_page  # noqa: F401
     from pages.session import configure
 
     i18n.compile_catalogs()
+    ui.button.default_props("no-caps")
     configure(settings)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from nicegui import ui
@@ -25,7 +25,7 @@ def _zone() -> timezone | ZoneInfo:
     try:
         return ZoneInfo(browser_timezone() or "UTC")
     except (ZoneInfoNotFoundError, ValueError):
-        return timezone.utc
+        return UTC
 
 
 def parse_local(text: str | None) -> datetime | None:
@@ -33,7 +33,7 @@ def parse_local(text: str | None) -> datetime | None:
     if not text:
         return None
     try:
-        return datetime.strptime(text, LOCAL_FORMAT).replace(tzinfo=_zone()).astimezone(timezone.utc)
+        return datetime.strptime(text, LOCAL_FORMAT).replace(tzinfo=_zone()).astimezone(UTC)
     except ValueError:
         return None
 

@@ -1,0 +1,208 @@
+"""/groups: list, create, rename, delete and membership; /groups/{id}: the group's dashboard and history."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+from urllib.parse import urlencode
+
+from nicegui import ui
+from starlette.requests import Request
+from starlette.responses import RedirectResponse
+
+from ddms import db
+from ddms.bus import get_bus
+from ddms.errors import DDMSError, Forbidden, NotFound
+from ddms.i18n import _, format_integer, translate_detail
+from ddms.schemas.devices import GroupCreate, GroupUpdate
+from ddms.services import devices, groups
+from pages.components import charts
+from pages.components.device_card import DeviceCard
+from pages.components.forms import field_errors
+from pages.components.history import load_group_series
+from pages.components.live import DeviceState, recent, watch_latest
+from pages.components.time_range import TimeRange
+from pages.dashboard import SummaryBar
+from pages.layout import frame, notify_done, notify_error, require_user
+from pages.session import current_user
+
+
+async def editor() -> None:
+    user = await current_user()
+    if user is None or not user.can_edit_devices:
+        raise Forbidden("You do not have permission to do this")
+
+
+async def group_dialog(group: Any | None, members: list[uuid.UUID]) -> None:
+    """Create or edit a group: name, description and its devices (the membership as a whole)."""
+    async with db.session_scope() as session:
+        all_devices = await devices.list_devices(session=session)
+    with ui.dialog() as dialog, ui.card().classes("w-full max-w-xl").mark("group-dialog"):
+        ui.label(_("Edit group") if group else _("Add group")).classes("text-h6")
+        name = ui.input(_("Name"), value=group.name if group else "").props("outlined").classes("w-full") \
+            .mark("field-name")
+        description = ui.textarea(_("Description"), value=(group.description or "") if group else "") \
+            .props("outlined autogrow").classes("w-full").mark("field-description")
+        chosen = ui.select({str(d.id): d.name for d in all_devices}, multiple=True, label=_("Devices"),
+                           value=[str(m) for m in members]).props("outlined use-chips").classes("w-full") \
+            .mark("field-devices")
+
+        async def save() -> None:
+            body = {"name": (name.value or "").strip(), "description": (description.value or "").strip() or None,
+                    "device_ids": [uuid.UUID(v) for v in chosen.value or []]}
+            errors = field_errors(GroupCreate, body)
+            name.error, description.error = errors.get("name"), errors.get("description")
+            if errors:
+                return
+            try:
+                await editor()
+                async with db.session_scope() as session:
+                    if group is None:
+                        await groups.create_group(session=session, data=GroupCreate.model_validate(body))
+                    else:
+                        await groups.update_group(session=session, group_id=group.id,
+                                                  data=GroupUpdate.model_validate(body))
+            except DDMSError as exc:
+                if exc.detail.startswith("A group named"):
+                    name.error = translate_detail(exc.detail)
+                else:
+                    notify_error(exc)
+                return
+            dialog.close()
+            notify_done(_("Group '{name}' saved").format(name=body["name"]))
+            ui.navigate.reload()
+
+        with ui.row().classes("w-full justify-end"):
+            ui.button(_("Cancel"), on_click=dialog.close).props("flat")
+            ui.button(_("Save"), on_click=save).mark("save")
+    dialog.open()
+
+
+def delete_group_dialog(group: Any) -> None:
+    with ui.dialog() as dialog, ui.card().mark("delete-dialog"):
+        ui.label(_("Delete group '{name}'? Its devices are kept.").format(name=group.name))
+
+        async def confirm() -> None:
+            try:
+                await editor()
+                async with db.session_scope() as session:
+                    await groups.delete_group(session=session, group_id=group.id)
+            except DDMSError as exc:
+                notify_error(exc)
+                return
+            dialog.close()
+            notify_done(_("Group '{name}' deleted").format(name=group.name))
+            ui.navigate.to("/groups")
+
+        with ui.row().classes("w-full justify-end"):
+            ui.button(_("Cancel"), on_click=dialog.close).props("flat")
+            ui.button(_("Delete"), color="negative", on_click=confirm).mark("confirm-delete")
+    dialog.open()
+
+
+async def members_of(group_id: uuid.UUID) -> list[uuid.UUID]:
+    async with db.session_scope() as session:
+        return [d.id for d in await groups.group_devices(session=session, group_id=group_id)]
+
+
+@ui.page("/groups")
+async def groups_page(request: Request) -> RedirectResponse | None:
+    user = await require_user(request.url.path)
+    if isinstance(user, RedirectResponse):
+        return user
+    async with db.session_scope() as session:
+        rows = await groups.list_groups(session=session)
+    with frame(_("Groups"), user):
+        if user.can_edit_devices:
+            ui.button(_("Add group"), icon="add", on_click=lambda: group_dialog(None, [])).mark("add-group")
+        if not rows:
+            ui.label(_("No groups yet.")).classes("text-grey-7").mark("empty")
+        with ui.grid().classes("w-full gap-4 grid-cols-1 md:grid-cols-2 xl:grid-cols-3"):
+            for group in rows:
+                with ui.card().classes("w-full").mark(f"group-{group.name}"):
+                    ui.link(group.name, f"/groups/{group.id}").classes("text-h6")
+                    if group.description:
+                        ui.label(group.description).classes("text-sm text-grey-7")
+                    ui.label(_("{n} devices").format(n=format_integer(group.device_count))).classes("text-sm")
+                    if user.can_edit_devices:
+                        with ui.row().classes("gap-2"):
+                            ui.button(_("Edit"), icon="edit", on_click=lambda g=group: edit(g)) \
+                                .props("outline").mark("edit")
+                            ui.button(_("Delete"), icon="delete", color="negative",
+                                      on_click=lambda g=group: delete_group_dialog(g)).props("outline") \
+                                .mark("delete")
+    return None
+
+
+async def edit(group: Any) -> None:
+    await group_dialog(group, await members_of(group.id))
+
+
+class GroupHistory:
+    """A line per member device over the chosen range, and the group's CSV export."""
+
+    def __init__(self, group_id: uuid.UUID, members: list[Any]) -> None:
+        self.group_id = group_id
+        self.members = members
+        with ui.row().classes("w-full items-center justify-between gap-2"):
+            self.range = TimeRange(self.reload)
+            ui.button(_("Export CSV"), icon="download", on_click=self.export).mark("export-csv")
+        self.chart = ui.echart(charts.group_options([])).classes("w-full h-[420px]").mark("group-chart")
+
+    async def reload(self) -> None:
+        start, end = self.range.bounds
+        try:
+            result = await load_group_series([d.id for d in self.members], start, end, 500)
+        except DDMSError as exc:
+            notify_error(exc)
+            return
+        lines = [(d.name, [[p.timestamp.isoformat(), p.avg, p.min, p.max, p.count]
+                           for p in result[d.id].points]) for d in self.members if d.id in result]
+        self.chart.options.update(charts.group_options(lines))
+        self.chart.update()
+
+    def export(self) -> None:
+        start, end = self.range.bounds
+        query = urlencode({"start_time": start.isoformat(), "end_time": end.isoformat()})
+        ui.download.from_url(f"/ui/export/group/{self.group_id}?{query}")
+
+
+@ui.page("/groups/{group_id}")
+async def group_page(request: Request, group_id: str) -> RedirectResponse | None:
+    user = await require_user(request.url.path)
+    if isinstance(user, RedirectResponse):
+        return user
+    try:
+        async with db.session_scope() as session:
+            group = await groups.get_group(session=session, group_id=uuid.UUID(group_id))
+            members = await groups.group_devices(session=session, group_id=group.id)
+    except (ValueError, NotFound):
+        with frame(_("Group"), user):
+            ui.label(_("Group not found")).classes("text-negative").mark("not-found")
+        return None
+    with frame(group.name, user):
+        if group.description:
+            ui.label(group.description).classes("text-body1 text-grey-8")
+        if user.can_edit_devices:
+            with ui.row().classes("gap-2"):
+                ui.button(_("Edit"), icon="edit", on_click=lambda: edit(group)).mark("edit")
+                ui.button(_("Delete"), icon="delete", color="negative",
+                          on_click=lambda: delete_group_dialog(group)).props("outline").mark("delete")
+        summary = SummaryBar()
+        bus = get_bus()
+        with ui.grid().classes("w-full gap-4 grid-cols-1 sm:grid-cols-2 lg:grid-cols-3 xl:grid-cols-4"):
+            cards = {d.id: DeviceCard(d, bus.latest(d.id), recent.of(d.id)) for d in members}
+        if not members:
+            ui.label(_("This group has no devices yet.")).classes("text-grey-7").mark("empty")
+        summary.show(list(cards.values()))
+
+        def on_state(state: DeviceState) -> None:
+            cards[state.device_id].update(state)
+            summary.show(list(cards.values()))
+
+        watch_latest(on_state, set(cards))
+        with ui.card().classes("w-full"):
+            ui.label(_("History")).classes("text-h6")
+            history = GroupHistory(group.id, members)
+    await history.reload()
+    return None

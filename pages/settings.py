@@ -1,0 +1,95 @@
+"""/settings (owner): the configuration singleton (backups, retention, stream interval, app title)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from nicegui import ui
+from starlette.requests import Request
+from starlette.responses import RedirectResponse
+
+from ddms import db
+from ddms.errors import DDMSError, Forbidden
+from ddms.i18n import N_, _, register_field_labels
+from ddms.schemas.system import ConfigUpdate
+from ddms.services import system
+from pages.components.forms import field_errors, whole
+from pages.layout import forbidden, frame, notify_done, notify_error, require_user
+from pages.session import current_user, load_app_title
+
+FIELDS = {  # name -> (label, hint)
+    "app_title": (N_("Application title"), N_("Shown in the header and the browser tab")),
+    "backup_enabled": (N_("Automatic backups"), ""),
+    "backup_schedule": (N_("Backup schedule (cron)"), N_("Five fields, e.g. 0 2 * * * for 02:00 every day")),
+    "backup_retention_count": (N_("Backups kept"), ""),
+    "default_retention_days": (N_("Default retention of new devices (days)"), ""),
+    "sse_interval": (N_("Live stream interval (s)"), N_("How often the SSE stream sends a snapshot")),
+}
+register_field_labels({name: label for name, (label, _hint) in FIELDS.items()})
+
+
+class SettingsForm:
+    def __init__(self, config: Any) -> None:
+        self.inputs: dict[str, Any] = {}
+        with ui.card().classes("w-full max-w-2xl gap-3").mark("settings-form"):
+            for name, (label, hint) in FIELDS.items():
+                value = getattr(config, name)
+                if isinstance(value, bool):
+                    element: Any = ui.switch(_(label), value=value)
+                elif isinstance(value, int | float):
+                    element = ui.number(_(label), value=value).props("outlined")
+                else:
+                    element = ui.input(_(label), value=value).props("outlined")
+                if hint and not isinstance(value, bool):
+                    element.props(f'hint="{_(hint)}"')
+                element.classes("w-full").mark(f"field-{name}")
+                if not isinstance(value, bool):
+                    element.on("blur", lambda name=name: self.check(name))
+                self.inputs[name] = element
+            self.button = ui.button(_("Save"), icon="save", on_click=self.save).mark("save")
+
+    def body(self) -> dict[str, Any]:
+        body = {name: whole(element.value) for name, element in self.inputs.items()}
+        if isinstance(body["app_title"], str):
+            body["app_title"] = body["app_title"].strip()
+        return body
+
+    def check(self, name: str) -> bool:
+        error = field_errors(ConfigUpdate, {name: self.body()[name]}).get(name)
+        if self.body()[name] is None:
+            error = _("Required")
+        self.inputs[name].error = error
+        return error is None
+
+    async def save(self) -> None:
+        if not all([self.check(name) for name in self.inputs if name != "backup_enabled"]):  # noqa: C419
+            return
+        self.button.props("loading")
+        try:
+            user = await current_user()
+            if user is None or not user.is_owner:
+                raise Forbidden("You do not have permission to do this")
+            async with db.session_scope() as session:
+                await system.update_config(session=session, data=ConfigUpdate.model_validate(self.body()))
+            await load_app_title(force=True)
+        except DDMSError as exc:
+            notify_error(exc)
+            return
+        finally:
+            self.button.props(remove="loading")
+        notify_done(_("Settings saved"))
+
+
+@ui.page("/settings")
+async def settings_page(request: Request) -> RedirectResponse | None:
+    user = await require_user(request.url.path)
+    if isinstance(user, RedirectResponse):
+        return user
+    if not user.is_owner:
+        forbidden(user, _("Settings"))
+        return None
+    async with db.session_scope() as session:
+        config = await system.get_config(session=session)
+    with frame(_("Settings"), user):
+        SettingsForm(config)
+    return None

@@ -1,0 +1,179 @@
+"""/users: the owner manages accounts (create, reset password, change role, delete); admins only look."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from nicegui import ui
+from starlette.requests import Request
+from starlette.responses import RedirectResponse
+
+from ddms import db
+from ddms.errors import DDMSError, Forbidden
+from ddms.i18n import _, format_datetime, translate_detail
+from ddms.models import Role
+from ddms.schemas.users import UserCreate, UserUpdate
+from ddms.security import check_password_rules
+from ddms.services import users
+from pages import theme
+from pages.components.forms import field_errors
+from pages.layout import forbidden, frame, notify_done, notify_error, require_user
+from pages.session import browser_timezone, current_user
+
+ASSIGNABLE = ("admin", "read_only")
+
+
+async def owner() -> None:
+    """Every change re-checks on the server that the signed-in user is still the owner."""
+    user = await current_user()
+    if user is None or not user.is_owner:
+        raise Forbidden("You do not have permission to do this")
+
+
+def password_error(password: str) -> str | None:
+    try:
+        check_password_rules(password)
+    except DDMSError as exc:
+        return translate_detail(exc.detail)
+    return None
+
+
+def role_options() -> dict[str, str]:
+    return {role: _(theme.ROLE_LABELS[role]) for role in ASSIGNABLE}
+
+
+def create_dialog() -> None:
+    with ui.dialog() as dialog, ui.card().classes("w-96").mark("user-dialog"):
+        ui.label(_("Add user")).classes("text-h6")
+        username = ui.input(_("Username")).props("outlined").classes("w-full").mark("field-username")
+        password = ui.input(_("Password"), password=True, password_toggle_button=True).props("outlined") \
+            .classes("w-full").mark("field-password")
+        role = ui.select(role_options(), value="read_only", label=_("Role")).props("outlined") \
+            .classes("w-full").mark("field-role")
+
+        async def save() -> None:
+            body = {"username": (username.value or "").strip(), "password": password.value or "",
+                    "role": role.value}
+            errors = field_errors(UserCreate, body)
+            username.error = errors.get("username")
+            password.error = errors.get("password") or password_error(body["password"])
+            if username.error or password.error:
+                return
+            try:
+                await owner()
+                async with db.session_scope() as session:
+                    await users.create_user(session=session, data=UserCreate.model_validate(body))
+            except DDMSError as exc:
+                if "already taken" in exc.detail:
+                    username.error = translate_detail(exc.detail)
+                else:
+                    notify_error(exc)
+                return
+            dialog.close()
+            notify_done(_("User '{name}' created").format(name=body["username"]))
+            user_list.refresh()
+
+        with ui.row().classes("w-full justify-end"):
+            ui.button(_("Cancel"), on_click=dialog.close).props("flat")
+            ui.button(_("Save"), on_click=save).mark("save")
+    dialog.open()
+
+
+def reset_password_dialog(account: Any) -> None:
+    with ui.dialog() as dialog, ui.card().classes("w-96").mark("reset-dialog"):
+        ui.label(_("Reset password of '{name}'").format(name=account.username)).classes("text-h6")
+        password = ui.input(_("New password"), password=True, password_toggle_button=True) \
+            .props("outlined").classes("w-full").mark("field-password")
+
+        async def save() -> None:
+            password.error = password_error(password.value or "")
+            if password.error:
+                return
+            await change(account.id, UserUpdate(password=password.value),
+                         _("Password of '{name}' reset; their sessions have ended").format(name=account.username))
+            dialog.close()
+
+        with ui.row().classes("w-full justify-end"):
+            ui.button(_("Cancel"), on_click=dialog.close).props("flat")
+            ui.button(_("Reset password"), on_click=save).mark("save")
+    dialog.open()
+
+
+async def change(user_id: uuid.UUID, data: UserUpdate, done: str) -> None:
+    try:
+        await owner()
+        async with db.session_scope() as session:
+            await users.update_user(session=session, user_id=user_id, data=data)
+    except DDMSError as exc:
+        notify_error(exc)
+        return
+    notify_done(done)
+    user_list.refresh()
+
+
+def delete_dialog(account: Any) -> None:
+    with ui.dialog() as dialog, ui.card().mark("delete-dialog"):
+        ui.label(_("Delete user '{name}'?").format(name=account.username))
+
+        async def confirm() -> None:
+            try:
+                await owner()
+                async with db.session_scope() as session:
+                    await users.delete_user(session=session, user_id=account.id)
+            except DDMSError as exc:
+                notify_error(exc)
+                return
+            dialog.close()
+            notify_done(_("User '{name}' deleted").format(name=account.username))
+            user_list.refresh()
+
+        with ui.row().classes("w-full justify-end"):
+            ui.button(_("Cancel"), on_click=dialog.close).props("flat")
+            ui.button(_("Delete"), color="negative", on_click=confirm).mark("confirm-delete")
+    dialog.open()
+
+
+def user_row(account: Any, can_manage: bool) -> None:
+    with ui.card().classes("w-full").mark(f"user-row-{account.username}"), \
+            ui.row().classes("w-full items-center gap-3"):
+        with ui.column().classes("gap-0 grow"):
+            ui.label(account.username).classes("text-subtitle1 font-bold")
+            ui.label(f"{_('Created')}: {format_datetime(account.created_at, browser_timezone())}") \
+                .classes("text-xs text-grey-7")
+        if account.role == Role.OWNER or not can_manage:
+            ui.badge(_(theme.ROLE_LABELS.get(account.role, account.role))).classes("text-sm px-2 py-1") \
+                .mark("role")
+            return
+        ui.select(role_options(), value=account.role, label=_("Role"),
+                  on_change=lambda e: change(account.id, UserUpdate(role=e.value), _("Role changed"))) \
+            .props("outlined dense").classes("w-40").mark("role")
+        ui.button(_("Reset password"), icon="key", on_click=lambda: reset_password_dialog(account)) \
+            .props("outline").mark("reset-password")
+        ui.button(_("Delete"), icon="delete", color="negative", on_click=lambda: delete_dialog(account)) \
+            .props("outline").mark("delete")
+
+
+@ui.refreshable
+async def user_list(can_manage: bool) -> None:
+    async with db.session_scope() as session:
+        accounts = await users.list_users(session=session)
+    for account in accounts:
+        user_row(account, can_manage)
+
+
+@ui.page("/users")
+async def users_page(request: Request) -> RedirectResponse | None:
+    user = await require_user(request.url.path)
+    if isinstance(user, RedirectResponse):
+        return user
+    if not user.can_edit_devices:
+        forbidden(user, _("Users"))
+        return None
+    with frame(_("Users"), user):
+        if user.is_owner:
+            ui.button(_("Add user"), icon="person_add", on_click=create_dialog).mark("add-user")
+        else:
+            ui.label(_("Only the owner can change accounts.")).classes("text-grey-7").mark("read-only-note")
+        await user_list(user.is_owner)
+    return None
