@@ -22,6 +22,8 @@ from ddms.api.middleware import TrailingSlashMiddleware
 from ddms.api.routes import auth as auth_routes
 from ddms.api.routes import devices as device_routes
 from ddms.api.routes import groups as group_routes
+from ddms.api.routes import export as export_routes
+from ddms.api.routes import readings as reading_routes
 from ddms.api.routes import system as system_routes
 from ddms.api.routes import users as user_routes
 from ddms.config import Settings
@@ -99,7 +101,7 @@ def create_api(settings: Settings, service_factories: list[ServiceFactory] | Non
         )
     app.add_middleware(TrailingSlashMiddleware)
     for router in (auth_routes.router, user_routes.router, device_routes.router, group_routes.router,
-                   system_routes.router):
+                   system_routes.router, reading_routes.router, export_routes.router):
         app.include_router(router)
     return app
 

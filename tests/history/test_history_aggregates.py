@@ -16,7 +16,7 @@ from sqlalchemy import Float, Integer, Uuid, bindparam, text
 from ddms import db
 from ddms.models import UTCDateTime
 from ddms.services import readings, rollups
-from tests.history.conftest import Row, add_device, add_rows, as_dict, assert_same, expected_buckets
+from tests.history.helpers import Row, add_device, add_rows, as_dict, assert_same, expected_buckets
 
 pytestmark = pytest.mark.usefixtures("database")
 

@@ -1,0 +1,45 @@
+"""A large export streams: memory stays flat however many rows the range holds, and no row is lost."""
+
+from __future__ import annotations
+
+import tracemalloc
+from datetime import UTC, datetime
+
+import pytest
+
+from ddms import db
+from ddms.services import export
+from tests.history.helpers import add_device, fill_series
+
+pytestmark = pytest.mark.usefixtures("database")
+
+START = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+async def peak_while_exporting(device_id: object) -> tuple[int, int, int]:
+    """(peak traced bytes, rows, CSV bytes) while consuming one raw export of the device."""
+    async with db.session_scope() as session:
+        plan = await export.device_plan(session, device_id, None, None, None)  # type: ignore[arg-type]
+    rows = size = 0
+    tracemalloc.start()
+    try:
+        async for chunk in export.stream(plan):
+            rows += chunk.count(b"\n")
+            size += len(chunk)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    return peak, rows - 1, size
+
+
+async def test_export_memory_does_not_grow_with_rows() -> None:
+    small, large = await add_device("small"), await add_device("large")
+    await fill_series(small, START, 10_000)
+    await fill_series(large, START, 100_000)
+    small_peak, small_rows, _ = await peak_while_exporting(small)
+    large_peak, large_rows, large_size = await peak_while_exporting(large)
+    assert (small_rows, large_rows) == (10_000, 100_000)
+    # 10x the rows (and ~5 MB of CSV) must not need more memory than a couple of chunks.
+    assert large_size > 3_500_000
+    assert large_peak < small_peak * 1.5 + 1_000_000, (small_peak, large_peak)
+    assert large_peak < 8_000_000
