@@ -23,6 +23,7 @@ import logging
 import struct
 import time
 from collections.abc import Callable
+from typing import Any
 
 logger = logging.getLogger(__name__)
 
@@ -70,7 +71,7 @@ class _Link(asyncio.Protocol):
     """The TCP connection: frames requests, matches answers to waiting futures by transaction id."""
 
     def __init__(self, on_lost: Callable[[_Link, Exception | None], None]) -> None:
-        self.transport: asyncio.Transport | None = None
+        self.transport: Any = None  # an asyncio or uvloop transport
         self.pending: dict[int, asyncio.Future[tuple[int, bytes]]] = {}
         self.buffer = bytearray()
         self.last_rx = 0.0
@@ -78,7 +79,6 @@ class _Link(asyncio.Protocol):
         self._on_lost = on_lost
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
         self.transport = transport
         self.last_rx = time.monotonic()
 
@@ -118,6 +118,7 @@ class _Link(asyncio.Protocol):
         for future in pending.values():
             if not future.done():
                 future.set_exception(reason)
+                future.exception()  # its waiter may be gone (cancelled); do not log it as unretrieved
 
 
 class Hub:
@@ -172,7 +173,6 @@ class Hub:
             tid = self._allocate_tid(link)
             future: asyncio.Future[tuple[int, bytes]] = loop.create_future()
             link.pending[tid] = future
-            assert link.transport is not None
             sent_at = time.monotonic()
             link.transport.write(REQUEST.pack(tid, 0, 6, unit_id, READ_HOLDING_REGISTERS, address, count))
             timer = loop.call_at(deadline, _expire, future)

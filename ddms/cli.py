@@ -27,11 +27,23 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
         overrides["port"] = args.port
     if args.no_migrate:
         overrides["auto_migrate"] = False
+    if getattr(args, "simulator", False):
+        overrides["simulator_enabled"] = True
     if overrides:
         settings = load_settings(**(settings.model_dump(exclude_unset=True) | overrides))
     app = create_app(settings)
     print(f"DDMS: open http://{settings.host}:{settings.port} in a browser", flush=True)
     uvicorn.run(app, host=settings.host, port=settings.port, log_level="warning", proxy_headers=True)
+    return 0
+
+
+def _simulate(args: argparse.Namespace, _settings: Settings) -> int:
+    from ddms.main import simulate
+
+    try:
+        simulate(args.host, args.port, args.devices, args.faults)
+    except KeyboardInterrupt:
+        return 0
     return 0
 
 
@@ -91,7 +103,17 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host")
     serve.add_argument("--port", type=int)
     serve.add_argument("--no-migrate", action="store_true", help="do not upgrade the database on start")
+    serve.add_argument("--simulator", action="store_true",
+                       help="also run the built-in Modbus simulator (on an empty database: add its devices)")
     serve.set_defaults(handler=_serve)
+
+    simulate = commands.add_parser("simulate", help="run the built-in Modbus TCP simulator")
+    simulate.add_argument("--host", default="127.0.0.1")
+    simulate.add_argument("--port", type=int, default=5020)
+    simulate.add_argument("--devices", type=int, default=8, help="number of simulated devices (default 8)")
+    simulate.add_argument("--faults", action="store_true",
+                          help="scripted faults: slow answers, exception codes, dropped connections, silence")
+    simulate.set_defaults(handler=_simulate)
 
     commands.add_parser("migrate", help="upgrade the database schema").set_defaults(handler=_migrate)
 

@@ -22,6 +22,7 @@ from ddms.api.middleware import TrailingSlashMiddleware
 from ddms.api.routes import auth as auth_routes
 from ddms.api.routes import devices as device_routes
 from ddms.api.routes import groups as group_routes
+from ddms.api.routes import live as live_routes
 from ddms.api.routes import export as export_routes
 from ddms.api.routes import readings as reading_routes
 from ddms.api.routes import system as system_routes
@@ -100,10 +101,34 @@ def create_api(settings: Settings, service_factories: list[ServiceFactory] | Non
             allow_methods=["*"], allow_headers=["*"],
         )
     app.add_middleware(TrailingSlashMiddleware)
-    for router in (auth_routes.router, user_routes.router, device_routes.router, group_routes.router,
-                   system_routes.router, reading_routes.router, export_routes.router):
+    for router in (auth_routes.router, user_routes.router, live_routes.router, device_routes.router,
+                   group_routes.router, system_routes.router, reading_routes.router, export_routes.router):
         app.include_router(router)
+    if settings.prometheus_enabled:
+        from ddms import metrics
+
+        app.include_router(metrics.router)
+    _install_modbus_probe(settings)
     return app
+
+
+def _install_modbus_probe(settings: Settings) -> None:
+    """test-connection reads through the collector's Modbus code (ddms itself cannot import it)."""
+    from functools import partial
+
+    from collector.probe import probe_device
+    from ddms.services import live
+
+    live.set_probe(partial(probe_device, modbus_timeout=settings.modbus_timeout))
+
+
+def simulate(host: str, port: int, devices: int, faults: bool) -> None:
+    """``ddms simulate``: the built-in Modbus TCP simulator, until interrupted."""
+    import asyncio
+
+    from collector.simulator import run
+
+    asyncio.run(run(host, port, devices, faults))
 
 
 def _json_root_for_scripts(app: FastAPI) -> None:
@@ -128,7 +153,17 @@ def create_app(settings: Settings) -> FastAPI:
         from collector.runner import Collector
 
         factories.append(Collector)
-    app = create_api(settings, service_factories=factories, startup_hooks=[_announce])
+    hooks: list[StartupHook] = [_announce]
+    if settings.simulator_enabled:
+        from collector.simulator import SimulatorService, register_devices
+
+        async def register_simulated(_runtime: Runtime) -> None:
+            await register_devices(settings.simulator_host, settings.simulator_port,
+                                   settings.simulator_devices)
+
+        factories.insert(0, SimulatorService)
+        hooks.append(register_simulated)
+    app = create_api(settings, service_factories=factories, startup_hooks=hooks)
     _json_root_for_scripts(app)
     pages.register(settings)
     ui.run_with(

@@ -1,0 +1,103 @@
+"""The shared connection against a stock pymodbus server and a hand-written Modbus server."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import time
+
+import pytest
+
+from collector.decode import decode
+from collector.hub import BadResponse, DeviceError, DeviceOffline, Hub, RequestTimeout
+from tests.collector.conftest import StockServer
+from tests.collector.modbus_server import RawModbusServer, Unit
+from tests.collector.test_decode import VECTORS
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+async def test_every_type_and_byte_order_over_the_wire_from_stock_pymodbus(stock_server: StockServer) -> None:
+    registers: list[int] = []
+    layout = []
+    for data_type, order, words, expected in VECTORS:
+        layout.append((len(registers), len(words), data_type, order, expected))
+        registers.extend(words)
+    port = await stock_server({1: registers})
+    hub = Hub("127.0.0.1", port, timeout=1.0)
+    try:
+        for address, count, data_type, order, expected in layout:
+            read = await hub.read_holding(1, address, count)
+            assert decode(read, data_type, order) == expected, (data_type, order)
+    finally:
+        await hub.close()
+
+
+async def test_silent_unit_costs_one_timeout_and_does_not_stall_its_neighbour(raw_server: RawModbusServer) -> None:
+    raw_server.units = {1: Unit(silent=True), 2: Unit(registers={0: 42})}
+    hub = Hub("127.0.0.1", raw_server.port, timeout=0.5, retries=3)
+    try:
+        started = time.monotonic()
+        silent = asyncio.ensure_future(hub.read_holding(1, 0, 1))
+        healthy_done = []
+        for _ in range(20):
+            assert await hub.read_holding(2, 0, 1) == [42]
+            healthy_done.append(time.monotonic() - started)
+        assert healthy_done[-1] < 0.25  # all twenty answered while unit 1 was still silent
+        with pytest.raises(RequestTimeout):
+            await silent
+        elapsed = time.monotonic() - started
+        assert 0.45 < elapsed < 0.9  # one timeout, not one per retry
+        assert raw_server.connections == 1  # one shared connection
+    finally:
+        await hub.close()
+
+
+async def test_exception_short_frame_and_garbage(raw_server: RawModbusServer) -> None:
+    raw_server.units = {
+        1: Unit(exception=2), 2: Unit(short=True, registers={0: 1, 1: 2}), 3: Unit(garbage=True),
+        4: Unit(registers={0: 7}),
+    }
+    hub = Hub("127.0.0.1", raw_server.port, timeout=0.5, retries=1)
+    try:
+        with pytest.raises(DeviceError, match="exception 2"):
+            await hub.read_holding(1, 0, 1)
+        with pytest.raises(BadResponse, match="wrong response length"):
+            await hub.read_holding(2, 0, 2)
+        with pytest.raises(BadResponse, match="malformed"):
+            await hub.read_holding(3, 0, 1)
+        assert await hub.read_holding(4, 0, 1) == [7]  # reconnected after the garbage
+        assert raw_server.connections >= 2
+    finally:
+        await hub.close()
+
+
+async def test_closed_port_is_offline_and_backs_off() -> None:
+    hub = Hub("127.0.0.1", free_port(), timeout=0.5)
+    try:
+        with pytest.raises(DeviceOffline, match="refused"):
+            await hub.read_holding(1, 0, 1)
+        started = time.monotonic()
+        with pytest.raises(DeviceOffline, match="reconnecting in"):
+            await hub.read_holding(1, 0, 1)
+        assert time.monotonic() - started < 0.05  # no new attempt during the backoff
+    finally:
+        await hub.close()
+
+
+async def test_dropped_connection_is_retried_on_a_new_one(raw_server: RawModbusServer) -> None:
+    raw_server.units = {1: Unit(registers={0: 5}, delay=0.2)}
+    hub = Hub("127.0.0.1", raw_server.port, timeout=1.0, retries=1)
+    try:
+        assert await hub.read_holding(1, 0, 1) == [5]
+        pending = asyncio.ensure_future(hub.read_holding(1, 0, 1))
+        await asyncio.sleep(0.05)
+        raw_server.drop_connections()
+        assert await pending == [5]
+        assert raw_server.connections == 2
+    finally:
+        await hub.close()
