@@ -95,9 +95,13 @@ async def session_scope() -> AsyncIterator[AsyncSession]:
             raise
 
 
+# Exceptions that always mean "the database cannot be reached" (the API answers them with 503).
+OUTAGE_ERRORS: tuple[type[Exception], ...] = (OperationalError, InterfaceError, OSError, TimeoutError)
+
+
 def is_outage(exc: BaseException) -> bool:
     """True when ``exc`` means the database cannot be reached (not that a query was wrong)."""
-    if isinstance(exc, OperationalError | InterfaceError | OSError | TimeoutError):
+    if isinstance(exc, OUTAGE_ERRORS):
         return True
     return isinstance(exc, DBAPIError) and bool(exc.connection_invalidated)
 

@@ -10,7 +10,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from ddms.db import is_outage
+from ddms.db import OUTAGE_ERRORS, is_outage
 from ddms.errors import Conflict, DDMSError, Forbidden, Invalid, NotFound, RateLimited, Unauthorized, Unavailable
 
 logger = logging.getLogger(__name__)
@@ -73,4 +73,8 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(DDMSError, _domain_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
+    # Outages get their own handlers so they are answered (503) without Starlette re-raising them
+    # into the server log as an unhandled traceback on every request.
+    for kind in OUTAGE_ERRORS:
+        app.add_exception_handler(kind, _unexpected)
     app.add_exception_handler(Exception, _unexpected)
