@@ -128,7 +128,8 @@ def start_server(
     simulator_port = None
     if simulator:
         simulator_port = free_port()
-        command += ["--simulator", "--simulator-port", str(simulator_port)]
+        command.append("--simulator")
+        env["SIMULATOR_PORT"] = str(simulator_port)
     log_path = tmp / "server.log"
     with log_path.open("wb") as log:
         process = subprocess.Popen(command, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
@@ -212,9 +213,27 @@ async def context(browser: Browser) -> AsyncIterator[BrowserContext]:
         await ctx.close()
 
 
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> object:
+    """Remember each phase's report on the test item, so fixtures can tell a failed test."""
+    report = yield
+    setattr(item, f"report_{report.when}", report)
+    return report
+
+
 @pytest.fixture
-async def page(context: BrowserContext) -> Page:
-    return await context.new_page()
+async def page(
+    context: BrowserContext, request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[Page]:
+    """A fresh tab; when the test fails, its screenshot is kept under the run's temporary directory."""
+    tab = await context.new_page()
+    yield tab
+    report = getattr(request.node, "report_call", None)
+    if report is not None and report.failed and not tab.is_closed():
+        shot = tmp_path_factory.getbasetemp() / "failures" / f"{request.node.name}.png"
+        shot.parent.mkdir(exist_ok=True)
+        await tab.screenshot(path=str(shot), full_page=True)
+        print(f"screenshot of the failure: {shot} (page {tab.url})")  # noqa: T201
 
 
 async def login(
@@ -245,3 +264,42 @@ def require_page(server: LiveServer, path: str) -> None:
     reply = httpx.get(server.url + path, headers={"Accept": "text/html"}, timeout=10)
     if reply.status_code == 404:
         pytest.skip(f"page {path} does not exist yet")
+
+
+VIEWER = "viewer"
+VIEWER_PASSWORD = "viewer-password-1"
+
+
+@pytest.fixture(scope="session")
+def viewer(api: httpx.Client) -> str:
+    """A read-only account (created once through the REST API, as the owner would)."""
+    made = api.post(
+        "/api/users",
+        json={
+            "username": VIEWER,
+            "password": VIEWER_PASSWORD,
+            "role": "read_only",
+            "language_preference": "en",
+        },
+    )
+    assert made.status_code == 201, made.text
+    return VIEWER
+
+
+@pytest.fixture(scope="session")
+def parked_device(api: httpx.Client) -> dict[str, object]:
+    """A device nobody polls (port 1), so there is always a row with edit controls to look for."""
+    made = api.post(
+        "/api/devices",
+        json={
+            "name": "Parked gauge",
+            "modbus_ip": "127.0.0.1",
+            "modbus_port": 1,
+            "modbus_slave_id": 1,
+            "modbus_register": 7,
+            "unit": "kPa",
+            "sampling_interval": 3600,
+        },
+    )
+    assert made.status_code == 201, made.text
+    return dict(made.json())

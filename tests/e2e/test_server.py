@@ -23,9 +23,13 @@ def test_health_reports_a_healthy_database(live_server: LiveServer) -> None:
 
 def test_root_gives_a_browser_the_ui_and_a_script_the_health_json(live_server: LiveServer) -> None:
     as_browser = httpx.get(
-        live_server.url + "/", headers={"Accept": "text/html,application/xhtml+xml"}, timeout=10
+        live_server.url + "/",
+        headers={"Accept": "text/html,application/xhtml+xml"},
+        timeout=10,
+        follow_redirects=True,
     )
     assert as_browser.status_code == 200
+    assert as_browser.url.path == "/login", "a stranger's browser lands on the login page"
     assert as_browser.headers["content-type"].startswith("text/html")
     assert "nicegui" in as_browser.text.lower()
 
