@@ -29,7 +29,7 @@ install: $(STAMP)
 
 run: $(STAMP)
 	$(BIN)/ddms migrate
-	COOKIE_SECURE=$${COOKIE_SECURE:-false} $(BIN)/ddms serve --host $(HOST) --port $(PORT) --simulator --simulator-port $(SIM_PORT)
+	COOKIE_SECURE=$${COOKIE_SECURE:-false} SIMULATOR_PORT=$(SIM_PORT) $(BIN)/ddms serve --host $(HOST) --port $(PORT) --simulator
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
