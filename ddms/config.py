@@ -63,6 +63,12 @@ class Settings(BaseSettings):
     collector_enabled: bool = True
     storage_secret: str = ""
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    # History jobs (ddms/scheduler.py): rollup refresh and retention periods; backups go to
+    # BACKUP_DIR (default <data dir>/backups) on the cron schedule kept in the configuration row.
+    history_jobs_enabled: bool = True
+    rollup_interval: float = Field(default=60.0, gt=0, le=86400)
+    retention_interval: float = Field(default=3600.0, gt=0, le=7 * 86400)
+    backup_dir: Path | None = None
 
     @field_validator("database_url")
     @classmethod
@@ -128,8 +134,10 @@ def load_settings(**overrides: object) -> Settings:
         return Settings(**overrides)  # type: ignore[arg-type]
     except ValidationError as exc:
         first = exc.errors()[0]
-        variable = str(first["loc"][0]).upper() if first["loc"] else "configuration"
-        raise ConfigError(f"Invalid configuration: {variable}: {first['msg']}") from None
+        message = str(first["msg"]).removeprefix("Value error, ")
+        if first["loc"]:  # a cross-field rule (no location) names its variable in the message
+            message = f"{str(first['loc'][0]).upper()}: {message}"
+        raise ConfigError(f"Invalid configuration: {message}") from None
 
 
 @lru_cache

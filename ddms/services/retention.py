@@ -1,0 +1,116 @@
+"""Retention: readings older than each device's ``retention_days`` are removed, without long locks.
+
+Every device counts, archived ones too (deleted with keep_data: their readings stay exportable until
+their own retention passes). Deletes go in batches of ``batch_rows`` rows, one short transaction
+each, oldest first, using the (device_id, timestamp) index: the batch's upper bound is the
+timestamp of its last row, so each statement deletes exactly one batch.
+
+On TimescaleDB whole chunks older than the *longest* retention are dropped first (every device in
+such a chunk allows it); the batched deletes then handle devices with shorter retention.
+
+Rollup tables (not continuous aggregates) follow: buckets entirely before a device's cutoff are
+deleted and the hour holding the cutoff is marked stale, so the next refresh recomputes the partial
+buckets from the rows that remain.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import Integer, Uuid, bindparam, text
+
+from ddms import db
+from ddms.models import UTCDateTime, utcnow
+from ddms.services import rollups
+
+logger = logging.getLogger(__name__)
+
+BATCH_ROWS = 5000
+
+
+@dataclass(frozen=True, slots=True)
+class RetentionReport:
+    devices: int
+    rows_deleted: int
+    chunks_dropped: int
+
+
+def _typed(sql: str) -> object:
+    return text(sql).bindparams(bindparam("device", type_=Uuid()), bindparam("cutoff", type_=UTCDateTime()))
+
+
+async def _device_retention() -> list[tuple[uuid.UUID, int]]:
+    statement = text("SELECT id, retention_days FROM devices").columns(id=Uuid(), retention_days=Integer())
+    async with db.session_scope() as session:
+        return [(row[0], int(row[1])) for row in (await session.exec(statement)).all()]  # type: ignore[call-overload]
+
+
+async def _drop_chunks(oldest_allowed: datetime) -> int:
+    """TimescaleDB: drop every chunk that ends before the longest retention's cutoff."""
+    statement = text("SELECT count(*) FROM drop_chunks('readings', older_than => :cutoff)").bindparams(
+        bindparam("cutoff", type_=UTCDateTime()))
+    async with db.session_scope() as session:
+        dropped = (await session.exec(statement, params={"cutoff": oldest_allowed})).scalar()  # type: ignore[call-overload]
+        await session.commit()
+    return int(dropped or 0)
+
+
+async def _delete_device_rows(device_id: uuid.UUID, cutoff: datetime, batch_rows: int) -> int:
+    """Delete one device's rows older than ``cutoff``, ``batch_rows`` per transaction."""
+    boundary_sql = _typed('SELECT "timestamp" FROM readings WHERE device_id = :device AND "timestamp" < :cutoff '
+                          'ORDER BY "timestamp" LIMIT 1 OFFSET :skip').columns(timestamp=UTCDateTime())  # type: ignore[attr-defined]
+    upto_sql = _typed('DELETE FROM readings WHERE device_id = :device AND "timestamp" < :cutoff '
+                      'AND "timestamp" <= :upto').bindparams(bindparam("upto", type_=UTCDateTime()))  # type: ignore[attr-defined]
+    rest_sql = _typed('DELETE FROM readings WHERE device_id = :device AND "timestamp" < :cutoff')
+    params: dict[str, object] = {"device": device_id, "cutoff": cutoff}
+    deleted = 0
+    while True:
+        async with db.session_scope() as session:
+            upto = (await session.exec(boundary_sql, params=params | {"skip": batch_rows - 1})).scalar()  # type: ignore[call-overload]
+            if upto is None:
+                result = await session.exec(rest_sql, params=params)  # type: ignore[call-overload]
+            else:
+                result = await session.exec(upto_sql, params=params | {"upto": upto})  # type: ignore[call-overload]
+            deleted += max(result.rowcount or 0, 0)
+            await session.commit()
+        if upto is None:
+            return deleted
+        await asyncio.sleep(0)  # other tasks (the writer, requests) get the database in between
+
+
+async def _trim_rollups(device_id: uuid.UUID, cutoff: datetime) -> None:
+    async with db.session_scope() as session:
+        if await rollups.is_continuous(session):
+            return
+        for table, width in rollups.ROLLUP_SECONDS.items():
+            await session.exec(_typed(  # type: ignore[call-overload]
+                f"DELETE FROM {table} WHERE device_id = :device AND time_bucket < :cutoff"
+            ), params={"device": device_id, "cutoff": rollups.floor_time(cutoff, width)})
+        await rollups.mark_dirty(session, device_id, cutoff)
+        await session.commit()
+
+
+async def apply_retention(now: datetime | None = None, batch_rows: int = BATCH_ROWS) -> RetentionReport:
+    """Remove what every device's retention no longer keeps; returns what was done."""
+    now = now or utcnow()
+    devices = await _device_retention()
+    chunks = 0
+    database = db.current()
+    if devices and database.is_postgres:
+        async with db.session_scope() as session:
+            continuous = await rollups.is_continuous(session)
+        if continuous:
+            chunks = await _drop_chunks(now - timedelta(days=max(days for _, days in devices)))
+    total = 0
+    for device_id, days in devices:
+        cutoff = now - timedelta(days=days)
+        removed = await _delete_device_rows(device_id, cutoff, batch_rows)
+        if removed:
+            await _trim_rollups(device_id, cutoff)
+            logger.info("retention removed %d readings of device %s older than %s", removed, device_id, cutoff)
+        total += removed
+    return RetentionReport(len(devices), total, chunks)
