@@ -10,7 +10,7 @@ def register(settings: Settings) -> None:
     from nicegui import ui
 
     from ddms import i18n
-    from pages import (  # noqa: F401
+    from pages import (  # noqa: F401 - importing a page module registers it
         dashboard,
         device_detail,
         devices,
@@ -27,3 +27,4 @@ def register(settings: Settings) -> None:
     i18n.compile_catalogs()
     ui.button.default_props("no-caps")
     configure(settings)
+    exports.register()

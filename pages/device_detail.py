@@ -86,7 +86,8 @@ def info_grid(device: Any) -> None:
             ui.label(_(field.label)).classes("text-xs text-grey-7")
             ui.label("—" if value in (None, "") else str(value)).classes("text-body2")
     if device.last_error:
-        ui.label(f"{_('Last error')}: {translate_detail(device.last_error)}").classes("text-negative text-sm")
+        ui.label(_("Last error: {error}").format(error=translate_detail(device.last_error))) \
+            .classes("text-negative text-sm")
 
 
 @ui.page("/devices/{device_id}")

@@ -85,15 +85,16 @@ def delete_dialog(device: Any) -> None:
 
 
 def device_row(device: Any, user: SessionUser) -> None:
-    address = f"{device.modbus_ip}:{device.modbus_port} · {_('Slave ID')} {device.modbus_slave_id} · " \
-              f"{_('Register')} {device.modbus_register}"
+    address = _("{host}:{port} · slave {slave} · register {register}").format(
+        host=device.modbus_ip, port=device.modbus_port, slave=device.modbus_slave_id,
+        register=device.modbus_register)
     with ui.card().classes("w-full").mark(f"device-row-{device.name}"), \
             ui.row().classes("w-full items-center gap-3"):
         with ui.column().classes("gap-0 grow"):
             ui.link(device.name, f"/devices/{device.id}").classes("text-subtitle1 font-bold")
             ui.label(address).classes("text-sm text-grey-7")
             last = format_datetime(device.last_reading_at, browser_timezone())
-            ui.label(f"{_('Last reading')}: {last} · {_('every {n} s').format(n=device.sampling_interval)}") \
+            ui.label(_("Last reading: {when} · every {n} s").format(when=last, n=device.sampling_interval)) \
                 .classes("text-xs text-grey-7")
         ui.badge(_(theme.STATUS_LABELS.get(device.status, device.status))) \
             .style(f"background: {theme.STATUS_COLOURS.get(device.status, '#757575')} !important") \

@@ -48,11 +48,15 @@ async def _download(kind: str, target: str, start_time: str | None, end_time: st
                              headers={"Content-Disposition": plan.content_disposition})
 
 
-@app.get("/ui/export/device/{device_id}", include_in_schema=False)
 async def export_device(device_id: str, start_time: str | None = None, end_time: str | None = None) -> Response:
     return await _download("device", device_id, start_time, end_time)
 
 
-@app.get("/ui/export/group/{group_id}", include_in_schema=False)
 async def export_group(group_id: str, start_time: str | None = None, end_time: str | None = None) -> Response:
     return await _download("group", group_id, start_time, end_time)
+
+
+def register() -> None:
+    """Add the download routes to NiceGUI's app (called by ``pages.register``)."""
+    app.add_api_route("/ui/export/device/{device_id}", export_device, include_in_schema=False)
+    app.add_api_route("/ui/export/group/{group_id}", export_group, include_in_schema=False)

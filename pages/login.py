@@ -28,7 +28,7 @@ async def login_page(redirect_to: str | None = None) -> RedirectResponse | None:
         return RedirectResponse(safe_target(redirect_to), status_code=303)
     await load_app_title()
     apply_theme()
-    ui.page_title(f"{_('Log in')} · {app_title()}")
+    ui.page_title(_("Log in") + f" · {app_title()}")
 
     async def attempt() -> None:
         error.set_text("")

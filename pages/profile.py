@@ -21,7 +21,7 @@ from pages.session import SessionUser, current_user, remember, settings
 def profile_card(user: SessionUser) -> None:
     with ui.card().classes("w-full max-w-xl gap-3").mark("profile-form"):
         ui.label(_("Account")).classes("text-h6")
-        ui.label(f"{_('Role')}: {_(theme.ROLE_LABELS.get(user.role, user.role))}").mark("role")
+        ui.label(_("Role: {role}").format(role=_(theme.ROLE_LABELS.get(user.role, user.role)))).mark("role")
         username = ui.input(_("Username"), value=user.username).props("outlined").classes("w-full") \
             .mark("field-username")
         language = ui.select({code: name for code, (name, _locale) in LANGUAGES.items()},

@@ -21,8 +21,9 @@ _settings: Settings | None = None
 
 
 def configure(settings: Settings) -> None:
-    global _settings
+    global _settings, _title, _title_loaded
     _settings = settings
+    _title, _title_loaded = None, False
     i18n.set_language_resolver(browser_language)
 
 

@@ -139,7 +139,7 @@ def user_row(account: Any, can_manage: bool) -> None:
             ui.row().classes("w-full items-center gap-3"):
         with ui.column().classes("gap-0 grow"):
             ui.label(account.username).classes("text-subtitle1 font-bold")
-            ui.label(f"{_('Created')}: {format_datetime(account.created_at, browser_timezone())}") \
+            ui.label(_("Created: {when}").format(when=format_datetime(account.created_at, browser_timezone()))) \
                 .classes("text-xs text-grey-7")
         if account.role == Role.OWNER or not can_manage:
             ui.badge(_(theme.ROLE_LABELS.get(account.role, account.role))).classes("text-sm px-2 py-1") \

@@ -1,0 +1,14 @@
+"""The NiceGUI main file the ``user`` fixture runs: the real pages, registered as ``create_app`` does.
+
+The REST app and its lifespan are not needed for page logic; the database is configured by the
+``ui_database`` fixture and ``ui.run`` only sets the storage secret under user simulation.
+"""
+
+from nicegui import ui
+
+import pages
+from tests.pages import harness
+
+assert harness.current_settings is not None, "tests/pages fixtures set the settings first"
+pages.register(harness.current_settings)
+ui.run(storage_secret=harness.current_settings.ui_storage_secret, title=harness.current_settings.app_title)

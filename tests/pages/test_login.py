@@ -1,0 +1,36 @@
+"""Login: redirection to the asked-for page, the service's messages and rate limit, sign-out."""
+
+from __future__ import annotations
+
+from nicegui.testing import User
+
+from ddms.models import User as Account
+from tests.pages.conftest import log_in
+
+
+async def test_unauthenticated_visitor_is_sent_to_login_and_back(user: User, reader: Account) -> None:
+    await user.open("/devices")
+    await user.should_see(marker="login-card")
+    await log_in(user, "operator", page=None)
+    await user.should_see(marker="page-title", content="Devices", retries=30)
+
+
+async def test_wrong_password_shows_the_service_message(user: User, reader: Account) -> None:
+    await log_in(user, "operator", "not-the-password")
+    await user.should_see("Invalid username or password", retries=30)
+    await user.should_see(marker="login-card")
+
+
+async def test_sixth_failed_attempt_is_rate_limited(user: User, reader: Account) -> None:
+    for _attempt in range(5):
+        await log_in(user, "operator", "wrong-password")
+        await user.should_see("Invalid username or password", retries=30)
+    await log_in(user, "operator", "wrong-password")
+    await user.should_see("Too many failed login attempts", retries=30)
+
+
+async def test_log_out_ends_the_session(user: User, reader: Account, sign_in) -> None:
+    await sign_in(reader)
+    user.find(marker="logout").click()
+    await user.open("/")
+    await user.should_see(marker="login-card")
