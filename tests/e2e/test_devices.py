@@ -17,7 +17,9 @@ async def fill(page: Page, label: str, value: str) -> None:
     await field.blur()
 
 
-async def add_device_through_the_form(page: Page, name: str, port: int, register: int) -> None:
+async def add_device_through_the_form(
+    page: Page, name: str, port: int, register: int, slave_id: int = 1
+) -> None:
     await page.get_by_role("button", name="Add device").click()
     dialog = page.locator(".q-dialog")
     await expect(dialog.get_by_text("Add device")).to_be_visible()
@@ -25,7 +27,7 @@ async def add_device_through_the_form(page: Page, name: str, port: int, register
     await fill(page, "Unit", "°C")
     await fill(page, "IP address or host", "127.0.0.1")
     await fill(page, "Port", str(port))
-    await fill(page, "Slave ID", "1")
+    await fill(page, "Slave ID", str(slave_id))
     await fill(page, "Register", str(register))
     await fill(page, "Sampling interval (s)", "1")
     await fill(page, "Warning high", "80")
