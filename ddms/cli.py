@@ -8,6 +8,8 @@ import getpass
 import sys
 from collections.abc import Callable
 
+from pydantic import ValidationError
+
 from ddms import db, logs
 from ddms.config import ConfigError, Settings, get_settings, load_settings
 from ddms.errors import DDMSError
@@ -95,6 +97,34 @@ def _user_reset(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _backup(args: argparse.Namespace, settings: Settings) -> int:
+    from ddms.services import backup, system
+
+    async def run() -> object:
+        config = await _with_session(settings, lambda session: system.get_config(session=session))
+        keep = args.keep or config.backup_retention_count  # type: ignore[attr-defined]
+        return await backup.create_backup(settings, keep=keep)
+
+    print(f"backup written to {asyncio.run(run())}")
+    return 0
+
+
+def _restore(args: argparse.Namespace, settings: Settings) -> int:
+    from pathlib import Path
+
+    from ddms.services import backup
+
+    if not args.yes and sys.stdin.isatty():
+        answer = input(f"Replace ALL data in {settings.resolved_database_url} with {args.file}? Type yes: ")
+        if answer.strip().lower() != "yes":
+            print("restore cancelled")
+            return 1
+    asyncio.run(backup.restore_backup(settings, Path(args.file)))
+    asyncio.run(upgrade(settings.resolved_database_url))  # an older backup is brought up to date
+    print(f"database restored from {args.file}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ddms", description="Device Data Monitoring System")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -116,6 +146,14 @@ def build_parser() -> argparse.ArgumentParser:
     simulate.set_defaults(handler=_simulate)
 
     commands.add_parser("migrate", help="upgrade the database schema").set_defaults(handler=_migrate)
+
+    backup_cmd = commands.add_parser("backup", help="back up the database now (SQLite file copy or pg_dump)")
+    backup_cmd.add_argument("--keep", type=int, help="backups to keep (default: configured)")
+    backup_cmd.set_defaults(handler=_backup)
+    restore = commands.add_parser("restore", help="replace the database with a backup (stop the app first)")
+    restore.add_argument("file")
+    restore.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    restore.set_defaults(handler=_restore)
 
     user = commands.add_parser("user", help="manage accounts").add_subparsers(dest="user_command", required=True)
     create = user.add_parser("create", help="create an admin or read-only account")
@@ -143,8 +181,9 @@ def main(argv: list[str] | None = None) -> int:
     except DDMSError as exc:
         print(f"error: {exc.detail}", file=sys.stderr)
         return 1
-    except ValueError as exc:  # pydantic validation of console input
-        print(f"error: {exc}", file=sys.stderr)
+    except ValidationError as exc:  # console input; one line, and never the value (it may be a password)
+        problems = (f"{'.'.join(map(str, error['loc']))}: {error['msg']}" for error in exc.errors())
+        print(f"error: {'; '.join(problems)}", file=sys.stderr)
         return 1
 
 
