@@ -1,0 +1,178 @@
+"""Backups and restores of the whole database, kept in the backup directory with a retention count.
+
+SQLite is copied with the online backup API (consistent while the app keeps writing; WAL-safe);
+PostgreSQL with ``pg_dump --format=custom`` and restored with ``pg_restore --clean``. When the
+PostgreSQL client tools are missing the error says so plainly, is logged, and is kept in
+``last_status`` for the settings page. Files are named ``ddms_<YYYYMMDD_HHMMSS>.db|.dump``; only the
+newest ``retention_count`` are kept.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import shutil
+import sqlite3
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from sqlalchemy.engine.url import URL, make_url
+
+from ddms.config import Settings
+from ddms.errors import Invalid, NotFound, Unavailable
+from ddms.models import utcnow
+
+logger = logging.getLogger(__name__)
+
+PREFIX = "ddms_"
+SQLITE_SUFFIX = ".db"
+PG_SUFFIX = ".dump"
+PG_TOOLS_MISSING = (
+    "{tool} was not found on PATH: install the PostgreSQL client tools (same major version as the "
+    "server) to enable backups"
+)
+
+
+@dataclass
+class BackupStatus:
+    """The outcome of the latest backup attempt in this process (shown on the settings page)."""
+
+    at: datetime | None = None
+    path: Path | None = None
+    error: str | None = None
+
+
+last_status = BackupStatus()
+
+
+def backup_dir(settings: Settings) -> Path:
+    return settings.backup_dir or settings.ddms_data_dir / "backups"
+
+
+def _is_sqlite(url: URL) -> bool:
+    return url.get_backend_name() == "sqlite"
+
+
+def _sqlite_path(url: URL) -> Path:
+    if not url.database or url.database == ":memory:":
+        raise Invalid("An in-memory SQLite database cannot be backed up")
+    return Path(url.database)
+
+
+def _copy_sqlite(source: Path, target: Path) -> None:
+    """Page-by-page copy through SQLite's online backup API (readers and writers may continue)."""
+    with sqlite3.connect(source) as src, sqlite3.connect(target) as dst:
+        src.backup(dst, pages=1024)
+    src.close()
+    dst.close()
+
+
+def _pg_command(tool: str, url: URL) -> tuple[list[str], dict[str, str]]:
+    """The libpq connection arguments for ``tool``; the password goes through the environment, never argv."""
+    path = shutil.which(tool)
+    if path is None:
+        raise Unavailable(PG_TOOLS_MISSING.format(tool=tool))
+    args = [path, "--no-password", "--host", url.host or "localhost", "--port", str(url.port or 5432)]
+    if url.username:
+        args += ["--username", url.username]
+    env = dict(os.environ)  # noqa: TID251  (handed to the child process, not read as configuration)
+    if url.password:
+        env["PGPASSWORD"] = str(url.password)
+    return args, env
+
+
+async def _run(args: list[str], env: dict[str, str], what: str) -> None:
+    process = await asyncio.create_subprocess_exec(
+        *args, env=env, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE
+    )
+    _, stderr = await process.communicate()
+    if process.returncode != 0:
+        lines = [line for line in stderr.decode(errors="replace").splitlines() if line.strip()]
+        raise Unavailable(f"{what} failed: {lines[-1] if lines else f'exit code {process.returncode}'}")
+
+
+def _target(directory: Path, suffix: str) -> Path:
+    stamp = utcnow().strftime("%Y%m%d_%H%M%S")
+    target = directory / f"{PREFIX}{stamp}{suffix}"
+    counter = 1
+    while target.exists():
+        target = directory / f"{PREFIX}{stamp}_{counter}{suffix}"
+        counter += 1
+    return target
+
+
+def list_backups(settings: Settings) -> list[Path]:
+    """Backup files, newest first."""
+    directory = backup_dir(settings)
+    if not directory.is_dir():
+        return []
+    files = [p for p in directory.iterdir() if p.name.startswith(PREFIX) and p.suffix in (SQLITE_SUFFIX, PG_SUFFIX)]
+    return sorted(files, key=lambda p: (p.stat().st_mtime, p.name), reverse=True)
+
+
+def prune(settings: Settings, keep: int) -> list[Path]:
+    """Delete all but the newest ``keep`` backups; returns what was deleted."""
+    removed = list_backups(settings)[max(keep, 1):]
+    for path in removed:
+        path.unlink(missing_ok=True)
+    return removed
+
+
+async def create_backup(settings: Settings, keep: int | None = None) -> Path:
+    """Back up the configured database now; then keep only the newest ``keep`` files (if given)."""
+    url = make_url(settings.resolved_database_url)
+    directory = backup_dir(settings)
+    try:
+        await asyncio.to_thread(directory.mkdir, parents=True, exist_ok=True)
+        if _is_sqlite(url):
+            target = _target(directory, SQLITE_SUFFIX)
+            partial = target.with_suffix(".partial")
+            await asyncio.to_thread(_copy_sqlite, _sqlite_path(url), partial)
+        else:
+            target = _target(directory, PG_SUFFIX)
+            partial = target.with_suffix(".partial")
+            args, env = _pg_command("pg_dump", url)
+            await _run([*args, "--format=custom", "--no-owner", "--file", str(partial), url.database or ""], env,
+                       "pg_dump")
+        await asyncio.to_thread(partial.rename, target)
+    except Exception as exc:
+        message = exc.detail if isinstance(exc, Unavailable | Invalid) else f"{type(exc).__name__}: {exc}"
+        last_status.at, last_status.error = utcnow(), message
+        logger.error("backup failed: %s", message)
+        raise
+    if keep is not None:
+        await asyncio.to_thread(prune, settings, keep)
+    last_status.at, last_status.path, last_status.error = utcnow(), target, None
+    logger.info("backup written to %s", target)
+    return target
+
+
+def _check_sqlite_file(path: Path) -> None:
+    with path.open("rb") as handle:
+        if handle.read(16) != b"SQLite format 3\x00":
+            raise Invalid(f"{path} is not a SQLite backup")
+
+
+async def restore_backup(settings: Settings, path: Path) -> None:
+    """Replace the configured database's contents with the backup at ``path``.
+
+    Meant for the console (``ddms restore FILE``) with the app stopped; on SQLite the backup API
+    writes the pages into the live file, on PostgreSQL pg_restore drops and recreates the objects.
+    """
+    if not path.is_file():
+        raise NotFound(f"Backup file not found: {path}")
+    url = make_url(settings.resolved_database_url)
+    if _is_sqlite(url):
+        if path.suffix != SQLITE_SUFFIX:
+            raise Invalid("This is a PostgreSQL backup; the configured database is SQLite")
+        await asyncio.to_thread(_check_sqlite_file, path)
+        await asyncio.to_thread(_copy_sqlite, path, _sqlite_path(url))
+    else:
+        if path.suffix != PG_SUFFIX:
+            raise Invalid("This is a SQLite backup; the configured database is PostgreSQL")
+        args, env = _pg_command("pg_restore", url)
+        await _run([*args, "--clean", "--if-exists", "--no-owner", "--single-transaction", "--dbname",
+                    url.database or "", str(path)], env, "pg_restore")
+    logger.info("database restored from %s", path)
