@@ -8,6 +8,8 @@ import getpass
 import sys
 from collections.abc import Callable
 
+from pydantic import ValidationError
+
 from ddms import db, logs
 from ddms.config import ConfigError, Settings, get_settings, load_settings
 from ddms.errors import DDMSError
@@ -179,8 +181,9 @@ def main(argv: list[str] | None = None) -> int:
     except DDMSError as exc:
         print(f"error: {exc.detail}", file=sys.stderr)
         return 1
-    except ValueError as exc:  # pydantic validation of console input
-        print(f"error: {exc}", file=sys.stderr)
+    except ValidationError as exc:  # console input; one line, and never the value (it may be a password)
+        problems = (f"{'.'.join(map(str, error['loc']))}: {error['msg']}" for error in exc.errors())
+        print(f"error: {'; '.join(problems)}", file=sys.stderr)
         return 1
 
 
