@@ -3,6 +3,7 @@ differently at ``/``, documents its API, stops cleanly on Ctrl-C and keeps its d
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -130,3 +131,41 @@ def test_protected_routes_refuse_anonymous_scripts(live_server: LiveServer, path
     reply = httpx.get(live_server.url + path, timeout=10)
     assert reply.status_code == 401
     assert reply.json()["detail"]
+
+
+def test_metrics_are_prometheus_text_with_collector_counters(live_server: LiveServer) -> None:
+    reply = httpx.get(f"{live_server.url}/metrics", timeout=10, follow_redirects=False)
+    assert reply.status_code == 200
+    assert reply.headers["content-type"].startswith("text/plain")
+    samples = {
+        line.split(" ")[0]: float(line.split(" ")[1])
+        for line in reply.text.splitlines()
+        if line and not line.startswith("#")
+    }
+    assert "ddms_readings_written_total" in samples, sorted(samples)[:20]
+    assert "ddms_sse_subscribers" in samples
+
+
+def test_stream_sends_a_snapshot_at_once_and_then_every_interval(live_server: LiveServer) -> None:
+    """Public SSE: the first event arrives immediately; with the simulator it carries its devices."""
+    events: list[list[dict[str, object]]] = []
+    with (
+        httpx.Client(base_url=live_server.url, timeout=20) as http,
+        http.stream("GET", "/api/devices/stream") as stream,
+    ):
+        assert stream.status_code == 200
+        assert stream.headers["content-type"].startswith("text/event-stream")
+        assert stream.headers["cache-control"] == "no-cache"
+        assert stream.headers["x-accel-buffering"] == "no"
+        for line in stream.iter_lines():
+            if line.startswith("data:"):
+                events.append(json.loads(line.removeprefix("data:")))
+                names = {item["device_name"] for item in events[-1]}
+                if len(events) >= 2 and ("Sim energy meter" in names or len(events) == 10):
+                    break
+    assert all(isinstance(event, list) for event in events)
+    if live_server.simulator:
+        assert "Sim energy meter" in names, names
+        item = next(item for item in events[-1] if item["device_name"] == "Sim energy meter")
+        assert set(item) >= {"device_id", "unit", "timestamp", "value", "status", "device_status"}
+        assert item["device_status"] == "online"
