@@ -228,8 +228,7 @@ class Hub:
             raise DeviceOffline("connection closed")
         loop = asyncio.get_running_loop()
         if loop.time() < self._retry_at:
-            wait = self._retry_at - loop.time()
-            raise DeviceOffline(f"{self._last_connect_error} (reconnecting in {wait:.1f} s)")
+            raise DeviceOffline(f"{self._last_connect_error} (waiting before reconnecting)")
         if self._connecting is None:
             self._connecting = loop.create_future()
             task = loop.create_task(self._connect(self._connecting, deadline))

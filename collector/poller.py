@@ -97,6 +97,7 @@ class Poller:
         latest = bus.latest(config.id)
         self._level: str | None = latest.level if latest is not None else None
         self._task: asyncio.Task[None] | None = None
+        self._published = False
         bus.track_poll_stats(config.id, self.stats)
 
     def start(self) -> None:
@@ -186,6 +187,9 @@ class Poller:
             else:
                 logger.warning("device %s (%s unit %d): %s: %s", config.name, self.hub.name, config.unit_id,
                                status, error)
+        if changed or not self._published:
+            # The bus learns the first status of every run too (it may equal the stored one).
+            self._published = True
             self.bus.publish_status(StatusChange(config.id, status, error, utcnow(), previous=self.status))
         if changed or error != self.error or reading_at is not None:
             self.writer.status(config.id, status, error, reading_at)  # type: ignore[arg-type]

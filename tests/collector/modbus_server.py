@@ -59,7 +59,7 @@ class RawModbusServer:
         try:
             while True:
                 header = await reader.readexactly(7)
-                tid, proto, length, unit_id = struct.unpack(">HHHB", header)
+                tid, _proto, length, unit_id = struct.unpack(">HHHB", header)
                 pdu = await reader.readexactly(length - 1)
                 task = asyncio.get_running_loop().create_task(self._answer(writer, tid, unit_id, pdu))
                 self._tasks.add(task)

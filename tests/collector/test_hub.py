@@ -82,7 +82,7 @@ async def test_closed_port_is_offline_and_backs_off() -> None:
         with pytest.raises(DeviceOffline, match="refused"):
             await hub.read_holding(1, 0, 1)
         started = time.monotonic()
-        with pytest.raises(DeviceOffline, match="reconnecting in"):
+        with pytest.raises(DeviceOffline, match="waiting before reconnecting"):
             await hub.read_holding(1, 0, 1)
         assert time.monotonic() - started < 0.05  # no new attempt during the backoff
     finally:

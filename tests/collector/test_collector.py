@@ -1,0 +1,126 @@
+"""The running collector on both databases: statuses, readings stored, live configuration changes."""
+
+from __future__ import annotations
+
+import asyncio
+
+from sqlalchemy import func, select
+
+from collector.runner import Collector
+from collector.simulator import FaultKind, Simulator
+from ddms import db
+from ddms.bus import LatestValue, StatusChange, get_bus
+from ddms.models import Reading
+from ddms.schemas.devices import DeviceUpdate
+from ddms.services import devices
+from tests.collector.conftest import add_device, device_row, eventually
+from tests.collector.modbus_server import RawModbusServer, Unit
+from tests.collector.test_hub import free_port
+
+
+async def stored_count(device_id: object) -> int:
+    async with db.session_scope() as session:
+        result = await session.exec(select(func.count()).select_from(Reading).where(Reading.device_id == device_id))
+        return int(result.one()[0])
+
+
+async def next_status(device_id: object, status: str, within: float = 4.0) -> StatusChange:
+    async with get_bus().subscribe(device_ids={device_id}) as events:
+        current = get_bus().status(device_id)
+        if current is not None and current.status == status:
+            return current
+        async with asyncio.timeout(within):
+            async for event in events:
+                if isinstance(event, StatusChange) and event.status == status:
+                    return event
+    raise AssertionError("unreachable")
+
+
+async def test_statuses_online_offline_error_and_recovery(collector: Collector, sim: Simulator) -> None:
+    boiler = await add_device(name="boiler", modbus_port=sim.port, modbus_slave_id=1, data_type="float32")
+    closed = await add_device(name="closed", modbus_port=free_port(), modbus_slave_id=1)
+    faulty = await add_device(name="faulty", modbus_port=sim.port, modbus_slave_id=3, data_type="int16",
+                              scale=0.1)
+    sim.set_fault(3, FaultKind.EXCEPTION, 4)
+
+    online = await next_status(boiler.id, "online")
+    assert online.error is None
+    offline = await next_status(closed.id, "offline")
+    assert "refused" in (offline.error or "")
+    error = await next_status(faulty.id, "error")
+    assert "exception 4" in (error.error or "")
+
+    sim.clear_faults()
+    await next_status(faulty.id, "online")
+    latest = get_bus().latest(faulty.id)
+    assert latest is not None
+    assert 15 < latest.value < 30
+
+    await collector.writer.wait_flushed(within=3)
+    await eventually(lambda: _row_status(boiler.id, "online"))
+    await eventually(lambda: _row_status(closed.id, "offline"))
+    row = await device_row(boiler.id)
+    assert row.last_reading_at is not None
+    assert row.last_error is None
+    assert "refused" in ((await device_row(closed.id)).last_error or "")
+    assert await stored_count(boiler.id) >= 1
+
+
+async def _row_status(device_id: object, status: str) -> bool:
+    return (await device_row(device_id)).status == status
+
+
+async def test_readings_are_stored_once_each(collector: Collector, sim: Simulator) -> None:
+    device = await add_device(name="pressure", modbus_port=sim.port, modbus_slave_id=1, modbus_register=2,
+                              data_type="float32", byte_order="CDAB")
+    seen: list[LatestValue] = []
+    unsubscribe = get_bus().listen(lambda e: seen.append(e) if isinstance(e, LatestValue) else None,
+                                   device_ids={device.id})
+    await eventually(lambda: len(seen) >= 2, within=4)
+    unsubscribe()
+    await collector.writer.wait_flushed(within=3)
+    assert await stored_count(device.id) >= 2
+    assert all(3.3 < item.value < 5.1 for item in seen)  # 4.2 ± 0.6 bar, word-swapped float32
+
+
+async def test_interval_change_and_delete_apply_live(collector: Collector, sim: Simulator) -> None:
+    device = await add_device(name="flow", modbus_port=sim.port, modbus_slave_id=2, data_type="int16",
+                              sampling_interval=3600)
+    await collector.wait_idle()
+    assert collector.pollers[device.id].config.interval == 3600
+    async with db.session_scope() as session:
+        await devices.update_device(session=session, device_id=device.id, data=DeviceUpdate(sampling_interval=1))
+    await collector.wait_idle()
+    assert collector.pollers[device.id].config.interval == 1
+    before = collector.pollers[device.id].stats.polls
+    await eventually(lambda: collector.pollers[device.id].stats.polls >= before + 2, within=3)
+
+    async with db.session_scope() as session:
+        await devices.delete_device(session=session, device_id=device.id)
+    await collector.wait_idle()
+    assert device.id not in collector.pollers
+    assert get_bus().latest(device.id) is None
+    requests = sim.requests
+    await asyncio.sleep(1.2)  # one interval: a running poller would have read again
+    assert sim.requests == requests
+
+
+async def test_silent_unit_beside_healthy_one_keeps_the_healthy_schedule(
+    collector: Collector, raw_server: RawModbusServer
+) -> None:
+    raw_server.units = {1: Unit(silent=True), 2: Unit(registers={0: 0x4049, 1: 0x0FDB})}
+    silent = await add_device(name="silent", modbus_port=raw_server.port, modbus_slave_id=1)
+    healthy = await add_device(name="healthy", modbus_port=raw_server.port, modbus_slave_id=2,
+                               data_type="float32")
+    await next_status(silent.id, "offline")
+    polls = collector.pollers[healthy.id].stats.polls
+    await eventually(lambda: collector.pollers[healthy.id].stats.polls >= polls + 3, within=4.5)
+    stats = collector.pollers[healthy.id].stats
+    assert stats.late == 0
+    assert stats.missed == 0
+    assert stats.failed == 0
+    latest = get_bus().latest(healthy.id)
+    assert latest is not None
+    assert abs(latest.value - 3.14159274) < 1e-6
+    assert raw_server.connections == 1
+    assert collector.pollers[silent.id].stats.failed >= 1
