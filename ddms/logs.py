@@ -21,6 +21,9 @@ class KeyValueFormatter(logging.Formatter):
 
 
 def configure(level: str) -> None:
+    # Database drivers log SQL parameters (password hashes, token ids) at INFO/DEBUG: warnings only.
+    for driver in ("aiosqlite", "asyncpg", "sqlalchemy.engine"):
+        logging.getLogger(driver).setLevel(logging.WARNING)
     root = logging.getLogger()
     if any(isinstance(h.formatter, KeyValueFormatter) for h in root.handlers):
         root.setLevel(level)

@@ -61,10 +61,13 @@ async def _body_refresh_token(request: Request) -> str | None:
 
 
 async def _presented_refresh_token(request: Request, credentials: BearerDep) -> str | None:
-    """The refresh token from the cookie, a JSON body ``{refresh_token}`` or the Bearer header."""
-    if token := request.cookies.get(REFRESH_COOKIE):
-        return token
+    """The refresh token from a JSON body ``{refresh_token}``, the cookie or the Bearer header.
+
+    A token sent explicitly in the body wins over the cookie a client may still carry.
+    """
     if token := await _body_refresh_token(request):
+        return token
+    if token := request.cookies.get(REFRESH_COOKIE):
         return token
     return credentials.credentials if credentials else None
 
@@ -85,7 +88,7 @@ async def refresh(
 async def logout(
     request: Request, response: Response, session: SessionDep, settings: SettingsDep, _user: CurrentUser,
 ) -> Message:
-    token = request.cookies.get(REFRESH_COOKIE) or await _body_refresh_token(request)
+    token = await _body_refresh_token(request) or request.cookies.get(REFRESH_COOKIE)
     await auth.logout(session=session, settings=settings, refresh_token=token)
     response.delete_cookie(REFRESH_COOKIE, path=COOKIE_PATH, httponly=True, samesite="strict",
                            secure=settings.cookie_secure)
