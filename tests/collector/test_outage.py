@@ -1,0 +1,54 @@
+"""A database outage while polling continues: every reading taken meanwhile is stored, none twice."""
+
+from __future__ import annotations
+
+import asyncpg
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.engine.url import make_url
+
+from collector.runner import Collector
+from collector.simulator import Simulator
+from ddms import db
+from ddms.bus import LatestValue, get_bus
+from ddms.models import Reading
+from tests.collector.conftest import add_device, eventually
+from tests.conftest import PG_ADMIN_URL
+
+
+async def _admin(sql: str) -> None:
+    conn = await asyncpg.connect(PG_ADMIN_URL, timeout=5)
+    try:
+        await conn.execute(sql)
+    finally:
+        await conn.close()
+
+
+async def test_readings_taken_during_an_outage_are_written_when_it_ends(
+    database: db.Database, collector: Collector, sim: Simulator
+) -> None:
+    if not database.is_postgres:
+        pytest.skip("the outage is made by closing a PostgreSQL database to connections")
+    name = make_url(database.url).database
+    device = await add_device(name="boiler", modbus_port=sim.port, modbus_slave_id=1, data_type="float32")
+    taken: list[LatestValue] = []
+    get_bus().listen(lambda e: taken.append(e) if isinstance(e, LatestValue) else None, device_ids={device.id})
+    await eventually(lambda: len(taken) >= 1, within=3)
+
+    await _admin(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false')
+    await _admin(f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'")
+    try:
+        during = len(taken)
+        await eventually(lambda: len(taken) >= during + 2 and collector.writer.failures >= 1, within=6)
+        assert collector.writer.rows  # waiting in the buffer
+    finally:
+        await _admin(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true')
+
+    await eventually(lambda: not collector.writer.rows, within=10)
+    await collector.stop()  # final flush; nothing more is taken
+    async with db.session_scope() as session:
+        stored = await session.exec(select(Reading.timestamp).where(Reading.device_id == device.id))
+        timestamps = sorted(row[0] for row in stored.all())
+        count = (await session.exec(select(func.count()).select_from(Reading))).one()[0]
+    assert timestamps == sorted(item.timestamp for item in taken)  # every reading, once
+    assert count == len(taken)
