@@ -84,6 +84,10 @@ def device_options(device: Any, points: list[list[Any]]) -> dict[str, Any]:
                           "label": {"formatter": f"{label}: {value:g}", "position": "insideEndTop"}})
     areas, pieces = _bands(device)
     options["yAxis"]["name"] = device.unit
+    limits = [line["yAxis"] for line in lines]
+    if limits:  # the axis fits the data; stretch it so every threshold line stays in view
+        options["yAxis"][":min"] = f"(v) => Math.min(v.min, {min(limits)!r})"
+        options["yAxis"][":max"] = f"(v) => Math.max(v.max, {max(limits)!r})"
     options["series"] = [{
         "type": "line", "name": device.name, "data": points, "showSymbol": False, "sampling": "lttb",
         "encode": {"x": 0, "y": 1}, "lineStyle": {"width": 2},

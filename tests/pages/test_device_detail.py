@@ -1,0 +1,83 @@
+"""Device detail: history chart from the series service, thresholds, presets, live extension, export."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from nicegui import ui
+from nicegui.testing import User
+
+import ddms.db
+from ddms.models import Reading
+from ddms.models import User as Account
+from ddms.models import utcnow
+from tests.pages.helpers import eventually, make_device, publish
+
+
+async def store_readings(device_id, minutes: int) -> None:
+    now = utcnow().replace(microsecond=0)
+    async with ddms.db.session_scope() as session:
+        session.add_all(Reading(device_id=device_id, timestamp=now - timedelta(minutes=m), value=float(m))
+                        for m in range(1, minutes + 1))
+        await session.commit()
+
+
+def chart(user: User) -> ui.echart:
+    return user.find(marker="history-chart").elements.pop()
+
+
+async def test_history_chart_shows_stored_readings_with_threshold_lines(user: User, reader: Account,
+                                                                         sign_in) -> None:
+    boiler = await make_device("Boiler", threshold_warning_upper=80, threshold_critical_upper=95)
+    await store_readings(boiler.id, 30)
+    await sign_in(reader)
+    await user.open(f"/devices/{boiler.id}")
+    await eventually(lambda: chart(user).options["series"][0]["data"])
+    series = chart(user).options["series"][0]
+    assert len(series["data"]) in (15, 16)  # 2-minute buckets over 24 h (30 readings)
+    assert [line["yAxis"] for line in series["markLine"]["data"]] == [80, 95]
+    assert series["markArea"]["data"]  # coloured normal / warning / critical bands
+    assert chart(user).options["dataZoom"][0]["type"] == "inside"
+
+
+async def test_presets_change_the_range(user: User, reader: Account, sign_in) -> None:
+    boiler = await make_device("Boiler")
+    await store_readings(boiler.id, 120)
+    await sign_in(reader)
+    await user.open(f"/devices/{boiler.id}")
+    await eventually(lambda: chart(user).options["series"][0]["data"])
+    assert len(chart(user).options["series"][0]["data"]) in (60, 61)  # 2-minute buckets over 24 h
+    user.find(marker="range-presets").elements.pop().value = "1h"
+    await eventually(lambda: len(chart(user).options["series"][0]["data"]) in (59, 60))  # one per minute
+    hour_ago = (utcnow() - timedelta(hours=1, seconds=5)).isoformat()
+    assert all(point[0] >= hour_ago for point in chart(user).options["series"][0]["data"])
+
+
+async def test_live_reading_extends_the_line(user: User, reader: Account, sign_in) -> None:
+    boiler = await make_device("Boiler")
+    await store_readings(boiler.id, 5)
+    await sign_in(reader)
+    await user.open(f"/devices/{boiler.id}")
+    await eventually(lambda: chart(user).options["series"][0]["data"])
+    shown = len(chart(user).options["series"][0]["data"])
+    publish(boiler, 123.0)
+    await eventually(lambda: len(chart(user).options["series"][0]["data"]) == shown + 1)
+    assert chart(user).options["series"][0]["data"][-1][1] == 123.0
+
+
+async def test_export_downloads_csv_of_the_shown_range(user: User, reader: Account, sign_in) -> None:
+    boiler = await make_device("Boiler")
+    await store_readings(boiler.id, 3)
+    await sign_in(reader)
+    await user.open(f"/devices/{boiler.id}")
+    user.find("Export CSV").click()
+    response = await user.download.next()
+    body = response.content.decode()
+    assert body.splitlines()[0] == "timestamp,value,unit"
+    assert len(body.splitlines()) == 4
+
+
+async def test_unknown_device_says_not_found(user: User, reader: Account, sign_in) -> None:
+    await sign_in(reader)
+    await user.open("/devices/00000000-0000-0000-0000-000000000000")
+    await user.should_see("Device not found")
