@@ -149,6 +149,10 @@ def create_app(settings: Settings) -> FastAPI:
     from nicegui import ui
 
     factories: list[ServiceFactory] = []
+    if settings.history_jobs_enabled:
+        from ddms.scheduler import HistoryScheduler
+
+        factories.append(HistoryScheduler)  # rollups, retention, cron backups
     if settings.collector_enabled:
         from collector.runner import Collector
 

@@ -108,13 +108,15 @@ def list_backups(settings: Settings) -> list[Path]:
     directory = backup_dir(settings)
     if not directory.is_dir():
         return []
-    files = [p for p in directory.iterdir() if p.name.startswith(PREFIX) and p.suffix in (SQLITE_SUFFIX, PG_SUFFIX)]
+    files = [
+        p for p in directory.iterdir() if p.name.startswith(PREFIX) and p.suffix in (SQLITE_SUFFIX, PG_SUFFIX)
+    ]
     return sorted(files, key=lambda p: (p.stat().st_mtime, p.name), reverse=True)
 
 
 def prune(settings: Settings, keep: int) -> list[Path]:
     """Delete all but the newest ``keep`` backups; returns what was deleted."""
-    removed = list_backups(settings)[max(keep, 1):]
+    removed = list_backups(settings)[max(keep, 1) :]
     for path in removed:
         path.unlink(missing_ok=True)
     return removed
@@ -134,8 +136,11 @@ async def create_backup(settings: Settings, keep: int | None = None) -> Path:
             target = _target(directory, PG_SUFFIX)
             partial = target.with_suffix(".partial")
             args, env = _pg_command("pg_dump", url)
-            await _run([*args, "--format=custom", "--no-owner", "--file", str(partial), url.database or ""], env,
-                       "pg_dump")
+            await _run(
+                [*args, "--format=custom", "--no-owner", "--file", str(partial), url.database or ""],
+                env,
+                "pg_dump",
+            )
         await asyncio.to_thread(partial.rename, target)
     except Exception as exc:
         message = exc.detail if isinstance(exc, Unavailable | Invalid) else f"{type(exc).__name__}: {exc}"
@@ -161,7 +166,7 @@ async def restore_backup(settings: Settings, path: Path) -> None:
     Meant for the console (``ddms restore FILE``) with the app stopped; on SQLite the backup API
     writes the pages into the live file, on PostgreSQL pg_restore drops and recreates the objects.
     """
-    if not path.is_file():
+    if not await asyncio.to_thread(path.is_file):
         raise NotFound(f"Backup file not found: {path}")
     url = make_url(settings.resolved_database_url)
     if _is_sqlite(url):
@@ -173,6 +178,18 @@ async def restore_backup(settings: Settings, path: Path) -> None:
         if path.suffix != PG_SUFFIX:
             raise Invalid("This is a SQLite backup; the configured database is PostgreSQL")
         args, env = _pg_command("pg_restore", url)
-        await _run([*args, "--clean", "--if-exists", "--no-owner", "--single-transaction", "--dbname",
-                    url.database or "", str(path)], env, "pg_restore")
+        await _run(
+            [
+                *args,
+                "--clean",
+                "--if-exists",
+                "--no-owner",
+                "--single-transaction",
+                "--dbname",
+                url.database or "",
+                str(path),
+            ],
+            env,
+            "pg_restore",
+        )
     logger.info("database restored from %s", path)

@@ -64,7 +64,9 @@ def content_disposition(name: str, moment: datetime) -> str:
     return value
 
 
-def _range_sql(column: str, start: datetime | None, end: datetime | None) -> tuple[str, dict[str, object], list[Any]]:
+def _range_sql(
+    column: str, start: datetime | None, end: datetime | None
+) -> tuple[str, dict[str, object], list[Any]]:
     sql, params, binds = "", {}, []
     if start is not None:
         sql += f" AND {column} >= :lo"
@@ -77,8 +79,13 @@ def _range_sql(column: str, start: datetime | None, end: datetime | None) -> tup
     return sql, params, binds
 
 
-async def device_plan(session: AsyncSession, device_id: uuid.UUID, start: datetime | None, end: datetime | None,
-                      aggregate: int | None) -> ExportPlan:
+async def device_plan(
+    session: AsyncSession,
+    device_id: uuid.UUID,
+    start: datetime | None,
+    end: datetime | None,
+    aggregate: int | None,
+) -> ExportPlan:
     """One device (archived devices too), raw or as 1min/1hour/1day buckets."""
     device = await readings.get_device(session, device_id)
     if aggregate is not None:
@@ -87,24 +94,31 @@ async def device_plan(session: AsyncSession, device_id: uuid.UUID, start: dateti
         statement = readings.typed(query, f"SELECT * FROM ({query.sql}) AS grouped ORDER BY tb DESC")
         return ExportPlan(device.name, AGGREGATE_HEADER, statement, query.params, "aggregate", device.unit)
     where, params, binds = _range_sql('"timestamp"', start, end)
-    statement = text(f'SELECT "timestamp", value FROM readings WHERE device_id = :device{where} '
-                     'ORDER BY "timestamp" DESC').bindparams(bindparam("device", type_=Uuid()), *binds)
+    statement = text(
+        f'SELECT "timestamp", value FROM readings WHERE device_id = :device{where} ORDER BY "timestamp" DESC'
+    ).bindparams(bindparam("device", type_=Uuid()), *binds)
     statement = statement.columns(timestamp=UTCDateTime(), value=Float())
     return ExportPlan(device.name, RAW_HEADER, statement, params | {"device": device_id}, "raw", device.unit)
 
 
-def _named_plan(name: str, device_ids: list[uuid.UUID], start: datetime | None, end: datetime | None) -> ExportPlan:
+def _named_plan(
+    name: str, device_ids: list[uuid.UUID], start: datetime | None, end: datetime | None
+) -> ExportPlan:
     where, params, binds = _range_sql('r."timestamp"', start, end)
     statement = text(
-        'SELECT r."timestamp", d.name, r.value, d.unit FROM readings AS r JOIN devices AS d ON d.id = r.device_id '
+        'SELECT r."timestamp", d.name, r.value, d.unit FROM readings AS r '
+        "JOIN devices AS d ON d.id = r.device_id "
         f'WHERE r.device_id IN :ids{where} ORDER BY r."timestamp" DESC, d.name'
     ).bindparams(bindparam("ids", expanding=True, type_=Uuid()), *binds)
     statement = statement.columns(timestamp=UTCDateTime(), name=String(), value=Float(), unit=String())
-    return ExportPlan(name, NAMED_HEADER, statement, params | {"ids": device_ids or [uuid.UUID(int=0)]}, "named")
+    return ExportPlan(
+        name, NAMED_HEADER, statement, params | {"ids": device_ids or [uuid.UUID(int=0)]}, "named"
+    )
 
 
-async def group_plan(session: AsyncSession, group_id: uuid.UUID, start: datetime | None,
-                     end: datetime | None) -> ExportPlan:
+async def group_plan(
+    session: AsyncSession, group_id: uuid.UUID, start: datetime | None, end: datetime | None
+) -> ExportPlan:
     group = await groups.get_group(session=session, group_id=group_id)
     members = await groups.group_devices(session=session, group_id=group_id)
     return _named_plan(group.name, [device.id for device in members], start, end)
@@ -121,8 +135,9 @@ def parse_device_ids(value: str | None) -> list[uuid.UUID]:
         raise Invalid("device_ids must be comma-separated device UUIDs") from None
 
 
-async def devices_plan(session: AsyncSession, device_ids: Sequence[uuid.UUID], start: datetime | None,
-                       end: datetime | None) -> ExportPlan:
+async def devices_plan(
+    session: AsyncSession, device_ids: Sequence[uuid.UUID], start: datetime | None, end: datetime | None
+) -> ExportPlan:
     for device_id in device_ids:
         try:
             await readings.get_device(session, device_id)
@@ -141,10 +156,22 @@ def _format(rows: Sequence[Any], shape: str, unit: str) -> bytes:
     if shape == "raw":
         writer.writerows((moment.isoformat(), _number(value), unit) for moment, value in rows)
     elif shape == "named":
-        writer.writerows((moment.isoformat(), name, _number(value), device_unit) for moment, name, value, device_unit in rows)
+        writer.writerows(
+            (moment.isoformat(), name, _number(value), device_unit)
+            for moment, name, value, device_unit in rows
+        )
     else:
-        writer.writerows((row[1].isoformat(), _number(float(row[2]) / float(row[3])), _number(row[4]), _number(row[5]),
-                          int(row[3]), unit) for row in rows)
+        writer.writerows(
+            (
+                row[1].isoformat(),
+                _number(float(row[2]) / float(row[3])),
+                _number(row[4]),
+                _number(row[5]),
+                int(row[3]),
+                unit,
+            )
+            for row in rows
+        )
     return buffer.getvalue().encode("utf-8")
 
 

@@ -28,8 +28,28 @@ from ddms.services import devices, rollups
 
 AGGREGATES = {"1min": 60, "1hour": 3600, "1day": 86400}
 ROLLUPS = ((86400, "readings_1day"), (3600, "readings_1hour"), (60, "readings_1min"))
-NICE_BUCKETS = (1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 10800, 21600, 43200,
-                86400, 172800, 604800)
+NICE_BUCKETS = (
+    1,
+    2,
+    5,
+    10,
+    15,
+    30,
+    60,
+    120,
+    300,
+    600,
+    900,
+    1800,
+    3600,
+    7200,
+    10800,
+    21600,
+    43200,
+    86400,
+    172800,
+    604800,
+)
 DEFAULT_SERIES_SPAN = timedelta(hours=24)
 MAX_DIRTY_RANGES = 200  # beyond this many stale stretches, read raw rows instead of the rollup
 _PLUS_AS_SPACE = re.compile(r" (\d\d:?\d\d)$")
@@ -113,30 +133,50 @@ def _time_params(statement: object, names: list[str]) -> object:
 
 async def latest(session: AsyncSession, device_id: uuid.UUID) -> RawReading:
     await get_device(session, device_id)
-    statement = text('SELECT "timestamp", value FROM readings WHERE device_id = :device '
-                     'ORDER BY "timestamp" DESC LIMIT 1').bindparams(bindparam("device", type_=Uuid()))
-    row = (await session.exec(statement.columns(timestamp=UTCDateTime(), value=Float()),  # type: ignore[call-overload]
-                              params={"device": device_id})).first()
+    statement = text(
+        'SELECT "timestamp", value FROM readings WHERE device_id = :device ORDER BY "timestamp" DESC LIMIT 1'
+    ).bindparams(bindparam("device", type_=Uuid()))
+    row = (
+        await session.exec(
+            statement.columns(timestamp=UTCDateTime(), value=Float()),  # type: ignore[call-overload]
+            params={"device": device_id},
+        )
+    ).first()
     if row is None:
         raise NotFound("No readings for this device")
     return RawReading(row[0], row[1])
 
 
-async def count(session: AsyncSession, device_id: uuid.UUID, start: datetime | None, end: datetime | None) -> int:
+async def count(
+    session: AsyncSession, device_id: uuid.UUID, start: datetime | None, end: datetime | None
+) -> int:
     await get_device(session, device_id)
-    sql = 'SELECT count(*) FROM readings WHERE device_id = :device' + _bounds('"timestamp"', start, end, True)
+    sql = "SELECT count(*) FROM readings WHERE device_id = :device" + _bounds('"timestamp"', start, end, True)
     params = {"device": device_id, "lo": start, "hi": end}
-    statement = _time_params(text(sql).bindparams(bindparam("device", type_=Uuid())),
-                             [k for k in ("lo", "hi") if params[k] is not None])
-    return int((await session.exec(statement, params={k: v for k, v in params.items() if v is not None})).scalar())  # type: ignore[call-overload]
+    statement = _time_params(
+        text(sql).bindparams(bindparam("device", type_=Uuid())),
+        [k for k in ("lo", "hi") if params[k] is not None],
+    )
+    return int(
+        (await session.exec(statement, params={k: v for k, v in params.items() if v is not None})).scalar()
+    )  # type: ignore[call-overload]
 
 
-async def raw_page(session: AsyncSession, device_id: uuid.UUID, start: datetime | None, end: datetime | None,
-                   limit: int, offset: int) -> ReadingsPage:
+async def raw_page(
+    session: AsyncSession,
+    device_id: uuid.UUID,
+    start: datetime | None,
+    end: datetime | None,
+    limit: int,
+    offset: int,
+) -> ReadingsPage:
     """Raw readings newest first, with the total in the range."""
     total = await count(session, device_id, start, end)
-    sql = ('SELECT "timestamp", value FROM readings WHERE device_id = :device' + _bounds('"timestamp"', start, end, True)
-           + ' ORDER BY "timestamp" DESC LIMIT :limit OFFSET :offset')
+    sql = (
+        'SELECT "timestamp", value FROM readings WHERE device_id = :device'
+        + _bounds('"timestamp"', start, end, True)
+        + ' ORDER BY "timestamp" DESC LIMIT :limit OFFSET :offset'
+    )
     params: dict[str, object] = {"device": device_id, "limit": limit, "offset": offset}
     times = {k: v for k, v in (("lo", start), ("hi", end)) if v is not None}
     statement = _time_params(text(sql).bindparams(bindparam("device", type_=Uuid())), list(times))
@@ -162,8 +202,13 @@ def _source_for(bucket_seconds: int) -> tuple[int, str]:
     return 0, "readings"
 
 
-async def build_bucket_query(session: AsyncSession, device_ids: list[uuid.UUID], bucket_seconds: int,
-                             lo: datetime | None, hi: datetime | None) -> BucketQuery:
+async def build_bucket_query(
+    session: AsyncSession,
+    device_ids: list[uuid.UUID],
+    bucket_seconds: int,
+    lo: datetime | None,
+    hi: datetime | None,
+) -> BucketQuery:
     """Buckets of ``bucket_seconds`` over [lo, hi) (lo and hi aligned by the caller)."""
     dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
     width, table = _source_for(bucket_seconds)
@@ -174,35 +219,54 @@ async def build_bucket_query(session: AsyncSession, device_ids: list[uuid.UUID],
             params[name] = value
             binds.append(bindparam(name, type_=UTCDateTime()))
     raw_bucket = db.time_bucket_sql(dialect, '"timestamp"', bucket_seconds)
-    raw_select = (f'SELECT device_id, {raw_bucket} AS tb, sum(value) AS s, count(*) AS c, min(value) AS mn, '
-                  f'max(value) AS mx FROM readings WHERE device_id IN :ids' + _bounds('"timestamp"', lo, hi, False))
+    raw_select = (
+        f"SELECT device_id, {raw_bucket} AS tb, sum(value) AS s, count(*) AS c, min(value) AS mn, "
+        f"max(value) AS mx FROM readings WHERE device_id IN :ids" + _bounds('"timestamp"', lo, hi, False)
+    )
     stale = await rollups.dirty_ranges(session, device_ids, width, lo, hi) if width else {}
     stretches = [(device, a, b) for device, ranges in stale.items() for a, b in ranges]
     if not width or len(stretches) > MAX_DIRTY_RANGES:
         return BucketQuery(raw_select + " GROUP BY 1, 2", params, binds, "readings")
-    rollup_bucket = "time_bucket" if width == bucket_seconds else db.time_bucket_sql(dialect, "time_bucket", bucket_seconds)
-    rollup_select = (f'SELECT device_id, {rollup_bucket} AS tb, sum("avg" * "count") AS s, sum("count") AS c, '
-                     f'min("min") AS mn, max("max") AS mx FROM {table} WHERE device_id IN :ids'
-                     + _bounds("time_bucket", lo, hi, False))
+    rollup_bucket = (
+        "time_bucket"
+        if width == bucket_seconds
+        else db.time_bucket_sql(dialect, "time_bucket", bucket_seconds)
+    )
+    rollup_select = (
+        f'SELECT device_id, {rollup_bucket} AS tb, sum("avg" * "count") AS s, sum("count") AS c, '
+        f'min("min") AS mn, max("max") AS mx FROM {table} WHERE device_id IN :ids'
+        + _bounds("time_bucket", lo, hi, False)
+    )
     if not stretches:
         return BucketQuery(rollup_select + " GROUP BY 1, 2", params, binds, table)
     conditions = []
     for index, (device, start, end) in enumerate(stretches):
         params |= {f"dd{index}": device, f"da{index}": start, f"db{index}": end}
-        binds += [bindparam(f"dd{index}", type_=Uuid()), bindparam(f"da{index}", type_=UTCDateTime()),
-                  bindparam(f"db{index}", type_=UTCDateTime())]
+        binds += [
+            bindparam(f"dd{index}", type_=Uuid()),
+            bindparam(f"da{index}", type_=UTCDateTime()),
+            bindparam(f"db{index}", type_=UTCDateTime()),
+        ]
         conditions.append(f"(device_id = :dd{index} AND {{col}} >= :da{index} AND {{col}} < :db{index})")
     stale_sql = " OR ".join(conditions)
-    union = (f"{rollup_select} AND NOT ({stale_sql.format(col='time_bucket')}) GROUP BY 1, 2 UNION ALL "
-             f"{raw_select} AND ({stale_sql.format(col=chr(34) + 'timestamp' + chr(34))}) GROUP BY 1, 2")
-    merged = (f"SELECT device_id, tb, sum(s) AS s, sum(c) AS c, min(mn) AS mn, max(mx) AS mx "
-              f"FROM ({union}) AS parts GROUP BY device_id, tb")
+    union = (
+        f"{rollup_select} AND NOT ({stale_sql.format(col='time_bucket')}) GROUP BY 1, 2 UNION ALL "
+        f"{raw_select} AND ({stale_sql.format(col=chr(34) + 'timestamp' + chr(34))}) GROUP BY 1, 2"
+    )
+    merged = (
+        f"SELECT device_id, tb, sum(s) AS s, sum(c) AS c, min(mn) AS mn, max(mx) AS mx "
+        f"FROM ({union}) AS parts GROUP BY device_id, tb"
+    )
     return BucketQuery(merged, params, binds, table)
 
 
 def typed(query: BucketQuery, sql: str) -> object:
-    return text(sql).bindparams(*query.binds).columns(  # type: ignore[arg-type]
-        device_id=Uuid(), tb=UTCDateTime(), s=Float(), c=Integer(), mn=Float(), mx=Float()
+    return (
+        text(sql)
+        .bindparams(*query.binds)
+        .columns(  # type: ignore[arg-type]
+            device_id=Uuid(), tb=UTCDateTime(), s=Float(), c=Integer(), mn=Float(), mx=Float()
+        )
     )
 
 
@@ -211,15 +275,24 @@ def _bucket(row: tuple) -> Bucket:  # type: ignore[type-arg]
     return Bucket(moment, float(total) / float(number), float(low), float(high), int(number))
 
 
-def aligned(start: datetime | None, end: datetime | None, seconds: int) -> tuple[datetime | None, datetime | None]:
+def aligned(
+    start: datetime | None, end: datetime | None, seconds: int
+) -> tuple[datetime | None, datetime | None]:
     """[start, end] widened to whole buckets: [floor(start), floor(end) + width)."""
     lo = rollups.floor_time(start, seconds) if start is not None else None
     hi = rollups.floor_time(end, seconds) + timedelta(seconds=seconds) if end is not None else None
     return lo, hi
 
 
-async def aggregate_page(session: AsyncSession, device_id: uuid.UUID, start: datetime | None, end: datetime | None,
-                         bucket_seconds: int, limit: int, offset: int) -> ReadingsPage:
+async def aggregate_page(
+    session: AsyncSession,
+    device_id: uuid.UUID,
+    start: datetime | None,
+    end: datetime | None,
+    bucket_seconds: int,
+    limit: int,
+    offset: int,
+) -> ReadingsPage:
     """Buckets newest first (value = avg), with how many buckets hold data in the range."""
     await get_device(session, device_id)
     lo, hi = aligned(start, end, bucket_seconds)
@@ -227,12 +300,15 @@ async def aggregate_page(session: AsyncSession, device_id: uuid.UUID, start: dat
     total_sql = f"SELECT count(*) FROM ({query.sql}) AS grouped"
     total = (await session.exec(text(total_sql).bindparams(*query.binds), params=query.params)).scalar()  # type: ignore[call-overload, arg-type]
     page_sql = f"SELECT * FROM ({query.sql}) AS grouped ORDER BY tb DESC LIMIT :limit OFFSET :offset"
-    rows = (await session.exec(typed(query, page_sql), params=query.params | {"limit": limit, "offset": offset})).all()  # type: ignore[call-overload]
+    rows = (
+        await session.exec(typed(query, page_sql), params=query.params | {"limit": limit, "offset": offset})
+    ).all()  # type: ignore[call-overload]
     return ReadingsPage(device_id, [_bucket(row) for row in rows], int(total or 0))
 
 
 def choose_bucket(start: datetime, end: datetime, max_points: int) -> int:
     """The smallest 'nice' epoch-aligned width whose buckets over [start, end] number <= max_points."""
+
     def buckets(width: int) -> int:
         return int(end.timestamp() // width) - int(start.timestamp() // width) + 1
 
@@ -251,22 +327,32 @@ def series_range(start: datetime | None, end: datetime | None) -> tuple[datetime
     return (start or end - DEFAULT_SERIES_SPAN), end
 
 
-async def series_many(session: AsyncSession, device_ids: list[uuid.UUID], start: datetime, end: datetime,
-                      max_points: int) -> dict[uuid.UUID, Series]:
+async def series_many(
+    session: AsyncSession, device_ids: list[uuid.UUID], start: datetime, end: datetime, max_points: int
+) -> dict[uuid.UUID, Series]:
     """One chart series per device (a group chart) in one query; oldest point first."""
     width = choose_bucket(start, end, max_points)
     lo, hi = aligned(start, end, width)
     query = await build_bucket_query(session, device_ids, width, lo, hi)
-    rows = (await session.exec(typed(query, f"SELECT * FROM ({query.sql}) AS grouped ORDER BY tb"),  # type: ignore[call-overload]
-                               params=query.params)).all()
+    rows = (
+        await session.exec(
+            typed(query, f"SELECT * FROM ({query.sql}) AS grouped ORDER BY tb"),  # type: ignore[call-overload]
+            params=query.params,
+        )
+    ).all()
     result = {device_id: Series(device_id, width, query.source, []) for device_id in device_ids}
     for row in rows:
         result[row[0]].points.append(_bucket(row))
     return result
 
 
-async def series(session: AsyncSession, device_id: uuid.UUID, start: datetime | None, end: datetime | None,
-                 max_points: int = 1000) -> Series:
+async def series(
+    session: AsyncSession,
+    device_id: uuid.UUID,
+    start: datetime | None,
+    end: datetime | None,
+    max_points: int = 1000,
+) -> Series:
     """A chart series of at most ``max_points`` points, from the rollup that fits the range."""
     await get_device(session, device_id)
     if max_points < 1:

@@ -52,7 +52,8 @@ async def _device_retention() -> list[tuple[uuid.UUID, int]]:
 async def _drop_chunks(oldest_allowed: datetime) -> int:
     """TimescaleDB: drop every chunk that ends before the longest retention's cutoff."""
     statement = text("SELECT count(*) FROM drop_chunks('readings', older_than => :cutoff)").bindparams(
-        bindparam("cutoff", type_=UTCDateTime()))
+        bindparam("cutoff", type_=UTCDateTime())
+    )
     async with db.session_scope() as session:
         dropped = (await session.exec(statement, params={"cutoff": oldest_allowed})).scalar()  # type: ignore[call-overload]
         await session.commit()
@@ -61,10 +62,13 @@ async def _drop_chunks(oldest_allowed: datetime) -> int:
 
 async def _delete_device_rows(device_id: uuid.UUID, cutoff: datetime, batch_rows: int) -> int:
     """Delete one device's rows older than ``cutoff``, ``batch_rows`` per transaction."""
-    boundary_sql = _typed('SELECT "timestamp" FROM readings WHERE device_id = :device AND "timestamp" < :cutoff '
-                          'ORDER BY "timestamp" LIMIT 1 OFFSET :skip').columns(timestamp=UTCDateTime())  # type: ignore[attr-defined]
-    upto_sql = _typed('DELETE FROM readings WHERE device_id = :device AND "timestamp" < :cutoff '
-                      'AND "timestamp" <= :upto').bindparams(bindparam("upto", type_=UTCDateTime()))  # type: ignore[attr-defined]
+    boundary_sql = _typed(
+        'SELECT "timestamp" FROM readings WHERE device_id = :device AND "timestamp" < :cutoff '
+        'ORDER BY "timestamp" LIMIT 1 OFFSET :skip'
+    ).columns(timestamp=UTCDateTime())  # type: ignore[attr-defined]
+    upto_sql = _typed(
+        'DELETE FROM readings WHERE device_id = :device AND "timestamp" < :cutoff AND "timestamp" <= :upto'
+    ).bindparams(bindparam("upto", type_=UTCDateTime()))  # type: ignore[attr-defined]
     rest_sql = _typed('DELETE FROM readings WHERE device_id = :device AND "timestamp" < :cutoff')
     params: dict[str, object] = {"device": device_id, "cutoff": cutoff}
     deleted = 0
@@ -82,14 +86,35 @@ async def _delete_device_rows(device_id: uuid.UUID, cutoff: datetime, batch_rows
         await asyncio.sleep(0)  # other tasks (the writer, requests) get the database in between
 
 
+async def _refresh_continuous(cutoff: datetime) -> None:
+    """TimescaleDB: re-materialise the aggregates up to the cutoff so deleted rows leave them too.
+
+    ``refresh_continuous_aggregate`` refuses to run inside a transaction, hence AUTOCOMMIT.
+    """
+    async with db.current().engine.connect() as conn:
+        conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
+        for table, width in rollups.ROLLUP_SECONDS.items():
+            upto = rollups.floor_time(cutoff, width) + timedelta(seconds=width)
+            await conn.execute(
+                text(f"CALL refresh_continuous_aggregate('{table}', NULL, :upto)").bindparams(
+                    bindparam("upto", type_=UTCDateTime())
+                ),
+                {"upto": upto},
+            )
+
+
 async def _trim_rollups(device_id: uuid.UUID, cutoff: datetime) -> None:
     async with db.session_scope() as session:
         if await rollups.is_continuous(session):
+            await _refresh_continuous(cutoff)
             return
         for table, width in rollups.ROLLUP_SECONDS.items():
-            await session.exec(_typed(  # type: ignore[call-overload]
-                f"DELETE FROM {table} WHERE device_id = :device AND time_bucket < :cutoff"
-            ), params={"device": device_id, "cutoff": rollups.floor_time(cutoff, width)})
+            await session.exec(
+                _typed(  # type: ignore[call-overload]
+                    f"DELETE FROM {table} WHERE device_id = :device AND time_bucket < :cutoff"
+                ),
+                params={"device": device_id, "cutoff": rollups.floor_time(cutoff, width)},
+            )
         await rollups.mark_dirty(session, device_id, cutoff)
         await session.commit()
 
@@ -111,6 +136,8 @@ async def apply_retention(now: datetime | None = None, batch_rows: int = BATCH_R
         removed = await _delete_device_rows(device_id, cutoff, batch_rows)
         if removed:
             await _trim_rollups(device_id, cutoff)
-            logger.info("retention removed %d readings of device %s older than %s", removed, device_id, cutoff)
+            logger.info(
+                "retention removed %d readings of device %s older than %s", removed, device_id, cutoff
+            )
         total += removed
     return RetentionReport(len(devices), total, chunks)

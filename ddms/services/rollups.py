@@ -58,10 +58,14 @@ async def is_continuous(session: AsyncSession) -> bool:
     url = str(bind.url) if bind is not None else ""
     if url not in _continuous:
         if session.bind is not None and session.bind.dialect.name == "postgresql":
-            kind = (await session.exec(text(  # type: ignore[call-overload]
-                "SELECT relkind::text FROM pg_class WHERE relname = 'readings_1min' "
-                "AND relnamespace = current_schema()::regnamespace"
-            ))).scalar()
+            kind = (
+                await session.exec(
+                    text(  # type: ignore[call-overload]
+                        "SELECT relkind::text FROM pg_class WHERE relname = 'readings_1min' "
+                        "AND relnamespace = current_schema()::regnamespace"
+                    )
+                )
+            ).scalar()
             _continuous[url] = kind not in (None, "r")
         else:
             _continuous[url] = False
@@ -85,8 +89,11 @@ def _merge(ranges: list[tuple[datetime, datetime]]) -> list[tuple[datetime, date
 
 
 async def dirty_ranges(
-    session: AsyncSession, device_ids: list[uuid.UUID], granularity: int,
-    start: datetime | None = None, end: datetime | None = None,
+    session: AsyncSession,
+    device_ids: list[uuid.UUID],
+    granularity: int,
+    start: datetime | None = None,
+    end: datetime | None = None,
 ) -> dict[uuid.UUID, list[tuple[datetime, datetime]]]:
     """Per device, the merged stretches whose rollups are stale, widened to ``granularity`` seconds."""
     if await is_continuous(session):
@@ -99,9 +106,14 @@ async def dirty_ranges(
     if end is not None:
         query += " AND hour_start <= :hi"
         params["hi"] = end
-    statement = text(query).bindparams(
-        bindparam("ids", expanding=True, type_=Uuid()), *[bindparam(k, type_=UTCDateTime()) for k in ("lo", "hi") if k in params]
-    ).columns(device_id=Uuid(), hour_start=UTCDateTime())
+    statement = (
+        text(query)
+        .bindparams(
+            bindparam("ids", expanding=True, type_=Uuid()),
+            *[bindparam(k, type_=UTCDateTime()) for k in ("lo", "hi") if k in params],
+        )
+        .columns(device_id=Uuid(), hour_start=UTCDateTime())
+    )
     width = timedelta(seconds=max(granularity, 3600))
     found: dict[uuid.UUID, list[tuple[datetime, datetime]]] = {}
     for device_id, hour in (await session.exec(statement, params=params)).all():  # type: ignore[call-overload]
@@ -114,26 +126,38 @@ def _refresh_statements(dialect: str) -> tuple[str, str, str]:
     minute = db.time_bucket_sql(dialect, '"timestamp"', 60)
     hour = db.time_bucket_sql(dialect, '"timestamp"', 3600)
     day = db.time_bucket_sql(dialect, "time_bucket", 86400)
-    raw = ("INSERT INTO {table} (device_id, time_bucket, avg, min, max, count) "
-           "SELECT device_id, {bucket}, avg(value), min(value), max(value), count(*) FROM readings "
-           "WHERE device_id = :device AND \"timestamp\" >= :lo AND \"timestamp\" < :hi GROUP BY device_id, {bucket}")
-    daily = ("INSERT INTO readings_1day (device_id, time_bucket, avg, min, max, count) "
-             f"SELECT device_id, {day}, sum(avg * count) / sum(count), min(min), max(max), sum(count) "
-             "FROM readings_1hour WHERE device_id = :device AND time_bucket >= :lo AND time_bucket < :hi "
-             f"GROUP BY device_id, {day}")
-    return raw.format(table="readings_1min", bucket=minute), raw.format(table="readings_1hour", bucket=hour), daily
+    raw = (
+        "INSERT INTO {table} (device_id, time_bucket, avg, min, max, count) "
+        "SELECT device_id, {bucket}, avg(value), min(value), max(value), count(*) FROM readings "
+        'WHERE device_id = :device AND "timestamp" >= :lo AND "timestamp" < :hi GROUP BY device_id, {bucket}'
+    )
+    daily = (
+        "INSERT INTO readings_1day (device_id, time_bucket, avg, min, max, count) "
+        f"SELECT device_id, {day}, sum(avg * count) / sum(count), min(min), max(max), sum(count) "
+        "FROM readings_1hour WHERE device_id = :device AND time_bucket >= :lo AND time_bucket < :hi "
+        f"GROUP BY device_id, {day}"
+    )
+    return (
+        raw.format(table="readings_1min", bucket=minute),
+        raw.format(table="readings_1hour", bucket=hour),
+        daily,
+    )
 
 
 def _typed(sql: str) -> object:
     return text(sql).bindparams(
-        bindparam("device", type_=Uuid()), bindparam("lo", type_=UTCDateTime()), bindparam("hi", type_=UTCDateTime())
+        bindparam("device", type_=Uuid()),
+        bindparam("lo", type_=UTCDateTime()),
+        bindparam("hi", type_=UTCDateTime()),
     )
 
 
 async def _claim(session: AsyncSession, device_id: uuid.UUID) -> list[datetime]:
-    statement = text(
-        "DELETE FROM readings_rollup_dirty WHERE device_id = :device RETURNING hour_start"
-    ).bindparams(bindparam("device", type_=Uuid())).columns(hour_start=UTCDateTime())
+    statement = (
+        text("DELETE FROM readings_rollup_dirty WHERE device_id = :device RETURNING hour_start")
+        .bindparams(bindparam("device", type_=Uuid()))
+        .columns(hour_start=UTCDateTime())
+    )
     return list((await session.exec(statement, params={"device": device_id})).scalars())  # type: ignore[call-overload]
 
 
@@ -144,13 +168,20 @@ async def refresh_device(session: AsyncSession, device_id: uuid.UUID) -> tuple[i
     hours = await _claim(session, device_id)
     hour_ranges = _merge([(hour, hour + HOUR) for hour in hours])
     day_ranges = _merge([(floor_time(hour, 86400), floor_time(hour, 86400) + DAY) for hour in hours])
-    for table, insert, ranges in (("readings_1min", minute_sql, hour_ranges), ("readings_1hour", hour_sql, hour_ranges),
-                                  ("readings_1day", day_sql, day_ranges)):
+    for table, insert, ranges in (
+        ("readings_1min", minute_sql, hour_ranges),
+        ("readings_1hour", hour_sql, hour_ranges),
+        ("readings_1day", day_sql, day_ranges),
+    ):
         for lo, hi in ranges:
             params = {"device": device_id, "lo": lo, "hi": hi}
-            await session.exec(_typed(  # type: ignore[call-overload]
-                f"DELETE FROM {table} WHERE device_id = :device AND time_bucket >= :lo AND time_bucket < :hi"
-            ), params=params)
+            await session.exec(
+                _typed(  # type: ignore[call-overload]
+                    f"DELETE FROM {table} WHERE device_id = :device "
+                    "AND time_bucket >= :lo AND time_bucket < :hi"
+                ),
+                params=params,
+            )
             await session.exec(_typed(insert), params=params)  # type: ignore[call-overload]
     await session.commit()
     return len(hours), len({day for day, _ in day_ranges})
@@ -185,5 +216,3 @@ async def mark_dirty(session: AsyncSession, device_id: uuid.UUID, moment: dateti
         "ON CONFLICT (device_id, hour_start) DO NOTHING"
     ).bindparams(bindparam("device", type_=Uuid()), bindparam("hour", type_=UTCDateTime()))
     await session.exec(statement, params=params)  # type: ignore[call-overload]
-
-

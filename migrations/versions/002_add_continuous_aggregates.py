@@ -68,7 +68,9 @@ def _timescale_available(bind: sa.Connection) -> bool:
     """True when the extension is (or can be) installed; a failed CREATE EXTENSION is rolled back."""
     if bind.dialect.name != "postgresql":
         return False
-    offered = bind.execute(sa.text("SELECT 1 FROM pg_available_extensions WHERE name = 'timescaledb'")).first()
+    offered = bind.execute(
+        sa.text("SELECT 1 FROM pg_available_extensions WHERE name = 'timescaledb'")
+    ).first()
     if offered is None:
         return False
     savepoint = bind.begin_nested()
@@ -82,10 +84,14 @@ def _timescale_available(bind: sa.Connection) -> bool:
 
 
 def _upgrade_timescale() -> None:
-    op.execute("SELECT create_hypertable('readings', 'timestamp', chunk_time_interval => INTERVAL '1 day', "
-               "migrate_data => true, if_not_exists => true)")
-    op.execute("ALTER TABLE readings SET (timescaledb.compress, timescaledb.compress_segmentby = 'device_id', "
-               "timescaledb.compress_orderby = 'timestamp DESC')")
+    op.execute(
+        "SELECT create_hypertable('readings', 'timestamp', chunk_time_interval => INTERVAL '1 day', "
+        "migrate_data => true, if_not_exists => true)"
+    )
+    op.execute(
+        "ALTER TABLE readings SET (timescaledb.compress, timescaledb.compress_segmentby = 'device_id', "
+        "timescaledb.compress_orderby = 'timestamp DESC')"
+    )
     op.execute("SELECT add_compression_policy('readings', INTERVAL '7 days', if_not_exists => true)")
     for name, width in ROLLUPS.items():
         op.execute(
@@ -95,16 +101,22 @@ def _upgrade_timescale() -> None:
             "FROM readings GROUP BY 1, 2 WITH NO DATA"
         )
         start, end, every = POLICIES[name]
-        op.execute(f"SELECT add_continuous_aggregate_policy('{name}', start_offset => INTERVAL '{start}', "
-                   f"end_offset => INTERVAL '{end}', schedule_interval => INTERVAL '{every}')")
-        op.execute(f"CREATE INDEX IF NOT EXISTS ix_{name}_device_bucket ON {name} (device_id, time_bucket DESC)")
+        op.execute(
+            f"SELECT add_continuous_aggregate_policy('{name}', start_offset => INTERVAL '{start}', "
+            f"end_offset => INTERVAL '{end}', schedule_interval => INTERVAL '{every}')"
+        )
+        op.execute(
+            f"CREATE INDEX IF NOT EXISTS ix_{name}_device_bucket ON {name} (device_id, time_bucket DESC)"
+        )
 
 
 def _upgrade_tables(dialect: str) -> None:
     for name in ROLLUPS:
         op.create_table(
             name,
-            sa.Column("device_id", sa.Uuid(), sa.ForeignKey("devices.id", ondelete="CASCADE"), nullable=False),
+            sa.Column(
+                "device_id", sa.Uuid(), sa.ForeignKey("devices.id", ondelete="CASCADE"), nullable=False
+            ),
             sa.Column("time_bucket", UTCDateTime(), nullable=False),
             sa.Column("avg", sa.Float(), nullable=False),
             sa.Column("min", sa.Float(), nullable=False),
@@ -115,13 +127,17 @@ def _upgrade_tables(dialect: str) -> None:
     if dialect == "postgresql":
         op.execute(PG_DIRTY_FUNCTION)
         op.execute(PG_DIRTY_TRIGGER)
-        op.execute("INSERT INTO readings_rollup_dirty (device_id, hour_start, touched_at) "
-                   "SELECT DISTINCT device_id, date_bin('1 hour', \"timestamp\", TIMESTAMPTZ '1970-01-01 00:00:00+00'), "
-                   "now() FROM readings")
+        op.execute(
+            "INSERT INTO readings_rollup_dirty (device_id, hour_start, touched_at) "
+            "SELECT DISTINCT device_id, date_bin('1 hour', \"timestamp\", TIMESTAMPTZ '1970-01-01 00:00:00+00'), "
+            "now() FROM readings"
+        )
     else:
         op.execute(SQLITE_DIRTY_TRIGGER)
-        op.execute("INSERT INTO readings_rollup_dirty (device_id, hour_start) "
-                   "SELECT DISTINCT device_id, substr(\"timestamp\", 1, 13) || ':00:00.000000' FROM readings")
+        op.execute(
+            "INSERT INTO readings_rollup_dirty (device_id, hour_start) "
+            "SELECT DISTINCT device_id, substr(\"timestamp\", 1, 13) || ':00:00.000000' FROM readings"
+        )
 
 
 def _create_dirty_table() -> None:
@@ -146,15 +162,20 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     bind = op.get_bind()
-    is_cagg = bind.dialect.name == "postgresql" and bind.execute(sa.text(
-        "SELECT relkind::text FROM pg_class WHERE relname = 'readings_1min' AND relnamespace = current_schema()::regnamespace"
-    )).scalar() not in (None, "r")
+    is_cagg = bind.dialect.name == "postgresql" and bind.execute(
+        sa.text(
+            "SELECT relkind::text FROM pg_class WHERE relname = 'readings_1min' AND relnamespace = current_schema()::regnamespace"
+        )
+    ).scalar() not in (None, "r")
     if is_cagg:
         for name in reversed(ROLLUPS):
             op.execute(f"DROP MATERIALIZED VIEW IF EXISTS {name} CASCADE")
         op.drop_table("readings_rollup_dirty")
         return
-    op.execute("DROP TRIGGER IF EXISTS readings_rollup_dirty_trg" + (" ON readings" if bind.dialect.name == "postgresql" else ""))
+    op.execute(
+        "DROP TRIGGER IF EXISTS readings_rollup_dirty_trg"
+        + (" ON readings" if bind.dialect.name == "postgresql" else "")
+    )
     if bind.dialect.name == "postgresql":
         op.execute("DROP FUNCTION IF EXISTS ddms_mark_rollups_dirty()")
     op.drop_table("readings_rollup_dirty")

@@ -29,12 +29,16 @@ async def test_device_export_raw_quotes_names_and_orders_newest_first(
     device = await add_device(TRICKY, unit='m³/h, "norm"')
     rows = [(device, T0 + timedelta(seconds=i), i / 4) for i in range(50)]
     await add_rows(rows)
-    answer = await client.get(f"/api/export/device/{device}", headers=read_only_headers, params={
-        "start_time": rows[10][1].isoformat(), "end_time": rows[19][1].isoformat()})
+    answer = await client.get(
+        f"/api/export/device/{device}",
+        headers=read_only_headers,
+        params={"start_time": rows[10][1].isoformat(), "end_time": rows[19][1].isoformat()},
+    )
     table = parse(answer)
     assert table[0] == ["timestamp", "value", "unit"]
-    assert [(datetime.fromisoformat(t), float(v), u) for t, v, u in table[1:]] == \
-        [(row[1], row[2], 'm³/h, "norm"') for row in reversed(rows[10:20])]
+    assert [(datetime.fromisoformat(t), float(v), u) for t, v, u in table[1:]] == [
+        (row[1], row[2], 'm³/h, "norm"') for row in reversed(rows[10:20])
+    ]
     disposition = answer.headers["content-disposition"]
     assert disposition.startswith("attachment; filename=Kessel_3___Nord__Zeile_2_")
     assert disposition.split(";")[1].strip().endswith(".csv")
@@ -44,14 +48,22 @@ async def test_group_and_device_list_exports_name_each_row(
     client: httpx.AsyncClient, owner_headers: dict[str, str]
 ) -> None:
     first, second = await add_device(TRICKY), await add_device("plain")
-    await add_rows([(first, T0 + timedelta(seconds=2 * i), 1.0) for i in range(5)]
-                   + [(second, T0 + timedelta(seconds=2 * i + 1), 2.0) for i in range(5)])
-    group = await client.post("/api/groups", headers=owner_headers,
-                              json={"name": "Halle 7", "device_ids": [str(first), str(second)]})
+    await add_rows(
+        [(first, T0 + timedelta(seconds=2 * i), 1.0) for i in range(5)]
+        + [(second, T0 + timedelta(seconds=2 * i + 1), 2.0) for i in range(5)]
+    )
+    group = await client.post(
+        "/api/groups",
+        headers=owner_headers,
+        json={"name": "Halle 7", "device_ids": [str(first), str(second)]},
+    )
     assert group.status_code == 201
     by_group = parse(await client.get(f"/api/export/group/{group.json()['id']}", headers=owner_headers))
-    by_list = parse(await client.get("/api/export/devices", headers=owner_headers,
-                                     params={"device_ids": f"{first},{second}"}))
+    by_list = parse(
+        await client.get(
+            "/api/export/devices", headers=owner_headers, params={"device_ids": f"{first},{second}"}
+        )
+    )
     for table in (by_group, by_list):
         assert table[0] == ["timestamp", "device_name", "value", "unit"]
         assert len(table) == 11
@@ -60,40 +72,66 @@ async def test_group_and_device_list_exports_name_each_row(
         assert stamps == sorted(stamps, reverse=True)
 
 
-async def test_aggregated_export_and_empty_range(client: httpx.AsyncClient, owner_headers: dict[str, str]) -> None:
+async def test_aggregated_export_and_empty_range(
+    client: httpx.AsyncClient, owner_headers: dict[str, str]
+) -> None:
     device = await add_device("pump")
     rows = [(device, T0 + timedelta(seconds=13 * i), float(i % 7)) for i in range(400)]
     await add_rows(rows)
-    table = parse(await client.get(f"/api/export/device/{device}", headers=owner_headers,
-                                   params={"aggregate": "1hour"}))
+    table = parse(
+        await client.get(f"/api/export/device/{device}", headers=owner_headers, params={"aggregate": "1hour"})
+    )
     assert table[0] == ["time_bucket", "avg_value", "min_value", "max_value", "count", "unit"]
     expected = expected_buckets(rows, device, 3600)
     assert len(table) - 1 == len(expected)
     for stamp, avg, low, high, count, _unit in table[1:]:
         want = expected[int(datetime.fromisoformat(stamp).timestamp())]
         assert (float(avg), float(low), float(high), int(count)) == pytest.approx(want)
-    empty = parse(await client.get(f"/api/export/device/{device}", headers=owner_headers,
-                                   params={"start_time": "2020-01-01T00:00:00Z", "end_time": "2020-01-02T00:00:00Z"}))
+    empty = parse(
+        await client.get(
+            f"/api/export/device/{device}",
+            headers=owner_headers,
+            params={"start_time": "2020-01-01T00:00:00Z", "end_time": "2020-01-02T00:00:00Z"},
+        )
+    )
     assert empty == [["timestamp", "value", "unit"]]
 
 
-async def test_non_ascii_name_gets_rfc5987_filename(client: httpx.AsyncClient, owner_headers: dict[str, str]) -> None:
+async def test_non_ascii_name_gets_rfc5987_filename(
+    client: httpx.AsyncClient, owner_headers: dict[str, str]
+) -> None:
     device = await add_device("温度 传感器/1")
     disposition = (await client.get(f"/api/export/device/{device}", headers=owner_headers)).headers[
-        "content-disposition"]
+        "content-disposition"
+    ]
     plain, starred = disposition.split("; filename*=UTF-8''")
-    assert plain.startswith("attachment; filename=") and plain.isascii() and "/" not in plain
-    assert unquote(starred).startswith("温度_传感器_1_") and unquote(starred).endswith(".csv")
+    assert plain.startswith("attachment; filename=")
+    assert plain.isascii()
+    assert "/" not in plain
+    assert unquote(starred).startswith("温度_传感器_1_")
+    assert unquote(starred).endswith(".csv")
 
 
-async def test_archived_device_stays_exportable(client: httpx.AsyncClient, owner_headers: dict[str, str]) -> None:
+async def test_archived_device_stays_exportable(
+    client: httpx.AsyncClient, owner_headers: dict[str, str]
+) -> None:
     device = await add_device("retired")
     await add_rows([(device, T0 + timedelta(minutes=i), float(i)) for i in range(3)])
-    deleted = await client.delete(f"/api/devices/{device}", headers=owner_headers, params={"keep_data": "true"})
+    deleted = await client.delete(
+        f"/api/devices/{device}", headers=owner_headers, params={"keep_data": "true"}
+    )
     assert deleted.status_code == 204
     assert len(parse(await client.get(f"/api/export/device/{device}", headers=owner_headers))) == 4
-    assert len(parse(await client.get("/api/export/devices", headers=owner_headers,
-                                      params={"device_ids": str(device)}))) == 4
+    assert (
+        len(
+            parse(
+                await client.get(
+                    "/api/export/devices", headers=owner_headers, params={"device_ids": str(device)}
+                )
+            )
+        )
+        == 4
+    )
 
 
 @pytest.mark.parametrize("ids", [None, "", "not-a-uuid", f"{uuid.uuid4()}"])

@@ -14,8 +14,10 @@ T0 = datetime(2026, 5, 4, 10, 0, tzinfo=UTC)
 
 
 @pytest.fixture
-async def device_with_rows(client: httpx.AsyncClient) -> tuple[uuid.UUID, list[tuple[uuid.UUID, datetime, float]]]:
-    device = await add_device("Line 1, \"east\"")
+async def device_with_rows(
+    client: httpx.AsyncClient,
+) -> tuple[uuid.UUID, list[tuple[uuid.UUID, datetime, float]]]:
+    device = await add_device('Line 1, "east"')
     rows = [(device, T0 + timedelta(seconds=17 * i), float(i % 23)) for i in range(600)]
     await add_rows(rows)
     return device, rows
@@ -26,15 +28,19 @@ async def test_raw_readings_page_newest_first_with_total(
 ) -> None:
     device, rows = device_with_rows
     start, end = rows[100][1], rows[399][1]
-    answer = await client.get(f"/api/readings/{device}", headers=read_only_headers, params={
-        "start_time": start.isoformat(), "end_time": end.isoformat(), "limit": 25, "offset": 5})
+    answer = await client.get(
+        f"/api/readings/{device}",
+        headers=read_only_headers,
+        params={"start_time": start.isoformat(), "end_time": end.isoformat(), "limit": 25, "offset": 5},
+    )
     assert answer.status_code == 200
     body = answer.json()
     assert body["device_id"] == str(device)
     assert body["total"] == 300
     expected = [row for row in reversed(rows) if start <= row[1] <= end][5:30]
-    assert [(datetime.fromisoformat(r["timestamp"]), r["value"]) for r in body["readings"]] == \
-        [(row[1], row[2]) for row in expected]
+    assert [(datetime.fromisoformat(r["timestamp"]), r["value"]) for r in body["readings"]] == [
+        (row[1], row[2]) for row in expected
+    ]
     assert body["readings"][0]["timestamp"].endswith("+00:00")
 
 
@@ -42,8 +48,9 @@ async def test_aggregate_1min_carries_min_max_count(
     client: httpx.AsyncClient, owner_headers: dict[str, str], device_with_rows: tuple
 ) -> None:
     device, rows = device_with_rows
-    answer = await client.get(f"/api/readings/{device}", headers=owner_headers,
-                              params={"aggregate": "1min", "limit": 1000})
+    answer = await client.get(
+        f"/api/readings/{device}", headers=owner_headers, params={"aggregate": "1min", "limit": 1000}
+    )
     assert answer.status_code == 200
     body = answer.json()
     expected = expected_buckets(rows, device, 60)
@@ -62,21 +69,30 @@ async def test_latest_count_and_series(
     device, rows = device_with_rows
     latest = (await client.get(f"/api/readings/{device}/latest", headers=read_only_headers)).json()
     assert (datetime.fromisoformat(latest["timestamp"]), latest["value"]) == (rows[-1][1], rows[-1][2])
-    counted = await client.get(f"/api/readings/{device}/count", headers=read_only_headers,
-                               params={"start_time": rows[10][1].isoformat()})
+    counted = await client.get(
+        f"/api/readings/{device}/count",
+        headers=read_only_headers,
+        params={"start_time": rows[10][1].isoformat()},
+    )
     assert counted.json() == {"device_id": str(device), "count": 590}
     start, end = T0, T0 + timedelta(hours=3)
-    series = await client.get(f"/api/readings/{device}/series", headers=read_only_headers, params={
-        "start_time": start.isoformat(), "end_time": end.isoformat(), "max_points": 40})
+    series = await client.get(
+        f"/api/readings/{device}/series",
+        headers=read_only_headers,
+        params={"start_time": start.isoformat(), "end_time": end.isoformat(), "max_points": 40},
+    )
     assert series.status_code == 200
     body = series.json()
-    assert body["bucket_seconds"] == 300 and body["source"] == "readings_1min"
+    assert body["bucket_seconds"] == 300
+    assert body["source"] == "readings_1min"
     assert len(body["points"]) <= 40
     width = body["bucket_seconds"]
-    expected = expected_buckets(rows, device, width, start.replace(), datetime.fromtimestamp(
-        bucket_start(end, width) + width, UTC))
-    assert {int(datetime.fromisoformat(p["timestamp"]).timestamp()): p["count"] for p in body["points"]} == \
-        {key: value[3] for key, value in expected.items()}
+    expected = expected_buckets(
+        rows, device, width, start.replace(), datetime.fromtimestamp(bucket_start(end, width) + width, UTC)
+    )
+    assert {int(datetime.fromisoformat(p["timestamp"]).timestamp()): p["count"] for p in body["points"]} == {
+        key: value[3] for key, value in expected.items()
+    }
 
 
 @pytest.mark.parametrize(
@@ -90,8 +106,12 @@ async def test_latest_count_and_series(
     ],
 )
 async def test_bad_query_is_400_with_reason(
-    client: httpx.AsyncClient, owner_headers: dict[str, str], device_with_rows: tuple, path: str,
-    params: dict[str, str], detail: str,
+    client: httpx.AsyncClient,
+    owner_headers: dict[str, str],
+    device_with_rows: tuple,
+    path: str,
+    params: dict[str, str],
+    detail: str,
 ) -> None:
     device, _ = device_with_rows
     answer = await client.get(f"/api/readings/{device}{path}", headers=owner_headers, params=params)
@@ -106,8 +126,9 @@ async def test_limits_unknown_devices_and_auth(
     for limit in (0, 1001):
         answer = await client.get(f"/api/readings/{device}", headers=owner_headers, params={"limit": limit})
         assert answer.status_code in (400, 422)
-    assert (await client.get(f"/api/readings/{device}", headers=owner_headers, params={"offset": -1})).status_code \
-        in (400, 422)
+    assert (
+        await client.get(f"/api/readings/{device}", headers=owner_headers, params={"offset": -1})
+    ).status_code in (400, 422)
     unknown = uuid.uuid4()
     for path in ("", "/latest", "/count", "/series"):
         assert (await client.get(f"/api/readings/{unknown}{path}", headers=owner_headers)).status_code == 404

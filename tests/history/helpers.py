@@ -22,8 +22,14 @@ Row = tuple[uuid.UUID, datetime, float]
 
 async def add_device(name: str, *, retention_days: int = 90, unit: str = "°C") -> uuid.UUID:
     async with db.session_scope() as session:
-        device = Device(name=name, modbus_ip="127.0.0.1", modbus_slave_id=1, modbus_register=0,
-                        unit=unit, retention_days=retention_days)
+        device = Device(
+            name=name,
+            modbus_ip="127.0.0.1",
+            modbus_slave_id=1,
+            modbus_register=0,
+            unit=unit,
+            retention_days=retention_days,
+        )
         session.add(device)
         await session.commit()
         return device.id
@@ -46,8 +52,13 @@ def bucket_start(moment: datetime, width: int) -> int:
     return int(moment.timestamp() // width) * width
 
 
-def expected_buckets(rows: Iterable[Row], device_id: uuid.UUID, width: int,
-                     lo: datetime | None = None, hi: datetime | None = None) -> dict[int, tuple[float, float, float, int]]:
+def expected_buckets(
+    rows: Iterable[Row],
+    device_id: uuid.UUID,
+    width: int,
+    lo: datetime | None = None,
+    hi: datetime | None = None,
+) -> dict[int, tuple[float, float, float, int]]:
     """{bucket epoch: (avg, min, max, count)} over raw rows of one device whose bucket is in [lo, hi)."""
     groups: dict[int, list[float]] = defaultdict(list)
     for device, moment, value in rows:
@@ -59,16 +70,19 @@ def expected_buckets(rows: Iterable[Row], device_id: uuid.UUID, width: int,
         if hi is not None and start >= hi.timestamp():
             continue
         groups[start].append(value)
-    return {start: (sum(values) / len(values), min(values), max(values), len(values))
-            for start, values in groups.items()}
+    return {
+        start: (sum(values) / len(values), min(values), max(values), len(values))
+        for start, values in groups.items()
+    }
 
 
 def as_dict(points: Iterable[object]) -> dict[int, tuple[float, float, float, int]]:
     return {int(p.timestamp.timestamp()): (p.avg, p.min, p.max, p.count) for p in points}  # type: ignore[attr-defined]
 
 
-def assert_same(actual: dict[int, tuple[float, float, float, int]],
-                expected: dict[int, tuple[float, float, float, int]]) -> None:
+def assert_same(
+    actual: dict[int, tuple[float, float, float, int]], expected: dict[int, tuple[float, float, float, int]]
+) -> None:
     assert sorted(actual) == sorted(expected)
     for key, (avg, low, high, number) in expected.items():
         got = actual[key]

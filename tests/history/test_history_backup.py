@@ -23,9 +23,12 @@ T0 = datetime(2026, 2, 3, 4, 5, 6, 789000, tzinfo=UTC)
 async def snapshot() -> tuple[list[tuple], list[tuple]]:
     devices = text("SELECT id, name FROM devices ORDER BY name").columns(id=Uuid(), name=String())
     rows = text('SELECT device_id, "timestamp", value FROM readings ORDER BY device_id, "timestamp"').columns(
-        device_id=Uuid(), timestamp=UTCDateTime(), value=Float())
+        device_id=Uuid(), timestamp=UTCDateTime(), value=Float()
+    )
     async with db.current().engine.connect() as conn:
-        return [tuple(r) for r in (await conn.execute(devices)).all()], [tuple(r) for r in (await conn.execute(rows)).all()]
+        return [tuple(r) for r in (await conn.execute(devices)).all()], [
+            tuple(r) for r in (await conn.execute(rows)).all()
+        ]
 
 
 @pytest.fixture
@@ -39,8 +42,10 @@ async def test_backup_then_restore_brings_the_data_back(backup_settings: Setting
     before = await snapshot()
 
     path = await backup.create_backup(backup_settings)
-    assert path.exists() and path.stat().st_size > 0
-    assert backup.last_status.error is None and backup.last_status.path == path
+    assert path.exists()
+    assert path.stat().st_size > 0
+    assert backup.last_status.error is None
+    assert backup.last_status.path == path
 
     # Damage: delete readings, add a device that was not in the backup.
     async with db.current().engine.begin() as conn:
@@ -60,7 +65,9 @@ async def test_retention_count_keeps_only_the_newest(backup_settings: Settings) 
     assert not made[0].exists()
 
 
-async def test_missing_pg_dump_is_a_clear_error(backup_settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_missing_pg_dump_is_a_clear_error(
+    backup_settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("PATH", "/nonexistent")
     if not db.current().is_postgres:  # SQLite needs no external tool at all
         assert (await backup.create_backup(backup_settings)).exists()

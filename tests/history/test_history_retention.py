@@ -19,7 +19,8 @@ NOW = datetime(2026, 7, 10, 12, 34, 56, tzinfo=UTC)
 
 async def stored_rows() -> list[Row]:
     statement = text('SELECT device_id, "timestamp", value FROM readings').columns(
-        device_id=Uuid(), timestamp=UTCDateTime(), value=Float())
+        device_id=Uuid(), timestamp=UTCDateTime(), value=Float()
+    )
     async with db.current().engine.connect() as conn:
         return [tuple(row) for row in (await conn.execute(statement)).all()]  # type: ignore[misc]
 
@@ -39,7 +40,10 @@ async def test_retention_removes_exactly_the_expired_rows_and_fixes_rollups() ->
     rows: list[Row] = []
     for device in (short, long, archived):
         # Five days every 7 minutes, ending now; the cutoffs fall inside hours and days.
-        rows += [(device, NOW - timedelta(minutes=7 * i, seconds=i % 60), float(i % 97)) for i in range(5 * 24 * 60 // 7)]
+        rows += [
+            (device, NOW - timedelta(minutes=7 * i, seconds=i % 60), float(i % 97))
+            for i in range(5 * 24 * 60 // 7)
+        ]
     # Readings exactly at a cutoff are kept; one microsecond older are removed.
     rows.append((short, NOW - timedelta(days=1), 500.0))
     rows.append((short, NOW - timedelta(days=1, microseconds=1), 600.0))

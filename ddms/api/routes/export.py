@@ -19,29 +19,46 @@ CSV_MEDIA_TYPE = "text/csv; charset=utf-8"
 
 def _response(plan: export.ExportPlan) -> StreamingResponse:
     return StreamingResponse(
-        export.stream(plan), media_type=CSV_MEDIA_TYPE,
+        export.stream(plan),
+        media_type=CSV_MEDIA_TYPE,
         headers={"Content-Disposition": plan.content_disposition, "Cache-Control": "no-store"},
     )
 
 
 @router.get("/device/{device_id}", response_class=StreamingResponse)
-async def export_device(device_id: uuid.UUID, session: SessionDep, _: CurrentUser, start_time: TimeParam = None,
-                        end_time: TimeParam = None, aggregate: str | None = None) -> StreamingResponse:
+async def export_device(
+    device_id: uuid.UUID,
+    session: SessionDep,
+    _: CurrentUser,
+    start_time: TimeParam = None,
+    end_time: TimeParam = None,
+    aggregate: str | None = None,
+) -> StreamingResponse:
     start, end = readings.parse_range(start_time, end_time)
     plan = await export.device_plan(session, device_id, start, end, readings.parse_aggregate(aggregate))
     return _response(plan)
 
 
 @router.get("/group/{group_id}", response_class=StreamingResponse)
-async def export_group(group_id: uuid.UUID, session: SessionDep, _: CurrentUser, start_time: TimeParam = None,
-                       end_time: TimeParam = None) -> StreamingResponse:
+async def export_group(
+    group_id: uuid.UUID,
+    session: SessionDep,
+    _: CurrentUser,
+    start_time: TimeParam = None,
+    end_time: TimeParam = None,
+) -> StreamingResponse:
     start, end = readings.parse_range(start_time, end_time)
     return _response(await export.group_plan(session, group_id, start, end))
 
 
 @router.get("/devices", response_class=StreamingResponse)
-async def export_devices(session: SessionDep, _: CurrentUser, device_ids: str | None = None,
-                         start_time: TimeParam = None, end_time: TimeParam = None) -> StreamingResponse:
+async def export_devices(
+    session: SessionDep,
+    _: CurrentUser,
+    device_ids: str | None = None,
+    start_time: TimeParam = None,
+    end_time: TimeParam = None,
+) -> StreamingResponse:
     start, end = readings.parse_range(start_time, end_time)
     ids = export.parse_device_ids(device_ids)
     return _response(await export.devices_plan(session, ids, start, end))

@@ -30,8 +30,12 @@ TimeParam = Annotated[str | None, Query(description="ISO 8601; naive times are U
 
 @router.get("/{device_id}", response_model=ReadingsPagePublic)
 async def list_readings(
-    device_id: uuid.UUID, session: SessionDep, _: CurrentUser, start_time: TimeParam = None,
-    end_time: TimeParam = None, limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    device_id: uuid.UUID,
+    session: SessionDep,
+    _: CurrentUser,
+    start_time: TimeParam = None,
+    end_time: TimeParam = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     offset: Annotated[int, Query(ge=0)] = 0,
     aggregate: Annotated[str | None, Query(description="1min, 1hour or 1day")] = None,
 ) -> ReadingsPagePublic:
@@ -42,8 +46,11 @@ async def list_readings(
         raw = [ReadingPublic(timestamp=item.timestamp, value=item.value) for item in page.items]
         return ReadingsPagePublic(device_id=device_id, readings=raw, total=page.total)
     page = await readings.aggregate_page(session, device_id, start, end, width, limit, offset)
-    buckets = [AggregatedReading(timestamp=b.timestamp, value=b.avg, min=b.min, max=b.max, count=b.count)
-               for b in page.items if isinstance(b, readings.Bucket)]
+    buckets = [
+        AggregatedReading(timestamp=b.timestamp, value=b.avg, min=b.min, max=b.max, count=b.count)
+        for b in page.items
+        if isinstance(b, readings.Bucket)
+    ]
     return ReadingsPagePublic(device_id=device_id, readings=buckets, total=page.total)
 
 
@@ -54,18 +61,32 @@ async def latest_reading(device_id: uuid.UUID, session: SessionDep, _: CurrentUs
 
 
 @router.get("/{device_id}/count", response_model=ReadingCount)
-async def count_readings(device_id: uuid.UUID, session: SessionDep, _: CurrentUser, start_time: TimeParam = None,
-                         end_time: TimeParam = None) -> ReadingCount:
+async def count_readings(
+    device_id: uuid.UUID,
+    session: SessionDep,
+    _: CurrentUser,
+    start_time: TimeParam = None,
+    end_time: TimeParam = None,
+) -> ReadingCount:
     start, end = readings.parse_range(start_time, end_time)
     return ReadingCount(device_id=device_id, count=await readings.count(session, device_id, start, end))
 
 
 @router.get("/{device_id}/series", response_model=SeriesPublic)
 async def reading_series(
-    device_id: uuid.UUID, session: SessionDep, _: CurrentUser, start_time: TimeParam = None,
-    end_time: TimeParam = None, max_points: Annotated[int, Query(ge=1, le=10_000)] = 1000,
+    device_id: uuid.UUID,
+    session: SessionDep,
+    _: CurrentUser,
+    start_time: TimeParam = None,
+    end_time: TimeParam = None,
+    max_points: Annotated[int, Query(ge=1, le=10_000)] = 1000,
 ) -> SeriesPublic:
     start, end = readings.parse_range(start_time, end_time)
     series = await readings.series(session, device_id, start, end, max_points)
-    points = [SeriesPoint(timestamp=p.timestamp, avg=p.avg, min=p.min, max=p.max, count=p.count) for p in series.points]
-    return SeriesPublic(device_id=device_id, bucket_seconds=series.bucket_seconds, source=series.source, points=points)
+    points = [
+        SeriesPoint(timestamp=p.timestamp, avg=p.avg, min=p.min, max=p.max, count=p.count)
+        for p in series.points
+    ]
+    return SeriesPublic(
+        device_id=device_id, bucket_seconds=series.bucket_seconds, source=series.source, points=points
+    )
