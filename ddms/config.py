@@ -20,6 +20,7 @@ logger = logging.getLogger(__name__)
 
 MIN_SECRET_BYTES = 32
 SECRET_FILE_NAME = "jwt_secret"
+SECRET_BYTES_FOR_ALGORITHM = {"HS256": 32, "HS384": 48, "HS512": 64}
 
 
 class ConfigError(Exception):
@@ -81,10 +82,12 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _production_needs_secret(self) -> Settings:
-        if self.ddms_env == "production" and len(self.jwt_secret_key.encode()) < MIN_SECRET_BYTES:
-            raise ValueError(f"JWT_SECRET_KEY must be set to at least {MIN_SECRET_BYTES} bytes in production")
-        if self.jwt_secret_key and len(self.jwt_secret_key.encode()) < MIN_SECRET_BYTES:
-            raise ValueError(f"JWT_SECRET_KEY must be at least {MIN_SECRET_BYTES} bytes")
+        # RFC 7518: an HMAC key at least as long as the hash (PyJWT warns on every token otherwise).
+        minimum = SECRET_BYTES_FOR_ALGORITHM[self.jwt_algorithm]
+        if self.ddms_env == "production" and len(self.jwt_secret_key.encode()) < minimum:
+            raise ValueError(f"JWT_SECRET_KEY must be set to at least {minimum} bytes in production")
+        if self.jwt_secret_key and len(self.jwt_secret_key.encode()) < minimum:
+            raise ValueError(f"JWT_SECRET_KEY must be at least {minimum} bytes for {self.jwt_algorithm}")
         return self
 
     @property

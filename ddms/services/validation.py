@@ -11,8 +11,9 @@ _HOST_LABEL = re.compile(r"^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$")
 def check_host(value: str) -> str:
     """An IPv4/IPv6 address or an RFC 1123 host name; ValueError otherwise."""
     candidate = value.strip()
+    bracketed = candidate.startswith("[") and candidate.endswith("]")  # "[fe80::1]", as in URLs
     try:
-        return str(ipaddress.ip_address(candidate.strip("[]")))
+        return str(ipaddress.ip_address(candidate[1:-1] if bracketed else candidate))
     except ValueError:
         pass
     labels = candidate.rstrip(".").split(".")

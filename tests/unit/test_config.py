@@ -60,6 +60,19 @@ def test_production_refuses_a_missing_or_weak_secret(clean_env: pytest.MonkeyPat
     assert load_settings().jwt_secret == "s" * 32
 
 
+def test_secret_length_follows_the_algorithm(clean_env: pytest.MonkeyPatch) -> None:
+    clean_env.setenv("JWT_ALGORITHM", "HS512")
+    clean_env.setenv("JWT_SECRET_KEY", "s" * 63)
+    with pytest.raises(ConfigError, match="JWT_SECRET_KEY must be at least 64 bytes for HS512"):
+        load_settings()
+    clean_env.setenv("JWT_SECRET_KEY", "s" * 64)
+    assert load_settings().jwt_algorithm == "HS512"
+
+
+def test_generated_secret_suits_every_algorithm(clean_env: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    assert len(load_settings(ddms_data_dir=tmp_path, jwt_algorithm="HS512").jwt_secret.encode()) >= 64
+
+
 def test_secret_is_generated_once_with_0600(clean_env: pytest.MonkeyPatch, tmp_path: Path) -> None:
     secret = load_settings(ddms_data_dir=tmp_path / "new").jwt_secret
     path = tmp_path / "new" / SECRET_FILE_NAME
