@@ -1,0 +1,89 @@
+"""Account services on both backends: owner bootstrap, refresh-token rotation under concurrency."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+import pytest
+
+from ddms import db
+from ddms.config import Settings
+from ddms.errors import Conflict, Forbidden, NotFound, Unauthorized
+from ddms.models import RefreshToken, Role, User
+from ddms.schemas.users import UserCreate, UserUpdate
+from ddms.security import verify_password
+from ddms.services import auth, tokens, users
+from tests.api.helpers import add_user, count_rows, tokens_for
+
+
+async def test_owner_is_created_once(database: db.Database) -> None:
+    async with db.session_scope() as session:
+        generated = await users.ensure_owner(session=session, password=None)
+        assert generated is not None and len(generated) >= 12
+        assert await users.ensure_owner(session=session, password="another-password") is None
+        owner = await users.find_by_username(session=session, username="admin")
+        assert owner is not None and owner.role == Role.OWNER
+        assert await verify_password(generated, owner.password_hash)
+    assert await count_rows(User) == 1
+
+
+async def test_owner_with_configured_password(database: db.Database) -> None:
+    async with db.session_scope() as session:
+        assert await users.ensure_owner(session=session, password="configured-1") is None
+        owner = await users.find_by_username(session=session, username="admin")
+        assert owner is not None and await verify_password("configured-1", owner.password_hash)
+
+
+async def test_concurrent_refresh_with_one_token_succeeds_once(database: db.Database, settings: Settings) -> None:
+    user = await add_user("racer", Role.ADMIN)
+    issued = await tokens_for(settings, user)
+
+    async def attempt() -> str:
+        async with db.session_scope() as session:
+            try:
+                await auth.refresh(session=session, settings=settings, refresh_token=issued.refresh_token)
+                return "ok"
+            except Unauthorized:
+                return "refused"
+
+    outcomes = await asyncio.gather(*(attempt() for _ in range(4)))
+    assert sorted(outcomes) == ["ok", "refused", "refused", "refused"]
+
+
+async def test_expired_or_foreign_refresh_tokens(database: db.Database, settings: Settings) -> None:
+    user = await add_user("someone", Role.READ_ONLY)
+    issued = await tokens_for(settings, user)
+    claims = auth._decode(settings, issued.refresh_token, "refresh")
+    async with db.session_scope() as session:
+        with pytest.raises(Unauthorized, match="Invalid refresh token"):
+            await tokens.consume(session=session, claims=claims.__class__(
+                user_id=uuid.uuid4(), jti=claims.jti, token_type="refresh", version=0,
+                expires_at=claims.expires_at, family_id=claims.family_id))
+        with pytest.raises(Unauthorized, match="Invalid refresh token"):
+            await tokens.consume(session=session, claims=claims.__class__(
+                user_id=user.id, jti=uuid.uuid4(), token_type="refresh", version=0,
+                expires_at=claims.expires_at, family_id=claims.family_id))
+        await tokens.revoke_one(session=session, jti=claims.jti)
+        with pytest.raises(Unauthorized, match="revoked"):
+            await tokens.consume(session=session, claims=claims)
+        assert await count_rows(RefreshToken, user_id=user.id) == 1
+
+
+async def test_user_service_rules(database: db.Database) -> None:
+    owner = await add_user("admin", Role.OWNER)
+    async with db.session_scope() as session:
+        with pytest.raises(Forbidden):
+            await users.create_user(session=session, data=UserCreate(username="second_owner",
+                                                                     password="password-1", role="owner"))
+        with pytest.raises(Conflict):
+            await users.create_user(session=session, data=UserCreate(username="admin", password="password-1"))
+        with pytest.raises(Forbidden):
+            await users.update_user(session=session, user_id=owner.id, data=UserUpdate(role="admin"))
+        with pytest.raises(Forbidden):
+            await users.delete_user(session=session, user_id=owner.id)
+        with pytest.raises(NotFound):
+            await users.delete_user(session=session, user_id=uuid.uuid4())
+        with pytest.raises(NotFound):
+            await users.set_password(session=session, username="ghost", password="password-1")
+    assert await count_rows(User) == 1
