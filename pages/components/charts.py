@@ -24,6 +24,16 @@ _TOOLTIP_JS = """(params) => {
 }"""
 
 
+def _axis_end(end: str, low: float, high: float) -> str:
+    """JS for an axis end ("min" or "max") that includes the data and the thresholds ``low``..``high``,
+    rounded to a tenth of the span's magnitude (so the tick labels stay short)."""
+    rounding = "floor" if end == "min" else "ceil"
+    return (f"(v) => {{ const lo = Math.min(v.min, {low!r}), hi = Math.max(v.max, {high!r});"
+            " const span = (hi - lo) || Math.abs(hi) || 1;"
+            " const inv = Math.pow(10, 1 - Math.floor(Math.log10(span)));"
+            f" return Math.{rounding}({'lo' if end == 'min' else 'hi'} * inv) / inv; }}")
+
+
 def browser_language() -> str:
     return {"zh": "zh-CN"}.get(current_language(), "en-US")
 
@@ -86,8 +96,8 @@ def device_options(device: Any, points: list[list[Any]]) -> dict[str, Any]:
     options["yAxis"]["name"] = device.unit
     limits = [line["yAxis"] for line in lines]
     if limits:  # the axis fits the data; stretch it so every threshold line stays in view
-        options["yAxis"][":min"] = f"(v) => Math.min(v.min, {min(limits)!r})"
-        options["yAxis"][":max"] = f"(v) => Math.max(v.max, {max(limits)!r})"
+        options["yAxis"][":min"] = _axis_end("min", min(limits), max(limits))
+        options["yAxis"][":max"] = _axis_end("max", min(limits), max(limits))
     options["series"] = [{
         "type": "line", "name": device.name, "data": points, "showSymbol": False, "sampling": "lttb",
         "encode": {"x": 0, "y": 1}, "lineStyle": {"width": 2},
