@@ -1,0 +1,147 @@
+"""Collector benchmark: N simulated devices polled for a fixed time, beside raw pymodbus round trips.
+
+    .venv/bin/python -m benchmarks.collector [--devices 1000] [--interval 1] [--seconds 30]
+
+(run as a module: a script named collector.py would shadow the collector package)
+
+The simulator runs in its own process (``collector.simulator``); the collector, its writer and an
+SQLite database run in this one, so the CPU figure is the collector's. The baseline is the ceiling
+of the library the simulator is built on: sequential read_holding_registers round trips per second
+with pymodbus's own client on one connection, measured against the same simulator in the same run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from pymodbus.client import AsyncModbusTcpClient
+from sqlalchemy import func, select
+
+from collector.poller import Poller
+from collector.runner import Collector
+from collector.simulator import catalog
+from ddms import db
+from ddms.bus import reset_bus
+from ddms.config import load_settings
+from ddms.migrate import upgrade
+from ddms.models import Device, Reading
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+async def wait_port(port: int) -> None:
+    for _ in range(200):
+        try:
+            _, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.close()
+            return
+        except OSError:
+            await asyncio.sleep(0.05)
+    raise RuntimeError("simulator did not start")
+
+
+async def raw_pymodbus(port: int, seconds: float) -> float:
+    client = AsyncModbusTcpClient("127.0.0.1", port=port, timeout=2)
+    await client.connect()
+    count, started = 0, time.perf_counter()
+    while time.perf_counter() - started < seconds:
+        await client.read_holding_registers(0, count=2, device_id=10)
+        count += 1
+    elapsed = time.perf_counter() - started
+    client.close()
+    return count / elapsed
+
+
+async def main(devices: int, interval: int, seconds: float) -> None:
+    port = free_port()
+    simulator = subprocess.Popen([sys.executable, "-c", (
+        "import asyncio, logging; logging.basicConfig(level=logging.WARNING); "
+        "from collector.simulator import run; "
+        f"asyncio.run(run('127.0.0.1', {port}, {devices + 8}, False))"
+    )], stdout=subprocess.DEVNULL)
+    try:
+        await wait_port(port)
+        ceiling = await raw_pymodbus(port, 3.0)
+        with tempfile.TemporaryDirectory() as tmp:
+            url = f"sqlite+aiosqlite:///{Path(tmp) / 'bench.db'}"
+            await upgrade(url)
+            database = db.configure(url)
+            reset_bus()
+            signals = catalog(devices + 8)[8:]  # the float32 sensors
+            async with db.session_scope() as session:
+                session.add_all(Device(
+                    name=s.name, modbus_ip="127.0.0.1", modbus_port=port, modbus_slave_id=s.unit_id,
+                    modbus_register=s.address, modbus_register_count=2, data_type="float32",
+                    sampling_interval=interval,
+                ) for s in signals)
+                await session.commit()
+            lags: list[float] = []
+            original = Poller.poll_once
+
+            async def measured(self: Poller) -> bool:
+                lags.append(self.stats.last_lag)
+                return await original(self)
+
+            Poller.poll_once = measured  # type: ignore[method-assign]
+            settings = load_settings(database_url=url, modbus_timeout=2.0, ddms_data_dir=Path(tmp),
+                                     jwt_secret_key="bench-" + "x" * 40)
+            collector = Collector(settings)
+            await collector.start()
+            await asyncio.sleep(2 * interval + 1)  # warm-up: connection, first polls, first batches
+            for poller in collector.pollers.values():
+                poller.stats.on_time = poller.stats.late = poller.stats.missed = poller.stats.failed = 0
+            lags.clear()
+            written0, cpu0, wall0 = collector.writer.written, time.process_time(), time.perf_counter()
+            await asyncio.sleep(seconds)
+            wall = time.perf_counter() - wall0
+            cpu = time.process_time() - cpu0
+            written = collector.writer.written - written0
+            stats = [poller.stats for poller in collector.pollers.values()]
+            on_time = sum(s.on_time for s in stats)
+            late = sum(s.late for s in stats)
+            missed = sum(s.missed for s in stats)
+            failed = sum(s.failed for s in stats)
+            polls = on_time + late
+            published = sum(1 for _ in lags)
+            await collector.stop()
+            async with db.session_scope() as session:
+                stored = (await session.exec(select(func.count()).select_from(Reading))).one()[0]
+            total_taken = collector.writer.written
+            await database.dispose()
+    finally:
+        simulator.terminate()
+        simulator.wait(5)
+    lags_ms = sorted(lag * 1000 for lag in lags) or [0.0]
+    p99 = lags_ms[min(len(lags_ms) - 1, int(len(lags_ms) * 0.99))]
+    rate = polls / wall
+    print(f"devices {devices}, interval {interval} s, measured {wall:.1f} s on {published} polls")
+    print(f"polls per second        {rate:9.1f}  (due: {devices / interval:.1f})")
+    print(f"on schedule             {100 * on_time / max(1, on_time + late + missed):9.3f} %  "
+          f"(late {late}, missed {missed}, failed {failed})")
+    print(f"schedule lag p50 / p99  {statistics.median(lags_ms):9.2f} / {p99:.2f} ms")
+    print(f"collector CPU per poll  {1e6 * cpu / max(1, polls):9.1f} us  ({100 * cpu / wall:.1f} % of one core)")
+    print(f"readings written / s    {written / wall:9.1f}")
+    print(f"every reading stored    {stored == total_taken}  ({stored} stored, {total_taken} written)")
+    print(f"raw pymodbus ceiling    {ceiling:9.1f} round trips/s on one connection (sequential)")
+    print(f"collector / ceiling     {rate / ceiling:9.2f}")
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--devices", type=int, default=1000)
+    parser.add_argument("--interval", type=int, default=1)
+    parser.add_argument("--seconds", type=float, default=30.0)
+    args = parser.parse_args()
+    asyncio.run(main(args.devices, args.interval, args.seconds))
