@@ -259,13 +259,6 @@ async def logged_in_page(
     return page
 
 
-def require_page(server: LiveServer, path: str) -> None:
-    """Skip while a page has not landed yet (NiceGUI answers an unknown path with 404)."""
-    reply = httpx.get(server.url + path, headers={"Accept": "text/html"}, timeout=10)
-    if reply.status_code == 404:
-        pytest.skip(f"page {path} does not exist yet")
-
-
 VIEWER = "viewer"
 VIEWER_PASSWORD = "viewer-password-1"
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from playwright.async_api import Page, expect
 
-from tests.e2e.conftest import OWNER, OWNER_PASSWORD, LiveServer, login, require_page
+from tests.e2e.conftest import OWNER, OWNER_PASSWORD, LiveServer, login
 
 
 async def test_wrong_password_shows_the_error_and_stays_on_the_login_page(
@@ -27,7 +27,6 @@ async def test_unauthenticated_deep_link_goes_to_login_and_comes_back(
     page: Page, live_server: LiveServer
 ) -> None:
     deep = "/devices"
-    require_page(live_server, deep)
     await page.goto(live_server.url + deep)
     await page.wait_for_url(lambda url: "/login" in url)
     assert "redirect_to=" in page.url
