@@ -197,12 +197,36 @@ def _pattern(template: str) -> re.Pattern[str]:
 
 
 _PATTERNS = [(_pattern(template), template) for template in ERROR_TEMPLATES]
-_field_labels: dict[str, str] = {}
 
-
-def register_field_labels(labels: dict[str, str]) -> None:
-    """Field names (e.g. ``threshold_warning_lower``) -> untranslated labels, used inside messages."""
-    _field_labels.update(labels)
+# Field names as the services' messages say them -> the labels forms show (also used inside messages).
+FIELD_LABELS: dict[str, str] = {
+    "name": N_("Name"),
+    "description": N_("Description"),
+    "unit": N_("Unit"),
+    "modbus_ip": N_("IP address or host"),
+    "modbus_port": N_("Port"),
+    "modbus_slave_id": N_("Slave ID"),
+    "modbus_register": N_("Register"),
+    "modbus_register_count": N_("Register count"),
+    "data_type": N_("Data type"),
+    "byte_order": N_("Byte order"),
+    "scale": N_("Scale"),
+    "offset": N_("Offset"),
+    "sampling_interval": N_("Sampling interval (s)"),
+    "threshold_critical_lower": N_("Critical low"),
+    "threshold_warning_lower": N_("Warning low"),
+    "threshold_warning_upper": N_("Warning high"),
+    "threshold_critical_upper": N_("Critical high"),
+    "hysteresis": N_("Hysteresis"),
+    "retention_days": N_("Retention (days)"),
+    "app_title": N_("Application title"),
+    "backup_enabled": N_("Automatic backups"),
+    "backup_schedule": N_("Backup schedule (cron)"),
+    "backup_retention_count": N_("Backups kept"),
+    "default_retention_days": N_("Default retention of new devices (days)"),
+    "sse_interval": N_("Live stream interval (s)"),
+}
+_field_labels = FIELD_LABELS
 
 
 def translate_detail(detail: str) -> str:

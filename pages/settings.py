@@ -10,22 +10,21 @@ from starlette.responses import RedirectResponse
 
 from ddms import db
 from ddms.errors import DDMSError, Forbidden
-from ddms.i18n import N_, _, register_field_labels
+from ddms.i18n import FIELD_LABELS, N_, _
 from ddms.schemas.system import ConfigUpdate
 from ddms.services import system
 from pages.components.forms import field_errors, whole
 from pages.layout import forbidden, frame, notify_done, notify_error, require_user
 from pages.session import current_user, load_app_title
 
-FIELDS = {  # name -> (label, hint)
-    "app_title": (N_("Application title"), N_("Shown in the header and the browser tab")),
-    "backup_enabled": (N_("Automatic backups"), ""),
-    "backup_schedule": (N_("Backup schedule (cron)"), N_("Five fields, e.g. 0 2 * * * for 02:00 every day")),
-    "backup_retention_count": (N_("Backups kept"), ""),
-    "default_retention_days": (N_("Default retention of new devices (days)"), ""),
-    "sse_interval": (N_("Live stream interval (s)"), N_("How often the SSE stream sends a snapshot")),
+HINTS = {
+    "app_title": N_("Shown in the header and the browser tab"),
+    "backup_schedule": N_("Five fields, e.g. 0 2 * * * for 02:00 every day"),
+    "sse_interval": N_("How often the SSE stream sends a snapshot"),
 }
-register_field_labels({name: label for name, (label, _hint) in FIELDS.items()})
+FIELDS = {name: (FIELD_LABELS[name], HINTS.get(name, "")) for name in (
+    "app_title", "backup_enabled", "backup_schedule", "backup_retention_count", "default_retention_days",
+    "sse_interval")}
 
 
 class SettingsForm:

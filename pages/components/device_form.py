@@ -8,7 +8,7 @@ from typing import Any
 
 from nicegui import ui
 
-from ddms.i18n import N_, _, register_field_labels, translate_detail
+from ddms.i18n import FIELD_LABELS, N_, _, translate_detail
 from ddms.models.device import ByteOrder, DataType
 from ddms.schemas.devices import DeviceFields
 from pages.components.forms import field_errors, field_of
@@ -26,33 +26,32 @@ class Field:
 
 SECTIONS: list[tuple[str, list[Field]]] = [
     (N_("Device"), [
-        Field("name", N_("Name")),
-        Field("description", N_("Description"), "area"),
-        Field("unit", N_("Unit"), default=""),
+        Field("name", FIELD_LABELS["name"]),
+        Field("description", FIELD_LABELS["description"], "area"),
+        Field("unit", FIELD_LABELS["unit"], default=""),
     ]),
     (N_("Modbus connection"), [
-        Field("modbus_ip", N_("IP address or host")),
-        Field("modbus_port", N_("Port"), "int", 502),
-        Field("modbus_slave_id", N_("Slave ID"), "int", 1),
-        Field("modbus_register", N_("Register"), "int", 0),
-        Field("modbus_register_count", N_("Register count"), "int"),
-        Field("data_type", N_("Data type"), "select", None, tuple(t.value for t in DataType)),
-        Field("byte_order", N_("Byte order"), "select", "ABCD", tuple(b.value for b in ByteOrder)),
-        Field("scale", N_("Scale"), "float", 1.0),
-        Field("offset", N_("Offset"), "float", 0.0),
-        Field("sampling_interval", N_("Sampling interval (s)"), "int", 10),
+        Field("modbus_ip", FIELD_LABELS["modbus_ip"]),
+        Field("modbus_port", FIELD_LABELS["modbus_port"], "int", 502),
+        Field("modbus_slave_id", FIELD_LABELS["modbus_slave_id"], "int", 1),
+        Field("modbus_register", FIELD_LABELS["modbus_register"], "int", 0),
+        Field("modbus_register_count", FIELD_LABELS["modbus_register_count"], "int"),
+        Field("data_type", FIELD_LABELS["data_type"], "select", None, tuple(t.value for t in DataType)),
+        Field("byte_order", FIELD_LABELS["byte_order"], "select", "ABCD", tuple(b.value for b in ByteOrder)),
+        Field("scale", FIELD_LABELS["scale"], "float", 1.0),
+        Field("offset", FIELD_LABELS["offset"], "float", 0.0),
+        Field("sampling_interval", FIELD_LABELS["sampling_interval"], "int", 10),
     ]),
     (N_("Alarms and storage"), [
-        Field("threshold_critical_lower", N_("Critical low"), "float", clearable=True),
-        Field("threshold_warning_lower", N_("Warning low"), "float", clearable=True),
-        Field("threshold_warning_upper", N_("Warning high"), "float", clearable=True),
-        Field("threshold_critical_upper", N_("Critical high"), "float", clearable=True),
-        Field("hysteresis", N_("Hysteresis"), "float", 0.0),
-        Field("retention_days", N_("Retention (days)"), "int", 90),
+        Field("threshold_critical_lower", FIELD_LABELS["threshold_critical_lower"], "float", clearable=True),
+        Field("threshold_warning_lower", FIELD_LABELS["threshold_warning_lower"], "float", clearable=True),
+        Field("threshold_warning_upper", FIELD_LABELS["threshold_warning_upper"], "float", clearable=True),
+        Field("threshold_critical_upper", FIELD_LABELS["threshold_critical_upper"], "float", clearable=True),
+        Field("hysteresis", FIELD_LABELS["hysteresis"], "float", 0.0),
+        Field("retention_days", FIELD_LABELS["retention_days"], "int", 90),
     ]),
 ]
 FIELDS = [field for _section, fields in SECTIONS for field in fields]
-register_field_labels({field.name: field.label for field in FIELDS})
 
 
 class DeviceForm:
