@@ -2,7 +2,7 @@
 
     .venv/bin/python -m benchmarks.collector [--devices 1000] [--interval 1] [--seconds 30]
 
-(run as a module: a script named collector.py would shadow the collector package)
+(``.venv/bin/python benchmarks/collector.py`` works too)
 
 The simulator runs in its own process (``collector.simulator``); the collector, its writer and an
 SQLite database run in this one, so the CPU figure is the collector's. The baseline is the ceiling
@@ -12,15 +12,19 @@ with pymodbus's own client on one connection, measured against the same simulato
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
+if not __package__:  # run as a file: this script's folder would shadow the collector package
+    sys.path[0] = str(Path(__file__).resolve().parents[1])
+
 import argparse
 import asyncio
 import socket
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
-from pathlib import Path
 
 from pymodbus.client import AsyncModbusTcpClient
 from sqlalchemy import func, select
@@ -66,11 +70,13 @@ async def raw_pymodbus(port: int, seconds: float) -> float:
 
 async def main(devices: int, interval: int, seconds: float) -> None:
     port = free_port()
-    simulator = subprocess.Popen([sys.executable, "-c", (
+    code = (
         "import asyncio, logging; logging.basicConfig(level=logging.WARNING); "
         "from collector.simulator import run; "
         f"asyncio.run(run('127.0.0.1', {port}, {devices + 8}, False))"
-    )], stdout=subprocess.DEVNULL)
+    )
+    # Started once, before anything is measured.
+    simulator = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.DEVNULL)  # noqa: ASYNC220
     try:
         await wait_port(port)
         ceiling = await raw_pymodbus(port, 3.0)
@@ -131,7 +137,8 @@ async def main(devices: int, interval: int, seconds: float) -> None:
     print(f"on schedule             {100 * on_time / max(1, on_time + late + missed):9.3f} %  "
           f"(late {late}, missed {missed}, failed {failed})")
     print(f"schedule lag p50 / p99  {statistics.median(lags_ms):9.2f} / {p99:.2f} ms")
-    print(f"collector CPU per poll  {1e6 * cpu / max(1, polls):9.1f} us  ({100 * cpu / wall:.1f} % of one core)")
+    share = 100 * cpu / wall
+    print(f"collector CPU per poll  {1e6 * cpu / max(1, polls):9.1f} us  ({share:.1f} % of one core)")
     print(f"readings written / s    {written / wall:9.1f}")
     print(f"every reading stored    {stored == total_taken}  ({stored} stored, {total_taken} written)")
     print(f"raw pymodbus ceiling    {ceiling:9.1f} round trips/s on one connection (sequential)")

@@ -24,39 +24,62 @@ async def sim() -> AsyncIterator[Simulator]:
 
 
 async def _device(client: httpx.AsyncClient, admin: Account, **fields: Any) -> dict[str, Any]:
-    body = {"name": "boiler", "modbus_ip": "127.0.0.1", "modbus_slave_id": 1, "modbus_register": 0,
-            "data_type": "float32", "unit": "°C", "threshold_warning_upper": 75, "threshold_critical_upper": 80,
-            "hysteresis": 1} | fields
+    body = {
+        "name": "boiler",
+        "modbus_ip": "127.0.0.1",
+        "modbus_slave_id": 1,
+        "modbus_register": 0,
+        "data_type": "float32",
+        "unit": "°C",
+        "threshold_warning_upper": 75,
+        "threshold_critical_upper": 80,
+        "hysteresis": 1,
+    } | fields
     response = await client.post("/api/devices", json=body, headers=admin.headers)
     assert response.status_code == 201, response.text
     return dict(response.json())
 
 
-async def test_latest_comes_from_the_bus_with_its_alarm_level(client: httpx.AsyncClient, admin: Account,
-                                                               reader: Account) -> None:
+async def test_latest_comes_from_the_bus_with_its_alarm_level(
+    client: httpx.AsyncClient, admin: Account, reader: Account
+) -> None:
     device = await _device(client, admin)
     missing = await client.get(f"/api/devices/{device['id']}/latest", headers=reader.headers)
     assert missing.status_code == 404
     import uuid
 
-    get_bus().publish_reading(LatestValue(uuid.UUID(device["id"]), utcnow(), 77.25, "warning", "online", "boiler", "°C"))
+    get_bus().publish_reading(
+        LatestValue(uuid.UUID(device["id"]), utcnow(), 77.25, "warning", "online", "boiler", "°C")
+    )
     response = await client.get(f"/api/devices/{device['id']}/latest", headers=reader.headers)
     assert response.status_code == 200
     body = response.json()
-    assert body | {"timestamp": None} == {"device_id": device["id"], "device_name": "boiler", "unit": "°C",
-                                          "timestamp": None, "value": 77.25, "status": "warning"}
-    unknown = await client.get("/api/devices/00000000-0000-0000-0000-000000000000/latest", headers=reader.headers)
+    assert body | {"timestamp": None} == {
+        "device_id": device["id"],
+        "device_name": "boiler",
+        "unit": "°C",
+        "timestamp": None,
+        "value": 77.25,
+        "status": "warning",
+    }
+    unknown = await client.get(
+        "/api/devices/00000000-0000-0000-0000-000000000000/latest", headers=reader.headers
+    )
     assert unknown.status_code == 404
 
 
-async def test_test_connection_reads_the_device_for_real(client: httpx.AsyncClient, admin: Account,
-                                                         reader: Account, sim: Simulator) -> None:
+async def test_test_connection_reads_the_device_for_real(
+    client: httpx.AsyncClient, admin: Account, reader: Account, sim: Simulator
+) -> None:
     device = await _device(client, admin, modbus_port=sim.port)
     response = await client.post(f"/api/devices/{device['id']}/test-connection", headers=admin.headers)
     body = response.json()
-    assert response.status_code == 200 and body["success"] is True, body
+    assert response.status_code == 200
+    assert body["success"] is True, body
     assert 40 < body["value"] < 90  # the simulated boiler, 65 ± 12 °C
-    assert body["latency_ms"] > 0 and body["error"] is None and body["device_name"] == "boiler"
+    assert body["latency_ms"] > 0
+    assert body["error"] is None
+    assert body["device_name"] == "boiler"
     assert sim.requests >= 1
 
     forbidden = await client.post(f"/api/devices/{device['id']}/test-connection", headers=reader.headers)
@@ -66,7 +89,8 @@ async def test_test_connection_reads_the_device_for_real(client: httpx.AsyncClie
 async def test_test_connection_reports_a_closed_port(client: httpx.AsyncClient, admin: Account) -> None:
     device = await _device(client, admin, name="nowhere", modbus_port=free_port())
     body = (await client.post(f"/api/devices/{device['id']}/test-connection", headers=admin.headers)).json()
-    assert body["success"] is False and "refused" in body["error"]
+    assert body["success"] is False
+    assert "refused" in body["error"]
     assert "value" not in body
 
 

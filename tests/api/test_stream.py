@@ -8,6 +8,7 @@ import socket
 import time
 import uuid
 from collections.abc import AsyncIterator
+from itertools import pairwise
 from typing import Any
 
 import httpx
@@ -31,10 +32,11 @@ def _free_port() -> int:
 async def _serve(settings: Settings) -> AsyncIterator[str]:
     await add_user("admin", Role.OWNER, OWNER_PASSWORD)
     port = _free_port()
-    server = uvicorn.Server(uvicorn.Config(create_api(settings), host="127.0.0.1", port=port, log_level="warning",
-                                           lifespan="on"))
+    server = uvicorn.Server(
+        uvicorn.Config(create_api(settings), host="127.0.0.1", port=port, log_level="warning", lifespan="on")
+    )
     task = asyncio.get_running_loop().create_task(server.serve())
-    while not server.started:
+    while not server.started:  # uvicorn offers no start event  # noqa: ASYNC110
         await asyncio.sleep(0.02)
     try:
         yield f"http://127.0.0.1:{port}"
@@ -68,7 +70,10 @@ async def _events(response: httpx.Response, count: int) -> list[tuple[float, Any
 
 async def test_first_event_at_once_then_one_per_interval(base_url: str, settings: Settings) -> None:
     first_id = _publish("Boiler", 71.5)
-    async with httpx.AsyncClient(timeout=10) as http, http.stream("GET", base_url + "/api/devices/stream") as response:
+    async with (
+        httpx.AsyncClient(timeout=10) as http,
+        http.stream("GET", base_url + "/api/devices/stream") as response,
+    ):
         connected = time.monotonic()
         assert response.status_code == 200
         assert response.headers["content-type"].startswith("text/event-stream")
@@ -85,19 +90,26 @@ async def test_first_event_at_once_then_one_per_interval(base_url: str, settings
                     break
     assert events[0][0] - connected < 0.3  # at once, not after an interval
     assert [item["device_id"] for item in events[0][1]] == [str(first_id)]
-    gaps = [later[0] - earlier[0] for earlier, later in zip(events[1:], events[2:], strict=False)]
+    gaps = [later[0] - earlier[0] for earlier, later in pairwise(events[1:])]
     assert all(abs(gap - settings.sse_interval) < 0.2 for gap in gaps), gaps
     latest = {item["device_id"]: item for item in events[-1][1]}
     assert latest[str(second_id)] == {
-        "device_id": str(second_id), "device_name": "Alpha pump", "unit": "°C", "timestamp": latest[str(second_id)]["timestamp"],
-        "value": 3.0, "status": "warning", "device_status": "online",
+        "device_id": str(second_id),
+        "device_name": "Alpha pump",
+        "unit": "°C",
+        "timestamp": latest[str(second_id)]["timestamp"],
+        "value": 3.0,
+        "status": "warning",
+        "device_status": "online",
     }
     assert latest[str(first_id)]["device_status"] == "offline"
     assert latest[str(first_id)]["value"] == 71.5
     assert "+00:00" in latest[str(first_id)]["timestamp"]
 
 
-async def test_two_hundred_subscribers_share_one_snapshot_per_interval(base_url: str, settings: Settings) -> None:
+async def test_two_hundred_subscribers_share_one_snapshot_per_interval(
+    base_url: str, settings: Settings
+) -> None:
     _publish("Boiler", 70.0)
     limits = httpx.Limits(max_connections=250, max_keepalive_connections=0)
     builds_before = metrics.SSE_SNAPSHOTS._value.get()
@@ -125,6 +137,8 @@ async def test_private_stream_needs_a_token(database: db.Database, settings: Set
         async with httpx.AsyncClient(timeout=5) as http:
             refused = await http.get(url + "/api/devices/stream")
             assert refused.status_code == 401
-            async with http.stream("GET", url + "/api/devices/stream", params={"token": issued.access_token}) as ok:
+            async with http.stream(
+                "GET", url + "/api/devices/stream", params={"token": issued.access_token}
+            ) as ok:
                 assert ok.status_code == 200
                 assert (await _events(ok, 1))[0][1] == []

@@ -52,8 +52,10 @@ async def stock_server() -> AsyncIterator[StockServer]:
 
     async def start(units: dict[int, list[int]]) -> int:
         server = ModbusTcpServer(
-            [SimDevice(id=unit, simdata=[SimData(address=0, values=values, datatype=DataType.REGISTERS)])
-             for unit, values in units.items()],
+            [
+                SimDevice(id=unit, simdata=[SimData(address=0, values=values, datatype=DataType.REGISTERS)])
+                for unit, values in units.items()
+            ],
             address=("127.0.0.1", 0),
         )
         await server.serve_forever(background=True)
@@ -67,10 +69,17 @@ async def stock_server() -> AsyncIterator[StockServer]:
 
 @pytest.fixture
 def collector_settings(settings: Settings) -> Settings:
-    return load_settings(**(settings.model_dump() | {
-        "modbus_timeout": 0.4, "modbus_retry_attempts": 1, "writer_flush_interval": 0.2,
-        "collector_enabled": True,
-    }))
+    return load_settings(
+        **(
+            settings.model_dump()
+            | {
+                "modbus_timeout": 0.4,
+                "modbus_retry_attempts": 1,
+                "writer_flush_interval": 0.2,
+                "collector_enabled": True,
+            }
+        )
+    )
 
 
 async def add_device(**fields: Any) -> Device:
@@ -95,7 +104,9 @@ async def collector(database: db.Database, collector_settings: Settings) -> Asyn
         await running.stop()
 
 
-async def eventually(check: Callable[[], Awaitable[bool] | bool], within: float = 5.0, step: float = 0.05) -> None:
+async def eventually(
+    check: Callable[[], Awaitable[bool] | bool], within: float = 5.0, step: float = 0.05
+) -> None:
     """Wait until ``check`` holds (polling a condition the test cannot await directly)."""
     deadline = time.monotonic() + within
     while True:

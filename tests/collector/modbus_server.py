@@ -18,7 +18,7 @@ class Unit:
     silent: bool = False
     exception: int | None = None
     garbage: bool = False  # a header that breaks framing
-    short: bool = False    # a well-framed answer with one register too few
+    short: bool = False  # a well-framed answer with one register too few
     delay: float = 0.0
 
 

@@ -20,7 +20,9 @@ from tests.collector.test_hub import free_port
 
 async def stored_count(device_id: object) -> int:
     async with db.session_scope() as session:
-        result = await session.exec(select(func.count()).select_from(Reading).where(Reading.device_id == device_id))
+        result = await session.exec(
+            select(func.count()).select_from(Reading).where(Reading.device_id == device_id)
+        )
         return int(result.one()[0])
 
 
@@ -39,8 +41,9 @@ async def next_status(device_id: object, status: str, within: float = 4.0) -> St
 async def test_statuses_online_offline_error_and_recovery(collector: Collector, sim: Simulator) -> None:
     boiler = await add_device(name="boiler", modbus_port=sim.port, modbus_slave_id=1, data_type="float32")
     closed = await add_device(name="closed", modbus_port=free_port(), modbus_slave_id=1)
-    faulty = await add_device(name="faulty", modbus_port=sim.port, modbus_slave_id=3, data_type="int16",
-                              scale=0.1)
+    faulty = await add_device(
+        name="faulty", modbus_port=sim.port, modbus_slave_id=3, data_type="int16", scale=0.1
+    )
     sim.set_fault(3, FaultKind.EXCEPTION, 4)
 
     online = await next_status(boiler.id, "online")
@@ -71,11 +74,18 @@ async def _row_status(device_id: object, status: str) -> bool:
 
 
 async def test_readings_are_stored_once_each(collector: Collector, sim: Simulator) -> None:
-    device = await add_device(name="pressure", modbus_port=sim.port, modbus_slave_id=1, modbus_register=2,
-                              data_type="float32", byte_order="CDAB")
+    device = await add_device(
+        name="pressure",
+        modbus_port=sim.port,
+        modbus_slave_id=1,
+        modbus_register=2,
+        data_type="float32",
+        byte_order="CDAB",
+    )
     seen: list[LatestValue] = []
-    unsubscribe = get_bus().listen(lambda e: seen.append(e) if isinstance(e, LatestValue) else None,
-                                   device_ids={device.id})
+    unsubscribe = get_bus().listen(
+        lambda e: seen.append(e) if isinstance(e, LatestValue) else None, device_ids={device.id}
+    )
     await eventually(lambda: len(seen) >= 2, within=4)
     unsubscribe()
     await collector.writer.wait_flushed(within=3)
@@ -84,12 +94,15 @@ async def test_readings_are_stored_once_each(collector: Collector, sim: Simulato
 
 
 async def test_interval_change_and_delete_apply_live(collector: Collector, sim: Simulator) -> None:
-    device = await add_device(name="flow", modbus_port=sim.port, modbus_slave_id=2, data_type="int16",
-                              sampling_interval=3600)
+    device = await add_device(
+        name="flow", modbus_port=sim.port, modbus_slave_id=2, data_type="int16", sampling_interval=3600
+    )
     await collector.wait_idle()
     assert collector.pollers[device.id].config.interval == 3600
     async with db.session_scope() as session:
-        await devices.update_device(session=session, device_id=device.id, data=DeviceUpdate(sampling_interval=1))
+        await devices.update_device(
+            session=session, device_id=device.id, data=DeviceUpdate(sampling_interval=1)
+        )
     await collector.wait_idle()
     assert collector.pollers[device.id].config.interval == 1
     before = collector.pollers[device.id].stats.polls
@@ -110,8 +123,9 @@ async def test_silent_unit_beside_healthy_one_keeps_the_healthy_schedule(
 ) -> None:
     raw_server.units = {1: Unit(silent=True), 2: Unit(registers={0: 0x4049, 1: 0x0FDB})}
     silent = await add_device(name="silent", modbus_port=raw_server.port, modbus_slave_id=1)
-    healthy = await add_device(name="healthy", modbus_port=raw_server.port, modbus_slave_id=2,
-                               data_type="float32")
+    healthy = await add_device(
+        name="healthy", modbus_port=raw_server.port, modbus_slave_id=2, data_type="float32"
+    )
     await next_status(silent.id, "offline")
     polls = collector.pollers[healthy.id].stats.polls
     await eventually(lambda: collector.pollers[healthy.id].stats.polls >= polls + 3, within=4.5)

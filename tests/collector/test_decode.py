@@ -39,16 +39,23 @@ VECTORS = [
 
 
 @pytest.mark.parametrize(("data_type", "order", "registers", "expected"), VECTORS)
-def test_every_type_and_byte_order_decodes_exactly(data_type: str, order: str, registers: list[int],
-                                                   expected: float) -> None:
+def test_every_type_and_byte_order_decodes_exactly(
+    data_type: str, order: str, registers: list[int], expected: float
+) -> None:
     assert decode(registers, data_type, order) == expected
     assert encode(expected, data_type, order) == registers
 
 
-@pytest.mark.parametrize(("data_type", "registers"), [
-    ("float32", [0x3FC0, 0x0000]), ("int32", [0xFFFE, 0x1DC0]), ("uint64", [1, 2, 3, 4]),
-    ("float64", [0xC004, 0, 0, 0]), ("int16", [0xFFFE]),
-])
+@pytest.mark.parametrize(
+    ("data_type", "registers"),
+    [
+        ("float32", [0x3FC0, 0x0000]),
+        ("int32", [0xFFFE, 0x1DC0]),
+        ("uint64", [1, 2, 3, 4]),
+        ("float64", [0xC004, 0, 0, 0]),
+        ("int16", [0xFFFE]),
+    ],
+)
 def test_big_endian_agrees_with_pymodbus(data_type: str, registers: list[int]) -> None:
     """An independent implementation (pymodbus's converter) reads the same number."""
     kind = getattr(ModbusClientMixin.DATATYPE, data_type.upper())
@@ -73,7 +80,9 @@ def test_overflow_to_infinity_through_scale_is_an_error() -> None:
         decode([0x7F7F, 0xFFFF], "float32", "ABCD", scale=1e300)
 
 
-@pytest.mark.parametrize(("data_type", "registers"), [("float32", [1]), ("uint16", [1, 2]), ("float64", [1, 2])])
+@pytest.mark.parametrize(
+    ("data_type", "registers"), [("float32", [1]), ("uint16", [1, 2]), ("float64", [1, 2])]
+)
 def test_wrong_register_count_is_an_error(data_type: str, registers: list[int]) -> None:
     with pytest.raises(DecodeError, match="register"):
         decode(registers, data_type, "ABCD")

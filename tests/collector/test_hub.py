@@ -37,7 +37,9 @@ async def test_every_type_and_byte_order_over_the_wire_from_stock_pymodbus(stock
         await hub.close()
 
 
-async def test_silent_unit_costs_one_timeout_and_does_not_stall_its_neighbour(raw_server: RawModbusServer) -> None:
+async def test_silent_unit_costs_one_timeout_and_does_not_stall_its_neighbour(
+    raw_server: RawModbusServer,
+) -> None:
     raw_server.units = {1: Unit(silent=True), 2: Unit(registers={0: 42})}
     hub = Hub("127.0.0.1", raw_server.port, timeout=0.5, retries=3)
     try:
@@ -59,7 +61,9 @@ async def test_silent_unit_costs_one_timeout_and_does_not_stall_its_neighbour(ra
 
 async def test_exception_short_frame_and_garbage(raw_server: RawModbusServer) -> None:
     raw_server.units = {
-        1: Unit(exception=2), 2: Unit(short=True, registers={0: 1, 1: 2}), 3: Unit(garbage=True),
+        1: Unit(exception=2),
+        2: Unit(short=True, registers={0: 1, 1: 2}),
+        3: Unit(garbage=True),
         4: Unit(registers={0: 7}),
     }
     hub = Hub("127.0.0.1", raw_server.port, timeout=0.5, retries=1)

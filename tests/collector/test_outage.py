@@ -32,7 +32,9 @@ async def test_readings_taken_during_an_outage_are_written_when_it_ends(
     name = make_url(database.url).database
     device = await add_device(name="boiler", modbus_port=sim.port, modbus_slave_id=1, data_type="float32")
     taken: list[LatestValue] = []
-    get_bus().listen(lambda e: taken.append(e) if isinstance(e, LatestValue) else None, device_ids={device.id})
+    get_bus().listen(
+        lambda e: taken.append(e) if isinstance(e, LatestValue) else None, device_ids={device.id}
+    )
     await eventually(lambda: len(taken) >= 1, within=3)
 
     await _admin(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false')
