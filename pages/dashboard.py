@@ -55,7 +55,8 @@ class Dashboard:
         bus = get_bus()
         with ui.grid().classes("w-full gap-4 grid-cols-1 sm:grid-cols-2 lg:grid-cols-3 xl:grid-cols-4") \
                 .mark("cards"):
-            self.cards = {row.id: DeviceCard(row, bus.latest(row.id), recent.of(row.id)) for row in device_rows}
+            self.cards = {row.id: DeviceCard(row, bus.latest(row.id), recent.of(row.id))
+                          for row in device_rows}
         self.empty = ui.label(_("No devices match the filters.")).classes("text-grey-7").mark("empty")
         self.apply()
         watch_latest(self.update, set(self.cards))

@@ -41,7 +41,8 @@ class HistoryChart:
             self.range = TimeRange(self.reload)
             ui.button(_("Export CSV"), icon="download", on_click=self.export).mark("export-csv")
         self.info = ui.label().classes("text-xs text-grey-7").mark("series-info")
-        self.chart = ui.echart(charts.device_options(device, [])).classes("w-full h-[420px]").mark("history-chart")
+        self.chart = ui.echart(charts.device_options(device, [])).classes("w-full h-[420px]") \
+            .mark("history-chart")
 
     async def reload(self) -> None:
         start, end = self.range.bounds

@@ -101,10 +101,15 @@ def device_row(device: Any, user: SessionUser) -> None:
             .classes("text-sm px-2 py-1")
         if user.can_edit_devices:
             ui.button(_("Test connection"), icon="network_check",
-                      on_click=lambda: run_connection_test(device.id)).props("outline").mark("test-connection")
+                      on_click=lambda: run_connection_test(device.id)).props("outline") \
+                .mark("test-connection")
             ui.button(_("Edit"), icon="edit", on_click=lambda: edit(device)).props("outline").mark("edit")
             ui.button(_("Delete"), icon="delete", color="negative",
                       on_click=lambda: delete_dialog(device)).props("outline").mark("delete")
+
+
+async def add() -> None:
+    await device_dialog(None, lambda body, form: save_device(None, body, form))
 
 
 async def edit(device: Any) -> None:
@@ -135,9 +140,7 @@ async def devices_page(request: Request) -> RedirectResponse | None:
                 .classes("w-64").mark("search")
             ui.space()
             if user.can_edit_devices:
-                ui.button(_("Add device"), icon="add",
-                          on_click=lambda: device_dialog(None, lambda body, form: save_device(None, body, form))) \
-                    .mark("add-device")
+                ui.button(_("Add device"), icon="add", on_click=add).mark("add-device")
         await device_list(user)
         search.on_value_change(lambda e: device_list.refresh(user, e.value or ""))
     return None

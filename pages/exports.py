@@ -48,7 +48,8 @@ async def _download(kind: str, target: str, start_time: str | None, end_time: st
                              headers={"Content-Disposition": plan.content_disposition})
 
 
-async def export_device(device_id: str, start_time: str | None = None, end_time: str | None = None) -> Response:
+async def export_device(device_id: str, start_time: str | None = None,
+                        end_time: str | None = None) -> Response:
     return await _download("device", device_id, start_time, end_time)
 
 

@@ -48,7 +48,8 @@ async def group_dialog(group: Any | None, members: list[uuid.UUID]) -> None:
             .mark("field-devices")
 
         async def save() -> None:
-            body = {"name": (name.value or "").strip(), "description": (description.value or "").strip() or None,
+            body = {"name": (name.value or "").strip(),
+                    "description": (description.value or "").strip() or None,
                     "device_ids": [uuid.UUID(v) for v in chosen.value or []]}
             errors = field_errors(GroupCreate, body)
             name.error, description.error = errors.get("name"), errors.get("description")

@@ -113,14 +113,14 @@ def frame(title: str, user: SessionUser) -> Iterator[ui.column]:
         language_switch(user)
         dark_mode_toggle()
         user_menu(user)
-    with ui.left_drawer(value=True).props("bordered width=220 breakpoint=1024") as drawer:
-        with ui.list().classes("w-full"):
-            for path, icon, label, who in NAV:
-                if _visible(who, user):
-                    with ui.item(on_click=lambda path=path: ui.navigate.to(path)).mark(f"nav-{path}"):
-                        with ui.item_section().props("avatar"):
-                            ui.icon(icon)
-                        ui.item_section(_(label))
+    with ui.left_drawer(value=True).props("bordered width=220 breakpoint=1024") as drawer, \
+            ui.list().classes("w-full"):
+        for path, icon, label, who in NAV:
+            if _visible(who, user):
+                with ui.item(on_click=lambda path=path: ui.navigate.to(path)).mark(f"nav-{path}"):
+                    with ui.item_section().props("avatar"):
+                        ui.icon(icon)
+                    ui.item_section(_(label))
     with ui.column().classes("ddms-page p-4 gap-4") as content:
         ui.label(title).classes("text-h5 font-bold").mark("page-title")
         yield content

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 from nicegui import app, ui
 from starlette.responses import RedirectResponse
 
@@ -44,11 +46,9 @@ async def login_page(redirect_to: str | None = None) -> RedirectResponse | None:
         finally:
             button.props(remove="loading")
         remember(user)
-        try:  # the browser's zone for dates; the page still works without it (UTC)
+        with contextlib.suppress(TimeoutError):  # the browser's zone for dates (else UTC)
             app.storage.user["timezone"] = await ui.run_javascript(
                 "Intl.DateTimeFormat().resolvedOptions().timeZone", timeout=2)
-        except TimeoutError:
-            pass
         ui.navigate.to(safe_target(redirect_to))
 
     def choose(language: str) -> None:

@@ -82,8 +82,9 @@ def password_card() -> None:
             try:
                 async with db.session_scope() as session:
                     account = await users.get_user(session=session, user_id=me.id)
-                    issued = await auth.change_password(session=session, settings=settings(), user=account,
-                                                        old_password=current.value or "", new_password=new.value)
+                    issued = await auth.change_password(
+                        session=session, settings=settings(), user=account,
+                        old_password=current.value or "", new_password=new.value)
             except Unauthorized as exc:
                 current.error = translate_detail(exc.detail)
                 return

@@ -91,7 +91,8 @@ def reset_password_dialog(account: Any) -> None:
             if password.error:
                 return
             await change(account.id, UserUpdate(password=password.value),
-                         _("Password of '{name}' reset; their sessions have ended").format(name=account.username))
+                         _("Password of '{name}' reset; their sessions have ended")
+                         .format(name=account.username))
             dialog.close()
 
         with ui.row().classes("w-full justify-end"):
@@ -139,7 +140,8 @@ def user_row(account: Any, can_manage: bool) -> None:
             ui.row().classes("w-full items-center gap-3"):
         with ui.column().classes("gap-0 grow"):
             ui.label(account.username).classes("text-subtitle1 font-bold")
-            ui.label(_("Created: {when}").format(when=format_datetime(account.created_at, browser_timezone()))) \
+            created = format_datetime(account.created_at, browser_timezone())
+            ui.label(_("Created: {when}").format(when=created)) \
                 .classes("text-xs text-grey-7")
         if account.role == Role.OWNER or not can_manage:
             ui.badge(_(theme.ROLE_LABELS.get(account.role, account.role))).classes("text-sm px-2 py-1") \

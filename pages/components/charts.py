@@ -13,12 +13,14 @@ _TOOLTIP_JS = """(params) => {
   const list = Array.isArray(params) ? params : [params];
   if (!list.length) return '';
   const lang = %(lang)s, t = new Date(list[0].value[0]);
-  const num = v => (v === null || v === undefined) ? '—' : Number(v).toLocaleString(lang, {maximumFractionDigits: 6});
+  const num = v => (v === null || v === undefined) ? '—'
+    : Number(v).toLocaleString(lang, {maximumFractionDigits: 6});
   let html = '<b>' + t.toLocaleString(lang) + '</b>';
   for (const p of list) {
     const v = p.value;
     html += '<br/>' + p.marker + p.seriesName + ': <b>' + num(v[1]) + '</b>';
-    if (v.length > 4 && v[4] > 1) html += ' (' + %(min)s + ' ' + num(v[2]) + ', ' + %(max)s + ' ' + num(v[3]) + ', n=' + v[4] + ')';
+    if (v.length > 4 && v[4] > 1)
+      html += ' (' + %(min)s + ' ' + num(v[2]) + ', ' + %(max)s + ' ' + num(v[3]) + ', n=' + v[4] + ')';
   }
   return html;
 }"""
@@ -52,7 +54,8 @@ def base_options() -> dict[str, Any]:
         "yAxis": {"type": "value", "scale": True},
         "tooltip": tooltip(),
         "legend": {"top": 4},
-        "dataZoom": [{"type": "inside", "filterMode": "none"}, {"type": "slider", "height": 28, "bottom": 16}],
+        "dataZoom": [{"type": "inside", "filterMode": "none"},
+                     {"type": "slider", "height": 28, "bottom": 16}],
         "toolbox": {"feature": {"dataZoom": {"yAxisIndex": "none"}, "restore": {}}},
         "series": [],
     }

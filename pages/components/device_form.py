@@ -134,7 +134,10 @@ class DeviceForm:
         return True
 
 
-async def device_dialog(device: Any | None, save: Callable[[dict[str, Any], DeviceForm], Awaitable[bool]]) -> None:
+Saver = Callable[[dict[str, Any], "DeviceForm"], Awaitable[bool]]
+
+
+async def device_dialog(device: Any | None, save: Saver) -> None:
     """Open the create/edit dialog; ``save`` returns True when the service accepted the body."""
     with ui.dialog().props("maximized-on-mobile") as dialog, \
             ui.card().classes("w-full max-w-4xl").mark("device-dialog"):

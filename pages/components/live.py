@@ -41,7 +41,8 @@ def _state(event: Event) -> DeviceState | None:
     return None  # DeviceChange: configuration, not a value
 
 
-def watch_latest(callback: Callback, device_ids: set[uuid.UUID] | None = None, interval: float = 0.25) -> ui.timer:
+def watch_latest(callback: Callback, device_ids: set[uuid.UUID] | None = None,
+                 interval: float = 0.25) -> ui.timer:
     """Call ``callback(state)`` in this page for every reading or status change the bus publishes."""
     pending: dict[uuid.UUID, DeviceState] = {}
 

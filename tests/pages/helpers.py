@@ -56,10 +56,10 @@ def texts(user: User) -> list[str]:
     return found
 
 
-async def eventually(check: Callable[[], object], timeout: float = 3.0) -> None:
+async def eventually(check: Callable[[], object], within: float = 3.0) -> None:
     """Wait until ``check()`` is truthy (page handlers run as tasks after a simulated click)."""
-    deadline = asyncio.get_running_loop().time() + timeout
+    deadline = asyncio.get_running_loop().time() + within
     while not check():
         if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"condition not met within {timeout} s")
+            raise AssertionError(f"condition not met within {within} s")
         await asyncio.sleep(0.05)

@@ -22,7 +22,8 @@ async def test_owner_creates_a_read_only_user(user: User, owner: Account, sign_i
     await user.should_see(marker="user-row-nightshift")
     async with ddms.db.session_scope() as session:
         created = await users.find_by_username(session=session, username="nightshift")
-    assert created is not None and created.role == Role.READ_ONLY
+    assert created is not None
+    assert created.role == Role.READ_ONLY
 
 
 async def test_short_password_is_refused_inline(user: User, owner: Account, sign_in) -> None:
@@ -96,7 +97,8 @@ async def test_bad_cron_is_refused_inline(user: User, owner: Account, sign_in) -
     schedule.value = "every night"
     user.find(marker="save").click()
     await eventually(lambda: schedule.error)
-    assert schedule.error is not None and "cron" in schedule.error
+    assert schedule.error is not None
+    assert "cron" in schedule.error
     async with ddms.db.session_scope() as session:
         assert (await system.get_config(session=session)).backup_schedule == "0 2 * * *"
 
@@ -127,5 +129,5 @@ async def test_password_change_needs_the_current_password(user: User, reader: Ac
     user.find(marker="field-repeat-password").type("brand-new-password")
     user.find(marker="change-password").click()
     field = user.find(marker="field-current-password").elements.pop()
-    await eventually(lambda: field.error, timeout=5)
+    await eventually(lambda: field.error, within=5)
     assert field.error == "Current password is incorrect"
