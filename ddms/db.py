@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import event
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.engine.url import make_url
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -129,3 +129,13 @@ def time_bucket_sql(dialect: str, column: str, seconds: int) -> str:
         return f"(substr({column}, 1, 11) || '00:00:00.000000')"
     epoch = f"CAST(strftime('%s', substr({column}, 1, 19)) AS INTEGER)"
     return f"strftime('%Y-%m-%d %H:%M:%S.000000', ({epoch} / {int(seconds)}) * {int(seconds)}, 'unixepoch')"
+
+
+def iso_text_sql(dialect: str, column: str) -> str:
+    """SQL rendering a stored UTC timestamp as ISO 8601 text with offset ("2026-01-02T03:04:05.000000+00:00").
+
+    Used by bulk paths (CSV export) so that no Python datetime is built per row.
+    """
+    if dialect == "postgresql":
+        return f"""to_char({column} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"+00:00"')"""
+    return f"(replace({column}, ' ', 'T') || '+00:00')"

@@ -10,6 +10,7 @@ memory nor event-loop stalls grow with the size of the range.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import csv
 import io
 import re
@@ -21,6 +22,7 @@ from typing import Any
 from urllib.parse import quote
 
 from sqlalchemy import Float, String, Uuid, bindparam, text
+from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from ddms import db
@@ -44,7 +46,7 @@ class ExportPlan:
     header: list[str]
     statement: Any
     params: dict[str, object]
-    shape: str  # "raw", "aggregate" or "named"
+    shape: str  # "rows" (ready to write) or "aggregate"
     unit: str = ""
     created: datetime = field(default_factory=utcnow)
 
@@ -94,25 +96,33 @@ async def device_plan(
         statement = readings.typed(query, f"SELECT * FROM ({query.sql}) AS grouped ORDER BY tb DESC")
         return ExportPlan(device.name, AGGREGATE_HEADER, statement, query.params, "aggregate", device.unit)
     where, params, binds = _range_sql('"timestamp"', start, end)
+    iso = db.iso_text_sql(_dialect(session), '"timestamp"')
     statement = text(
-        f'SELECT "timestamp", value FROM readings WHERE device_id = :device{where} ORDER BY "timestamp" DESC'
-    ).bindparams(bindparam("device", type_=Uuid()), *binds)
-    statement = statement.columns(timestamp=UTCDateTime(), value=Float())
-    return ExportPlan(device.name, RAW_HEADER, statement, params | {"device": device_id}, "raw", device.unit)
+        f"SELECT {iso} AS ts, value, :unit AS unit FROM readings WHERE device_id = :device{where} "
+        'ORDER BY "timestamp" DESC'
+    ).bindparams(bindparam("device", type_=Uuid()), bindparam("unit", type_=String()), *binds)
+    statement = statement.columns(ts=String(), value=Float(), unit=String())
+    params |= {"device": device_id, "unit": device.unit}
+    return ExportPlan(device.name, RAW_HEADER, statement, params, "rows", device.unit)
+
+
+def _dialect(session: AsyncSession) -> str:
+    return session.bind.dialect.name if session.bind is not None else "sqlite"
 
 
 def _named_plan(
-    name: str, device_ids: list[uuid.UUID], start: datetime | None, end: datetime | None
+    dialect: str, name: str, device_ids: list[uuid.UUID], start: datetime | None, end: datetime | None
 ) -> ExportPlan:
-    where, params, binds = _range_sql('r."timestamp"', start, end)
+    column = 'r."timestamp"'
+    where, params, binds = _range_sql(column, start, end)
     statement = text(
-        'SELECT r."timestamp", d.name, r.value, d.unit FROM readings AS r '
-        "JOIN devices AS d ON d.id = r.device_id "
+        f"SELECT {db.iso_text_sql(dialect, column)} AS ts, d.name, "
+        "r.value, d.unit FROM readings AS r JOIN devices AS d ON d.id = r.device_id "
         f'WHERE r.device_id IN :ids{where} ORDER BY r."timestamp" DESC, d.name'
     ).bindparams(bindparam("ids", expanding=True, type_=Uuid()), *binds)
-    statement = statement.columns(timestamp=UTCDateTime(), name=String(), value=Float(), unit=String())
+    statement = statement.columns(ts=String(), name=String(), value=Float(), unit=String())
     return ExportPlan(
-        name, NAMED_HEADER, statement, params | {"ids": device_ids or [uuid.UUID(int=0)]}, "named"
+        name, NAMED_HEADER, statement, params | {"ids": device_ids or [uuid.UUID(int=0)]}, "rows"
     )
 
 
@@ -121,7 +131,7 @@ async def group_plan(
 ) -> ExportPlan:
     group = await groups.get_group(session=session, group_id=group_id)
     members = await groups.group_devices(session=session, group_id=group_id)
-    return _named_plan(group.name, [device.id for device in members], start, end)
+    return _named_plan(_dialect(session), group.name, [device.id for device in members], start, end)
 
 
 def parse_device_ids(value: str | None) -> list[uuid.UUID]:
@@ -143,7 +153,7 @@ async def devices_plan(
             await readings.get_device(session, device_id)
         except NotFound:
             raise Invalid(f"Unknown device id: {device_id}") from None
-    return _named_plan("devices", list(device_ids), start, end)
+    return _named_plan(_dialect(session), "devices", list(device_ids), start, end)
 
 
 def _number(value: float) -> str:
@@ -152,14 +162,9 @@ def _number(value: float) -> str:
 
 def _format(rows: Sequence[Any], shape: str, unit: str) -> bytes:
     buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    if shape == "raw":
-        writer.writerows((moment.isoformat(), _number(value), unit) for moment, value in rows)
-    elif shape == "named":
-        writer.writerows(
-            (moment.isoformat(), name, _number(value), device_unit)
-            for moment, name, value, device_unit in rows
-        )
+    writer = csv.writer(buffer, lineterminator="\n")
+    if shape == "rows":  # already in column order, times already ISO text (formatted by the database)
+        writer.writerows(rows)
     else:
         writer.writerows(
             (
@@ -177,14 +182,64 @@ def _format(rows: Sequence[Any], shape: str, unit: str) -> bytes:
 
 def header_bytes(plan: ExportPlan) -> bytes:
     buffer = io.StringIO()
-    csv.writer(buffer).writerow(plan.header)
+    csv.writer(buffer, lineterminator="\n").writerow(plan.header)
     return buffer.getvalue().encode("utf-8")
 
 
 async def stream(plan: ExportPlan, chunk_rows: int = CHUNK_ROWS) -> AsyncIterator[bytes]:
-    """The CSV body: the header row, then one chunk of rows at a time from a server-side cursor."""
+    """The CSV body: the header row, then the rows a chunk at a time.
+
+    PostgreSQL formats ready rows itself (``COPY (query) TO STDOUT WITH CSV``, same quoting rules);
+    elsewhere a server-side cursor feeds Python's csv writer. Either way at most a few chunks are
+    held in memory.
+    """
     yield header_bytes(plan)
     async with db.current().engine.connect() as conn:
+        if conn.dialect.name == "postgresql" and plan.shape == "rows":
+            async for chunk in _copy_out(conn, plan):
+                yield chunk
+            return
         result = await conn.stream(plan.statement.execution_options(yield_per=chunk_rows), plan.params)
         async for rows in result.partitions(chunk_rows):
             yield await asyncio.to_thread(_format, rows, plan.shape, plan.unit)
+
+
+async def _copy_out(conn: AsyncConnection, plan: ExportPlan, in_flight: int = 8) -> AsyncIterator[bytes]:
+    """Stream ``COPY ... TO STDOUT`` through asyncpg with back-pressure (at most ``in_flight`` chunks).
+
+    The SQLAlchemy statement is compiled to asyncpg's positional form, so both paths share one query.
+    """
+    expanded = plan.statement.compile(dialect=conn.dialect).construct_expanded_state(plan.params)
+    processors = expanded.processors
+    args = [
+        processors[name](value) if name in processors else value
+        for name, value in zip(expanded.positiontup or [], expanded.positional_parameters, strict=True)
+    ]
+    driver = (await conn.get_raw_connection()).driver_connection
+    chunks: asyncio.Queue[bytes | None] = asyncio.Queue()
+    slots = asyncio.Semaphore(in_flight)
+
+    async def sink(data: bytes) -> None:
+        await slots.acquire()  # waits while the client is slower than the database
+        chunks.put_nowait(bytes(data))
+
+    async def run() -> None:
+        try:
+            await driver.copy_from_query(expanded.statement, *args, output=sink, format="csv")
+        finally:
+            chunks.put_nowait(None)
+
+    task = asyncio.create_task(run())
+    finished = False
+    try:
+        while (chunk := await chunks.get()) is not None:
+            slots.release()
+            yield chunk
+        await task  # raises if COPY failed
+        finished = True
+    finally:
+        if not finished:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+            await conn.invalidate()  # a COPY cut short leaves the connection unusable

@@ -39,12 +39,14 @@ PG_DIRTY_FUNCTION = """
 CREATE OR REPLACE FUNCTION ddms_mark_rollups_dirty() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     -- DO UPDATE (not DO NOTHING) takes a row lock until this writer commits, so a concurrent
-    -- rollup run that deletes the dirty row waits and then sees these readings.
+    -- rollup run that deletes the dirty row waits and then sees these readings. "WHERE false":
+    -- PostgreSQL locks every conflicting row of DO UPDATE even when its WHERE is false, so the
+    -- lock is taken without writing a new row version per batch (no bloat on busy hours).
     INSERT INTO readings_rollup_dirty (device_id, hour_start, touched_at)
     SELECT DISTINCT device_id, date_bin('1 hour', "timestamp", TIMESTAMPTZ '1970-01-01 00:00:00+00'), now()
     FROM new_rows
     ORDER BY 1, 2
-    ON CONFLICT (device_id, hour_start) DO UPDATE SET touched_at = EXCLUDED.touched_at;
+    ON CONFLICT (device_id, hour_start) DO UPDATE SET touched_at = EXCLUDED.touched_at WHERE false;
     RETURN NULL;
 END $$
 """

@@ -6,6 +6,7 @@ boundary, and late arrivals written after their hours were already rolled up.
 
 from __future__ import annotations
 
+import asyncio
 import random
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -190,3 +191,29 @@ def test_bucket_choice_never_exceeds_max_points() -> None:
         width = readings.choose_bucket(start, end, max_points)
         lo, hi = readings.aligned(start, end, width)
         assert (hi - lo).total_seconds() / width <= max_points  # type: ignore[operator]
+
+
+async def test_refresh_waits_for_an_uncommitted_writer_and_includes_its_rows(database: db.Database) -> None:
+    """PostgreSQL: a writer still in its transaction holds the dirty row, so a refresh cannot miss it."""
+    if not database.is_postgres:
+        pytest.skip("SQLite has a single writer: a refresh cannot overlap an open write transaction")
+    device = await add_device("busy")
+    hour = datetime(2026, 4, 1, 9, tzinfo=UTC)
+    await add_rows([(device, hour + timedelta(minutes=1), 1.0)])  # the hour is dirty and committed
+    async with database.engine.connect() as writer:
+        await writer.execute(
+            text('INSERT INTO readings ("timestamp", device_id, value) VALUES (:t, :d, 3.0)').bindparams(
+                bindparam("t", type_=UTCDateTime()), bindparam("d", type_=Uuid())),
+            {"t": hour + timedelta(minutes=2), "d": device},
+        )
+
+        async def refresh() -> None:
+            async with db.session_scope() as session:
+                await rollups.refresh_device(session, device)
+
+        task = asyncio.create_task(refresh())
+        await asyncio.sleep(0.5)
+        assert not task.done()  # blocked on the writer's lock on the dirty row
+        await writer.commit()
+        await asyncio.wait_for(task, 10)
+    assert await rollup_rows("readings_1hour", device) == {int(hour.timestamp()): (2.0, 1.0, 3.0, 2)}

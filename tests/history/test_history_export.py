@@ -43,3 +43,19 @@ async def test_export_memory_does_not_grow_with_rows() -> None:
     assert large_size > 3_500_000
     assert large_peak < small_peak * 1.5 + 1_000_000, (small_peak, large_peak)
     assert large_peak < 8_000_000
+
+
+async def test_abandoned_export_releases_its_connection() -> None:
+    """A client that disconnects mid-download must not leave a connection stuck in a cursor or COPY."""
+    device = await add_device("big")
+    await fill_series(device, START, 60_000)
+    for _ in range(3):
+        async with db.session_scope() as session:
+            plan = await export.device_plan(session, device, None, None, None)
+        body = export.stream(plan)
+        received = [await anext(body) for _ in range(3)]
+        await body.aclose()
+        assert received[0].startswith(b"timestamp,value,unit\n")
+    async with db.session_scope() as session:
+        plan = await export.device_plan(session, device, None, None, None)
+    assert sum([chunk.count(b"\n") async for chunk in export.stream(plan)]) == 60_001

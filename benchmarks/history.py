@@ -1,0 +1,489 @@
+"""History at scale: DDMS's read paths against a direct-SQL baseline measured in the same run.
+
+    .venv/bin/python benchmarks/history.py --backend both --devices 100 --per-device 100000
+
+Loads devices x per-device readings (one every --step seconds, ending now) into a fresh, migrated
+database of each backend, rolls them up, then reports, each beside its baseline:
+
+* ingest rows/s: bulk insert into ``readings`` (trigger included) vs the same into a plain copy
+  of the table (SQLite executemany; PostgreSQL COPY)
+* one device's 1-day raw page (limit 1000, total) vs the bare SELECT
+* one device's 1-month chart series (<= 1000 points) vs aggregating the raw rows directly
+* a group of 20 devices' 1-week series vs aggregating their raw rows directly
+* export rows/s and peak RSS growth for --export-rows rows vs COPY ... TO STDOUT (PostgreSQL) or a
+  cursor fed to csv.writer (SQLite)
+
+Timings are medians of --repeat runs on a warm cache. PostgreSQL comes from DDMS_BENCH_POSTGRES_URL
+(default postgresql://postgres@127.0.0.1:5432/postgres); a temporary database is created and dropped.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import csv
+import io
+import os
+import sqlite3
+import statistics
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import asyncpg
+import psutil
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from ddms import db
+from ddms.migrate import upgrade
+from ddms.models import Device
+from ddms.services import export, readings, rollups
+
+PG_ADMIN = os.environ.get("DDMS_BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")  # noqa: TID251
+INGEST_SAMPLE = 200_000
+
+
+def median_ms(samples: list[float]) -> float:
+    return statistics.median(samples) * 1000
+
+
+async def timed(repeat: int, work: Callable[[], Awaitable[object]]) -> float:
+    await work()  # warm-up
+    samples = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        await work()
+        samples.append(time.perf_counter() - start)
+    return median_ms(samples)
+
+
+class Backend:
+    """A fresh database of one kind, with a raw driver connection for the baselines."""
+
+    name: str
+    url: str
+
+    async def setup(self) -> None: ...
+    async def teardown(self) -> None: ...
+    async def fetch(self, sql: str, *args: object) -> list[tuple[object, ...]]: ...
+    async def generate(
+        self, device_ids: list[uuid.UUID], per_device: int, step: int, end: datetime
+    ) -> None: ...
+    async def ingest(self, table: str, rows: list[tuple[datetime, uuid.UUID, float]]) -> None: ...
+    async def baseline_export(self, device_ids: list[uuid.UUID]) -> int: ...
+    async def create_plain_table(self) -> None:
+        """The readings table's columns, primary key and index, without the trigger and the foreign key."""
+        await self.fetch(
+            'CREATE TABLE plain_readings ("timestamp" TIMESTAMPTZ NOT NULL, device_id UUID NOT NULL, '
+            'value FLOAT NOT NULL, PRIMARY KEY ("timestamp", device_id))'
+            if self.name == "postgresql"
+            else 'CREATE TABLE plain_readings ("timestamp" DATETIME NOT NULL, device_id CHAR(32) NOT NULL, '
+            'value FLOAT NOT NULL, PRIMARY KEY ("timestamp", device_id))'
+        )
+        await self.fetch('CREATE INDEX ix_plain_device_ts ON plain_readings (device_id, "timestamp")')
+
+    def bucket(self, column: str, seconds: int) -> str:
+        return db.time_bucket_sql("postgresql" if self.name == "postgresql" else "sqlite", column, seconds)
+
+
+class SQLiteBackend(Backend):
+    name = "sqlite"
+
+    async def setup(self) -> None:
+        self.dir = tempfile.mkdtemp(prefix="ddms-bench-")
+        self.path = Path(self.dir) / "bench.db"
+        self.url = f"sqlite+aiosqlite:///{self.path}"
+        self.conn = sqlite3.connect(self.path, check_same_thread=False)
+        self.conn.execute("PRAGMA journal_mode=WAL")
+
+    async def teardown(self) -> None:
+        self.conn.close()
+
+    def key(self, device_id: uuid.UUID) -> str:
+        return device_id.hex
+
+    @staticmethod
+    def stamp(moment: datetime) -> str:
+        return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+
+    async def fetch(self, sql: str, *args: object) -> list[tuple[object, ...]]:
+        return await asyncio.to_thread(lambda: self.conn.execute(sql, args).fetchall())
+
+    async def generate(self, device_ids: list[uuid.UUID], per_device: int, step: int, end: datetime) -> None:
+        first = int(end.timestamp()) - (per_device - 1) * step
+        for device_id in device_ids:
+            await asyncio.to_thread(self._generate_one, self.key(device_id), per_device, step, first)
+
+    def _generate_one(self, key: str, count: int, step: int, first: int) -> None:
+        self.conn.execute(
+            "WITH RECURSIVE seq(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM seq WHERE i < ?) "
+            'INSERT INTO readings ("timestamp", device_id, value) '
+            "SELECT strftime('%Y-%m-%d %H:%M:%S.000000', ? + i * ?, 'unixepoch'), ?, "
+            "50 + 40 * sin(i / 500.0) + (abs(random()) % 1000) / 100.0 FROM seq",
+            (count - 1, first, step, key),
+        )
+        self.conn.commit()
+
+    async def ingest(self, table: str, rows: list[tuple[datetime, uuid.UUID, float]]) -> None:
+        data = [(self.stamp(moment), self.key(device), value) for moment, device, value in rows]
+
+        def run() -> None:
+            for offset in range(0, len(data), 1000):  # the writer's batch size
+                self.conn.executemany(
+                    f'INSERT INTO {table} ("timestamp", device_id, value) VALUES (?, ?, ?)',
+                    data[offset : offset + 1000],
+                )
+                self.conn.commit()
+
+        await asyncio.to_thread(run)
+
+    async def baseline_export(self, device_ids: list[uuid.UUID]) -> int:
+        def run() -> int:
+            marks = ",".join("?" * len(device_ids))
+            cursor = self.conn.execute(
+                f'SELECT r."timestamp", d.name, r.value, d.unit FROM readings r JOIN devices d ON d.id = r.device_id '
+                f'WHERE r.device_id IN ({marks}) ORDER BY r."timestamp" DESC',
+                [self.key(d) for d in device_ids],
+            )
+            count = 0
+            while rows := cursor.fetchmany(5000):
+                buffer = io.StringIO()
+                csv.writer(buffer).writerows(rows)
+                count += len(rows)
+            return count
+
+        return await asyncio.to_thread(run)
+
+
+class PostgresBackend(Backend):
+    name = "postgresql"
+
+    async def setup(self) -> None:
+        self.db_name = f"ddms_bench_{uuid.uuid4().hex[:8]}"
+        admin = await asyncpg.connect(PG_ADMIN)
+        await admin.execute(f'CREATE DATABASE "{self.db_name}"')
+        await admin.close()
+        base = PG_ADMIN.rsplit("/", 1)[0]
+        self.dsn = f"{base}/{self.db_name}"
+        self.url = self.dsn.replace("postgresql://", "postgresql+asyncpg://", 1)
+        self.conn: asyncpg.Connection | None = None
+
+    async def connect(self) -> asyncpg.Connection:
+        if self.conn is None:
+            self.conn = await asyncpg.connect(self.dsn)
+        return self.conn
+
+    async def teardown(self) -> None:
+        if self.conn is not None:
+            await self.conn.close()
+        admin = await asyncpg.connect(PG_ADMIN)
+        await admin.execute(f'DROP DATABASE IF EXISTS "{self.db_name}" WITH (FORCE)')
+        await admin.close()
+
+    async def fetch(self, sql: str, *args: object) -> list[tuple[object, ...]]:
+        return [tuple(row) for row in await (await self.connect()).fetch(sql, *args)]
+
+    async def generate(self, device_ids: list[uuid.UUID], per_device: int, step: int, end: datetime) -> None:
+        conn = await self.connect()
+        first = end - timedelta(seconds=(per_device - 1) * step)
+        for device_id in device_ids:
+            await conn.execute(
+                'INSERT INTO readings ("timestamp", device_id, value) '
+                "SELECT $1::timestamptz + make_interval(secs => i * $2::float8), $3, 50 + 40 * sin(i / 500.0) + random() * 10 "
+                "FROM generate_series(0, $4 - 1) AS i",
+                first,
+                step,
+                device_id,
+                per_device,
+            )
+
+    async def ingest(self, table: str, rows: list[tuple[datetime, uuid.UUID, float]]) -> None:
+        conn = await self.connect()
+        for offset in range(0, len(rows), 1000):  # the writer's batch size, one COPY per batch
+            await conn.copy_records_to_table(
+                table, records=rows[offset : offset + 1000], columns=["timestamp", "device_id", "value"]
+            )
+
+    async def baseline_export(self, device_ids: list[uuid.UUID]) -> int:
+        conn = await self.connect()
+        counter = {"rows": 0}
+
+        async def sink(chunk: bytes) -> None:
+            counter["rows"] += chunk.count(b"\n")
+
+        await conn.copy_from_query(
+            'SELECT r."timestamp", d.name, r.value, d.unit FROM readings r JOIN devices d ON d.id = r.device_id '
+            'WHERE r.device_id = ANY($1::uuid[]) ORDER BY r."timestamp" DESC',
+            device_ids,
+            output=sink,
+            format="csv",
+        )
+        return counter["rows"]
+
+
+class PeakRSS:
+    """Samples this process's resident memory every 10 ms while active."""
+
+    def __init__(self) -> None:
+        self.process = psutil.Process()
+        self.peak = self.start = 0
+        self._stop = threading.Event()
+
+    def __enter__(self) -> PeakRSS:
+        self.start = self.peak = self.process.memory_info().rss
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._thread.start()
+        return self
+
+    def _sample(self) -> None:
+        while not self._stop.wait(0.01):
+            self.peak = max(self.peak, self.process.memory_info().rss)
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    @property
+    def growth_mb(self) -> float:
+        return (self.peak - self.start) / 2**20
+
+
+async def add_devices(count: int) -> list[uuid.UUID]:
+    async with db.session_scope() as session:
+        devices = [
+            Device(
+                name=f"bench-{i:03d}", modbus_ip="127.0.0.1", modbus_slave_id=1, modbus_register=i, unit="kPa"
+            )
+            for i in range(count)
+        ]
+        session.add_all(devices)
+        await session.commit()
+        return [device.id for device in devices]
+
+
+def line(label: str, ddms_value: str, baseline: str, ratio: str) -> None:
+    print(f"  {label:<38} {ddms_value:>16} {baseline:>16} {ratio:>10}", flush=True)
+
+
+async def bench(backend: Backend, args: argparse.Namespace) -> dict[str, float]:
+    await backend.setup()
+    results: dict[str, float] = {}
+    try:
+        await upgrade(backend.url)
+        database = db.configure(backend.url)
+        device_ids = await add_devices(args.devices)
+        end = datetime.now(UTC).replace(microsecond=0)
+        total = args.devices * args.per_device
+        print(
+            f"\n== {backend.name}: {args.devices} devices x {args.per_device} readings = {total:,} rows",
+            flush=True,
+        )
+        started = time.perf_counter()
+        await backend.generate(device_ids, args.per_device, args.step, end)
+        load_s = time.perf_counter() - started
+        started = time.perf_counter()
+        async with db.session_scope() as session:
+            await rollups.refresh(session)
+        rollup_s = time.perf_counter() - started
+        print(
+            f"  bulk load {load_s:.1f} s ({total / load_s:,.0f} rows/s server-side); "
+            f"first full rollup {rollup_s:.1f} s",
+            flush=True,
+        )
+        await backend.fetch("ANALYZE")
+        line("measure", "DDMS", "direct SQL", "ratio")
+
+        # Ingest: the real readings table (with the rollup trigger) vs a plain copy of it.
+        await backend.create_plain_table()
+        sample_end = end + timedelta(days=400)
+        sample = [
+            (sample_end + timedelta(seconds=i // args.devices), device_ids[i % args.devices], float(i % 977))
+            for i in range(min(INGEST_SAMPLE, total))
+        ]
+        base_s = await _seconds(lambda: backend.ingest("plain_readings", sample))
+        ddms_s = await _seconds(lambda: backend.ingest("readings", sample))
+        results["ingest_rows_s"] = len(sample) / ddms_s
+        line(
+            "ingest (rows/s, batches of 1000)",
+            f"{len(sample) / ddms_s:,.0f}",
+            f"{len(sample) / base_s:,.0f}",
+            f"{base_s / ddms_s:.2f}x",
+        )
+        async with db.session_scope() as session:
+            await rollups.refresh(session)
+
+        one = device_ids[0]
+        dev = backend.key(one) if isinstance(backend, SQLiteBackend) else one
+        day_lo, day_hi = end - timedelta(days=1), end
+        stamp: Callable[[datetime], object] = (
+            SQLiteBackend.stamp if isinstance(backend, SQLiteBackend) else (lambda m: m)
+        )
+        mark = "?" if isinstance(backend, SQLiteBackend) else "$"
+
+        def p(i: int) -> str:
+            return "?" if mark == "?" else f"${i}"
+
+        async def ddms_raw() -> None:
+            async with db.session_scope() as session:
+                await readings.raw_page(session, one, day_lo, day_hi, 1000, 0)
+
+        async def base_raw() -> None:
+            await backend.fetch(
+                f'SELECT "timestamp", value FROM readings WHERE device_id = {p(1)} AND "timestamp" '
+                f'BETWEEN {p(2)} AND {p(3)} ORDER BY "timestamp" DESC LIMIT 1000',
+                dev,
+                stamp(day_lo),
+                stamp(day_hi),
+            )
+            await backend.fetch(
+                f'SELECT count(*) FROM readings WHERE device_id = {p(1)} AND "timestamp" '
+                f"BETWEEN {p(2)} AND {p(3)}",
+                dev,
+                stamp(day_lo),
+                stamp(day_hi),
+            )
+
+        await _compare(
+            results, "raw_1day_ms", "1 device, 1-day raw page (ms)", args.repeat, ddms_raw, base_raw
+        )
+
+        async def series_of(ids: list[uuid.UUID], span: timedelta) -> Callable[[], Awaitable[None]]:
+            async def run() -> None:
+                async with db.session_scope() as session:
+                    await readings.series_many(session, ids, end - span, end, 1000)
+
+            return run
+
+        async def raw_series(ids: list[uuid.UUID], span: timedelta) -> Callable[[], Awaitable[None]]:
+            width = readings.choose_bucket(end - span, end, 1000)
+            keys = [backend.key(i) if isinstance(backend, SQLiteBackend) else i for i in ids]
+            if isinstance(backend, SQLiteBackend):
+                where = (
+                    f'device_id IN ({",".join("?" * len(keys))}) AND "timestamp" >= ? AND "timestamp" <= ?'
+                )
+                params: list[object] = [*keys, stamp(end - span), stamp(end)]
+            else:
+                where = 'device_id = ANY($1::uuid[]) AND "timestamp" >= $2 AND "timestamp" <= $3'
+                params = [keys, end - span, end]
+            sql = (
+                f"SELECT device_id, {backend.bucket(chr(34) + 'timestamp' + chr(34), width)} AS b, avg(value), "
+                f"min(value), max(value), count(*) FROM readings WHERE {where} GROUP BY 1, 2 ORDER BY 2"
+            )
+
+            async def run() -> None:
+                await backend.fetch(sql, *params)
+
+            return run
+
+        month, week = timedelta(days=30), timedelta(days=7)
+        await _compare(
+            results,
+            "series_month_ms",
+            "1 device, 1-month series (ms)",
+            args.repeat,
+            await series_of([one], month),
+            await raw_series([one], month),
+        )
+        group = device_ids[:20]
+        await _compare(
+            results,
+            "series_group_ms",
+            "20 devices, 1-week series (ms)",
+            args.repeat,
+            await series_of(group, week),
+            await raw_series(group, week),
+        )
+        for span, label in ((timedelta(hours=1), "1h"), (timedelta(days=365), "1y")):
+            ms = await timed(args.repeat, await series_of([one], span))
+            results[f"series_{label}_ms"] = ms
+            line(f"1 device, {label} series (ms)", f"{ms:.1f}", "", "")
+
+        # Export: enough devices to hold --export-rows rows.
+        wanted = max(1, -(-args.export_rows // args.per_device))
+        export_ids = device_ids[:wanted]
+        async with db.session_scope() as session:
+            plan = await export.devices_plan(session, export_ids, None, None)
+        with PeakRSS() as memory:
+            started = time.perf_counter()
+            rows = -1
+            async for chunk in export.stream(plan):
+                rows += chunk.count(b"\n")
+            ddms_s = time.perf_counter() - started
+        started = time.perf_counter()
+        base_rows = await backend.baseline_export(export_ids)
+        base_s = time.perf_counter() - started
+        results["export_rows_s"] = rows / ddms_s
+        results["export_rss_mb"] = memory.growth_mb
+        line(
+            f"export {rows:,} rows (rows/s)",
+            f"{rows / ddms_s:,.0f}",
+            f"{base_rows / base_s:,.0f}",
+            f"{base_s / ddms_s:.2f}x",
+        )
+        line("export peak RSS growth (MB)", f"{memory.growth_mb:.1f}", "", "")
+        await database.dispose()
+    finally:
+        await backend.teardown()
+    return results
+
+
+async def _seconds(work: Callable[[], Awaitable[object]]) -> float:
+    started = time.perf_counter()
+    await work()
+    return time.perf_counter() - started
+
+
+async def _compare(
+    results: dict[str, float],
+    key: str,
+    label: str,
+    repeat: int,
+    ddms_work: Callable[[], Awaitable[None]],
+    base_work: Callable[[], Awaitable[None]],
+) -> None:
+    ddms_ms = await timed(repeat, ddms_work)
+    base_ms = await timed(repeat, base_work)
+    results[key] = ddms_ms
+    results[key + "_baseline"] = base_ms
+    line(label, f"{ddms_ms:.1f}", f"{base_ms:.1f}", f"{base_ms / ddms_ms:.2f}x")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--backend", choices=["sqlite", "postgresql", "both"], default="both")
+    parser.add_argument("--devices", type=int, default=100)
+    parser.add_argument("--per-device", type=int, default=100_000)
+    parser.add_argument("--step", type=int, default=10, help="seconds between readings")
+    parser.add_argument("--export-rows", type=int, default=1_000_000)
+    parser.add_argument("--repeat", type=int, default=15)
+    args = parser.parse_args()
+    if args.devices < 20:
+        parser.error("--devices must be at least 20 (the group series uses 20)")
+    print("ratio = direct SQL time / DDMS time (above 1: DDMS is faster; ingest: trigger overhead)")
+    backends: list[Backend] = []
+    if args.backend in ("sqlite", "both"):
+        backends.append(SQLiteBackend())
+    if args.backend in ("postgresql", "both"):
+        backends.append(PostgresBackend())
+    summary = {}
+    for backend in backends:
+        summary[backend.name] = asyncio.run(bench(backend, args))
+    if len(summary) == 2:
+        print("\nSQLite / PostgreSQL (DDMS paths; <= 3 is the target):")
+        for key in ("raw_1day_ms", "series_month_ms", "series_group_ms", "series_1h_ms", "series_1y_ms"):
+            print(f"  {key:<20} {summary['sqlite'][key] / summary['postgresql'][key]:.2f}")
+        print(
+            f"  {'export (PG/SQLite)':<20} {summary['postgresql']['export_rows_s'] / summary['sqlite']['export_rows_s']:.2f}"
+        )
+
+
+if __name__ == "__main__":
+    main()
