@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 from datetime import UTC, datetime
 from pathlib import Path
@@ -11,8 +12,10 @@ from babel.messages.extract import extract_from_dir
 from babel.messages.pofile import read_po
 from nicegui.testing import User
 
+import ddms.db
 from ddms import i18n
 from ddms.models import Role
+from ddms.services import users
 from tests.pages.helpers import make_device, make_group, texts
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -105,3 +108,22 @@ async def test_the_english_detector_finds_english(user: User, make_account, sign
     await sign_in(boss)
     await user.open("/devices")
     assert {"Add", "device", "Edit", "Delete", "Dashboard"} <= set(english_words(texts(user), {"Boiler"}))
+
+
+async def test_header_language_switch_saves_on_the_account(user: User, make_account, sign_in) -> None:
+    worker = await make_account("worker", Role.READ_ONLY, language="en")
+    await sign_in(worker)
+    await user.open("/devices")
+    user.find(marker="language-zh").click()
+
+    async def preference() -> str:
+        async with ddms.db.session_scope() as session:
+            return (await users.get_user(session=session, user_id=worker.id)).language_preference
+
+    for _attempt in range(60):
+        if await preference() == "zh":
+            break
+        await asyncio.sleep(0.05)
+    assert await preference() == "zh"
+    await user.open("/devices")
+    await user.should_see(marker="page-title", content="设备")
