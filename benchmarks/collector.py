@@ -56,6 +56,15 @@ async def wait_port(port: int) -> None:
     raise RuntimeError("simulator did not start")
 
 
+async def watch_loop(stalls: list[float], tick: float = 0.005) -> None:
+    """Record how late a 5 ms timer fires: the event loop's stalls, whatever causes them."""
+    loop = asyncio.get_running_loop()
+    while True:
+        due = loop.time() + tick
+        await asyncio.sleep(tick)
+        stalls.append(loop.time() - due)
+
+
 async def raw_pymodbus(port: int, seconds: float) -> float:
     client = AsyncModbusTcpClient("127.0.0.1", port=port, timeout=2)
     await client.connect()
@@ -105,13 +114,17 @@ async def main(devices: int, interval: int, seconds: float) -> None:
                                      jwt_secret_key="bench-" + "x" * 40)
             collector = Collector(settings)
             await collector.start()
+            stalls: list[float] = []
+            heartbeat = asyncio.get_running_loop().create_task(watch_loop(stalls))
             await asyncio.sleep(2 * interval + 1)  # warm-up: connection, first polls, first batches
             for poller in collector.pollers.values():
                 poller.stats.on_time = poller.stats.late = poller.stats.missed = poller.stats.failed = 0
             lags.clear()
+            stalls.clear()
             written0, cpu0, wall0 = collector.writer.written, time.process_time(), time.perf_counter()
             await asyncio.sleep(seconds)
             wall = time.perf_counter() - wall0
+            stall_ms = sorted(1000 * s for s in stalls) or [0.0]
             cpu = time.process_time() - cpu0
             written = collector.writer.written - written0
             stats = [poller.stats for poller in collector.pollers.values()]
@@ -121,6 +134,7 @@ async def main(devices: int, interval: int, seconds: float) -> None:
             failed = sum(s.failed for s in stats)
             polls = on_time + late
             published = sum(1 for _ in lags)
+            heartbeat.cancel()
             await collector.stop()
             async with db.session_scope() as session:
                 stored = (await session.exec(select(func.count()).select_from(Reading))).one()[0]
@@ -139,6 +153,8 @@ async def main(devices: int, interval: int, seconds: float) -> None:
     print(f"schedule lag p50 / p99  {statistics.median(lags_ms):9.2f} / {p99:.2f} ms")
     share = 100 * cpu / wall
     print(f"collector CPU per poll  {1e6 * cpu / max(1, polls):9.1f} us  ({share:.1f} % of one core)")
+    print(f"event-loop stalls       max {stall_ms[-1]:.1f} ms, > 50 ms: {sum(s > 50 for s in stall_ms)}, "
+          f"> 100 ms: {sum(s > 100 for s in stall_ms)}")
     print(f"readings written / s    {written / wall:9.1f}")
     print(f"every reading stored    {stored == total_taken}  ({stored} stored, {total_taken} written)")
     print(f"raw pymodbus ceiling    {ceiling:9.1f} round trips/s on one connection (sequential)")

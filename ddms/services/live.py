@@ -162,9 +162,29 @@ _STATUS_SQL = text(
 )
 
 
+_STATUS_SQL_PG = text(
+    "UPDATE devices AS d SET status = v.status, last_error = v.error, "
+    "last_reading_at = COALESCE(v.at, d.last_reading_at) "
+    "FROM unnest(CAST(:ids AS uuid[]), CAST(:statuses AS text[]), CAST(:errors AS text[]), "
+    "CAST(:ats AS timestamptz[])) AS v(id, status, error, at) "
+    "WHERE d.id = v.id AND d.deleted_at IS NULL"
+)
+
+
 async def store_statuses(*, session: AsyncSession, updates: list[StatusUpdate]) -> None:
-    """Write many device statuses in one executemany; deleted devices are skipped."""
+    """Write many device statuses at once; deleted devices are skipped.
+
+    PostgreSQL: one UPDATE joined to unnest()ed arrays (an executemany of 1000 updates takes ~0.5 s
+    there); SQLite: one executemany.
+    """
     if not updates:
+        return
+    if session.get_bind().dialect.name == "postgresql":
+        await session.exec(_STATUS_SQL_PG, params={  # type: ignore[call-overload]
+            "ids": [u.device_id for u in updates], "statuses": [u.status for u in updates],
+            "errors": [u.error for u in updates], "ats": [u.last_reading_at for u in updates],
+        })
+        await session.commit()
         return
     await session.exec(_STATUS_SQL, params=[  # type: ignore[call-overload]
         {"status": u.status, "error": u.error, "last_reading_at": u.last_reading_at, "device_id": u.device_id}
