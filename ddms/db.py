@@ -120,13 +120,21 @@ def time_bucket_sql(dialect: str, column: str, seconds: int) -> str:
     """
     if dialect == "postgresql":
         return f"date_bin(INTERVAL '{int(seconds)} seconds', {column}, TIMESTAMPTZ '1970-01-01 00:00:00+00')"
-    # Literals never start with ":<digits>", which text() would take for a bind parameter.
+    # Widths that divide a minute, an hour or a day are cut and rounded as text (no date functions
+    # per row). Literals never start with ":<digits>", which text() would take for a bind parameter.
+    seconds = int(seconds)
     if seconds == 60:
         return f"(substr({column}, 1, 17) || '00.000000')"
     if seconds == 3600:
         return f"(substr({column}, 1, 14) || '00:00.000000')"
     if seconds == 86400:
         return f"(substr({column}, 1, 11) || '00:00:00.000000')"
+    text_units = ((1, 18, "%02d.000000"), (60, 15, "%02d:00.000000"), (3600, 12, "%02d:00:00.000000"))
+    for unit, start, fmt in text_units:
+        step = seconds // unit
+        if seconds % unit == 0 and (unit * 60 if unit < 3600 else 86400) % seconds == 0:
+            field = f"CAST(substr({column}, {start}, 2) AS INTEGER)"
+            return f"(substr({column}, 1, {start - 1}) || printf('{fmt}', ({field} / {step}) * {step}))"
     epoch = f"CAST(strftime('%s', substr({column}, 1, 19)) AS INTEGER)"
     return f"strftime('%Y-%m-%d %H:%M:%S.000000', ({epoch} / {int(seconds)}) * {int(seconds)}, 'unixepoch')"
 

@@ -217,3 +217,19 @@ async def test_refresh_waits_for_an_uncommitted_writer_and_includes_its_rows(dat
         await writer.commit()
         await asyncio.wait_for(task, 10)
     assert await rollup_rows("readings_1hour", device) == {int(hour.timestamp()): (2.0, 1.0, 3.0, 2)}
+
+
+async def test_time_bucket_sql_matches_epoch_floor_for_every_chart_width(database: db.Database) -> None:
+    moments = [datetime(2026, 3, 1, 23, 59, 59, 999_999, tzinfo=UTC), datetime(2026, 3, 2, tzinfo=UTC),
+               datetime(2024, 2, 29, 13, 47, 31, 5, tzinfo=UTC), datetime(1999, 12, 31, 23, 0, tzinfo=UTC)]
+    moments += [datetime(2026, 1, 1, tzinfo=UTC) + timedelta(seconds=9_973 * i + 0.5) for i in range(40)]
+    dialect = database.engine.dialect.name
+    column = "CAST(:m AS TIMESTAMPTZ)" if database.is_postgres else ":m"
+    for width in (*readings.NICE_BUCKETS, 7, 45, 86400 * 3):
+        sql = f"SELECT {db.time_bucket_sql(dialect, column, width)} AS b"
+        async with database.engine.connect() as conn:
+            for moment in moments:
+                statement = text(sql).bindparams(bindparam("m", type_=UTCDateTime())).columns(b=UTCDateTime())
+                got = (await conn.execute(statement, {"m": moment})).scalar()
+                assert got is not None
+                assert int(got.timestamp()) == int(moment.timestamp() // width) * width, (width, moment)
