@@ -8,7 +8,8 @@ PostgreSQL, so ORM inserts, executemany and COPY are all covered, however old th
 ``refresh()`` then, one device per transaction:
 
 1. deletes that device's dirty rows and gets their hours back (``DELETE ... RETURNING``);
-2. rebuilds the 1-minute and 1-hour buckets of exactly those hours from the raw rows;
+2. rebuilds the 1-minute buckets of exactly those hours from the raw rows, then their 1-hour
+   buckets from those minutes;
 3. rebuilds the 1-day buckets of the touched days from the (now current) 1-hour buckets.
 
 Only new data is rolled up, and a late reading re-dirties its (old) hour, so its buckets are
@@ -123,25 +124,26 @@ async def dirty_ranges(
 
 
 def _refresh_statements(dialect: str) -> tuple[str, str, str]:
+    """1min from raw rows; 1hour from 1min and 1day from 1hour (sum = avg x count), so each level
+    reads at most 60 (24) rows per bucket instead of rescanning the raw hour."""
     minute = db.time_bucket_sql(dialect, '"timestamp"', 60)
-    hour = db.time_bucket_sql(dialect, '"timestamp"', 3600)
-    day = db.time_bucket_sql(dialect, "time_bucket", 86400)
-    raw = (
-        "INSERT INTO {table} (device_id, time_bucket, avg, min, max, count) "
-        "SELECT device_id, {bucket}, avg(value), min(value), max(value), count(*) FROM readings "
-        'WHERE device_id = :device AND "timestamp" >= :lo AND "timestamp" < :hi GROUP BY device_id, {bucket}'
+    from_raw = (
+        "INSERT INTO readings_1min (device_id, time_bucket, avg, min, max, count) "
+        f"SELECT device_id, {minute}, avg(value), min(value), max(value), count(*) FROM readings "
+        'WHERE device_id = :device AND "timestamp" >= :lo AND "timestamp" < :hi '
+        f"GROUP BY device_id, {minute}"
     )
-    daily = (
-        "INSERT INTO readings_1day (device_id, time_bucket, avg, min, max, count) "
-        f"SELECT device_id, {day}, sum(avg * count) / sum(count), min(min), max(max), sum(count) "
-        "FROM readings_1hour WHERE device_id = :device AND time_bucket >= :lo AND time_bucket < :hi "
-        f"GROUP BY device_id, {day}"
+    cascade = (
+        "INSERT INTO {target} (device_id, time_bucket, avg, min, max, count) "
+        "SELECT device_id, {bucket}, sum(avg * count) / sum(count), min(min), max(max), sum(count) "
+        "FROM {source} WHERE device_id = :device AND time_bucket >= :lo AND time_bucket < :hi "
+        "GROUP BY device_id, {bucket}"
     )
-    return (
-        raw.format(table="readings_1min", bucket=minute),
-        raw.format(table="readings_1hour", bucket=hour),
-        daily,
-    )
+    hourly = cascade.format(target="readings_1hour", source="readings_1min",
+                            bucket=db.time_bucket_sql(dialect, "time_bucket", 3600))
+    daily = cascade.format(target="readings_1day", source="readings_1hour",
+                           bucket=db.time_bucket_sql(dialect, "time_bucket", 86400))
+    return from_raw, hourly, daily
 
 
 def _typed(sql: str) -> object:
