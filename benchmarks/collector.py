@@ -26,8 +26,10 @@ import subprocess
 import tempfile
 import time
 
+import asyncpg
 from pymodbus.client import AsyncModbusTcpClient
 from sqlalchemy import func, select
+from sqlalchemy.engine.url import make_url
 
 from collector.poller import Poller
 from collector.runner import Collector
@@ -56,6 +58,28 @@ async def wait_port(port: int) -> None:
     raise RuntimeError("simulator did not start")
 
 
+PG_BENCH_DB = "ddms_bench_collector"
+
+
+async def create_pg(admin_url: str) -> str:
+    conn = await asyncpg.connect(admin_url)
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{PG_BENCH_DB}" WITH (FORCE)')
+        await conn.execute(f'CREATE DATABASE "{PG_BENCH_DB}"')
+    finally:
+        await conn.close()
+    return make_url(admin_url).set(drivername="postgresql+asyncpg", database=PG_BENCH_DB).render_as_string(
+        hide_password=False)
+
+
+async def drop_pg(admin_url: str) -> None:
+    conn = await asyncpg.connect(admin_url)
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{PG_BENCH_DB}" WITH (FORCE)')
+    finally:
+        await conn.close()
+
+
 async def watch_loop(stalls: list[float], tick: float = 0.005) -> None:
     """Record how late a 5 ms timer fires: the event loop's stalls, whatever causes them."""
     loop = asyncio.get_running_loop()
@@ -77,7 +101,7 @@ async def raw_pymodbus(port: int, seconds: float) -> float:
     return count / elapsed
 
 
-async def main(devices: int, interval: int, seconds: float) -> None:
+async def main(devices: int, interval: int, seconds: float, postgres: str | None) -> None:
     port = free_port()
     code = (
         "import asyncio, logging; logging.basicConfig(level=logging.WARNING); "
@@ -90,7 +114,7 @@ async def main(devices: int, interval: int, seconds: float) -> None:
         await wait_port(port)
         ceiling = await raw_pymodbus(port, 3.0)
         with tempfile.TemporaryDirectory() as tmp:
-            url = f"sqlite+aiosqlite:///{Path(tmp) / 'bench.db'}"
+            url = await create_pg(postgres) if postgres else f"sqlite+aiosqlite:///{Path(tmp) / 'bench.db'}"
             await upgrade(url)
             database = db.configure(url)
             reset_bus()
@@ -140,13 +164,16 @@ async def main(devices: int, interval: int, seconds: float) -> None:
                 stored = (await session.exec(select(func.count()).select_from(Reading))).one()[0]
             total_taken = collector.writer.written
             await database.dispose()
+            if postgres:
+                await drop_pg(postgres)
     finally:
         simulator.terminate()
         simulator.wait(5)
     lags_ms = sorted(lag * 1000 for lag in lags) or [0.0]
     p99 = lags_ms[min(len(lags_ms) - 1, int(len(lags_ms) * 0.99))]
     rate = polls / wall
-    print(f"devices {devices}, interval {interval} s, measured {wall:.1f} s on {published} polls")
+    print(f"database {'PostgreSQL' if postgres else 'SQLite'}, "
+          f"devices {devices}, interval {interval} s, measured {wall:.1f} s on {published} polls")
     print(f"polls per second        {rate:9.1f}  (due: {devices / interval:.1f})")
     print(f"on schedule             {100 * on_time / max(1, on_time + late + missed):9.3f} %  "
           f"(late {late}, missed {missed}, failed {failed})")
@@ -166,5 +193,8 @@ if __name__ == "__main__":
     parser.add_argument("--devices", type=int, default=1000)
     parser.add_argument("--interval", type=int, default=1)
     parser.add_argument("--seconds", type=float, default=30.0)
+    parser.add_argument("--postgres", metavar="ADMIN_URL", nargs="?",
+                        const="postgresql://postgres@127.0.0.1:5432/postgres",
+                        help="write to a scratch PostgreSQL database created through ADMIN_URL (default: SQLite)")
     args = parser.parse_args()
-    asyncio.run(main(args.devices, args.interval, args.seconds))
+    asyncio.run(main(args.devices, args.interval, args.seconds, args.postgres))
