@@ -138,3 +138,48 @@ async def test_silent_unit_beside_healthy_one_keeps_the_healthy_schedule(
     assert abs(latest.value - 3.14159274) < 1e-6
     assert raw_server.connections == 1
     assert collector.pollers[silent.id].stats.failed >= 1
+
+
+async def test_offline_device_comes_back_online_when_its_server_appears(collector: Collector) -> None:
+    port = free_port()
+    device = await add_device(name="late riser", modbus_port=port, modbus_slave_id=1)
+    await next_status(device.id, "offline")
+    server = RawModbusServer()
+    server.units = {1: Unit(registers={0: 1234})}
+    server._server = await asyncio.start_server(server._serve, "127.0.0.1", port)
+    try:
+        await next_status(device.id, "online", within=6)  # reconnect backoff and device backoff are capped
+        latest = get_bus().latest(device.id)
+        assert latest is not None
+        assert latest.value == 1234
+    finally:
+        await server.stop()
+
+
+async def test_poll_counters_are_prometheus_metrics(collector: Collector, sim: Simulator) -> None:
+    from ddms.metrics import REGISTRY
+
+    device = await add_device(name="speed", modbus_port=sim.port, modbus_slave_id=4)
+    await next_status(device.id, "online")
+    labels = {"device_id": str(device.id), "outcome": "on_time"}
+    sample = REGISTRY.get_sample_value("ddms_polls_total", labels)
+    assert sample is not None
+    assert sample >= 1
+    assert sample == collector.pollers[device.id].stats.on_time
+
+
+async def test_configuration_change_applies_within_a_second(collector: Collector, sim: Simulator) -> None:
+    device = await add_device(name="level", modbus_port=sim.port, modbus_slave_id=3, modbus_register=4,
+                              data_type="float32", byte_order="DCBA", sampling_interval=3600)
+    await collector.wait_idle()
+    started = asyncio.get_running_loop().time()
+    async with db.session_scope() as session:
+        await devices.update_device(session=session, device_id=device.id,
+                                    data=DeviceUpdate(sampling_interval=1, unit="percent"))
+    await next_status(device.id, "online", within=1.5)
+    assert asyncio.get_running_loop().time() - started < 1.5  # applied, and the first poll done
+    assert collector.pollers[device.id].config.unit == "percent"
+    latest = get_bus().latest(device.id)
+    assert latest is not None
+    assert latest.unit == "percent"
+    assert 19 <= latest.value <= 91  # the tank ramp, 20 -> 90 %, little-endian float32

@@ -105,3 +105,24 @@ async def test_dropped_connection_is_retried_on_a_new_one(raw_server: RawModbusS
         assert raw_server.connections == 2
     finally:
         await hub.close()
+
+
+async def test_simulator_faults_slow_answers_and_dropped_connections() -> None:
+    from collector.simulator import FaultKind, Simulator, catalog
+
+    sim = Simulator("127.0.0.1", 0, catalog(8))
+    await sim.start()
+    hub = Hub("127.0.0.1", sim.port, timeout=0.3, retries=1)
+    try:
+        assert len(await hub.read_holding(1, 0, 2)) == 2
+        sim.set_fault(4, FaultKind.SLOW, 0.6)
+        with pytest.raises(RequestTimeout):
+            await hub.read_holding(4, 0, 1)
+        sim.set_fault(4, FaultKind.SLOW, 0.1)
+        assert len(await hub.read_holding(4, 0, 1)) == 1  # slow, but within the timeout
+        sim.clear_faults()
+        assert sim.drop_connections() == 1
+        assert len(await hub.read_holding(2, 10, 2)) == 2  # a new connection
+    finally:
+        await hub.close()
+        await sim.stop()
