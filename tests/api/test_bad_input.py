@@ -31,11 +31,11 @@ GARBAGE_BODIES: list[bytes] = [
                 "threshold_warning_upper": 1e308, "backup_retention_count": 10**20, "sse_interval": -1}).encode(),
 ]
 GARBAGE_QUERIES = [
-    "", "?status=%00&limit=-1&offset=-5&start_time=yesterday&end_time=1e99&aggregate=1week&keep_data=perhaps",
-    "?hours=abc&limit=10000000000000000000000&max_points=0&device_ids=a,,b&token=x",
-    "?start_time=2024-13-45T99:99:99&end_time=2024-01-01&limit=1.5&unread_only=2",
+    "", "?status=%00&limit=-1&offset=-5&start_time=yesterday&end_time=1e99&aggregate=1week&keep_data=perhaps"
+    "&hours=abc&max_points=0&device_ids=a,,b&token=x&unread_only=2",
+    "?start_time=2024-13-45T99:99:99&end_time=2024-01-01&limit=10000000000000000000000&offset=1.5",
 ]
-ID_VALUES = [str(uuid.uuid4()), "not-a-uuid", "%00", "..%2F..%2Fetc", "0" * 300]
+ID_VALUES = [str(uuid.uuid4()), "not-a-uuid", "..%2F..%2Fetc", "0" * 300]
 
 
 def api_routes() -> list[tuple[str, str]]:

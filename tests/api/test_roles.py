@@ -32,10 +32,10 @@ class Endpoint:
         return f"{self.method} {self.path}"
 
 
-DEVICE_BODY = {"name": "pump-2", "modbus_ip": "10.0.0.2", "modbus_slave_id": 1, "modbus_register": 0}
+DEVICE_BODY = {"name": "pump-2-{tag}", "modbus_ip": "10.0.0.2", "modbus_slave_id": 1, "modbus_register": 0}
 ENDPOINTS = [
     Endpoint("POST", "/api/users", (OWNER,), 201,
-             {"username": "newbie", "password": "new-password-1", "role": "admin"}),
+             {"username": "newbie_{tag}", "password": "new-password-1", "role": "admin"}),
     Endpoint("GET", "/api/users", (OWNER, ADMIN), 200),
     Endpoint("GET", "/api/users/{user}", (OWNER, ADMIN), 200),
     Endpoint("PUT", "/api/users/{user}", (OWNER,), 200, {"language_preference": "zh"}),
@@ -43,7 +43,7 @@ ENDPOINTS = [
     Endpoint("POST", "/api/devices", (OWNER, ADMIN), 201, DEVICE_BODY),
     Endpoint("PUT", "/api/devices/{device}", (OWNER, ADMIN), 200, {"unit": "bar"}),
     Endpoint("DELETE", "/api/devices/{device}", (OWNER, ADMIN), 204),
-    Endpoint("POST", "/api/groups", (OWNER, ADMIN), 201, {"name": "hall 2"}),
+    Endpoint("POST", "/api/groups", (OWNER, ADMIN), 201, {"name": "hall 2 {tag}"}),
     Endpoint("PUT", "/api/groups/{group}", (OWNER, ADMIN), 200, {"description": "changed"}),
     Endpoint("DELETE", "/api/groups/{group}", (OWNER, ADMIN), 204),
     Endpoint("GET", "/api/config", (OWNER,), 200),
@@ -55,17 +55,21 @@ ENDPOINTS = [
 READ_FOR_ANY = ["/api/devices", "/api/devices/{device}", "/api/groups", "/api/groups/{group}"]
 
 
-@pytest.fixture
-async def world(client: httpx.AsyncClient, owner: Account) -> dict[str, str]:
-    """One target user, one device in one group, made by the owner."""
-    target = await add_user("target", Role.READ_ONLY)
+async def make_world(client: httpx.AsyncClient, owner: Account, tag: str) -> dict[str, str]:
+    """One target user, one device in one group, made by the owner; names carry ``tag``."""
+    target = await add_user(f"target_{tag}", Role.READ_ONLY)
     device = await client.post("/api/devices", headers=owner.headers, json={
-        "name": "pump-1", "modbus_ip": "10.0.0.1", "modbus_slave_id": 1, "modbus_register": 0})
+        "name": f"pump-1-{tag}", "modbus_ip": "10.0.0.1", "modbus_slave_id": 1, "modbus_register": 0})
     assert device.status_code == 201, device.text
     group = await client.post("/api/groups", headers=owner.headers,
-                              json={"name": "hall 1", "device_ids": [device.json()["id"]]})
+                              json={"name": f"hall 1 {tag}", "device_ids": [device.json()["id"]]})
     assert group.status_code == 201, group.text
-    return {"user": str(target.id), "device": device.json()["id"], "group": group.json()["id"]}
+    return {"user": str(target.id), "device": device.json()["id"], "group": group.json()["id"], "tag": tag}
+
+
+@pytest.fixture
+async def world(client: httpx.AsyncClient, owner: Account) -> dict[str, str]:
+    return await make_world(client, owner, "main")
 
 
 async def snapshot(client: httpx.AsyncClient, owner: Account, world: dict[str, str]) -> dict[str, Any]:
@@ -79,32 +83,36 @@ async def snapshot(client: httpx.AsyncClient, owner: Account, world: dict[str, s
     return state
 
 
-def _caller(role: str | None, owner: Account, admin: Account, reader: Account) -> dict[str, str]:
-    return {OWNER: owner.headers, ADMIN: admin.headers, READ_ONLY: reader.headers, None: {}}[role]
+def _filled(body: dict[str, Any] | None, tag: str) -> dict[str, Any] | None:
+    if body is None:
+        return None
+    return {key: value.format(tag=tag) if isinstance(value, str) else value for key, value in body.items()}
 
 
-@pytest.mark.parametrize("role", [OWNER, ADMIN, READ_ONLY, None], ids=["owner", "admin", "read_only", "no_token"])
 @pytest.mark.parametrize("endpoint", ENDPOINTS, ids=str)
 async def test_role_matrix(
-    client: httpx.AsyncClient, world: dict[str, str], owner: Account, admin: Account, reader: Account,
-    endpoint: Endpoint, role: str | None,
+    client: httpx.AsyncClient, owner: Account, admin: Account, reader: Account, endpoint: Endpoint,
 ) -> None:
-    headers = _caller(role, owner, admin, reader)
-    refused = role not in endpoint.allowed
-    before = await snapshot(client, owner, world) if refused else None
-    answer = await client.request(endpoint.method, endpoint.path.format(**world), headers=headers,
-                                  json=endpoint.body)
-    if role is None:
-        assert answer.status_code == 401, answer.text
-        assert answer.json() == {"detail": "Not authenticated"}
-        assert answer.headers["www-authenticate"] == "Bearer"
-    elif role in endpoint.allowed:
-        assert answer.status_code == endpoint.success, answer.text
-        return
-    else:
-        assert answer.status_code == 403, answer.text
-        assert answer.json() == {"detail": f"Access forbidden. Required roles: {', '.join(endpoint.allowed)}"}
-    assert await snapshot(client, owner, world) == before
+    """Each role (and no token) against its own fresh objects, so one role's success cannot mask another's."""
+    callers = {"no_token": (None, {}), OWNER: (OWNER, owner.headers), ADMIN: (ADMIN, admin.headers),
+               READ_ONLY: (READ_ONLY, reader.headers)}
+    for tag, (role, headers) in callers.items():
+        world = await make_world(client, owner, tag)
+        refused = role not in endpoint.allowed
+        before = await snapshot(client, owner, world) if refused else None
+        answer = await client.request(endpoint.method, endpoint.path.format(**world), headers=headers,
+                                      json=_filled(endpoint.body, tag))
+        if role is None:
+            assert answer.status_code == 401, (tag, answer.text)
+            assert answer.json() == {"detail": "Not authenticated"}
+            assert answer.headers["www-authenticate"] == "Bearer"
+        elif not refused:
+            assert answer.status_code == endpoint.success, (tag, answer.text)
+            continue
+        else:
+            assert answer.status_code == 403, (tag, answer.text)
+            assert answer.json() == {"detail": f"Access forbidden. Required roles: {', '.join(endpoint.allowed)}"}
+        assert await snapshot(client, owner, world) == before, tag
 
 
 @pytest.mark.parametrize("path", READ_FOR_ANY)

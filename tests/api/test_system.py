@@ -94,16 +94,19 @@ async def test_config_defaults_and_update(client: httpx.AsyncClient, owner: Acco
     assert (await client.get("/api/config", headers=owner.headers)).json() == updated
 
 
-@pytest.mark.parametrize("body", [
+INVALID_CONFIG = [
     {"backup_schedule": "every day"}, {"backup_schedule": "0 2 * * * *"}, {"backup_schedule": "61 2 * * *"},
     {"backup_schedule": "x" * 101}, {"backup_retention_count": 0}, {"backup_retention_count": 366},
     {"default_retention_days": 0}, {"default_retention_days": 3651}, {"sse_interval": 0.1},
     {"sse_interval": 3601}, {"app_title": ""}, {"app_title": "t" * 101}, {"app_title": None},
     {"backup_enabled": None}, {"backup_enabled": "sometimes"}, {"theme": "dark"},
-], ids=repr)
-async def test_config_rules(client: httpx.AsyncClient, owner: Account, body: dict) -> None:
+]
+
+
+async def test_config_rules(client: httpx.AsyncClient, owner: Account) -> None:
     before = (await client.get("/api/config", headers=owner.headers)).json()
-    answer = await client.put("/api/config", headers=owner.headers, json=body)
-    assert answer.status_code in (400, 422), answer.text
-    assert answer.json()["detail"]
+    for body in INVALID_CONFIG:
+        answer = await client.put("/api/config", headers=owner.headers, json=body)
+        assert answer.status_code in (400, 422), (body, answer.text)
+        assert answer.json()["detail"]
     assert (await client.get("/api/config", headers=owner.headers)).json() == before
