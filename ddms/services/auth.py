@@ -124,9 +124,9 @@ async def change_password(
     *, session: AsyncSession, settings: Settings, user: User, old_password: str, new_password: str
 ) -> IssuedTokens:
     """New password after proving the old one; every other token of the user stops working."""
+    check_password_rules(new_password)  # first: a bad new password costs no bcrypt round
     if not await verify_password(old_password, user.password_hash):
         raise Unauthorized("Current password is incorrect")
-    check_password_rules(new_password)
     if old_password == new_password:
         raise Invalid("The new password must differ from the current one")
     user.password_hash = await hash_password(new_password)

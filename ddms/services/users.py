@@ -59,6 +59,7 @@ async def create_user(*, session: AsyncSession, data: UserCreate) -> User:
 async def update_user(*, session: AsyncSession, user_id: uuid.UUID, data: UserUpdate) -> User:
     """Owner's edit: role (never of/to owner), password reset (revokes tokens), language."""
     user = await get_user(session=session, user_id=user_id)
+    version = user.token_version
     if data.role is not None and data.role != user.role:
         if user.role == Role.OWNER:
             raise Forbidden("The owner's role cannot be changed")
@@ -75,7 +76,7 @@ async def update_user(*, session: AsyncSession, user_id: uuid.UUID, data: UserUp
     user.updated_at = utcnow()
     session.add(user)
     await session.commit()
-    if data.password is not None or data.role is not None:
+    if user.token_version != version:  # a real role change or a reset, not a same-value edit
         await tokens.revoke_all(session=session, user_id=user.id)
     return user
 

@@ -74,8 +74,12 @@ async def test_login_failure_has_one_message(client: httpx.AsyncClient, username
 
 async def test_sixth_failure_is_throttled_even_with_the_right_password(client: httpx.AsyncClient) -> None:
     auth.throttle = auth.LoginThrottle()
-    for _ in range(5):
-        assert (await login(client, "admin", "wrong-password-1")).status_code == 401
+    for _ in range(4):  # four failures recorded directly: each HTTP attempt would cost a bcrypt round
+        auth.throttle.fail("admin")
+    assert (await login(client)).status_code == 200  # four failures do not lock; a success forgets them
+    for _ in range(4):
+        auth.throttle.fail("admin")
+    assert (await login(client, "admin", "wrong-password-1")).status_code == 401  # the fifth failure
     locked = await login(client, "admin", "wrong-password-1")
     assert locked.status_code == 429
     assert "Too many failed login attempts" in locked.json()["detail"]
@@ -84,6 +88,17 @@ async def test_sixth_failure_is_throttled_even_with_the_right_password(client: h
     assert (await login(client, "ADMIN", OWNER_PASSWORD)).status_code == 429  # usernames fold case
     other = await add_user("other", Role.ADMIN)
     assert (await login(client, other.username, USER_PASSWORD)).status_code == 200  # per username
+
+
+def test_throttle_counts_five_failures_per_username() -> None:
+    throttle = auth.LoginThrottle()
+    for _ in range(5):
+        throttle.check("Bob")
+        throttle.fail("Bob")
+    with pytest.raises(auth.RateLimited) as caught:
+        throttle.check("bob")
+    assert 0 < caught.value.retry_after <= auth.LOGIN_WINDOW_SECONDS + 1
+    throttle.check("alice")
 
 
 async def test_throttle_window_passes() -> None:
@@ -201,14 +216,23 @@ async def test_owner_reset_role_change_and_deletion_revoke_tokens(
     assert (await login(client, "reader", "reset-password-1")).status_code == 200
     client.cookies.clear()  # the cookie would take precedence over the body below
 
+    same = await client.put(f"/api/users/{admin.user.id}", headers=owner.headers,
+                            json={"role": "admin", "language_preference": "zh"})
+    assert same.status_code == 200  # an edit that changes no role keeps the sessions
+    assert (await client.get("/api/devices", headers=admin.headers)).status_code == 200
+    assert (await client.post("/api/auth/refresh", json={"refresh_token": admin.refresh_token})).status_code == 200
+    admin_refresh = await tokens_for(client._transport.app.state.settings, admin.user)  # type: ignore[attr-defined]
     demoted = await client.put(f"/api/users/{admin.user.id}", headers=owner.headers, json={"role": "read_only"})
     assert demoted.status_code == 200
     assert demoted.json()["role"] == "read_only"
     assert (await client.get("/api/devices", headers=admin.headers)).status_code == 401
+    refused = await client.post("/api/auth/refresh", json={"refresh_token": admin_refresh.refresh_token})
+    assert refused.status_code == 401  # a role change signs the user out everywhere
+    admin_refresh = await tokens_for(client._transport.app.state.settings, admin.user)  # type: ignore[attr-defined]
 
     deleted = await client.delete(f"/api/users/{admin.user.id}", headers=owner.headers)
     assert deleted.status_code == 204
-    assert (await client.post("/api/auth/refresh", json={"refresh_token": admin.refresh_token})).status_code == 401
+    assert (await client.post("/api/auth/refresh", json={"refresh_token": admin_refresh.refresh_token})).status_code == 401
     assert await count_rows(RefreshToken, user_id=admin.user.id) == 0
     assert (await client.get("/api/auth/me", headers=owner.headers)).status_code == 200
 
