@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -46,7 +47,6 @@ async def test_latest_comes_from_the_bus_with_its_alarm_level(
     device = await _device(client, admin)
     missing = await client.get(f"/api/devices/{device['id']}/latest", headers=reader.headers)
     assert missing.status_code == 404
-    import uuid
 
     get_bus().publish_reading(
         LatestValue(uuid.UUID(device["id"]), utcnow(), 77.25, "warning", "online", "boiler", "°C")
@@ -100,3 +100,24 @@ async def test_metrics_are_prometheus_text(client: httpx.AsyncClient) -> None:
     assert response.headers["content-type"].startswith("text/plain")
     assert "ddms_readings_written_total" in response.text
     assert "ddms_writer_buffer_rows" in response.text
+
+
+async def test_latest_falls_back_to_the_newest_stored_reading_after_a_restart(
+    client: httpx.AsyncClient, admin: Account, reader: Account
+) -> None:
+    """Before the first poll of a new process the bus is empty; the stored reading answers."""
+    from datetime import timedelta
+
+    from ddms import db
+    from ddms.models import Reading
+
+    device = await _device(client, admin)
+    device_id, now = uuid.UUID(device["id"]), utcnow()
+    async with db.session_scope() as session:
+        session.add(Reading(timestamp=now - timedelta(seconds=10), device_id=device_id, value=70.0))
+        session.add(Reading(timestamp=now, device_id=device_id, value=81.0))
+        await session.commit()
+    body = (await client.get(f"/api/devices/{device['id']}/latest", headers=reader.headers)).json()
+    assert body["value"] == 81.0
+    assert body["status"] == "critical"  # at or above threshold_critical_upper (80)
+    assert body["timestamp"] == now.isoformat()
