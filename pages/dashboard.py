@@ -15,7 +15,8 @@ from ddms.i18n import _, format_integer
 from ddms.services import devices, groups
 from pages import theme
 from pages.components.device_card import DeviceCard
-from pages.components.live import DeviceState, recent, watch_latest
+from pages.components.history import Trend, recent_trends
+from pages.components.live import DeviceState, watch_latest
 from pages.layout import frame, require_user
 
 LEVELS = ("normal", "warning", "critical", "offline")
@@ -29,7 +30,8 @@ class SummaryBar:
         with ui.row().classes("w-full gap-3"):
             for level in LEVELS:
                 with ui.card().classes("px-4 py-2 min-w-[140px]").style(
-                        f"border-top: 6px solid {theme.LEVEL_COLOURS[level]}").mark(f"summary-{level}"):
+                        f"border-top: 6px solid {theme.LEVEL_COLOURS[level]}").mark(f"summary-{level}") \
+                        .props(theme.testid(f"summary-{level}")):
                     ui.label(_(theme.LEVEL_LABELS[level])).classes("text-sm text-grey-7")
                     self.labels[level] = ui.label("0").classes("text-h4 font-bold")
 
@@ -42,7 +44,8 @@ class SummaryBar:
 class Dashboard:
     """The cards, which of them the filters show, and the live feed that updates them."""
 
-    def __init__(self, device_rows: list[Any], group_options: dict[str, str]) -> None:
+    def __init__(self, device_rows: list[Any], group_options: dict[str, str],
+                 trends: dict[uuid.UUID, Trend]) -> None:
         self.group_members: set[uuid.UUID] | None = None
         self.status = ""
         with ui.row().classes("w-full items-center gap-3"):
@@ -55,7 +58,7 @@ class Dashboard:
         bus = get_bus()
         with ui.grid().classes("w-full gap-4 grid-cols-1 sm:grid-cols-2 lg:grid-cols-3 xl:grid-cols-4") \
                 .mark("cards"):
-            self.cards = {row.id: DeviceCard(row, bus.latest(row.id), recent.of(row.id))
+            self.cards = {row.id: DeviceCard(row, bus.latest(row.id), trends.get(row.id, []))
                           for row in device_rows}
         self.empty = ui.label(_("No devices match the filters.")).classes("text-grey-7").mark("empty")
         self.apply()
@@ -97,6 +100,7 @@ async def dashboard_page(request: Request) -> RedirectResponse | None:
     async with db.session_scope() as session:
         device_rows = await devices.list_devices(session=session)
         group_rows = await groups.list_groups(session=session)
+    trends = await recent_trends([row.id for row in device_rows])
     with frame(_("Dashboard"), user):
-        Dashboard(device_rows, {"": _("All groups")} | {str(g.id): g.name for g in group_rows})
+        Dashboard(device_rows, {"": _("All groups")} | {str(g.id): g.name for g in group_rows}, trends)
     return None

@@ -15,11 +15,12 @@ from ddms.bus import get_bus
 from ddms.errors import DDMSError, NotFound
 from ddms.i18n import _, format_number, translate_detail
 from ddms.services import devices
+from pages import theme
 from pages.components import charts
 from pages.components.device_card import DeviceCard
 from pages.components.device_form import FIELDS, device_dialog
-from pages.components.history import load_series
-from pages.components.live import DeviceState, recent, watch_latest
+from pages.components.history import load_series, recent_trends
+from pages.components.live import DeviceState, watch_latest
 from pages.components.probe import run_connection_test
 from pages.components.time_range import TimeRange
 from pages.devices import save_device
@@ -42,7 +43,7 @@ class HistoryChart:
             ui.button(_("Export CSV"), icon="download", on_click=self.export).mark("export-csv")
         self.info = ui.label().classes("text-xs text-grey-7").mark("series-info")
         self.chart = ui.echart(charts.device_options(device, [])).classes("w-full h-[420px]") \
-            .mark("history-chart")
+            .mark("history-chart").props(theme.testid("history-chart"))
 
     async def reload(self) -> None:
         start, end = self.range.bounds
@@ -104,10 +105,11 @@ async def device_detail_page(request: Request, device_id: str) -> RedirectRespon
             ui.label(_("Device not found")).classes("text-negative").mark("not-found")
             ui.link(_("Back to devices"), "/devices")
         return None
+    trend = (await recent_trends([device.id])).get(device.id, [])
     with frame(device.name, user):
         with ui.row().classes("w-full gap-4 items-stretch"):
             with ui.column().classes("w-full md:w-80"):
-                card = DeviceCard(device, get_bus().latest(device.id), recent.of(device.id), link=False)
+                card = DeviceCard(device, get_bus().latest(device.id), trend, link=False)
                 if user.can_edit_devices:
                     with ui.row().classes("gap-2"):
                         ui.button(_("Edit"), icon="edit", on_click=lambda: device_dialog(

@@ -19,8 +19,8 @@ from ddms.services import devices, groups
 from pages.components import charts
 from pages.components.device_card import DeviceCard
 from pages.components.forms import field_errors
-from pages.components.history import load_group_series
-from pages.components.live import DeviceState, recent, watch_latest
+from pages.components.history import load_group_series, recent_trends
+from pages.components.live import DeviceState, watch_latest
 from pages.components.time_range import TimeRange
 from pages.dashboard import SummaryBar
 from pages.layout import frame, notify_done, notify_error, require_user
@@ -181,6 +181,7 @@ async def group_page(request: Request, group_id: str) -> RedirectResponse | None
         with frame(_("Group"), user):
             ui.label(_("Group not found")).classes("text-negative").mark("not-found")
         return None
+    trends = await recent_trends([d.id for d in members])
     with frame(group.name, user):
         if group.description:
             ui.label(group.description).classes("text-body1 text-grey-8")
@@ -192,7 +193,7 @@ async def group_page(request: Request, group_id: str) -> RedirectResponse | None
         summary = SummaryBar()
         bus = get_bus()
         with ui.grid().classes("w-full gap-4 grid-cols-1 sm:grid-cols-2 lg:grid-cols-3 xl:grid-cols-4"):
-            cards = {d.id: DeviceCard(d, bus.latest(d.id), recent.of(d.id)) for d in members}
+            cards = {d.id: DeviceCard(d, bus.latest(d.id), trends.get(d.id, [])) for d in members}
         if not members:
             ui.label(_("This group has no devices yet.")).classes("text-grey-7").mark("empty")
         summary.show(list(cards.values()))

@@ -47,7 +47,7 @@ def apply_theme() -> None:
 
 def connection_indicator() -> None:
     on, off = _("Connected"), _("Disconnected")
-    ui.html(f'<span class="ddms-conn" data-on="{on}" data-off="{off}">{on}</span>', sanitize=False) \
+    ui.html(f'<span class="ddms-conn" data-testid="connection" data-on="{on}" data-off="{off}">{on}</span>', sanitize=False) \
         .mark("connection")
 
 
@@ -122,7 +122,7 @@ def frame(title: str, user: SessionUser) -> Iterator[ui.column]:
                         ui.icon(icon)
                     ui.item_section(_(label))
     with ui.column().classes("ddms-page p-4 gap-4") as content:
-        ui.label(title).classes("text-h5 font-bold").mark("page-title")
+        ui.label(title).classes("text-h5 font-bold").mark("page-title").props(theme.testid("page-title"))
         yield content
 
 

@@ -13,6 +13,7 @@ from ddms.i18n import LANGUAGES, _, translate_detail
 from ddms.services import auth
 from pages.layout import apply_theme, login_url
 from pages.session import app_title, current_user, load_app_title, remember
+from pages.theme import testid
 
 __all__ = ["login_page", "login_url"]
 
@@ -66,7 +67,7 @@ async def login_page(redirect_to: str | None = None) -> RedirectResponse | None:
         username = ui.input(_("Username")).props("outlined autofocus").classes("w-full").mark("username")
         password = ui.input(_("Password"), password=True, password_toggle_button=True).props("outlined")
         password.classes("w-full").mark("password").on("keydown.enter", attempt)
-        error = ui.label("").classes("text-negative").mark("login-error")
+        error = ui.label("").classes("text-negative").mark("login-error").props(testid("login-error"))
         button = ui.button(_("Log in"), on_click=attempt).classes("w-full").props("size=lg") \
             .mark("login-button")
     return None

@@ -41,3 +41,8 @@ setInterval(() => {
 }, 1000);
 </script>
 """
+
+
+def testid(name: str) -> str:
+    """A ``data-testid`` for browser tests (``.mark()`` markers exist only on the server side)."""
+    return f'data-testid="{name}"'

@@ -50,12 +50,13 @@ class DeviceCard:
             ([t.isoformat(), v] for t, v in trend[-TREND_POINTS:]), maxlen=TREND_POINTS)
         on_click = (lambda: ui.navigate.to(f"/devices/{self.device_id}")) if link else None
         with ui.card().classes("ddms-card w-full cursor-pointer gap-1").on(
-                "click", on_click).mark(f"device-card-{device.name}") as self.card:
+                "click", on_click).mark(f"device-card-{device.name}") \
+                .props(theme.testid(f"device-card-{device.name}")) as self.card:
             with ui.row().classes("w-full items-center justify-between no-wrap"):
-                ui.label(device.name).classes("text-subtitle1 font-bold ellipsis")
+                ui.label(device.name).classes("text-subtitle1 font-bold leading-tight")
                 self.badge = ui.badge().classes("text-sm px-2 py-1").mark("status-badge")
             with ui.row().classes("items-baseline gap-0"):
-                self.value = ui.label().classes("ddms-numeral").mark("value")
+                self.value = ui.label().classes("ddms-numeral").mark("value").props(theme.testid("value"))
                 ui.label(device.unit).classes("ddms-unit")
             self.level = ui.label().classes("text-sm font-bold").mark("level")
             self.time = ui.label().classes("text-xs text-grey-7").mark("last-reading")
@@ -97,7 +98,8 @@ class DeviceTile:
         self.device_id: uuid.UUID = device.id
         self.status: str = latest.device_status if latest is not None else device.status
         self.latest = latest
-        with ui.column().classes("ddms-tile w-full gap-1").mark(f"tile-{device.name}") as self.tile:
+        with ui.column().classes("ddms-tile w-full gap-1").mark(f"tile-{device.name}") \
+                .props(theme.testid(f"tile-{device.name}")) as self.tile:
             ui.label(device.name).classes("ddms-tile-name")
             with ui.row().classes("items-baseline gap-1"):
                 self.value = ui.label().classes("ddms-numeral").mark("value")

@@ -7,9 +7,10 @@ returns more than ``max_points`` buckets (avg/min/max/count), so a 30-day chart 
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from ddms import db
+from ddms.models import utcnow
 from ddms.services import readings
 from ddms.services.readings import Series
 
@@ -26,3 +27,17 @@ async def load_group_series(device_ids: list[uuid.UUID], start: datetime, end: d
         return {}
     async with db.session_scope() as session:
         return await readings.series_many(session, device_ids, start, end, max_points)
+
+
+TREND_SPAN = timedelta(hours=1)
+Trend = list[tuple[datetime, float]]
+
+
+async def recent_trends(device_ids: list[uuid.UUID], points: int = 60) -> dict[uuid.UUID, Trend]:
+    """The last hour of each device as at most ``points`` averages: the cards' small trend lines.
+
+    One query for all cards when a page opens; from then on the bus extends them.
+    """
+    end = utcnow()
+    series = await load_group_series(device_ids, end - TREND_SPAN, end, points)
+    return {device_id: [(p.timestamp, p.avg) for p in s.points] for device_id, s in series.items()}

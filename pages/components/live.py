@@ -9,10 +9,8 @@ browser update per device per tick. The listener is removed when the browser tab
 from __future__ import annotations
 
 import uuid
-from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 from nicegui import context, ui
@@ -49,8 +47,6 @@ def watch_latest(callback: Callback, device_ids: set[uuid.UUID] | None = None,
     def on_event(event: Event) -> None:
         if isinstance(event, DeviceChange):
             return
-        if isinstance(event, LatestValue):
-            recent.add(event)
         state = _state(event)
         if state is not None:
             pending[state.device_id] = state
@@ -64,27 +60,3 @@ def watch_latest(callback: Callback, device_ids: set[uuid.UUID] | None = None,
     context.client.on_delete(unsubscribe)
     return ui.timer(interval, drain)
 
-
-class RecentValues:
-    """The last values of every device seen by some page, for the cards' small trends.
-
-    A page opened now starts its sparklines with what arrived before it, without a database query.
-    """
-
-    def __init__(self, size: int = 60) -> None:
-        self.size = size
-        self._values: dict[uuid.UUID, deque[tuple[datetime, float]]] = {}
-
-    def add(self, latest: LatestValue) -> None:
-        values = self._values.setdefault(latest.device_id, deque(maxlen=self.size))
-        if not values or values[-1][0] < latest.timestamp:
-            values.append((latest.timestamp, latest.value))
-
-    def of(self, device_id: uuid.UUID) -> list[tuple[datetime, float]]:
-        latest = get_bus().latest(device_id)
-        if latest is not None:
-            self.add(latest)
-        return list(self._values.get(device_id, ()))
-
-
-recent = RecentValues()

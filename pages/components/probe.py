@@ -14,16 +14,10 @@ from ddms.services import live
 from pages.session import current_user
 
 
-def current_probe() -> live.Probe | None:
-    """The collector's one-shot reader, when this process runs one (else the service says so)."""
-    getter = getattr(live, "get_probe", None)
-    return getter() if callable(getter) else None
-
-
 async def probe(device_id: uuid.UUID) -> dict[str, Any]:
     """``{success, error, value?, latency_ms?}`` exactly as POST /api/devices/{id}/test-connection."""
     async with db.session_scope() as session:
-        return await live.probe_connection(session=session, device_id=device_id, probe=current_probe())
+        return await live.probe_connection(session=session, device_id=device_id)
 
 
 async def run_connection_test(device_id: uuid.UUID) -> None:

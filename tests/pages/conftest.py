@@ -106,7 +106,7 @@ async def log_in(user: User, username: str, password: str = PASSWORD, *, page: s
 def sign_in(user: User) -> Callable[[Account], Awaitable[None]]:
     async def sign(account: Account) -> None:
         await log_in(user, account.username)
-        await user.should_see(marker="page-title", retries=30)
+        await user.should_see(marker="page-title", retries=100)
 
     return sign
 

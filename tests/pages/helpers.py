@@ -56,7 +56,7 @@ def texts(user: User) -> list[str]:
     return found
 
 
-async def eventually(check: Callable[[], object], within: float = 3.0) -> None:
+async def eventually(check: Callable[[], object], within: float = 10.0) -> None:
     """Wait until ``check()`` is truthy (page handlers run as tasks after a simulated click)."""
     deadline = asyncio.get_running_loop().time() + within
     while not check():

@@ -80,7 +80,7 @@ async def test_admin_creates_a_device(user: User, admin: Account, sign_in) -> No
     user.find(marker="field-modbus_ip").type("10.0.0.5")
     user.find(marker="field-unit").type("bar")
     user.find(marker="save").click()
-    await user.should_see("Device 'Line pressure' saved", retries=30)
+    await user.should_see("Device 'Line pressure' saved", retries=100)
     await user.should_see(marker="device-row-Line pressure")
     async with ddms.db.session_scope() as session:
         (created,) = await devices.list_devices(session=session)
@@ -107,7 +107,7 @@ async def test_delete_with_keep_data_choice(user: User, admin: Account, sign_in,
     user.find("Delete").click()
     user.find(marker="keep-data").elements.pop().value = keep
     user.find(marker="confirm-delete").click()
-    await user.should_see("Device 'Boiler' deleted", retries=30)
+    await user.should_see("Device 'Boiler' deleted", retries=100)
     await user.should_not_see(marker="device-row-Boiler")
     async with ddms.db.session_scope() as session:
         if keep:
@@ -128,7 +128,7 @@ async def test_server_refuses_a_delete_from_a_read_only_session(user: User, read
     with user:
         devices_page.delete_dialog(device)
     user.find(marker="confirm-delete").click()
-    await user.should_see("You do not have permission to do this", retries=30)
+    await user.should_see("You do not have permission to do this", retries=100)
     async with ddms.db.session_scope() as session:
         assert (await devices.get_device(session=session, device_id=device.id)).deleted_at is None
     assert ui  # the dialog was built in the page's context

@@ -16,11 +16,11 @@ async def test_admin_creates_a_group_with_members(user: User, admin: Account, si
     await sign_in(admin)
     await user.open("/groups")
     user.find("Add group").click()
-    await user.should_see(marker="group-dialog", retries=30)
+    await user.should_see(marker="group-dialog", retries=100)
     user.find(marker="field-name").type("Water")
     user.find(marker="field-devices").elements.pop().value = [str(pump.id)]
     user.find(marker="save").click()
-    await user.should_see("Group 'Water' saved", retries=30)
+    await user.should_see("Group 'Water' saved", retries=100)
     async with ddms.db.session_scope() as session:
         (group,) = await groups.list_groups(session=session)
         members = await groups.group_devices(session=session, group_id=group.id)
@@ -32,10 +32,10 @@ async def test_duplicate_group_name_is_refused_inline(user: User, admin: Account
     await sign_in(admin)
     await user.open("/groups")
     user.find("Add group").click()
-    await user.should_see(marker="group-dialog", retries=30)
+    await user.should_see(marker="group-dialog", retries=100)
     user.find(marker="field-name").type("Water")
     user.find(marker="save").click()
-    await user.should_see("A group named 'Water' already exists", retries=30)
+    await user.should_see("A group named 'Water' already exists", retries=100)
 
 
 async def test_read_only_user_sees_groups_without_controls(user: User, reader: Account, sign_in) -> None:
@@ -58,7 +58,7 @@ async def test_group_dashboard_shows_member_cards_and_live_summary(user: User, r
     await user.should_not_see(marker="device-card-Fan")
     await user.should_see(marker="group-chart")
     publish(pump, 12.5, level="warning")
-    await user.should_see("12.5", retries=30)
+    await user.should_see("12.5", retries=100)
 
 
 async def test_group_export_downloads_csv(user: User, reader: Account, sign_in) -> None:
@@ -78,6 +78,6 @@ async def test_admin_deletes_a_group_and_keeps_devices(user: User, admin: Accoun
     await user.open(f"/groups/{group.id}")
     user.find(marker="delete").click()
     user.find(marker="confirm-delete").click()
-    await user.should_see("Group 'Water' deleted", retries=30)
+    await user.should_see("Group 'Water' deleted", retries=100)
     async with ddms.db.session_scope() as session:
         assert await groups.list_groups(session=session) == []

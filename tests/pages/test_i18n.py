@@ -120,7 +120,7 @@ async def test_header_language_switch_saves_on_the_account(user: User, make_acco
         async with ddms.db.session_scope() as session:
             return (await users.get_user(session=session, user_id=worker.id)).language_preference
 
-    for _attempt in range(60):
+    for _attempt in range(200):
         if await preference() == "zh":
             break
         await asyncio.sleep(0.05)

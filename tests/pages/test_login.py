@@ -12,21 +12,21 @@ async def test_unauthenticated_visitor_is_sent_to_login_and_back(user: User, rea
     await user.open("/devices")
     await user.should_see(marker="login-card")
     await log_in(user, "operator", page=None)
-    await user.should_see(marker="page-title", content="Devices", retries=30)
+    await user.should_see(marker="page-title", content="Devices", retries=100)
 
 
 async def test_wrong_password_shows_the_service_message(user: User, reader: Account) -> None:
     await log_in(user, "operator", "not-the-password")
-    await user.should_see("Invalid username or password", retries=30)
+    await user.should_see("Invalid username or password", retries=100)
     await user.should_see(marker="login-card")
 
 
 async def test_sixth_failed_attempt_is_rate_limited(user: User, reader: Account) -> None:
     for _attempt in range(5):
         await log_in(user, "operator", "wrong-password")
-        await user.should_see("Invalid username or password", retries=30)
+        await user.should_see("Invalid username or password", retries=100)
     await log_in(user, "operator", "wrong-password")
-    await user.should_see("Too many failed login attempts", retries=30)
+    await user.should_see("Too many failed login attempts", retries=100)
 
 
 async def test_log_out_ends_the_session(user: User, reader: Account, sign_in) -> None:
