@@ -195,6 +195,6 @@ if __name__ == "__main__":
     parser.add_argument("--seconds", type=float, default=30.0)
     parser.add_argument("--postgres", metavar="ADMIN_URL", nargs="?",
                         const="postgresql://postgres@127.0.0.1:5432/postgres",
-                        help="write to a scratch PostgreSQL database created through ADMIN_URL (default: SQLite)")
+                        help="write to a scratch PostgreSQL database made through ADMIN_URL (default SQLite)")
     args = parser.parse_args()
     asyncio.run(main(args.devices, args.interval, args.seconds, args.postgres))
