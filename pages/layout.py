@@ -47,8 +47,8 @@ def apply_theme() -> None:
 
 def connection_indicator() -> None:
     on, off = _("Connected"), _("Disconnected")
-    ui.html(f'<span class="ddms-conn" data-testid="connection" data-on="{on}" data-off="{off}">{on}</span>', sanitize=False) \
-        .mark("connection")
+    html = f'<span class="ddms-conn" data-testid="connection" data-on="{on}" data-off="{off}">{on}</span>'
+    ui.html(html, sanitize=False).mark("connection")
 
 
 def language_switch(user: SessionUser | None) -> None:
