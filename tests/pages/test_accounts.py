@@ -131,3 +131,27 @@ async def test_password_change_needs_the_current_password(user: User, reader: Ac
     field = user.find(marker="field-current-password").elements.pop()
     await eventually(lambda: field.error)
     assert field.error == "Current password is incorrect"
+
+
+async def test_owner_resets_a_password_and_ends_its_sessions(user: User, owner: Account, reader: Account,
+                                                             sign_in) -> None:
+    await sign_in(owner)
+    await user.open("/users")
+    with user.scope(marker="user-row-operator"):
+        user.find("Reset password").click()
+    user.find(marker="field-password").type("a-new-password-1")
+    user.find(marker="save").click()
+    await user.should_see("Password of 'operator' reset; their sessions have ended", retries=100)
+    async with ddms.db.session_scope() as session:
+        account = await users.get_user(session=session, user_id=reader.id)
+    assert account.token_version == reader.token_version + 1
+
+
+async def test_owner_deletes_a_user(user: User, owner: Account, reader: Account, sign_in) -> None:
+    await sign_in(owner)
+    await user.open("/users")
+    with user.scope(marker="user-row-operator"):
+        user.find("Delete").click()
+    user.find(marker="confirm-delete").click()
+    await user.should_see("User 'operator' deleted", retries=100)
+    await user.should_not_see(marker="user-row-operator")

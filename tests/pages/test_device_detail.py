@@ -86,3 +86,28 @@ async def test_unknown_device_says_not_found(user: User, reader: Account, sign_i
     await sign_in(reader)
     await user.open("/devices/00000000-0000-0000-0000-000000000000")
     await user.should_see("Device not found")
+
+
+async def test_custom_range_shows_only_that_range(user: User, reader: Account, sign_in) -> None:
+    boiler = await make_device("Boiler")
+    await store_readings(boiler.id, 120)
+    await sign_in(reader)
+    await user.open(f"/devices/{boiler.id}")
+    await eventually(lambda: readings_shown(user) == 120)
+    now = utcnow()  # the browser's zone is UTC in these tests
+    local = "%Y-%m-%dT%H:%M"
+    user.find(marker="range-start").elements.pop().value = (now - timedelta(minutes=90)).strftime(local)
+    user.find(marker="range-end").elements.pop().value = (now - timedelta(minutes=30)).strftime(local)
+    user.find(marker="range-apply").click()
+    await eventually(lambda: readings_shown(user) in (59, 60, 61))
+    assert user.find(marker="range-presets").elements.pop().value is None
+
+
+async def test_custom_range_must_end_after_it_starts(user: User, reader: Account, sign_in) -> None:
+    boiler = await make_device("Boiler")
+    await sign_in(reader)
+    await user.open(f"/devices/{boiler.id}")
+    user.find(marker="range-start").elements.pop().value = "2026-01-02T00:00"
+    user.find(marker="range-end").elements.pop().value = "2026-01-01T00:00"
+    user.find(marker="range-apply").click()
+    await user.should_see("The end must be after the start", retries=100)
