@@ -24,6 +24,7 @@ import asyncio
 import csv
 import io
 import os
+import shutil
 import sqlite3
 import statistics
 import sys
@@ -47,6 +48,7 @@ from ddms.services import export, readings, rollups
 
 PG_ADMIN = os.environ.get("DDMS_BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")  # noqa: TID251
 INGEST_SAMPLE = 200_000
+TS = '"timestamp"'
 
 
 def median_ms(samples: list[float]) -> float:
@@ -104,6 +106,7 @@ class SQLiteBackend(Backend):
 
     async def teardown(self) -> None:
         self.conn.close()
+        shutil.rmtree(self.dir, ignore_errors=True)
 
     def key(self, device_id: uuid.UUID) -> str:
         return device_id.hex
@@ -147,7 +150,8 @@ class SQLiteBackend(Backend):
         def run() -> int:
             marks = ",".join("?" * len(device_ids))
             cursor = self.conn.execute(
-                f'SELECT r."timestamp", d.name, r.value, d.unit FROM readings r JOIN devices d ON d.id = r.device_id '
+                'SELECT r."timestamp", d.name, r.value, d.unit FROM readings r '
+                f"JOIN devices d ON d.id = r.device_id "
                 f'WHERE r.device_id IN ({marks}) ORDER BY r."timestamp" DESC',
                 [self.key(d) for d in device_ids],
             )
@@ -195,7 +199,8 @@ class PostgresBackend(Backend):
         for device_id in device_ids:
             await conn.execute(
                 'INSERT INTO readings ("timestamp", device_id, value) '
-                "SELECT $1::timestamptz + make_interval(secs => i * $2::float8), $3, 50 + 40 * sin(i / 500.0) + random() * 10 "
+                "SELECT $1::timestamptz + make_interval(secs => i * $2::float8), $3, "
+                "50 + 40 * sin(i / 500.0) + random() * 10 "
                 "FROM generate_series(0, $4 - 1) AS i",
                 first,
                 step,
@@ -218,7 +223,8 @@ class PostgresBackend(Backend):
             counter["rows"] += chunk.count(b"\n")
 
         await conn.copy_from_query(
-            'SELECT r."timestamp", d.name, r.value, d.unit FROM readings r JOIN devices d ON d.id = r.device_id '
+            'SELECT r."timestamp", d.name, r.value, d.unit FROM readings r '
+            "JOIN devices d ON d.id = r.device_id "
             'WHERE r.device_id = ANY($1::uuid[]) ORDER BY r."timestamp" DESC',
             device_ids,
             output=sink,
@@ -372,7 +378,7 @@ async def bench(backend: Backend, args: argparse.Namespace) -> dict[str, float]:
                 where = 'device_id = ANY($1::uuid[]) AND "timestamp" >= $2 AND "timestamp" <= $3'
                 params = [keys, end - span, end]
             sql = (
-                f"SELECT device_id, {backend.bucket(chr(34) + 'timestamp' + chr(34), width)} AS b, avg(value), "
+                f"SELECT device_id, {backend.bucket(TS, width)} AS b, avg(value), "
                 f"min(value), max(value), count(*) FROM readings WHERE {where} GROUP BY 1, 2 ORDER BY 2"
             )
 
@@ -481,7 +487,8 @@ def main() -> None:
         for key in ("raw_1day_ms", "series_month_ms", "series_group_ms", "series_1h_ms", "series_1y_ms"):
             print(f"  {key:<20} {summary['sqlite'][key] / summary['postgresql'][key]:.2f}")
         print(
-            f"  {'export (PG/SQLite)':<20} {summary['postgresql']['export_rows_s'] / summary['sqlite']['export_rows_s']:.2f}"
+            f"  {'export (PG/SQLite)':<20} "
+            f"{summary['postgresql']['export_rows_s'] / summary['sqlite']['export_rows_s']:.2f}"
         )
 
 

@@ -47,6 +47,16 @@ class BackupStatus:
 last_status = BackupStatus()
 
 
+def problem(settings: Settings) -> str | None:
+    """Why backups cannot run here (for the settings page), or None: the last failure, or a missing tool."""
+    if last_status.error:
+        return last_status.error
+    url = make_url(settings.resolved_database_url)
+    if not _is_sqlite(url) and shutil.which("pg_dump") is None:
+        return PG_TOOLS_MISSING.format(tool="pg_dump")
+    return None
+
+
 def backup_dir(settings: Settings) -> Path:
     return settings.backup_dir or settings.ddms_data_dir / "backups"
 

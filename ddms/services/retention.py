@@ -108,6 +108,8 @@ async def _trim_rollups(device_id: uuid.UUID, cutoff: datetime) -> None:
         if await rollups.is_continuous(session):
             await _refresh_continuous(cutoff)
             return
+        # Dirty row first, rollups second: the same lock order as a refresh, so the two never deadlock.
+        await rollups.mark_dirty(session, device_id, cutoff)
         for table, width in rollups.ROLLUP_SECONDS.items():
             await session.exec(
                 _typed(  # type: ignore[call-overload]
@@ -115,7 +117,6 @@ async def _trim_rollups(device_id: uuid.UUID, cutoff: datetime) -> None:
                 ),
                 params={"device": device_id, "cutoff": rollups.floor_time(cutoff, width)},
             )
-        await rollups.mark_dirty(session, device_id, cutoff)
         await session.commit()
 
 

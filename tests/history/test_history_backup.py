@@ -71,7 +71,9 @@ async def test_missing_pg_dump_is_a_clear_error(
     monkeypatch.setenv("PATH", "/nonexistent")
     if not db.current().is_postgres:  # SQLite needs no external tool at all
         assert (await backup.create_backup(backup_settings)).exists()
+        assert backup.problem(backup_settings) is None
         return
+    assert "pg_dump was not found" in (backup.problem(backup_settings) or "")  # before any attempt
     with pytest.raises(Unavailable, match="pg_dump was not found"):
         await backup.create_backup(backup_settings)
     assert "pg_dump was not found" in (backup.last_status.error or "")
