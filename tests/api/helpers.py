@@ -24,8 +24,9 @@ def password_hash(password: str) -> str:
 async def add_user(username: str, role: str, password: str = USER_PASSWORD, language: str = "en") -> User:
     """Insert a user directly (no API, no new bcrypt round)."""
     async with db.session_scope() as session:
-        user = User(username=username, password_hash=password_hash(password), role=role,
-                    language_preference=language)
+        user = User(
+            username=username, password_hash=password_hash(password), role=role, language_preference=language
+        )
         session.add(user)
         await session.commit()
         return user
@@ -56,8 +57,13 @@ async def add_readings(device_id: uuid.UUID | str, count: int) -> None:
     now = utcnow()
     async with db.session_scope() as session:
         for index in range(count):
-            session.add(Reading(device_id=uuid.UUID(str(device_id)), timestamp=now.replace(microsecond=index),
-                                value=float(index)))
+            session.add(
+                Reading(
+                    device_id=uuid.UUID(str(device_id)),
+                    timestamp=now.replace(microsecond=index),
+                    value=float(index),
+                )
+            )
         await session.commit()
 
 

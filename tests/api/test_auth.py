@@ -21,7 +21,9 @@ def refresh_cookie(answer: httpx.Response) -> str:
     return cookies[0]
 
 
-async def login(client: httpx.AsyncClient, username: str = "admin", password: str = OWNER_PASSWORD) -> httpx.Response:
+async def login(
+    client: httpx.AsyncClient, username: str = "admin", password: str = OWNER_PASSWORD
+) -> httpx.Response:
     return await client.post("/api/auth/login", json={"username": username, "password": password})
 
 
@@ -35,7 +37,8 @@ async def test_login_answer_and_cookie(client: httpx.AsyncClient, app: FastAPI) 
     assert body["user"]["username"] == "admin"
     assert body["user"]["role"] == "owner"
     assert body["user"]["language_preference"] == "en"
-    assert "password" not in answer.text and "$2b$" not in answer.text
+    assert "password" not in answer.text
+    assert "$2b$" not in answer.text
     cookie = refresh_cookie(answer)
     attributes = [part.strip().lower() for part in cookie.split(";")]
     assert cookie.startswith(f"refresh_token={body['refresh_token']};")
@@ -131,7 +134,9 @@ async def test_refresh_by_cookie_body_and_header(client: httpx.AsyncClient, owne
     client.cookies.clear()
     by_header = await client.post("/api/auth/refresh", headers=bearer(by_body.json()["refresh_token"]))
     assert by_header.status_code == 200, by_header.text
-    assert (await client.get("/api/auth/me", headers=bearer(by_header.json()["access_token"]))).status_code == 200
+    assert (
+        await client.get("/api/auth/me", headers=bearer(by_header.json()["access_token"]))
+    ).status_code == 200
     client.cookies.clear()
     assert (await client.post("/api/auth/refresh")).status_code == 401
     access_as_refresh = await client.post("/api/auth/refresh", headers=owner.headers)
@@ -168,10 +173,13 @@ async def test_logout_revokes_refresh_and_clears_cookie(client: httpx.AsyncClien
 
 
 async def test_logout_with_token_in_body(client: httpx.AsyncClient, owner: Account) -> None:
-    answer = await client.post("/api/auth/logout", headers=owner.headers,
-                               json={"refresh_token": owner.refresh_token})
+    answer = await client.post(
+        "/api/auth/logout", headers=owner.headers, json={"refresh_token": owner.refresh_token}
+    )
     assert answer.status_code == 200
-    assert (await client.post("/api/auth/refresh", json={"refresh_token": owner.refresh_token})).status_code == 401
+    assert (
+        await client.post("/api/auth/refresh", json={"refresh_token": owner.refresh_token})
+    ).status_code == 401
 
 
 async def test_change_password_rules(client: httpx.AsyncClient, reader: Account, settings: Settings) -> None:
@@ -189,8 +197,11 @@ async def test_change_password_rules(client: httpx.AsyncClient, reader: Account,
         assert answer.json()["detail"]
     # Nothing changed: every session still works.
     assert (await client.get("/api/auth/me", headers=bearer(elsewhere.access_token))).status_code == 200
-    changed = await client.post("/api/auth/change-password", headers=reader.headers,
-                                json={"old_password": USER_PASSWORD, "new_password": "密" * 24})
+    changed = await client.post(
+        "/api/auth/change-password",
+        headers=reader.headers,
+        json={"old_password": USER_PASSWORD, "new_password": "密" * 24},
+    )
     assert changed.status_code == 200, changed.text
     fresh = changed.json()
     assert refresh_cookie(changed).startswith(f"refresh_token={fresh['refresh_token']};")
@@ -200,29 +211,44 @@ async def test_change_password_rules(client: httpx.AsyncClient, reader: Account,
     for stale in (reader.refresh_token, elsewhere.refresh_token):
         assert (await client.post("/api/auth/refresh", json={"refresh_token": stale})).status_code == 401
     assert (await client.get("/api/auth/me", headers=bearer(fresh["access_token"]))).status_code == 200
-    assert (await client.post("/api/auth/refresh", json={"refresh_token": fresh["refresh_token"]})).status_code == 200
+    assert (
+        await client.post("/api/auth/refresh", json={"refresh_token": fresh["refresh_token"]})
+    ).status_code == 200
     assert (await login(client, "reader", USER_PASSWORD)).status_code == 401
     assert (await login(client, "reader", "密" * 24)).status_code == 200
 
 
 async def test_owner_reset_role_change_and_deletion_revoke_tokens(
-    client: httpx.AsyncClient, owner: Account, admin: Account, reader: Account,
+    client: httpx.AsyncClient,
+    owner: Account,
+    admin: Account,
+    reader: Account,
 ) -> None:
-    reset = await client.put(f"/api/users/{reader.user.id}", headers=owner.headers,
-                             json={"password": "reset-password-1"})
+    reset = await client.put(
+        f"/api/users/{reader.user.id}", headers=owner.headers, json={"password": "reset-password-1"}
+    )
     assert reset.status_code == 200
     assert (await client.get("/api/auth/me", headers=reader.headers)).status_code == 401
-    assert (await client.post("/api/auth/refresh", json={"refresh_token": reader.refresh_token})).status_code == 401
+    assert (
+        await client.post("/api/auth/refresh", json={"refresh_token": reader.refresh_token})
+    ).status_code == 401
     assert (await login(client, "reader", "reset-password-1")).status_code == 200
     client.cookies.clear()  # the cookie would take precedence over the body below
 
-    same = await client.put(f"/api/users/{admin.user.id}", headers=owner.headers,
-                            json={"role": "admin", "language_preference": "zh"})
+    same = await client.put(
+        f"/api/users/{admin.user.id}",
+        headers=owner.headers,
+        json={"role": "admin", "language_preference": "zh"},
+    )
     assert same.status_code == 200  # an edit that changes no role keeps the sessions
     assert (await client.get("/api/devices", headers=admin.headers)).status_code == 200
-    assert (await client.post("/api/auth/refresh", json={"refresh_token": admin.refresh_token})).status_code == 200
+    assert (
+        await client.post("/api/auth/refresh", json={"refresh_token": admin.refresh_token})
+    ).status_code == 200
     admin_refresh = await tokens_for(client._transport.app.state.settings, admin.user)  # type: ignore[attr-defined]
-    demoted = await client.put(f"/api/users/{admin.user.id}", headers=owner.headers, json={"role": "read_only"})
+    demoted = await client.put(
+        f"/api/users/{admin.user.id}", headers=owner.headers, json={"role": "read_only"}
+    )
     assert demoted.status_code == 200
     assert demoted.json()["role"] == "read_only"
     assert (await client.get("/api/devices", headers=admin.headers)).status_code == 401
@@ -232,22 +258,30 @@ async def test_owner_reset_role_change_and_deletion_revoke_tokens(
 
     deleted = await client.delete(f"/api/users/{admin.user.id}", headers=owner.headers)
     assert deleted.status_code == 204
-    assert (await client.post("/api/auth/refresh", json={"refresh_token": admin_refresh.refresh_token})).status_code == 401
+    assert (
+        await client.post("/api/auth/refresh", json={"refresh_token": admin_refresh.refresh_token})
+    ).status_code == 401
     assert await count_rows(RefreshToken, user_id=admin.user.id) == 0
     assert (await client.get("/api/auth/me", headers=owner.headers)).status_code == 200
 
 
 async def test_update_me(client: httpx.AsyncClient, reader: Account, admin: Account) -> None:
-    answer = await client.put("/api/auth/me", headers=reader.headers,
-                              json={"username": "reader_2", "language_preference": "zh"})
+    answer = await client.put(
+        "/api/auth/me", headers=reader.headers, json={"username": "reader_2", "language_preference": "zh"}
+    )
     assert answer.status_code == 200, answer.text
     assert answer.json()["username"] == "reader_2"
     assert answer.json()["language_preference"] == "zh"
     assert (await client.get("/api/auth/me", headers=reader.headers)).json()["username"] == "reader_2"
     taken = await client.put("/api/auth/me", headers=reader.headers, json={"username": admin.user.username})
     assert taken.status_code == 409
-    for body in ({"language_preference": "fr"}, {"username": "no spaces"}, {"username": "ab"},
-                 {"username": "x" * 51}, {"role": "owner"}):
+    for body in (
+        {"language_preference": "fr"},
+        {"username": "no spaces"},
+        {"username": "ab"},
+        {"username": "x" * 51},
+        {"role": "owner"},
+    ):
         bad = await client.put("/api/auth/me", headers=reader.headers, json=body)
         assert bad.status_code in (400, 422), (body, bad.text)
     me = (await client.get("/api/auth/me", headers=reader.headers)).json()

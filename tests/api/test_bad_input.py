@@ -19,19 +19,62 @@ from tests.api.conftest import Account
 from tests.api.helpers import count_rows
 
 GARBAGE_BODIES: list[bytes] = [
-    b"{", b"{'single': 'quotes'}", b"[]", b"null", b'"text"', b"42", b"\xff\xfe\x00", b"",
-    json.dumps({"name": {"nested": 1}, "username": ["a"], "password": 5, "old_password": None,
-                "new_password": 12, "refresh_token": 7, "device_ids": "all", "modbus_ip": 1,
-                "role": {"x": 1}, "backup_schedule": 5, "description": [1]}).encode(),
-    json.dumps({"name": "x" * 100_000, "username": "u" * 100_000, "password": "p" * 100_000,
-                "refresh_token": "t" * 100_000, "app_title": "a" * 100_000}).encode(),
-    json.dumps({"name": "n\u0000", "username": "a\u0000b", "password": "pass\u0000word",
-                "old_password": "x\u0000", "new_password": "y\u0000" * 5, "refresh_token": "\u0000"}).encode(),
-    json.dumps({"modbus_port": 10**30, "modbus_slave_id": -(10**30), "sampling_interval": 1e308,
-                "threshold_warning_upper": 1e308, "backup_retention_count": 10**20, "sse_interval": -1}).encode(),
+    b"{",
+    b"{'single': 'quotes'}",
+    b"[]",
+    b"null",
+    b'"text"',
+    b"42",
+    b"\xff\xfe\x00",
+    b"",
+    json.dumps(
+        {
+            "name": {"nested": 1},
+            "username": ["a"],
+            "password": 5,
+            "old_password": None,
+            "new_password": 12,
+            "refresh_token": 7,
+            "device_ids": "all",
+            "modbus_ip": 1,
+            "role": {"x": 1},
+            "backup_schedule": 5,
+            "description": [1],
+        }
+    ).encode(),
+    json.dumps(
+        {
+            "name": "x" * 100_000,
+            "username": "u" * 100_000,
+            "password": "p" * 100_000,
+            "refresh_token": "t" * 100_000,
+            "app_title": "a" * 100_000,
+        }
+    ).encode(),
+    json.dumps(
+        {
+            "name": "n\u0000",
+            "username": "a\u0000b",
+            "password": "pass\u0000word",
+            "old_password": "x\u0000",
+            "new_password": "y\u0000" * 5,
+            "refresh_token": "\u0000",
+        }
+    ).encode(),
+    json.dumps(
+        {
+            "modbus_port": 10**30,
+            "modbus_slave_id": -(10**30),
+            "sampling_interval": 1e308,
+            "threshold_warning_upper": 1e308,
+            "backup_retention_count": 10**20,
+            "sse_interval": -1,
+        }
+    ).encode(),
 ]
 GARBAGE_QUERIES = [
-    "", "?status=%00&limit=-1&offset=-5&start_time=yesterday&end_time=1e99&aggregate=1week&keep_data=perhaps"
+    "",
+    "?status=%00&limit=-1&offset=-5&start_time=yesterday&end_time=1e99&aggregate=1week&keep_data=perhaps"
     "&hours=abc&max_points=0&device_ids=a,,b&token=x&unread_only=2",
     "?start_time=2024-13-45T99:99:99&end_time=2024-01-01&limit=10000000000000000000000&offset=1.5",
 ]
@@ -45,7 +88,9 @@ def api_routes() -> list[tuple[str, str]]:
     settings = Settings(jwt_secret_key=TEST_SECRET, database_url="sqlite+aiosqlite:///unused.db")
     paths = create_api(settings).openapi()["paths"]
     return [
-        (method.upper(), path) for path, operations in paths.items() for method in operations
+        (method.upper(), path)
+        for path, operations in paths.items()
+        for method in operations
         if path.startswith("/api") and not path.endswith("/stream")
     ]
 
@@ -69,7 +114,10 @@ async def raw_client(app: FastAPI):
 
 @pytest.mark.parametrize(("method", "path"), ROUTES, ids=[f"{m} {p}" for m, p in ROUTES])
 async def test_no_500_for_any_client_input(
-    raw_client: httpx.AsyncClient, owner: Account, method: str, path: str,
+    raw_client: httpx.AsyncClient,
+    owner: Account,
+    method: str,
+    path: str,
 ) -> None:
     headers = {**owner.headers, "content-type": "application/json"}
     failures = []
@@ -80,7 +128,9 @@ async def test_no_500_for_any_client_input(
                 url = fill(path, value) + query
                 answer = await raw_client.request(method, url, headers=headers, content=body)
                 if answer.status_code >= 500:
-                    failures.append(f"{method} {url} {body[:60]!r} -> {answer.status_code} {answer.text[:200]}")
+                    failures.append(
+                        f"{method} {url} {body[:60]!r} -> {answer.status_code} {answer.text[:200]}"
+                    )
                 elif answer.status_code >= 400:
                     detail = answer.json().get("detail")
                     if not isinstance(detail, str) or not detail:
@@ -91,51 +141,83 @@ async def test_no_500_for_any_client_input(
 
 
 WRITE_ENDPOINTS = [
-    ("POST", "/api/users"), ("POST", "/api/devices"), ("POST", "/api/groups"), ("PUT", "/api/config"),
-    ("PUT", "/api/auth/me"), ("POST", "/api/auth/login"), ("POST", "/api/auth/change-password"),
-    ("POST", "/api/auth/refresh"), ("PUT", "/api/devices/{id}"), ("PUT", "/api/groups/{id}"),
+    ("POST", "/api/users"),
+    ("POST", "/api/devices"),
+    ("POST", "/api/groups"),
+    ("PUT", "/api/config"),
+    ("PUT", "/api/auth/me"),
+    ("POST", "/api/auth/login"),
+    ("POST", "/api/auth/change-password"),
+    ("POST", "/api/auth/refresh"),
+    ("PUT", "/api/devices/{id}"),
+    ("PUT", "/api/groups/{id}"),
     ("PUT", "/api/users/{id}"),
 ]
 
 
 @pytest.mark.parametrize(("method", "path"), WRITE_ENDPOINTS, ids=[f"{m} {p}" for m, p in WRITE_ENDPOINTS])
 async def test_malformed_json_is_400_and_changes_nothing(
-    client: httpx.AsyncClient, owner: Account, method: str, path: str,
+    client: httpx.AsyncClient,
+    owner: Account,
+    method: str,
+    path: str,
 ) -> None:
-    device = await client.post("/api/devices", headers=owner.headers, json={
-        "name": "d", "modbus_ip": "10.0.0.1", "modbus_slave_id": 1, "modbus_register": 0})
+    device = await client.post(
+        "/api/devices",
+        headers=owner.headers,
+        json={"name": "d", "modbus_ip": "10.0.0.1", "modbus_slave_id": 1, "modbus_register": 0},
+    )
     group = await client.post("/api/groups", headers=owner.headers, json={"name": "g"})
-    target = {"/api/devices/{id}": device.json()["id"], "/api/groups/{id}": group.json()["id"],
-              "/api/users/{id}": str(owner.user.id)}.get(path, "")
+    target = {
+        "/api/devices/{id}": device.json()["id"],
+        "/api/groups/{id}": group.json()["id"],
+        "/api/users/{id}": str(owner.user.id),
+    }.get(path, "")
     url = path.replace("{id}", target)
-    before = (await count_rows(User), await count_rows(Device), await count_rows(Group),
-              (await client.get("/api/config", headers=owner.headers)).json())
+    before = (
+        await count_rows(User),
+        await count_rows(Device),
+        await count_rows(Group),
+        (await client.get("/api/config", headers=owner.headers)).json(),
+    )
     for body in (b'{"name": ', b"{'a': 1}", b'{"a": 1,}', b"[1, 2"):
-        answer = await client.request(method, url, headers={**owner.headers, "content-type": "application/json"},
-                                      content=body)
+        answer = await client.request(
+            method, url, headers={**owner.headers, "content-type": "application/json"}, content=body
+        )
         assert answer.status_code == 400, (body, answer.text)
         assert answer.json() == {"detail": "Malformed JSON in request body"}
     wrong_type = await client.request(method, url, headers=owner.headers, json=["a", "list"])
     assert wrong_type.status_code in (400, 422), wrong_type.text
-    after = (await count_rows(User), await count_rows(Device), await count_rows(Group),
-             (await client.get("/api/config", headers=owner.headers)).json())
+    after = (
+        await count_rows(User),
+        await count_rows(Device),
+        await count_rows(Group),
+        (await client.get("/api/config", headers=owner.headers)).json(),
+    )
     assert after == before
     assert (await client.get("/api/auth/me", headers=owner.headers)).status_code == 200
 
 
 async def test_validation_detail_is_readable(client: httpx.AsyncClient, owner: Account) -> None:
-    answer = await client.post("/api/devices", headers=owner.headers,
-                               json={"name": "d", "modbus_ip": "10.0.0.1", "modbus_slave_id": "one",
-                                     "modbus_register": 70000})
+    answer = await client.post(
+        "/api/devices",
+        headers=owner.headers,
+        json={"name": "d", "modbus_ip": "10.0.0.1", "modbus_slave_id": "one", "modbus_register": 70000},
+    )
     assert answer.status_code == 422
     detail = answer.json()["detail"]
     assert isinstance(detail, str)
-    assert "modbus_slave_id" in detail and "modbus_register" in detail
+    assert "modbus_slave_id" in detail
+    assert "modbus_register" in detail
 
 
 async def test_oversize_login_fields_are_refused(client: httpx.AsyncClient, app: FastAPI) -> None:
-    for body in ({"username": "a" * 201, "password": "x"}, {"username": "admin", "password": "p" * 1025},
-                 {"username": "admin"}, {"username": "admin", "password": "owner-password-1", "otp": 1}):
+    for body in (
+        {"username": "a" * 201, "password": "x"},
+        {"username": "admin", "password": "p" * 1025},
+        {"username": "admin"},
+        {"username": "admin", "password": "owner-password-1", "otp": 1},
+    ):
         answer = await client.post("/api/auth/login", json=body)
         assert answer.status_code == 422, answer.text
     too_long = await client.post("/api/auth/login", json={"username": "admin", "password": "p" * 73})
@@ -157,7 +239,9 @@ def body_fields() -> list[tuple[str, str, str, list[str]]]:
     """(method, path, schema name, property names) of every JSON request body in the OpenAPI document."""
     from tests.conftest import TEST_SECRET
 
-    document = create_api(Settings(jwt_secret_key=TEST_SECRET, database_url="sqlite+aiosqlite:///unused.db")).openapi()
+    document = create_api(
+        Settings(jwt_secret_key=TEST_SECRET, database_url="sqlite+aiosqlite:///unused.db")
+    ).openapi()
     found = []
     for path, operations in document["paths"].items():
         for method, operation in operations.items():
@@ -175,15 +259,22 @@ def body_fields() -> list[tuple[str, str, str, list[str]]]:
 BODY_FIELDS = body_fields()
 
 
-@pytest.mark.parametrize(("method", "path", "schema", "fields"), BODY_FIELDS,
-                         ids=[f"{m} {p}" for m, p, _, _ in BODY_FIELDS])
+@pytest.mark.parametrize(
+    ("method", "path", "schema", "fields"), BODY_FIELDS, ids=[f"{m} {p}" for m, p, _, _ in BODY_FIELDS]
+)
 async def test_no_500_for_any_bad_field(
-    raw_client: httpx.AsyncClient, owner: Account, method: str, path: str, schema: str, fields: list[str],
+    raw_client: httpx.AsyncClient,
+    owner: Account,
+    method: str,
+    path: str,
+    schema: str,
+    fields: list[str],
 ) -> None:
     from tests.api.helpers import add_user
 
-    device = await raw_client.post("/api/devices", headers=owner.headers, json=VALID_BASES["DeviceCreate"] | {
-        "name": "existing"})
+    device = await raw_client.post(
+        "/api/devices", headers=owner.headers, json=VALID_BASES["DeviceCreate"] | {"name": "existing"}
+    )
     group = await raw_client.post("/api/groups", headers=owner.headers, json={"name": "existing"})
     target = await add_user("target", "read_only")
     ids = {"devices": device.json()["id"], "groups": group.json()["id"], "users": str(target.id)}
@@ -195,6 +286,8 @@ async def test_no_500_for_any_bad_field(
         for value in FIELD_GARBAGE:
             answer = await raw_client.request(method, url, headers=owner.headers, json=base | {field: value})
             if answer.status_code >= 500:
-                failures.append(f"{method} {url} {field}={str(value)[:30]!r} -> {answer.status_code} {answer.text[:200]}")
+                failures.append(
+                    f"{method} {url} {field}={str(value)[:30]!r} -> {answer.status_code} {answer.text[:200]}"
+                )
     assert not failures, "\n".join(failures[:10])
     assert (await raw_client.get("/api/auth/me", headers=owner.headers)).status_code == 200

@@ -16,18 +16,45 @@ from tests.api.helpers import add_readings, count_rows, device_row
 
 MINIMAL = {"name": "boiler", "modbus_ip": "192.168.1.10", "modbus_slave_id": 3, "modbus_register": 100}
 DEFAULTS = {
-    "description": None, "modbus_port": 502, "modbus_register_count": 1, "unit": "", "sampling_interval": 10,
-    "threshold_warning_lower": None, "threshold_warning_upper": None, "threshold_critical_lower": None,
-    "threshold_critical_upper": None, "hysteresis": 0.0, "retention_days": 90, "data_type": "uint16",
-    "byte_order": "ABCD", "scale": 1.0, "offset": 0.0, "status": "offline", "last_reading_at": None,
+    "description": None,
+    "modbus_port": 502,
+    "modbus_register_count": 1,
+    "unit": "",
+    "sampling_interval": 10,
+    "threshold_warning_lower": None,
+    "threshold_warning_upper": None,
+    "threshold_critical_lower": None,
+    "threshold_critical_upper": None,
+    "hysteresis": 0.0,
+    "retention_days": 90,
+    "data_type": "uint16",
+    "byte_order": "ABCD",
+    "scale": 1.0,
+    "offset": 0.0,
+    "status": "offline",
+    "last_reading_at": None,
     "last_error": None,
 }
 FULL = {
-    "name": "Kessel 2 ☃", "description": "basement", "modbus_ip": "plc-01.plant.local", "modbus_port": 5020,
-    "modbus_slave_id": 247, "modbus_register": 65535, "modbus_register_count": 4, "unit": "°C",
-    "sampling_interval": 3600, "threshold_critical_lower": -10.0, "threshold_warning_lower": 0.0,
-    "threshold_warning_upper": 80.0, "threshold_critical_upper": 95.5, "hysteresis": 1.5, "retention_days": 3650,
-    "data_type": "float64", "byte_order": "CDAB", "scale": 0.1, "offset": -273.15,
+    "name": "Kessel 2 ☃",
+    "description": "basement",
+    "modbus_ip": "plc-01.plant.local",
+    "modbus_port": 5020,
+    "modbus_slave_id": 247,
+    "modbus_register": 65535,
+    "modbus_register_count": 4,
+    "unit": "°C",
+    "sampling_interval": 3600,
+    "threshold_critical_lower": -10.0,
+    "threshold_warning_lower": 0.0,
+    "threshold_warning_upper": 80.0,
+    "threshold_critical_upper": 95.5,
+    "hysteresis": 1.5,
+    "retention_days": 3650,
+    "data_type": "float64",
+    "byte_order": "CDAB",
+    "scale": 0.1,
+    "offset": -273.15,
 }
 
 
@@ -48,7 +75,8 @@ async def test_create_with_defaults(client: httpx.AsyncClient, admin: Account) -
     assert {key: body[key] for key in DEFAULTS} == DEFAULTS
     assert {key: body[key] for key in MINIMAL} == MINIMAL
     uuid.UUID(body["id"])
-    assert body["created_at"].endswith("+00:00") and body["updated_at"].endswith("+00:00")
+    assert body["created_at"].endswith("+00:00")
+    assert body["updated_at"].endswith("+00:00")
     assert [(change.kind, str(change.device_id)) for change in changes] == [(ChangeKind.CREATED, body["id"])]
     assert (await client.get(f"/api/devices/{body['id']}", headers=admin.headers)).json() == body
 
@@ -60,22 +88,34 @@ async def test_create_with_every_field(client: httpx.AsyncClient, owner: Account
 
 @pytest.mark.parametrize(("count", "expected"), [(1, "uint16"), (2, "float32")])
 async def test_data_type_default_follows_register_count(
-    client: httpx.AsyncClient, admin: Account, count: int, expected: str,
+    client: httpx.AsyncClient,
+    admin: Account,
+    count: int,
+    expected: str,
 ) -> None:
     body = await create(client, admin, modbus_register_count=count)
     assert (body["data_type"], body["modbus_register_count"]) == (expected, count)
 
 
-REGISTERS = {"uint16": 1, "int16": 1, "uint32": 2, "int32": 2, "float32": 2, "uint64": 4, "int64": 4,
-             "float64": 4}
+REGISTERS = {
+    "uint16": 1,
+    "int16": 1,
+    "uint32": 2,
+    "int32": 2,
+    "float32": 2,
+    "uint64": 4,
+    "int64": 4,
+    "float64": 4,
+}
 
 
 async def test_register_count_follows_data_type(client: httpx.AsyncClient, admin: Account) -> None:
     for data_type, count in REGISTERS.items():
         body = await create(client, admin, name=f"dev-{data_type}", data_type=data_type)
         assert body["modbus_register_count"] == count, data_type
-        explicit = await create(client, admin, name=f"explicit-{data_type}", data_type=data_type,
-                                modbus_register_count=count)
+        explicit = await create(
+            client, admin, name=f"explicit-{data_type}", data_type=data_type, modbus_register_count=count
+        )
         assert (explicit["data_type"], explicit["modbus_register_count"]) == (data_type, count)
 
 
@@ -90,21 +130,42 @@ async def test_required_fields(client: httpx.AsyncClient, admin: Account) -> Non
 
 
 BAD_FIELDS = [
-    {"name": ""}, {"name": "   "}, {"name": "n" * 101}, {"name": 7},
-    {"modbus_ip": "999.1.1.1"}, {"modbus_ip": "bad host"}, {"modbus_ip": "-lead.example"}, {"modbus_ip": ""},
-    {"modbus_ip": "a" * 256}, {"modbus_ip": "1.2.3"},
-    {"modbus_port": 0}, {"modbus_port": 65536}, {"modbus_port": "http"},
-    {"modbus_slave_id": 0}, {"modbus_slave_id": 248},
-    {"modbus_register": -1}, {"modbus_register": 65536}, {"modbus_register": 1.5},
-    {"modbus_register_count": 0}, {"modbus_register_count": 126},
+    {"name": ""},
+    {"name": "   "},
+    {"name": "n" * 101},
+    {"name": 7},
+    {"modbus_ip": "999.1.1.1"},
+    {"modbus_ip": "bad host"},
+    {"modbus_ip": "-lead.example"},
+    {"modbus_ip": ""},
+    {"modbus_ip": "a" * 256},
+    {"modbus_ip": "1.2.3"},
+    {"modbus_port": 0},
+    {"modbus_port": 65536},
+    {"modbus_port": "http"},
+    {"modbus_slave_id": 0},
+    {"modbus_slave_id": 248},
+    {"modbus_register": -1},
+    {"modbus_register": 65536},
+    {"modbus_register": 1.5},
+    {"modbus_register_count": 0},
+    {"modbus_register_count": 126},
     {"unit": "u" * 21},
-    {"sampling_interval": 0}, {"sampling_interval": 3601},
+    {"sampling_interval": 0},
+    {"sampling_interval": 3601},
     {"hysteresis": -0.1},
-    {"retention_days": 0}, {"retention_days": 3651},
-    {"data_type": "float16"}, {"byte_order": "ABDC"}, {"byte_order": "abcd"},
+    {"retention_days": 0},
+    {"retention_days": 3651},
+    {"data_type": "float16"},
+    {"byte_order": "ABDC"},
+    {"byte_order": "abcd"},
     {"description": "d" * 1001},
-    {"scale": "big"}, {"name": "nul\x00byte"}, {"unit": "\x00"},
-    {"id": str(uuid.uuid4())}, {"status": "online"}, {"colour": "red"},
+    {"scale": "big"},
+    {"name": "nul\x00byte"},
+    {"unit": "\x00"},
+    {"id": str(uuid.uuid4())},
+    {"status": "online"},
+    {"colour": "red"},
 ]
 BAD_RULES = [
     {"modbus_register_count": 3},  # no default type for 3 registers
@@ -136,20 +197,39 @@ async def test_non_finite_numbers_are_refused(client: httpx.AsyncClient, admin: 
     for field in ("threshold_warning_upper", "hysteresis", "scale", "offset"):
         raw = '{"name": "n", "modbus_ip": "1.1.1.1", "modbus_slave_id": 1, "modbus_register": 0, "%s": %s}'
         for literal in ("NaN", "Infinity", "1e400"):
-            answer = await client.post("/api/devices", headers={**admin.headers, "content-type": "application/json"},
-                                       content=raw % (field, literal))
+            answer = await client.post(
+                "/api/devices",
+                headers={**admin.headers, "content-type": "application/json"},
+                content=raw % (field, literal),
+            )
             assert 400 <= answer.status_code < 500, (field, literal, answer.text)
     assert await count_rows(Device) == 0
 
 
 ACCEPTED_EDGES = [
-    {"threshold_critical_lower": 0, "threshold_warning_lower": 0, "threshold_warning_upper": 1,
-     "threshold_critical_upper": 1},
+    {
+        "threshold_critical_lower": 0,
+        "threshold_warning_lower": 0,
+        "threshold_warning_upper": 1,
+        "threshold_critical_upper": 1,
+    },
     {"threshold_warning_upper": 5},
     {"threshold_critical_lower": -5, "threshold_critical_upper": -5},
-    {"modbus_ip": "::1"}, {"modbus_ip": "[fe80::1]"}, {"modbus_ip": "localhost"}, {"modbus_ip": "plc."},
-    {"modbus_port": 1, "modbus_slave_id": 1, "modbus_register": 0, "sampling_interval": 1, "retention_days": 1,
-     "hysteresis": 0, "unit": "u" * 20, "name": "n" * 100, "description": "d" * 1000},
+    {"modbus_ip": "::1"},
+    {"modbus_ip": "[fe80::1]"},
+    {"modbus_ip": "localhost"},
+    {"modbus_ip": "plc."},
+    {
+        "modbus_port": 1,
+        "modbus_slave_id": 1,
+        "modbus_register": 0,
+        "sampling_interval": 1,
+        "retention_days": 1,
+        "hysteresis": 0,
+        "unit": "u" * 20,
+        "name": "n" * 100,
+        "description": "d" * 1000,
+    },
 ]
 
 
@@ -174,16 +254,31 @@ async def test_duplicate_name(client: httpx.AsyncClient, admin: Account) -> None
     assert await count_rows(Device) == 2
 
 
-async def test_partial_update_keeps_rules_on_the_merged_result(client: httpx.AsyncClient, admin: Account) -> None:
+async def test_partial_update_keeps_rules_on_the_merged_result(
+    client: httpx.AsyncClient, admin: Account
+) -> None:
     body = await create(client, admin, threshold_warning_lower=10, threshold_warning_upper=20, unit="bar")
     path = f"/api/devices/{body['id']}"
     changes: list[Any] = []
     get_bus().on_device_change(changes.append)
-    for update in ({"threshold_warning_lower": 25}, {"threshold_warning_upper": 5},
-                   {"threshold_critical_upper": 15}, {"data_type": "float32", "modbus_register_count": 1},
-                   {"modbus_register_count": 4}, {"name": None}, {"modbus_ip": None}, {"modbus_ip": "no such"},
-                   {"sampling_interval": 0}, {"unit": None}, {"modbus_port": None}, {"retention_days": None},
-                   {"scale": None}, {"hysteresis": None}, {"sampling_interval": None}, {"byte_order": None}):
+    for update in (
+        {"threshold_warning_lower": 25},
+        {"threshold_warning_upper": 5},
+        {"threshold_critical_upper": 15},
+        {"data_type": "float32", "modbus_register_count": 1},
+        {"modbus_register_count": 4},
+        {"name": None},
+        {"modbus_ip": None},
+        {"modbus_ip": "no such"},
+        {"sampling_interval": 0},
+        {"unit": None},
+        {"modbus_port": None},
+        {"retention_days": None},
+        {"scale": None},
+        {"hysteresis": None},
+        {"sampling_interval": None},
+        {"byte_order": None},
+    ):
         answer = await client.put(path, headers=admin.headers, json=update)
         assert 400 <= answer.status_code < 500, (update, answer.text)
         assert answer.json()["detail"]
@@ -192,13 +287,21 @@ async def test_partial_update_keeps_rules_on_the_merged_result(client: httpx.Asy
     assert (await client.get(path, headers=admin.headers)).json() == body
     assert changes == []
 
-    updated = await client.put(path, headers=admin.headers, json={"unit": "kPa", "threshold_warning_upper": 30})
+    updated = await client.put(
+        path, headers=admin.headers, json={"unit": "kPa", "threshold_warning_upper": 30}
+    )
     assert updated.status_code == 200, updated.text
     after = updated.json()
-    assert (after["unit"], after["threshold_warning_upper"], after["threshold_warning_lower"]) == ("kPa", 30, 10)
-    assert after["name"] == body["name"] and after["updated_at"] > body["updated_at"]
+    assert (after["unit"], after["threshold_warning_upper"], after["threshold_warning_lower"]) == (
+        "kPa",
+        30,
+        10,
+    )
+    assert after["name"] == body["name"]
+    assert after["updated_at"] > body["updated_at"]
     cleared = (await client.put(path, headers=admin.headers, json={"threshold_warning_lower": None})).json()
-    assert cleared["threshold_warning_lower"] is None and cleared["threshold_warning_upper"] == 30
+    assert cleared["threshold_warning_lower"] is None
+    assert cleared["threshold_warning_upper"] == 30
     two = (await client.put(path, headers=admin.headers, json={"modbus_register_count": 2})).json()
     assert (two["data_type"], two["modbus_register_count"]) == ("float32", 2)
     wide = (await client.put(path, headers=admin.headers, json={"data_type": "int64"})).json()
@@ -236,7 +339,9 @@ async def test_status_filter(client: httpx.AsyncClient, reader: Account, admin: 
 
 async def test_delete_removes_readings_by_default(client: httpx.AsyncClient, admin: Account) -> None:
     body = await create(client, admin)
-    group = await client.post("/api/groups", headers=admin.headers, json={"name": "g", "device_ids": [body["id"]]})
+    group = await client.post(
+        "/api/groups", headers=admin.headers, json={"name": "g", "device_ids": [body["id"]]}
+    )
     assert group.status_code == 201
     await add_readings(body["id"], 5)
     changes: list[Any] = []
@@ -252,29 +357,40 @@ async def test_delete_removes_readings_by_default(client: httpx.AsyncClient, adm
     assert (await client.delete(f"/api/devices/{body['id']}", headers=admin.headers)).status_code == 404
 
 
-async def test_delete_keep_data_keeps_readings_and_frees_the_name(client: httpx.AsyncClient, admin: Account) -> None:
+async def test_delete_keep_data_keeps_readings_and_frees_the_name(
+    client: httpx.AsyncClient, admin: Account
+) -> None:
     body = await create(client, admin)
     other = await create(client, admin, name="other")
     await add_readings(body["id"], 5)
     await add_readings(other["id"], 2)
-    group = await client.post("/api/groups", headers=admin.headers, json={"name": "g", "device_ids": [body["id"]]})
+    group = await client.post(
+        "/api/groups", headers=admin.headers, json={"name": "g", "device_ids": [body["id"]]}
+    )
     answer = await client.delete(f"/api/devices/{body['id']}?keep_data=true", headers=admin.headers)
     assert answer.status_code == 204
     assert await count_rows(Reading, device_id=uuid.UUID(body["id"])) == 5
     assert (await client.get(f"/api/devices/{body['id']}", headers=admin.headers)).status_code == 404
-    assert [item["name"] for item in (await client.get("/api/devices", headers=admin.headers)).json()] == ["other"]
+    assert [item["name"] for item in (await client.get("/api/devices", headers=admin.headers)).json()] == [
+        "other"
+    ]
     detail = (await client.get(f"/api/groups/{group.json()['id']}", headers=admin.headers)).json()
-    assert detail["device_count"] == 0 and detail["devices"] == []
+    assert detail["device_count"] == 0
+    assert detail["devices"] == []
     again = await create(client, admin)  # the name is free again
     assert again["id"] != body["id"]
-    assert (await client.put(f"/api/devices/{body['id']}", headers=admin.headers, json={"unit": "x"})).status_code == 404
+    assert (
+        await client.put(f"/api/devices/{body['id']}", headers=admin.headers, json={"unit": "x"})
+    ).status_code == 404
     bad = await client.delete(f"/api/devices/{other['id']}?keep_data=maybe", headers=admin.headers)
     assert bad.status_code == 422
     assert await count_rows(Reading, device_id=uuid.UUID(other["id"])) == 2
 
 
 @pytest.mark.parametrize("method", ["GET", "PUT", "DELETE"])
-async def test_unknown_and_malformed_device_ids(client: httpx.AsyncClient, admin: Account, method: str) -> None:
+async def test_unknown_and_malformed_device_ids(
+    client: httpx.AsyncClient, admin: Account, method: str
+) -> None:
     body = {"unit": "x"} if method == "PUT" else None
     unknown = await client.request(method, f"/api/devices/{uuid.uuid4()}", headers=admin.headers, json=body)
     assert unknown.status_code == 404

@@ -20,8 +20,17 @@ GROUP_FIELDS = {"id", "name", "description", "device_count", "created_at", "upda
 async def make_devices(client: httpx.AsyncClient, account: Account, *names: str) -> list[str]:
     ids = []
     for index, name in enumerate(names):
-        answer = await client.post("/api/devices", headers=account.headers, json={
-            "name": name, "modbus_ip": "10.1.1.1", "modbus_slave_id": 1, "modbus_register": index, "unit": "V"})
+        answer = await client.post(
+            "/api/devices",
+            headers=account.headers,
+            json={
+                "name": name,
+                "modbus_ip": "10.1.1.1",
+                "modbus_slave_id": 1,
+                "modbus_register": index,
+                "unit": "V",
+            },
+        )
         assert answer.status_code == 201, answer.text
         ids.append(answer.json()["id"])
     return ids
@@ -29,8 +38,11 @@ async def make_devices(client: httpx.AsyncClient, account: Account, *names: str)
 
 async def test_create_list_and_detail(client: httpx.AsyncClient, admin: Account, reader: Account) -> None:
     a, b = await make_devices(client, admin, "b-dev", "a-dev")
-    created = await client.post("/api/groups", headers=admin.headers,
-                                json={"name": "Hall", "description": "north", "device_ids": [a, b, a]})
+    created = await client.post(
+        "/api/groups",
+        headers=admin.headers,
+        json={"name": "Hall", "description": "north", "device_ids": [a, b, a]},
+    )
     assert created.status_code == 201, created.text
     detail = created.json()
     assert set(detail) == GROUP_FIELDS | {"devices", "alert_summary"}
@@ -39,7 +51,9 @@ async def test_create_list_and_detail(client: httpx.AsyncClient, admin: Account,
     assert detail["devices"][0] == {"id": b, "name": "a-dev", "unit": "V", "status": "offline"}
     assert detail["alert_summary"] == {"normal": 0, "warning": 0, "critical": 0, "offline": 2}
     empty = await client.post("/api/groups", headers=admin.headers, json={"name": "Empty"})
-    assert empty.status_code == 201 and empty.json()["device_count"] == 0 and empty.json()["description"] is None
+    assert empty.status_code == 201
+    assert empty.json()["device_count"] == 0
+    assert empty.json()["description"] is None
     listed = (await client.get("/api/groups", headers=reader.headers)).json()
     assert [(group["name"], group["device_count"]) for group in listed] == [("Empty", 0), ("Hall", 2)]
     assert all(set(group) == GROUP_FIELDS for group in listed)
@@ -47,10 +61,15 @@ async def test_create_list_and_detail(client: httpx.AsyncClient, admin: Account,
 
 
 INVALID_GROUPS = [
-    ({"name": ""}, 422), ({"name": "g" * 101}, 422), ({"name": "g", "description": "d" * 501}, 422),
-    ({"name": "g", "device_ids": ["not-a-uuid"]}, 422), ({"name": "g", "device_ids": "all"}, 422),
-    ({"name": "g", "device_ids": [str(uuid.uuid4())]}, 400), ({"name": "g", "members": []}, 422),
-    ({"description": "no name"}, 422), ({"name": ["g"]}, 422),
+    ({"name": ""}, 422),
+    ({"name": "g" * 101}, 422),
+    ({"name": "g", "description": "d" * 501}, 422),
+    ({"name": "g", "device_ids": ["not-a-uuid"]}, 422),
+    ({"name": "g", "device_ids": "all"}, 422),
+    ({"name": "g", "device_ids": [str(uuid.uuid4())]}, 400),
+    ({"name": "g", "members": []}, 422),
+    ({"description": "no name"}, 422),
+    ({"name": ["g"]}, 422),
 ]
 
 
@@ -65,7 +84,9 @@ async def test_invalid_group_is_refused(client: httpx.AsyncClient, admin: Accoun
 async def test_unknown_device_names_the_id(client: httpx.AsyncClient, admin: Account) -> None:
     (known,) = await make_devices(client, admin, "known")
     missing = str(uuid.uuid4())
-    answer = await client.post("/api/groups", headers=admin.headers, json={"name": "g", "device_ids": [known, missing]})
+    answer = await client.post(
+        "/api/groups", headers=admin.headers, json={"name": "g", "device_ids": [known, missing]}
+    )
     assert answer.status_code == 400
     assert answer.json() == {"detail": f"Unknown device id(s): {missing}"}
     assert await count_rows(DeviceGroup) == 0
@@ -75,7 +96,9 @@ async def test_duplicate_name(client: httpx.AsyncClient, admin: Account) -> None
     first = await client.post("/api/groups", headers=admin.headers, json={"name": "Hall"})
     second = await client.post("/api/groups", headers=admin.headers, json={"name": "Yard"})
     assert (await client.post("/api/groups", headers=admin.headers, json={"name": "Hall"})).status_code == 409
-    rename = await client.put(f"/api/groups/{second.json()['id']}", headers=admin.headers, json={"name": "Hall"})
+    rename = await client.put(
+        f"/api/groups/{second.json()['id']}", headers=admin.headers, json={"name": "Hall"}
+    )
     assert rename.status_code == 409
     assert "Hall" in rename.json()["detail"]
     same = await client.put(f"/api/groups/{first.json()['id']}", headers=admin.headers, json={"name": "Hall"})
@@ -85,11 +108,17 @@ async def test_duplicate_name(client: httpx.AsyncClient, admin: Account) -> None
 
 async def test_update_replaces_membership(client: httpx.AsyncClient, admin: Account) -> None:
     a, b, c = await make_devices(client, admin, "a", "b", "c")
-    group = (await client.post("/api/groups", headers=admin.headers, json={"name": "g", "device_ids": [a, b]})).json()
+    group = (
+        await client.post("/api/groups", headers=admin.headers, json={"name": "g", "device_ids": [a, b]})
+    ).json()
     path = f"/api/groups/{group['id']}"
     renamed = await client.put(path, headers=admin.headers, json={"name": "g2", "description": "new"})
     assert renamed.status_code == 200
-    assert (renamed.json()["name"], renamed.json()["description"], renamed.json()["device_count"]) == ("g2", "new", 2)
+    assert (renamed.json()["name"], renamed.json()["description"], renamed.json()["device_count"]) == (
+        "g2",
+        "new",
+        2,
+    )
     replaced = await client.put(path, headers=admin.headers, json={"device_ids": [c]})
     assert [member["id"] for member in replaced.json()["devices"]] == [c]
     assert replaced.json()["name"] == "g2"
@@ -107,7 +136,9 @@ async def test_update_replaces_membership(client: httpx.AsyncClient, admin: Acco
 
 async def test_delete_keeps_devices(client: httpx.AsyncClient, admin: Account) -> None:
     ids = await make_devices(client, admin, "a", "b")
-    group = (await client.post("/api/groups", headers=admin.headers, json={"name": "g", "device_ids": ids})).json()
+    group = (
+        await client.post("/api/groups", headers=admin.headers, json={"name": "g", "device_ids": ids})
+    ).json()
     assert (await client.delete(f"/api/groups/{group['id']}", headers=admin.headers)).status_code == 204
     assert (await client.get(f"/api/groups/{group['id']}", headers=admin.headers)).status_code == 404
     assert (await client.delete(f"/api/groups/{group['id']}", headers=admin.headers)).status_code == 404
@@ -117,8 +148,14 @@ async def test_delete_keeps_devices(client: httpx.AsyncClient, admin: Account) -
 
 async def test_alert_summary_counts_levels_and_offline(client: httpx.AsyncClient, admin: Account) -> None:
     ids = await make_devices(client, admin, "normal", "warn", "crit", "quiet", "down", "broken")
-    statuses = {"normal": "online", "warn": "online", "crit": "online", "quiet": "online", "down": "offline",
-                "broken": "error"}
+    statuses = {
+        "normal": "online",
+        "warn": "online",
+        "crit": "online",
+        "quiet": "online",
+        "down": "offline",
+        "broken": "error",
+    }
     async with db.session_scope() as session:
         for device_id in ids:
             row = await session.get(Device, uuid.UUID(device_id))
@@ -130,7 +167,9 @@ async def test_alert_summary_counts_levels_and_offline(client: httpx.AsyncClient
     levels = {ids[0]: "normal", ids[1]: "warning", ids[2]: "critical", ids[4]: "critical"}
     for device_id, level in levels.items():
         bus.set_latest(LatestValue(uuid.UUID(device_id), utcnow(), 1.0, level, "online"))
-    group = (await client.post("/api/groups", headers=admin.headers, json={"name": "g", "device_ids": ids})).json()
+    group = (
+        await client.post("/api/groups", headers=admin.headers, json={"name": "g", "device_ids": ids})
+    ).json()
     # "down" had a critical value before it went offline: it counts as offline; "quiet" has no value yet.
     assert group["alert_summary"] == {"normal": 2, "warning": 1, "critical": 1, "offline": 2}
     statuses_by_name: dict[str, Any] = {member["name"]: member["status"] for member in group["devices"]}
@@ -138,7 +177,9 @@ async def test_alert_summary_counts_levels_and_offline(client: httpx.AsyncClient
 
 
 @pytest.mark.parametrize("method", ["GET", "PUT", "DELETE"])
-async def test_unknown_and_malformed_group_ids(client: httpx.AsyncClient, admin: Account, method: str) -> None:
+async def test_unknown_and_malformed_group_ids(
+    client: httpx.AsyncClient, admin: Account, method: str
+) -> None:
     body = {"description": "x"} if method == "PUT" else None
     unknown = await client.request(method, f"/api/groups/{uuid.uuid4()}", headers=admin.headers, json=body)
     assert unknown.status_code == 404

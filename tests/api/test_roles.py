@@ -34,8 +34,13 @@ class Endpoint:
 
 DEVICE_BODY = {"name": "pump-2-{tag}", "modbus_ip": "10.0.0.2", "modbus_slave_id": 1, "modbus_register": 0}
 ENDPOINTS = [
-    Endpoint("POST", "/api/users", (OWNER,), 201,
-             {"username": "newbie_{tag}", "password": "new-password-1", "role": "admin"}),
+    Endpoint(
+        "POST",
+        "/api/users",
+        (OWNER,),
+        201,
+        {"username": "newbie_{tag}", "password": "new-password-1", "role": "admin"},
+    ),
     Endpoint("GET", "/api/users", (OWNER, ADMIN), 200),
     Endpoint("GET", "/api/users/{user}", (OWNER, ADMIN), 200),
     Endpoint("PUT", "/api/users/{user}", (OWNER,), 200, {"language_preference": "zh"}),
@@ -58,11 +63,17 @@ READ_FOR_ANY = ["/api/devices", "/api/devices/{device}", "/api/groups", "/api/gr
 async def make_world(client: httpx.AsyncClient, owner: Account, tag: str) -> dict[str, str]:
     """One target user, one device in one group, made by the owner; names carry ``tag``."""
     target = await add_user(f"target_{tag}", Role.READ_ONLY)
-    device = await client.post("/api/devices", headers=owner.headers, json={
-        "name": f"pump-1-{tag}", "modbus_ip": "10.0.0.1", "modbus_slave_id": 1, "modbus_register": 0})
+    device = await client.post(
+        "/api/devices",
+        headers=owner.headers,
+        json={"name": f"pump-1-{tag}", "modbus_ip": "10.0.0.1", "modbus_slave_id": 1, "modbus_register": 0},
+    )
     assert device.status_code == 201, device.text
-    group = await client.post("/api/groups", headers=owner.headers,
-                              json={"name": f"hall 1 {tag}", "device_ids": [device.json()["id"]]})
+    group = await client.post(
+        "/api/groups",
+        headers=owner.headers,
+        json={"name": f"hall 1 {tag}", "device_ids": [device.json()["id"]]},
+    )
     assert group.status_code == 201, group.text
     return {"user": str(target.id), "device": device.json()["id"], "group": group.json()["id"], "tag": tag}
 
@@ -91,17 +102,26 @@ def _filled(body: dict[str, Any] | None, tag: str) -> dict[str, Any] | None:
 
 @pytest.mark.parametrize("endpoint", ENDPOINTS, ids=str)
 async def test_role_matrix(
-    client: httpx.AsyncClient, owner: Account, admin: Account, reader: Account, endpoint: Endpoint,
+    client: httpx.AsyncClient,
+    owner: Account,
+    admin: Account,
+    reader: Account,
+    endpoint: Endpoint,
 ) -> None:
     """Each role (and no token) against its own fresh objects, so one role's success cannot mask another's."""
-    callers = {"no_token": (None, {}), OWNER: (OWNER, owner.headers), ADMIN: (ADMIN, admin.headers),
-               READ_ONLY: (READ_ONLY, reader.headers)}
+    callers = {
+        "no_token": (None, {}),
+        OWNER: (OWNER, owner.headers),
+        ADMIN: (ADMIN, admin.headers),
+        READ_ONLY: (READ_ONLY, reader.headers),
+    }
     for tag, (role, headers) in callers.items():
         world = await make_world(client, owner, tag)
         refused = role not in endpoint.allowed
         before = await snapshot(client, owner, world) if refused else None
-        answer = await client.request(endpoint.method, endpoint.path.format(**world), headers=headers,
-                                      json=_filled(endpoint.body, tag))
+        answer = await client.request(
+            endpoint.method, endpoint.path.format(**world), headers=headers, json=_filled(endpoint.body, tag)
+        )
         if role is None:
             assert answer.status_code == 401, (tag, answer.text)
             assert answer.json() == {"detail": "Not authenticated"}
@@ -111,13 +131,20 @@ async def test_role_matrix(
             continue
         else:
             assert answer.status_code == 403, (tag, answer.text)
-            assert answer.json() == {"detail": f"Access forbidden. Required roles: {', '.join(endpoint.allowed)}"}
+            assert answer.json() == {
+                "detail": f"Access forbidden. Required roles: {', '.join(endpoint.allowed)}"
+            }
         assert await snapshot(client, owner, world) == before, tag
 
 
 @pytest.mark.parametrize("path", READ_FOR_ANY)
 async def test_every_role_reads_devices_and_groups(
-    client: httpx.AsyncClient, world: dict[str, str], owner: Account, admin: Account, reader: Account, path: str,
+    client: httpx.AsyncClient,
+    world: dict[str, str],
+    owner: Account,
+    admin: Account,
+    reader: Account,
+    path: str,
 ) -> None:
     for account in (owner, admin, reader):
         assert (await client.get(path.format(**world), headers=account.headers)).status_code == 200
@@ -126,25 +153,40 @@ async def test_every_role_reads_devices_and_groups(
 
 @pytest.mark.parametrize("role", ANYONE)
 async def test_change_password_is_open_to_every_role(
-    client: httpx.AsyncClient, owner: Account, admin: Account, reader: Account, role: str,
+    client: httpx.AsyncClient,
+    owner: Account,
+    admin: Account,
+    reader: Account,
+    role: str,
 ) -> None:
     account = {OWNER: owner, ADMIN: admin, READ_ONLY: reader}[role]
     old = "owner-password-1" if role == OWNER else USER_PASSWORD
-    answer = await client.post("/api/auth/change-password", headers=account.headers,
-                               json={"old_password": old, "new_password": "brand-new-pass-9"})
+    answer = await client.post(
+        "/api/auth/change-password",
+        headers=account.headers,
+        json={"old_password": old, "new_password": "brand-new-pass-9"},
+    )
     assert answer.status_code == 200, answer.text
-    unauthenticated = await client.post("/api/auth/change-password",
-                                        json={"old_password": old, "new_password": "brand-new-pass-9"})
+    unauthenticated = await client.post(
+        "/api/auth/change-password", json={"old_password": old, "new_password": "brand-new-pass-9"}
+    )
     assert unauthenticated.status_code == 401
 
 
 async def test_bad_or_foreign_tokens_get_401(client: httpx.AsyncClient, owner: Account, settings) -> None:
     import jwt as pyjwt
 
-    forged = pyjwt.encode({"sub": str(owner.user.id), "jti": "x", "type": "access", "exp": 9999999999},
-                          "another-secret-" + "y" * 40, algorithm="HS256")
-    for headers in ({"Authorization": "Bearer nonsense"}, {"Authorization": f"Bearer {forged}"},
-                    {"Authorization": f"Bearer {owner.refresh_token}"}, {"Authorization": "Basic abc"}):
+    forged = pyjwt.encode(
+        {"sub": str(owner.user.id), "jti": "x", "type": "access", "exp": 9999999999},
+        "another-secret-" + "y" * 40,
+        algorithm="HS256",
+    )
+    for headers in (
+        {"Authorization": "Bearer nonsense"},
+        {"Authorization": f"Bearer {forged}"},
+        {"Authorization": f"Bearer {owner.refresh_token}"},
+        {"Authorization": "Basic abc"},
+    ):
         answer = await client.post("/api/devices", headers=headers, json=DEVICE_BODY)
         assert answer.status_code == 401, (headers, answer.text)
     assert (await client.get("/api/devices", headers=owner.headers)).json() == []

@@ -12,31 +12,58 @@ from tests.api.helpers import OWNER_PASSWORD, password_hash
 
 
 async def test_no_secret_in_logs_or_answers(
-    client: httpx.AsyncClient, owner: Account, reader: Account, caplog: pytest.LogCaptureFixture,
+    client: httpx.AsyncClient,
+    owner: Account,
+    reader: Account,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
-    secrets = {OWNER_PASSWORD, "created-password-1", "reset-password-22", "changed-password-3",
-               "wrong-password-4", password_hash(OWNER_PASSWORD), owner.access_token, owner.refresh_token}
+    secrets = {
+        OWNER_PASSWORD,
+        "created-password-1",
+        "reset-password-22",
+        "changed-password-3",
+        "wrong-password-4",
+        password_hash(OWNER_PASSWORD),
+        owner.access_token,
+        owner.refresh_token,
+    }
     answers: list[httpx.Response] = []
     with caplog.at_level(logging.DEBUG):
-        answers.append(await client.post("/api/auth/login", json={"username": "admin", "password": "wrong-password-4"}))
+        answers.append(
+            await client.post("/api/auth/login", json={"username": "admin", "password": "wrong-password-4"})
+        )
         login = await client.post("/api/auth/login", json={"username": "admin", "password": OWNER_PASSWORD})
         tokens = login.json()
         secrets |= {tokens["access_token"], tokens["refresh_token"]}
         refreshed = await client.post("/api/auth/refresh", json={"refresh_token": tokens["refresh_token"]})
         secrets |= set(refreshed.json().values()) - {"bearer"}
         headers = {"Authorization": f"Bearer {refreshed.json()['access_token']}"}
-        created = await client.post("/api/users", headers=headers, json={
-            "username": "made", "password": "created-password-1", "role": "admin"})
+        created = await client.post(
+            "/api/users",
+            headers=headers,
+            json={"username": "made", "password": "created-password-1", "role": "admin"},
+        )
         answers.append(created)
-        answers.append(await client.put(f"/api/users/{created.json()['id']}", headers=headers,
-                                        json={"password": "reset-password-22"}))
+        answers.append(
+            await client.put(
+                f"/api/users/{created.json()['id']}", headers=headers, json={"password": "reset-password-22"}
+            )
+        )
         answers.append(await client.get("/api/users", headers=headers))
-        changed = await client.post("/api/auth/change-password", headers=headers, json={
-            "old_password": OWNER_PASSWORD, "new_password": "changed-password-3"})
+        changed = await client.post(
+            "/api/auth/change-password",
+            headers=headers,
+            json={"old_password": OWNER_PASSWORD, "new_password": "changed-password-3"},
+        )
         secrets |= set(changed.json().values()) - {"bearer"}
-        answers.append(await client.post("/api/auth/refresh", json={"refresh_token": tokens["refresh_token"]}))
-        answers.append(await client.post("/api/users", headers=owner.headers, json={
-            "username": "x", "password": "p" * 80}))
+        answers.append(
+            await client.post("/api/auth/refresh", json={"refresh_token": tokens["refresh_token"]})
+        )
+        answers.append(
+            await client.post(
+                "/api/users", headers=owner.headers, json={"username": "x", "password": "p" * 80}
+            )
+        )
     assert [answer.status_code for answer in answers] == [401, 201, 200, 200, 401, 401]
     logged = "\n".join(f"{record.getMessage()} {vars(record)}" for record in caplog.records)
     assert caplog.records, "nothing was logged at all: the check below would be vacuous"
@@ -46,4 +73,5 @@ async def test_no_secret_in_logs_or_answers(
     for answer in answers:
         for secret in secrets:
             assert secret not in answer.text
-        assert "$2b$" not in answer.text and "password_hash" not in answer.text
+        assert "$2b$" not in answer.text
+        assert "password_hash" not in answer.text

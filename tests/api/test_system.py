@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import httpx
-import pytest
 
 import ddms.db
 from ddms import __version__
@@ -18,7 +17,9 @@ async def test_health(client: httpx.AsyncClient) -> None:
     assert answer.json() == {"status": "healthy", "database": "ok", "version": __version__}
 
 
-async def test_health_is_503_when_the_database_is_unreachable(client: httpx.AsyncClient, owner: Account) -> None:
+async def test_health_is_503_when_the_database_is_unreachable(
+    client: httpx.AsyncClient, owner: Account
+) -> None:
     working = ddms.db.current()
     unreachable = ddms.db.configure("postgresql+asyncpg://postgres@127.0.0.1:1/nothing")
     try:
@@ -38,12 +39,19 @@ async def test_health_is_503_when_the_database_is_unreachable(client: httpx.Asyn
 async def test_openapi_documents_every_contract_route(client: httpx.AsyncClient) -> None:
     document = (await client.get("/openapi.json")).json()
     expected = {
-        "/api/auth/login": {"post"}, "/api/auth/refresh": {"post"}, "/api/auth/logout": {"post"},
-        "/api/auth/change-password": {"post"}, "/api/auth/me": {"get", "put"},
-        "/api/users": {"get", "post"}, "/api/users/{user_id}": {"get", "put", "delete"},
-        "/api/devices": {"get", "post"}, "/api/devices/{device_id}": {"get", "put", "delete"},
-        "/api/groups": {"get", "post"}, "/api/groups/{group_id}": {"get", "put", "delete"},
-        "/api/config": {"get", "put"}, "/api/health": {"get"},
+        "/api/auth/login": {"post"},
+        "/api/auth/refresh": {"post"},
+        "/api/auth/logout": {"post"},
+        "/api/auth/change-password": {"post"},
+        "/api/auth/me": {"get", "put"},
+        "/api/users": {"get", "post"},
+        "/api/users/{user_id}": {"get", "put", "delete"},
+        "/api/devices": {"get", "post"},
+        "/api/devices/{device_id}": {"get", "put", "delete"},
+        "/api/groups": {"get", "post"},
+        "/api/groups/{group_id}": {"get", "put", "delete"},
+        "/api/config": {"get", "put"},
+        "/api/health": {"get"},
     }
     for path, methods in expected.items():
         assert path in document["paths"], path
@@ -58,11 +66,17 @@ async def test_trailing_slash_paths_work(client: httpx.AsyncClient, admin: Accou
     created = await client.post("/api/devices/", headers=admin.headers, json=DEVICE)
     assert created.status_code == 201, created.text
     device_id = created.json()["id"]
-    assert [item["id"] for item in (await client.get("/api/devices/", headers=admin.headers)).json()] == [device_id]
+    assert [item["id"] for item in (await client.get("/api/devices/", headers=admin.headers)).json()] == [
+        device_id
+    ]
     assert (await client.get(f"/api/devices/{device_id}/", headers=admin.headers)).status_code == 200
-    group = await client.post("/api/groups/", headers=admin.headers, json={"name": "g", "device_ids": [device_id]})
+    group = await client.post(
+        "/api/groups/", headers=admin.headers, json={"name": "g", "device_ids": [device_id]}
+    )
     assert group.status_code == 201
-    assert (await client.put(f"/api/devices/{device_id}/", headers=admin.headers, json={"unit": "A"})).json()["unit"] == "A"
+    assert (await client.put(f"/api/devices/{device_id}/", headers=admin.headers, json={"unit": "A"})).json()[
+        "unit"
+    ] == "A"
     assert (await client.delete(f"/api/devices/{device_id}/", headers=admin.headers)).status_code == 204
     assert (await client.get("/api/health/")).status_code == 200
 
@@ -78,28 +92,60 @@ async def test_unknown_path_is_json_404(client: httpx.AsyncClient) -> None:
 
 async def test_config_defaults_and_update(client: httpx.AsyncClient, owner: Account) -> None:
     config = (await client.get("/api/config", headers=owner.headers)).json()
-    assert {key: config[key] for key in ("backup_enabled", "backup_schedule", "backup_retention_count",
-                                         "default_retention_days", "sse_interval", "app_title")} == {
-        "backup_enabled": True, "backup_schedule": "0 2 * * *", "backup_retention_count": 7,
-        "default_retention_days": 90, "sse_interval": 5.0, "app_title": "DDMS"}
-    change = {"backup_enabled": False, "backup_schedule": "30  3 * * 1-5", "backup_retention_count": 365,
-              "default_retention_days": 3650, "sse_interval": 0.5, "app_title": "Plant 监控"}
+    assert {
+        key: config[key]
+        for key in (
+            "backup_enabled",
+            "backup_schedule",
+            "backup_retention_count",
+            "default_retention_days",
+            "sse_interval",
+            "app_title",
+        )
+    } == {
+        "backup_enabled": True,
+        "backup_schedule": "0 2 * * *",
+        "backup_retention_count": 7,
+        "default_retention_days": 90,
+        "sse_interval": 5.0,
+        "app_title": "DDMS",
+    }
+    change = {
+        "backup_enabled": False,
+        "backup_schedule": "30  3 * * 1-5",
+        "backup_retention_count": 365,
+        "default_retention_days": 3650,
+        "sse_interval": 0.5,
+        "app_title": "Plant 监控",
+    }
     answer = await client.put("/api/config", headers=owner.headers, json=change)
     assert answer.status_code == 200, answer.text
     updated = answer.json()
     assert updated["backup_schedule"] == "30 3 * * 1-5"
     assert {key: updated[key] for key in change if key != "backup_schedule"} == {
-        key: value for key, value in change.items() if key != "backup_schedule"}
+        key: value for key, value in change.items() if key != "backup_schedule"
+    }
     assert updated["updated_at"] > config["updated_at"]
     assert (await client.get("/api/config", headers=owner.headers)).json() == updated
 
 
 INVALID_CONFIG = [
-    {"backup_schedule": "every day"}, {"backup_schedule": "0 2 * * * *"}, {"backup_schedule": "61 2 * * *"},
-    {"backup_schedule": "x" * 101}, {"backup_retention_count": 0}, {"backup_retention_count": 366},
-    {"default_retention_days": 0}, {"default_retention_days": 3651}, {"sse_interval": 0.1},
-    {"sse_interval": 3601}, {"app_title": ""}, {"app_title": "t" * 101}, {"app_title": None},
-    {"backup_enabled": None}, {"backup_enabled": "sometimes"}, {"theme": "dark"},
+    {"backup_schedule": "every day"},
+    {"backup_schedule": "0 2 * * * *"},
+    {"backup_schedule": "61 2 * * *"},
+    {"backup_schedule": "x" * 101},
+    {"backup_retention_count": 0},
+    {"backup_retention_count": 366},
+    {"default_retention_days": 0},
+    {"default_retention_days": 3651},
+    {"sse_interval": 0.1},
+    {"sse_interval": 3601},
+    {"app_title": ""},
+    {"app_title": "t" * 101},
+    {"app_title": None},
+    {"backup_enabled": None},
+    {"backup_enabled": "sometimes"},
+    {"theme": "dark"},
 ]
 
 

@@ -20,10 +20,12 @@ from tests.api.helpers import add_user, count_rows, tokens_for
 async def test_owner_is_created_once(database: db.Database) -> None:
     async with db.session_scope() as session:
         generated = await users.ensure_owner(session=session, password=None)
-        assert generated is not None and len(generated) >= 12
+        assert generated is not None
+        assert len(generated) >= 12
         assert await users.ensure_owner(session=session, password="another-password") is None
         owner = await users.find_by_username(session=session, username="admin")
-        assert owner is not None and owner.role == Role.OWNER
+        assert owner is not None
+        assert owner.role == Role.OWNER
         assert await verify_password(generated, owner.password_hash)
     assert await count_rows(User) == 1
 
@@ -32,10 +34,13 @@ async def test_owner_with_configured_password(database: db.Database) -> None:
     async with db.session_scope() as session:
         assert await users.ensure_owner(session=session, password="configured-1") is None
         owner = await users.find_by_username(session=session, username="admin")
-        assert owner is not None and await verify_password("configured-1", owner.password_hash)
+        assert owner is not None
+        assert await verify_password("configured-1", owner.password_hash)
 
 
-async def test_concurrent_refresh_with_one_token_succeeds_once(database: db.Database, settings: Settings) -> None:
+async def test_concurrent_refresh_with_one_token_succeeds_once(
+    database: db.Database, settings: Settings
+) -> None:
     user = await add_user("racer", Role.ADMIN)
     issued = await tokens_for(settings, user)
 
@@ -57,13 +62,29 @@ async def test_expired_or_foreign_refresh_tokens(database: db.Database, settings
     claims = auth._decode(settings, issued.refresh_token, "refresh")
     async with db.session_scope() as session:
         with pytest.raises(Unauthorized, match="Invalid refresh token"):
-            await tokens.consume(session=session, claims=claims.__class__(
-                user_id=uuid.uuid4(), jti=claims.jti, token_type="refresh", version=0,
-                expires_at=claims.expires_at, family_id=claims.family_id))
+            await tokens.consume(
+                session=session,
+                claims=claims.__class__(
+                    user_id=uuid.uuid4(),
+                    jti=claims.jti,
+                    token_type="refresh",
+                    version=0,
+                    expires_at=claims.expires_at,
+                    family_id=claims.family_id,
+                ),
+            )
         with pytest.raises(Unauthorized, match="Invalid refresh token"):
-            await tokens.consume(session=session, claims=claims.__class__(
-                user_id=user.id, jti=uuid.uuid4(), token_type="refresh", version=0,
-                expires_at=claims.expires_at, family_id=claims.family_id))
+            await tokens.consume(
+                session=session,
+                claims=claims.__class__(
+                    user_id=user.id,
+                    jti=uuid.uuid4(),
+                    token_type="refresh",
+                    version=0,
+                    expires_at=claims.expires_at,
+                    family_id=claims.family_id,
+                ),
+            )
         await tokens.revoke_one(session=session, jti=claims.jti)
         with pytest.raises(Unauthorized, match="revoked"):
             await tokens.consume(session=session, claims=claims)
@@ -74,8 +95,9 @@ async def test_user_service_rules(database: db.Database) -> None:
     owner = await add_user("admin", Role.OWNER)
     async with db.session_scope() as session:
         with pytest.raises(Forbidden):
-            await users.create_user(session=session, data=UserCreate(username="second_owner",
-                                                                     password="password-1", role="owner"))
+            await users.create_user(
+                session=session, data=UserCreate(username="second_owner", password="password-1", role="owner")
+            )
         with pytest.raises(Conflict):
             await users.create_user(session=session, data=UserCreate(username="admin", password="password-1"))
         with pytest.raises(Forbidden):

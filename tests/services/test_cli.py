@@ -17,11 +17,21 @@ from ddms.services import auth
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def ddms_command(*args: str, url: str, data_dir: Path, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+def ddms_command(
+    *args: str, url: str, data_dir: Path, stdin: str | None = None
+) -> subprocess.CompletedProcess[str]:
     env = {key: value for key, value in os.environ.items() if key.lower() not in Settings.model_fields}  # noqa: TID251
     env |= {"DATABASE_URL": url, "DDMS_DATA_DIR": str(data_dir)}
-    return subprocess.run([sys.executable, "-m", "ddms", *args], env=env, capture_output=True, text=True,
-                          timeout=60, cwd=ROOT, input=stdin, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "ddms", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=ROOT,
+        input=stdin,
+        check=False,
+    )
 
 
 async def logs_in(url: str, username: str, password: str) -> bool:
@@ -41,36 +51,57 @@ async def logs_in(url: str, username: str, password: str) -> bool:
 
 async def test_user_create_and_reset_password(tmp_path: Path) -> None:
     url = f"sqlite+aiosqlite:///{tmp_path / 'cli.db'}"
-    created = ddms_command("user", "create", "operator_1", "--role", "admin", "--password", "first-password-1",
-                           url=url, data_dir=tmp_path)
+    created = ddms_command(
+        "user",
+        "create",
+        "operator_1",
+        "--role",
+        "admin",
+        "--password",
+        "first-password-1",
+        url=url,
+        data_dir=tmp_path,
+    )
     assert created.returncode == 0, created.stderr
     assert "created admin 'operator_1'" in created.stdout
     assert "first-password-1" not in created.stdout + created.stderr
     assert await logs_in(url, "operator_1", "first-password-1")
 
-    duplicate = ddms_command("user", "create", "operator_1", "--password", "other-password-1", url=url,
-                             data_dir=tmp_path)
+    duplicate = ddms_command(
+        "user", "create", "operator_1", "--password", "other-password-1", url=url, data_dir=tmp_path
+    )
     assert duplicate.returncode == 1
     assert duplicate.stderr.strip().splitlines()[-1] == "error: Username 'operator_1' is already taken"
 
-    reset = ddms_command("user", "reset-password", "operator_1", url=url, data_dir=tmp_path,
-                         stdin="second-password-2\n")  # read from stdin when --password is omitted
+    reset = ddms_command(
+        "user", "reset-password", "operator_1", url=url, data_dir=tmp_path, stdin="second-password-2\n"
+    )  # read from stdin when --password is omitted
     assert reset.returncode == 0, reset.stderr
     assert await logs_in(url, "operator_1", "second-password-2")
     assert not await logs_in(url, "operator_1", "first-password-1")
 
 
-@pytest.mark.parametrize(("args", "needle"), [
-    (("user", "create", "x", "--password", "long-enough-1"), "error: username: String should have at least 3"),
-    (("user", "create", "many_bytes", "--password", "p" * 1025), "error: password: String should have at most"),
-    (("user", "create", "short_pw", "--password", "short"), "at least 8"),
-    (("user", "create", "long_pw", "--password", "p" * 73), "at most 72 bytes"),
-    (("user", "reset-password", "nobody", "--password", "long-enough-1"), "No user named 'nobody'"),
-])
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (
+            ("user", "create", "x", "--password", "long-enough-1"),
+            "error: username: String should have at least 3",
+        ),
+        (
+            ("user", "create", "many_bytes", "--password", "p" * 1025),
+            "error: password: String should have at most",
+        ),
+        (("user", "create", "short_pw", "--password", "short"), "at least 8"),
+        (("user", "create", "long_pw", "--password", "p" * 73), "at most 72 bytes"),
+        (("user", "reset-password", "nobody", "--password", "long-enough-1"), "No user named 'nobody'"),
+    ],
+)
 def test_user_commands_refuse_bad_input(tmp_path: Path, args: tuple[str, ...], needle: str) -> None:
     result = ddms_command(*args, url=f"sqlite+aiosqlite:///{tmp_path / 'cli.db'}", data_dir=tmp_path)
     assert result.returncode == 1, result
     assert needle in result.stderr
     assert "Traceback" not in result.stderr
-    assert "p" * 73 not in result.stderr and "input_value" not in result.stderr
+    assert "p" * 73 not in result.stderr
+    assert "input_value" not in result.stderr
     assert len([line for line in result.stderr.splitlines() if "alembic" not in line]) == 1

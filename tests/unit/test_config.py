@@ -19,7 +19,8 @@ def test_embedded_defaults_need_no_configuration(clean_env: pytest.MonkeyPatch, 
     settings = load_settings(ddms_data_dir=tmp_path)
     assert settings.resolved_database_url == f"sqlite+aiosqlite:///{(tmp_path / 'ddms.db').resolve()}"
     assert (settings.port, settings.modbus_timeout, settings.sse_interval) == (8000, 10.0, 5.0)
-    assert settings.cookie_secure is True and settings.public_stream is True
+    assert settings.cookie_secure is True
+    assert settings.public_stream is True
 
 
 def test_environment_is_read(clean_env: pytest.MonkeyPatch) -> None:
@@ -32,12 +33,24 @@ def test_environment_is_read(clean_env: pytest.MonkeyPatch) -> None:
     assert settings.resolved_database_url == "postgresql+asyncpg://u@h/db"
 
 
-@pytest.mark.parametrize(("variable", "value"), [
-    ("MODBUS_TIMEOUT", "abc"), ("PORT", "70000"), ("PORT", "0"), ("SSE_INTERVAL", "-1"),
-    ("DATABASE_URL", "mysql://x"), ("LOG_LEVEL", "LOUD"), ("COOKIE_SECURE", "perhaps"),
-    ("JWT_SECRET_KEY", "short"), ("ACCESS_TOKEN_EXPIRE_MINUTES", "0"), ("DDMS_ENV", "staging"),
-])
-def test_bad_value_is_one_line_naming_the_variable(clean_env: pytest.MonkeyPatch, variable: str, value: str) -> None:
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("MODBUS_TIMEOUT", "abc"),
+        ("PORT", "70000"),
+        ("PORT", "0"),
+        ("SSE_INTERVAL", "-1"),
+        ("DATABASE_URL", "mysql://x"),
+        ("LOG_LEVEL", "LOUD"),
+        ("COOKIE_SECURE", "perhaps"),
+        ("JWT_SECRET_KEY", "short"),
+        ("ACCESS_TOKEN_EXPIRE_MINUTES", "0"),
+        ("DDMS_ENV", "staging"),
+    ],
+)
+def test_bad_value_is_one_line_naming_the_variable(
+    clean_env: pytest.MonkeyPatch, variable: str, value: str
+) -> None:
     clean_env.setenv(variable, value)
     with pytest.raises(ConfigError) as caught:
         load_settings()
@@ -81,15 +94,27 @@ def test_secret_is_generated_once_with_0600(clean_env: pytest.MonkeyPatch, tmp_p
     assert load_settings(ddms_data_dir=tmp_path / "new").jwt_secret == secret
     path.write_text("too-short")  # a damaged file is replaced, still private
     replaced = load_settings(ddms_data_dir=tmp_path / "new").jwt_secret
-    assert replaced != secret and len(replaced) >= 32
+    assert replaced != secret
+    assert len(replaced) >= 32
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
 
 
 def run_ddms(*args: str, env: dict[str, str], stdin: str | None = None) -> subprocess.CompletedProcess[str]:
-    base = {key: value for key, value in os.environ.items()  # noqa: TID251
-            if key.lower() not in load_settings.__globals__["Settings"].model_fields}
-    return subprocess.run([sys.executable, "-m", "ddms", *args], env=base | env, capture_output=True, text=True,
-                          timeout=60, cwd=ROOT, input=stdin, check=False)
+    base = {
+        key: value
+        for key, value in os.environ.items()  # noqa: TID251
+        if key.lower() not in load_settings.__globals__["Settings"].model_fields
+    }
+    return subprocess.run(
+        [sys.executable, "-m", "ddms", *args],
+        env=base | env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=ROOT,
+        input=stdin,
+        check=False,
+    )
 
 
 @pytest.mark.parametrize(("variable", "value"), [("MODBUS_TIMEOUT", "abc"), ("PORT", "70000")])
