@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import socket
 import statistics
 import subprocess
@@ -36,6 +37,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+if sys.path and Path(sys.path[0]).resolve() == REPO / "benchmarks":
+    sys.path[0] = str(REPO)  # `collector` is the package, not the benchmarks/collector.py script
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"]
@@ -60,7 +63,7 @@ OBSERVER_JS = """(selector) => {
       seen(node);
       if (node && node.closest) seen(node.closest(selector));
     }
-  }).observe(document.body, {subtree: true, childList: true, characterData: true});
+  }).observe(document, {subtree: true, childList: true, characterData: true});
   for (const el of document.querySelectorAll(selector)) {
     last.set(el, (el.textContent || '').replace(/[^0-9]/g, ''));
   }
@@ -144,6 +147,7 @@ class Result:
     worst: float
     cpu_cores: float
     per_client: float
+    reloads: int = 0  # pages NiceGUI reloaded during the window (socket lost under overload)
 
 
 def free_port() -> int:
@@ -162,11 +166,13 @@ def cpu_seconds(process: object) -> float:
     return float(times.user + times.system)
 
 
-async def wait_ready(url: str, count: int) -> None:
+async def wait_ready(url: str, count: int, process: subprocess.Popen[bytes]) -> None:
     import httpx
 
     async with httpx.AsyncClient(base_url=url, timeout=10) as http:
         for _ in range(600):
+            if process.poll() is not None:
+                raise SystemExit(f"the benchmark server exited with {process.returncode}")
             try:
                 if (await http.get("/api/health")).status_code == 200:
                     token = (await http.post("/api/auth/login", json={
@@ -180,34 +186,40 @@ async def wait_ready(url: str, count: int) -> None:
     raise SystemExit("server did not become ready")
 
 
+async def open_client(browser: object, url: str, selector: str, state: dict, count: int) -> tuple:
+    """One signed-in browser context with the observer armed before any page script runs."""
+    ctx = await browser.new_context(storage_state=state, viewport={"width": 1280, "height": 800})  # type: ignore[attr-defined]
+    await ctx.add_init_script(f"({OBSERVER_JS})({json.dumps(selector)})")
+    page = await ctx.new_page()
+    loads = [0]
+    page.on("load", lambda _page: loads.__setitem__(0, loads[0] + 1))
+    await page.goto(url, timeout=180_000)
+    await page.wait_for_function(f"document.querySelectorAll({json.dumps(selector)}).length >= {count}",
+                                 timeout=180_000)
+    return ctx, page, loads
+
+
 async def measure(browser: object, url: str, path: str, selector: str, state: dict, clients: int,
                   count: int, seconds: float, warmup: float, server: object, idle: float) -> Result:
-    contexts = []
-    pages = []
-    for _ in range(clients):
-        ctx = await browser.new_context(storage_state=state, viewport={"width": 1280, "height": 800})  # type: ignore[attr-defined]
-        page = await ctx.new_page()
-        await page.goto(url + path, timeout=120_000)
-        await page.wait_for_function(f"document.querySelectorAll('{selector}').length >= {count}",
-                                     timeout=120_000)
-        contexts.append(ctx)
-        pages.append(page)
-    for page in pages:
-        await page.evaluate(OBSERVER_JS, selector)
+    opened = [await open_client(browser, url + path, selector, state, count) for _ in range(clients)]
     await asyncio.sleep(warmup)
-    for page in pages:
+    for _ctx, page, _loads in opened:
         await page.evaluate("window.__lat.length = 0")
+    loads_before = sum(loads[0] for _ctx, _page, loads in opened)
     cpu_before, wall_before = cpu_seconds(server), time.monotonic()
     await asyncio.sleep(seconds)
     cpu_cores = (cpu_seconds(server) - cpu_before) / (time.monotonic() - wall_before)
+    reloads = sum(loads[0] for _ctx, _page, loads in opened) - loads_before
     latencies: list[float] = []
-    for page in pages:
-        latencies += await page.evaluate("window.__lat.splice(0)")
-    for ctx in contexts:
+    for ctx, page, _loads in opened:
+        try:
+            latencies += await page.evaluate("window.__lat.splice(0)")
+        except Exception as exc:  # a page reloading right now: its samples are lost (and counted)
+            print(f"  lost one client's samples: {exc.__class__.__name__}")
         await ctx.close()
     return Result(path, clients, len(latencies), int(count * seconds * clients), statistics.median(latencies)
                   if latencies else float("nan"), percentile(latencies, 0.99), max(latencies, default=0.0),
-                  cpu_cores, (cpu_cores - idle) / clients)
+                  cpu_cores, (cpu_cores - idle) / clients, reloads)
 
 
 async def drive(args: argparse.Namespace) -> list[Result]:
@@ -221,7 +233,7 @@ async def drive(args: argparse.Namespace) -> list[Result]:
                    "--devices", str(args.devices)]
         process = subprocess.Popen(command, cwd=REPO)  # noqa: ASYNC220 - started once, before measuring
         try:
-            await wait_ready(url, args.devices)
+            await wait_ready(url, args.devices, process)
             server = psutil.Process(process.pid)
             cpu_before, wall_before = cpu_seconds(server), time.monotonic()
             await asyncio.sleep(args.seconds)
@@ -256,7 +268,7 @@ def report(results: list[Result], devices: int) -> None:
     base = {r.clients: r for r in results if r.page == "/_bench/bare"}
     print(f"\nUI latency, {devices} devices x 1 reading/s, bus publish -> value in the browser DOM")
     print(f"{'page':<22}{'clients':>8}{'p50 ms':>9}{'p99 ms':>9}{'max ms':>9}{'delivered':>11}"
-          f"{'CPU/client':>12}{'p99 vs base':>13}{'CPU vs base':>13}")
+          f"{'CPU/client':>12}{'p99 vs base':>13}{'CPU vs base':>13}{'reloads':>9}")
     for r in results:
         b = base.get(r.clients)
         name = "baseline: bare labels" if r.page == "/_bench/bare" else "dashboard (/)"
@@ -264,7 +276,9 @@ def report(results: list[Result], devices: int) -> None:
         ratio_cpu = f"{r.per_client / b.per_client:.2f}x" if b and b.per_client > 0 else "-"
         delivered = r.samples / max(r.expected, 1)
         print(f"{name:<22}{r.clients:>8}{r.p50:>9.0f}{r.p99:>9.0f}{r.worst:>9.0f}{delivered:>10.0%}"
-              f"{r.per_client * 100:>10.1f} %{ratio_p99:>13}{ratio_cpu:>13}")
+              f"{r.per_client * 100:>10.1f} %{ratio_p99:>13}{ratio_cpu:>13}{r.reloads:>9}")
+    load = ", ".join(f"{value:.1f}" for value in os.getloadavg())
+    print(f"machine: {os.cpu_count()} CPUs, load average at the end {load} (all processes)")
     dash = [r for r in results if r.page == "/"]
     if dash:
         worst = max(r.p99 for r in dash)
