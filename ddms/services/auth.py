@@ -33,6 +33,7 @@ logger = logging.getLogger(__name__)
 LOGIN_FAILURE_LIMIT = 5
 LOGIN_WINDOW_SECONDS = 15 * 60
 INVALID_LOGIN = "Invalid username or password"
+MAX_TRACKED_USERNAMES = 10_000
 
 
 class LoginThrottle:
@@ -41,6 +42,7 @@ class LoginThrottle:
     def __init__(self, limit: int = LOGIN_FAILURE_LIMIT, window: float = LOGIN_WINDOW_SECONDS) -> None:
         self.limit = limit
         self.window = window
+        self.max_tracked = MAX_TRACKED_USERNAMES
         self._failures: dict[str, deque[float]] = {}
 
     def _recent(self, username: str, now: float) -> deque[float]:
@@ -59,7 +61,16 @@ class LoginThrottle:
             )
 
     def fail(self, username: str) -> None:
-        self._recent(username, time.monotonic()).append(time.monotonic())
+        now = time.monotonic()
+        if len(self._failures) >= self.max_tracked:
+            self._forget_stale(now)
+        self._recent(username, now).append(now)
+
+    def _forget_stale(self, now: float) -> None:
+        """Drop names whose failures all left the window: guessing many names cannot grow memory forever."""
+        stale = [name for name, times in self._failures.items() if not times or times[-1] <= now - self.window]
+        for name in stale:
+            del self._failures[name]
 
     def succeed(self, username: str) -> None:
         self._failures.pop(username.lower(), None)

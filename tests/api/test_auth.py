@@ -104,6 +104,19 @@ def test_throttle_counts_five_failures_per_username() -> None:
     throttle.check("alice")
 
 
+async def test_throttle_forgets_stale_names() -> None:
+    import asyncio
+
+    throttle = auth.LoginThrottle(window=0.1)
+    throttle.max_tracked = 3
+    for name in ("a", "b", "c"):
+        throttle.fail(name)
+    await asyncio.sleep(0.15)
+    throttle.fail("d")  # over the cap: the stale names are dropped
+    throttle.fail("e")
+    assert set(throttle._failures) == {"d", "e"}
+
+
 async def test_throttle_window_passes() -> None:
     throttle = auth.LoginThrottle(limit=2, window=0.2)
     throttle.fail("a")
