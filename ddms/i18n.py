@@ -129,11 +129,15 @@ def format_time(value: datetime | None, tz: str | None = None) -> str:
     return babel_dates.format_time(value, "medium", tzinfo=_zone(tz), locale=babel_locale())
 
 
-def format_age(value: datetime | None, now: datetime) -> str:
-    """'5 seconds ago' style, in the user's language."""
+def format_moment(value: datetime | None, tz: str | None = None, now: datetime | None = None) -> str:
+    """The time alone when ``value`` is today in that zone, else a short date and time."""
     if value is None:
         return "—"
-    return babel_dates.format_timedelta(value - now, add_direction=True, locale=babel_locale(), threshold=1.1)
+    zone = _zone(tz)
+    today = (now or datetime.now(UTC)).astimezone(zone).date()  # type: ignore[arg-type]
+    if value.astimezone(zone).date() == today:  # type: ignore[arg-type]
+        return format_time(value, tz)
+    return format_datetime(value, tz, "short")
 
 
 def format_number(value: float | None, digits: int = 2) -> str:

@@ -19,7 +19,7 @@ CSS = """
 .ddms-unit { font-size: 1.1rem; opacity: .75; margin-left: .25rem; }
 .ddms-card { border-left: 8px solid var(--ddms-level, #757575); min-height: 190px; }
 .ddms-tile { border-radius: 14px; color: white; padding: 1.2rem 1.4rem; min-height: 30vh; }
-.ddms-tile .ddms-numeral { font-size: clamp(3rem, 8vw, 7rem); }
+.ddms-tile .ddms-numeral { font-size: clamp(2.8rem, 5.5vw, 6.5rem); }
 .ddms-tile-name { font-size: clamp(1.2rem, 2.4vw, 2.2rem); font-weight: 600; }
 .ddms-conn { display: inline-flex; align-items: center; gap: .35rem; font-size: .85rem; }
 .ddms-conn::before { content: ""; width: .7rem; height: .7rem; border-radius: 50%; background: #9e9e9e; }

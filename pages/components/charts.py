@@ -56,7 +56,7 @@ def base_options() -> dict[str, Any]:
         "legend": {"top": 4},
         "dataZoom": [{"type": "inside", "filterMode": "none"},
                      {"type": "slider", "height": 28, "bottom": 16}],
-        "toolbox": {"feature": {"dataZoom": {"yAxisIndex": "none"}, "restore": {}}},
+        "toolbox": {"right": 16, "top": 0, "feature": {"dataZoom": {"yAxisIndex": "none"}, "restore": {}}},
         "series": [],
     }
 
@@ -94,7 +94,7 @@ def device_options(device: Any, points: list[list[Any]]) -> dict[str, Any]:
         value = getattr(device, name)
         if value is not None:
             lines.append({"yAxis": value, "name": label, "lineStyle": {"color": colour, "type": "dashed"},
-                          "label": {"formatter": f"{label}: {value:g}", "position": "insideEndTop"}})
+                          "label": {"formatter": f"{label}: {value:g}", "position": "insideStartTop"}})
     areas, pieces = _bands(device)
     options["yAxis"]["name"] = device.unit
     limits = [line["yAxis"] for line in lines]

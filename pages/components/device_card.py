@@ -10,7 +10,7 @@ from typing import Any
 from nicegui import ui
 
 from ddms.bus import LatestValue
-from ddms.i18n import _, format_datetime, format_number
+from ddms.i18n import _, format_moment, format_number
 from pages import theme
 from pages.components.live import DeviceState
 from pages.session import browser_timezone
@@ -87,7 +87,7 @@ class DeviceCard:
         self.level.style(f"color: {colour}")
         self.badge.set_text(_(theme.STATUS_LABELS.get(self.status, self.status)))
         self.badge.style(f"background: {theme.STATUS_COLOURS.get(self.status, '#757575')} !important")
-        when = format_datetime(latest.timestamp, browser_timezone()) if latest else _("No reading yet")
+        when = format_moment(latest.timestamp, browser_timezone()) if latest else _("No reading yet")
         self.time.set_text(when)
 
 
@@ -119,4 +119,4 @@ class DeviceTile:
         self.value.set_text(format_number(self.latest.value if self.latest else None))
         self.level.set_text(_(theme.LEVEL_LABELS[level]))
         latest = self.latest
-        self.time.set_text(format_datetime(latest.timestamp, browser_timezone()) if latest else "—")
+        self.time.set_text(format_moment(latest.timestamp, browser_timezone()) if latest else "—")

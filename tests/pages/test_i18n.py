@@ -78,6 +78,8 @@ def test_dates_and_numbers_follow_the_locale(monkeypatch: pytest.MonkeyPatch) ->
     assert chinese[0].startswith("2026年3月4日")
     assert chinese[1] == "12,345.68"
     assert i18n.format_datetime(moment, "Asia/Shanghai").endswith("13:06:07")
+    assert i18n.format_moment(moment, "UTC", now=moment.replace(hour=23)) == "05:06:07"  # today: time only
+    assert i18n.format_moment(moment, "UTC", now=moment.replace(day=5)).startswith("2026/3/4")
 
 
 def english_words(strings: list[str], data: set[str]) -> list[str]:
