@@ -56,7 +56,10 @@ def base_options() -> dict[str, Any]:
         "legend": {"top": 4},
         "dataZoom": [{"type": "inside", "filterMode": "none"},
                      {"type": "slider", "height": 28, "bottom": 16}],
-        "toolbox": {"right": 16, "top": 0, "feature": {"dataZoom": {"yAxisIndex": "none"}, "restore": {}}},
+        "toolbox": {"right": 16, "top": 0, "feature": {
+            "dataZoom": {"yAxisIndex": "none", "title": {"zoom": _("Zoom"), "back": _("Undo zoom")}},
+            "restore": {"title": _("Reset zoom")},
+        }},
         "series": [],
     }
 
