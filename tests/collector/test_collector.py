@@ -10,10 +10,11 @@ from collector.runner import Collector
 from collector.simulator import FaultKind, Simulator
 from ddms import db
 from ddms.bus import LatestValue, StatusChange, get_bus
+from ddms.config import Settings, load_settings
 from ddms.models import Reading
 from ddms.schemas.devices import DeviceUpdate
 from ddms.services import devices
-from tests.collector.conftest import add_device, device_row, eventually
+from tests.collector.conftest import StockServer, add_device, device_row, eventually
 from tests.collector.modbus_server import RawModbusServer, Unit
 from tests.collector.test_hub import free_port
 
@@ -169,13 +170,21 @@ async def test_poll_counters_are_prometheus_metrics(collector: Collector, sim: S
 
 
 async def test_configuration_change_applies_within_a_second(collector: Collector, sim: Simulator) -> None:
-    device = await add_device(name="level", modbus_port=sim.port, modbus_slave_id=3, modbus_register=4,
-                              data_type="float32", byte_order="DCBA", sampling_interval=3600)
+    device = await add_device(
+        name="level",
+        modbus_port=sim.port,
+        modbus_slave_id=3,
+        modbus_register=4,
+        data_type="float32",
+        byte_order="DCBA",
+        sampling_interval=3600,
+    )
     await collector.wait_idle()
     started = asyncio.get_running_loop().time()
     async with db.session_scope() as session:
-        await devices.update_device(session=session, device_id=device.id,
-                                    data=DeviceUpdate(sampling_interval=1, unit="percent"))
+        await devices.update_device(
+            session=session, device_id=device.id, data=DeviceUpdate(sampling_interval=1, unit="percent")
+        )
     await next_status(device.id, "online", within=1.5)
     assert asyncio.get_running_loop().time() - started < 1.5  # applied, and the first poll done
     assert collector.pollers[device.id].config.unit == "percent"
@@ -183,3 +192,56 @@ async def test_configuration_change_applies_within_a_second(collector: Collector
     assert latest is not None
     assert latest.unit == "percent"
     assert 19 <= latest.value <= 91  # the tank ramp, 20 -> 90 %, little-endian float32
+
+
+async def test_stock_pymodbus_server_without_pipelining_decodes_exactly(
+    database: db.Database, collector_settings: Settings, stock_server: StockServer
+) -> None:
+    """An unmodified pymodbus server, read one request at a time (MODBUS_PIPELINE_DEPTH=1)."""
+    registers = [
+        0x0000,
+        0x3FC0,  # 0: float32 1.5, CDAB
+        0xFEFF,  # 2: int16 -2, BADC
+        0x7856,
+        0x3412,  # 3: uint32 0x12345678, DCBA
+        0xFFFF,
+        0xFFFF,
+        0xFFFF,
+        0xFFFF,  # 5: int64 -1, ABCD
+        0xC004,
+        0x0000,
+        0x0000,
+        0x0000,  # 9: float64 -2.5, ABCD
+    ]
+    port = await stock_server({7: registers})
+    cases = [
+        (
+            "f32",
+            {"modbus_register": 0, "data_type": "float32", "byte_order": "CDAB", "scale": 2, "offset": 1},
+            4.0,
+        ),
+        (
+            "i16",
+            {"modbus_register": 2, "data_type": "int16", "byte_order": "BADC", "scale": 0.5, "offset": -3},
+            -4.0,
+        ),
+        ("u32", {"modbus_register": 3, "data_type": "uint32", "byte_order": "DCBA"}, float(0x12345678)),
+        ("i64", {"modbus_register": 5, "data_type": "int64", "byte_order": "ABCD", "offset": 10}, 9.0),
+        ("f64", {"modbus_register": 9, "data_type": "float64", "byte_order": "ABCD", "scale": -4}, 10.0),
+    ]
+    ids = {}
+    for name, fields, expected in cases:
+        device = await add_device(name=name, modbus_port=port, modbus_slave_id=7, **fields)
+        ids[device.id] = expected
+    settings = load_settings(**(collector_settings.model_dump() | {"modbus_pipeline_depth": 1}))
+    running = Collector(settings, backoff_cap=1.0)
+    await running.start()
+    try:
+        await eventually(lambda: all(get_bus().latest(device_id) is not None for device_id in ids), within=4)
+    finally:
+        await running.stop()
+    for device_id, expected in ids.items():
+        latest = get_bus().latest(device_id)
+        assert latest is not None
+        assert latest.value == expected
+        assert (await device_row(device_id)).status == "online"
