@@ -184,7 +184,7 @@ class Poller:
     def _set_status(self, status: str, error: str | None, reading_at: object = None) -> None:
         config = self.config
         changed = status != self.status
-        if changed:
+        if changed or (not self._published and status != DeviceStatus.ONLINE):
             if status == DeviceStatus.ONLINE:
                 logger.info("device %s (%s unit %d): online", config.name, self.hub.name, config.unit_id)
             else:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 
+import pytest
 from sqlalchemy import func, select
 
 from collector.runner import Collector
@@ -141,10 +143,17 @@ async def test_silent_unit_beside_healthy_one_keeps_the_healthy_schedule(
     assert collector.pollers[silent.id].stats.failed >= 1
 
 
-async def test_offline_device_comes_back_online_when_its_server_appears(collector: Collector) -> None:
+async def test_offline_device_comes_back_online_when_its_server_appears(
+    collector: Collector, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="collector.poller")
     port = free_port()
     device = await add_device(name="late riser", modbus_port=port, modbus_slave_id=1)
     await next_status(device.id, "offline")
+    await eventually(lambda: collector.pollers[device.id].stats.failed >= 3, within=5)
+    logged = [r for r in caplog.records if "late riser" in r.getMessage()]
+    assert [r.levelno for r in logged] == [logging.WARNING]  # once, not once per failed poll
+    assert "refused" in logged[0].getMessage()
     server = RawModbusServer()
     server.units = {1: Unit(registers={0: 1234})}
     server._server = await asyncio.start_server(server._serve, "127.0.0.1", port)
@@ -153,6 +162,9 @@ async def test_offline_device_comes_back_online_when_its_server_appears(collecto
         latest = get_bus().latest(device.id)
         assert latest is not None
         assert latest.value == 1234
+        logged = [r for r in caplog.records if "late riser" in r.getMessage()]
+        assert [r.levelno for r in logged] == [logging.WARNING, logging.INFO]
+        assert logged[1].getMessage().endswith("online")
     finally:
         await server.stop()
 
