@@ -16,7 +16,7 @@ from ddms.services import devices, groups
 from pages import theme
 from pages.components.device_card import DeviceCard
 from pages.components.history import Trend, recent_trends
-from pages.components.live import DeviceState, watch_latest
+from pages.components.live import DeviceState, reload_on_device_changes, watch_latest
 from pages.layout import frame, require_user
 
 LEVELS = ("normal", "warning", "critical", "offline")
@@ -62,13 +62,13 @@ class Dashboard:
                           for row in device_rows}
         self.empty = ui.label(_("No devices match the filters.")).classes("text-grey-7").mark("empty")
         self.apply()
-        watch_latest(self.update, set(self.cards))
+        watch_latest(self.update, set(self.cards), after=self.apply)
+        reload_on_device_changes()
 
     def update(self, state: DeviceState) -> None:
         card = self.cards.get(state.device_id)
         if card is not None:
             card.update(state)
-            self.apply()
 
     async def choose_group(self, event: Any) -> None:
         if not event.value:
@@ -84,12 +84,16 @@ class Dashboard:
         self.apply()
 
     def apply(self) -> None:
+        """Show the cards the filters select and recount the summary (once per batch of updates)."""
         in_group = [card for card in self.cards.values()
                     if self.group_members is None or card.device_id in self.group_members]
+        shown = {card.device_id for card in in_group if self.status in ("", card.level_name)}
         for card in self.cards.values():
-            card.card.set_visibility(card in in_group and self.status in ("", card.level_name))
+            visible = card.device_id in shown
+            if card.card.visible != visible:
+                card.card.set_visibility(visible)
         self.summary.show(in_group)
-        self.empty.set_visibility(not any(card.card.visible for card in self.cards.values()))
+        self.empty.set_visibility(not shown)
 
 
 @ui.page("/")

@@ -18,7 +18,7 @@ from ddms.i18n import LANGUAGES, _, format_time
 from ddms.models import utcnow
 from ddms.services import devices, groups
 from pages.components.device_card import DeviceTile
-from pages.components.live import DeviceState, watch_latest
+from pages.components.live import DeviceState, reload_on_device_changes, watch_latest
 from pages.layout import apply_theme, connection_indicator
 from pages.session import app_title, browser_timezone, load_app_title
 
@@ -63,6 +63,7 @@ async def _wall(group_id: str | None) -> None:
         tiles[state.device_id].update(state)
 
     watch_latest(on_state, set(tiles))
+    reload_on_device_changes()
 
 
 def _clock() -> str:

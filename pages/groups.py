@@ -200,9 +200,8 @@ async def group_page(request: Request, group_id: str) -> RedirectResponse | None
 
         def on_state(state: DeviceState) -> None:
             cards[state.device_id].update(state)
-            summary.show(list(cards.values()))
 
-        watch_latest(on_state, set(cards))
+        watch_latest(on_state, set(cards), after=lambda: summary.show(list(cards.values())))
         with ui.card().classes("w-full"):
             ui.label(_("History")).classes("text-h6")
             history = GroupHistory(group.id, members)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections import deque
 from datetime import datetime
@@ -16,6 +17,7 @@ from pages.components.live import DeviceState
 from pages.session import browser_timezone
 
 TREND_POINTS = 60
+TREND_REFRESH_SECONDS = 2.0
 
 
 def level_of(status: str, latest: LatestValue | None) -> str:
@@ -46,6 +48,7 @@ class DeviceCard:
         self.unit: str = device.unit
         self.status: str = latest.device_status if latest is not None else device.status
         self.latest = latest
+        self.trend_sent = 0.0
         self.trend: deque[list[Any]] = deque(
             ([t.isoformat(), v] for t, v in trend[-TREND_POINTS:]), maxlen=TREND_POINTS)
         on_click = (lambda: ui.navigate.to(f"/devices/{self.device_id}")) if link else None
@@ -70,8 +73,11 @@ class DeviceCard:
     def update(self, state: DeviceState) -> None:
         if state.latest is not None and state.latest != self.latest:
             self.trend.append([state.latest.timestamp.isoformat(), state.latest.value])
-            self.chart.options["series"][0]["data"] = list(self.trend)
-            self.chart.update()
+            now = time.monotonic()
+            if now - self.trend_sent >= TREND_REFRESH_SECONDS:  # the number is live, the line calmer
+                self.trend_sent = now
+                self.chart.options["series"][0]["data"] = list(self.trend)
+                self.chart.update()
         self.latest = state.latest
         self.status = state.status
         self.render()

@@ -39,24 +39,44 @@ def _state(event: Event) -> DeviceState | None:
     return None  # DeviceChange: configuration, not a value
 
 
-def watch_latest(callback: Callback, device_ids: set[uuid.UUID] | None = None,
-                 interval: float = 0.25) -> ui.timer:
-    """Call ``callback(state)`` in this page for every reading or status change the bus publishes."""
+def watch_latest(callback: Callback, device_ids: set[uuid.UUID] | None = None, interval: float = 0.25,
+                 after: Callable[[], Any] | None = None) -> ui.timer:
+    """Call ``callback(state)`` in this page for every reading or status change the bus publishes.
+
+    ``after()`` runs once per tick that delivered something (e.g. recounting a summary once, not
+    once per device).
+    """
     pending: dict[uuid.UUID, DeviceState] = {}
 
     def on_event(event: Event) -> None:
-        if isinstance(event, DeviceChange):
-            return
         state = _state(event)
         if state is not None:
             pending[state.device_id] = state
 
     def drain() -> None:
+        if not pending:
+            return
         while pending:
             _device_id, state = pending.popitem()
             callback(state)
+        if after is not None:
+            after()
 
     unsubscribe = get_bus().listen(on_event, device_ids=device_ids)
     context.client.on_delete(unsubscribe)
     return ui.timer(interval, drain)
+
+
+def reload_on_device_changes() -> None:
+    """Rebuild the page when a device is added, edited or removed (cards follow the configuration)."""
+    changed: list[DeviceChange] = []
+    unregister = get_bus().on_device_change(changed.append)
+    context.client.on_delete(unregister)
+
+    def check() -> None:
+        if changed:
+            changed.clear()
+            ui.navigate.reload()
+
+    ui.timer(1.0, check)
 

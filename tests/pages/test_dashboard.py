@@ -81,3 +81,11 @@ async def test_group_wall_display_shows_the_group_only(user: User) -> None:
     await user.should_see(marker="tile-Pump")
     await user.should_not_see(marker="tile-Fan")
     await user.should_see("Water")
+
+
+async def test_wall_display_follows_configuration_changes(user: User) -> None:
+    await make_device("Boiler")
+    await user.open("/display")
+    await user.should_see(marker="tile-Boiler")
+    await make_device("Chiller")  # added elsewhere (REST or another browser)
+    await user.should_see(marker="tile-Chiller", retries=100)
