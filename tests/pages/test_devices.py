@@ -15,7 +15,7 @@ from tests.pages.helpers import eventually, make_device
 async def open_add_dialog(user: User) -> None:
     await user.open("/devices")
     user.find("Add device").click()
-    await user.should_see(marker="device-dialog")
+    await user.should_see(marker="device-dialog", retries=100)
 
 
 async def test_read_only_user_sees_no_editing_controls(user: User, reader: Account, sign_in) -> None:

@@ -16,7 +16,7 @@ import ddms.db
 from ddms import i18n
 from ddms.models import Role
 from ddms.services import users
-from tests.pages.helpers import make_device, make_group, texts
+from tests.pages.helpers import eventually, make_device, make_group, texts
 
 ROOT = Path(__file__).resolve().parents[2]
 # Words that stay as they are in Chinese: names, protocols, formats and values typed by people.
@@ -129,3 +129,24 @@ async def test_header_language_switch_saves_on_the_account(user: User, make_acco
     assert await preference() == "zh"
     await user.open("/devices")
     await user.should_see(marker="page-title", content="设备")
+
+
+async def test_validation_and_service_messages_in_chinese(user: User, make_account, sign_in) -> None:
+    engineer = await make_account("engineer", Role.ADMIN, language="zh")
+    await make_device("Boiler")
+    await sign_in(engineer)
+    await user.open("/devices")
+    user.find(marker="add-device").click()
+    await user.should_see(marker="device-dialog", retries=100)
+    user.find(marker="field-name").type("Boiler")
+    user.find(marker="field-modbus_port").elements.pop().value = 70000
+    user.find(marker="save").click()
+    port = user.find(marker="field-modbus_port").elements.pop()
+    await eventually(lambda: port.error)
+    assert (port.error, user.find(marker="field-modbus_ip").elements.pop().error) == ("不能大于 65535", "必填")
+    port.value = 502
+    user.find(marker="field-modbus_ip").type("10.0.0.1")
+    user.find(marker="save").click()
+    name = user.find(marker="field-name").elements.pop()
+    await eventually(lambda: name.error)
+    assert name.error == "名为“Boiler”的设备已存在"
