@@ -143,7 +143,8 @@ async def test_validation_and_service_messages_in_chinese(user: User, make_accou
     user.find(marker="save").click()
     port = user.find(marker="field-modbus_port").elements.pop()
     await eventually(lambda: port.error)
-    assert (port.error, user.find(marker="field-modbus_ip").elements.pop().error) == ("不能大于 65535", "必填")
+    host = user.find(marker="field-modbus_ip").elements.pop()
+    assert (port.error, host.error) == ("不能大于 65535", "必填")
     port.value = 502
     user.find(marker="field-modbus_ip").type("10.0.0.1")
     user.find(marker="save").click()
