@@ -367,7 +367,7 @@ async def bench(backend: Backend, args: argparse.Namespace) -> dict[str, float]:
             return run
 
         async def raw_series(ids: list[uuid.UUID], span: timedelta) -> Callable[[], Awaitable[None]]:
-            width = readings.choose_bucket(end - span, end, 1000)
+            width = readings.choose_bucket(end - span, end, 1000, len(ids))
             keys = [backend.key(i) if isinstance(backend, SQLiteBackend) else i for i in ids]
             if isinstance(backend, SQLiteBackend):
                 where = (

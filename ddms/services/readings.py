@@ -51,6 +51,8 @@ NICE_BUCKETS = (
     604800,
 )
 DEFAULT_SERIES_SPAN = timedelta(hours=24)
+ROW_BUDGET = 50_000  # source rows one chart may read (all its devices together)
+RAW_ROW_SECONDS = 10  # raw rows are estimated at the default sampling interval
 MAX_DIRTY_RANGES = 200  # beyond this many stale stretches, read raw rows instead of the rollup
 _PLUS_AS_SPACE = re.compile(r" (\d\d:?\d\d)$")
 
@@ -306,16 +308,30 @@ async def aggregate_page(
     return ReadingsPage(device_id, [_bucket(row) for row in rows], int(total or 0))
 
 
-def choose_bucket(start: datetime, end: datetime, max_points: int) -> int:
-    """The smallest 'nice' epoch-aligned width whose buckets over [start, end] number <= max_points."""
+def choose_bucket(start: datetime, end: datetime, max_points: int, devices: int = 1) -> int:
+    """The finest 'nice' epoch-aligned width for a chart over [start, end].
+
+    Two limits: at most ``max_points`` buckets, and at most ``ROW_BUDGET`` source rows to read for
+    all ``devices`` together (raw rows estimated at one per RAW_ROW_SECONDS), so that any chart, a
+    20-device week included, is a bounded amount of work: when the finest width would read too many
+    1-minute rows, the next width served by the 1-hour (or 1-day) rollup is taken instead.
+    """
+    span = max((end - start).total_seconds(), 1.0)
 
     def buckets(width: int) -> int:
         return int(end.timestamp() // width) - int(start.timestamp() // width) + 1
 
-    for width in NICE_BUCKETS:
-        if buckets(width) <= max_points:
+    def rows(width: int) -> float:
+        source = _source_for(width)[0] or RAW_ROW_SECONDS
+        return devices * (span / source + 1)
+
+    fitting = [width for width in NICE_BUCKETS if buckets(width) <= max_points]
+    for width in fitting:
+        if rows(width) <= ROW_BUDGET:
             return width
-    days = math.ceil((end - start).total_seconds() / 86400 / max(max_points - 1, 1))
+    if fitting:  # over budget whatever the width: read as few rows as the points allow
+        return fitting[-1]
+    days = math.ceil(span / 86400 / max(max_points - 1, 1))
     width = max(days, 1) * 86400
     while buckets(width) > max_points:
         width += 86400
@@ -331,7 +347,7 @@ async def series_many(
     session: AsyncSession, device_ids: list[uuid.UUID], start: datetime, end: datetime, max_points: int
 ) -> dict[uuid.UUID, Series]:
     """One chart series per device (a group chart) in one query; oldest point first."""
-    width = choose_bucket(start, end, max_points)
+    width = choose_bucket(start, end, max_points, len(device_ids))
     lo, hi = aligned(start, end, width)
     query = await build_bucket_query(session, device_ids, width, lo, hi)
     rows = (

@@ -188,9 +188,17 @@ def test_bucket_choice_never_exceeds_max_points() -> None:
         start = datetime(2020, 1, 1, tzinfo=UTC) + timedelta(seconds=rng.randrange(0, 10**8))
         end = start + timedelta(seconds=rng.randrange(0, 10**9 // rng.choice((1, 10, 1000))))
         max_points = rng.choice((1, 2, 7, 100, 1000, 5000))
-        width = readings.choose_bucket(start, end, max_points)
+        width = readings.choose_bucket(start, end, max_points, rng.choice((1, 20, 500)))
         lo, hi = readings.aligned(start, end, width)
         assert (hi - lo).total_seconds() / width <= max_points  # type: ignore[operator]
+
+
+def test_bucket_choice_keeps_group_charts_within_the_row_budget() -> None:
+    end = datetime(2026, 6, 1, tzinfo=UTC)
+    week = end - timedelta(days=7)
+    assert readings.choose_bucket(week, end, 1000, devices=1) == 900  # 10 080 one-minute rows
+    assert readings.choose_bucket(week, end, 1000, devices=20) == 3600  # 201 600 would be too many
+    assert readings.choose_bucket(end - timedelta(hours=1), end, 1000, devices=20) == 5  # raw stays raw
 
 
 async def test_refresh_waits_for_an_uncommitted_writer_and_includes_its_rows(database: db.Database) -> None:
