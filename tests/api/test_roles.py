@@ -48,6 +48,7 @@ ENDPOINTS = [
     Endpoint("POST", "/api/devices", (OWNER, ADMIN), 201, DEVICE_BODY),
     Endpoint("PUT", "/api/devices/{device}", (OWNER, ADMIN), 200, {"unit": "bar"}),
     Endpoint("DELETE", "/api/devices/{device}", (OWNER, ADMIN), 204),
+    Endpoint("POST", "/api/devices/{device}/test-connection", (OWNER, ADMIN), 200),
     Endpoint("POST", "/api/groups", (OWNER, ADMIN), 201, {"name": "hall 2 {tag}"}),
     Endpoint("PUT", "/api/groups/{group}", (OWNER, ADMIN), 200, {"description": "changed"}),
     Endpoint("DELETE", "/api/groups/{group}", (OWNER, ADMIN), 204),
@@ -66,7 +67,13 @@ async def make_world(client: httpx.AsyncClient, owner: Account, tag: str) -> dic
     device = await client.post(
         "/api/devices",
         headers=owner.headers,
-        json={"name": f"pump-1-{tag}", "modbus_ip": "10.0.0.1", "modbus_slave_id": 1, "modbus_register": 0},
+        json={  # a closed local port: a test-connection fails at once instead of waiting for a timeout
+            "name": f"pump-1-{tag}",
+            "modbus_ip": "127.0.0.1",
+            "modbus_port": 1,
+            "modbus_slave_id": 1,
+            "modbus_register": 0,
+        },
     )
     assert device.status_code == 201, device.text
     group = await client.post(
