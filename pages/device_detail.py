@@ -113,7 +113,8 @@ async def device_detail_page(request: Request, device_id: str) -> RedirectRespon
                 if user.can_edit_devices:
                     with ui.row().classes("gap-2"):
                         ui.button(_("Edit"), icon="edit", on_click=lambda: device_dialog(
-                            device, lambda body, form: save_device(device.id, body, form))).mark("edit")
+                            device, lambda body, form: save_device(device.id, body, form, ui.navigate.reload))
+                        ).mark("edit")
                         ui.button(_("Test connection"), icon="network_check",
                                   on_click=lambda: run_connection_test(device.id)).props("outline") \
                             .mark("test-connection")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 from nicegui import ui
@@ -31,7 +32,11 @@ async def editor() -> SessionUser:
     return user
 
 
-async def save_device(device_id: uuid.UUID | None, body: dict[str, Any], form: DeviceForm) -> bool:
+Done = Callable[[], Any]
+
+
+async def save_device(device_id: uuid.UUID | None, body: dict[str, Any], form: DeviceForm,
+                      done: Done) -> bool:
     """Create or update through the service; its errors go next to their field or into a toast."""
     try:
         await editor()
@@ -55,11 +60,11 @@ async def save_device(device_id: uuid.UUID | None, body: dict[str, Any], form: D
             notify_error(exc)
         return False
     notify_done(_("Device '{name}' saved").format(name=device.name))
-    device_list.refresh()
+    done()
     return True
 
 
-def delete_dialog(device: Any) -> None:
+def delete_dialog(device: Any, done: Done) -> None:
     """Delete with the keep-data choice (archived readings stay for history and export)."""
     with ui.dialog() as dialog, ui.card().mark("delete-dialog"):
         ui.label(_("Delete device '{name}'?").format(name=device.name)).classes("text-h6")
@@ -76,7 +81,7 @@ def delete_dialog(device: Any) -> None:
                 return
             dialog.close()
             notify_done(_("Device '{name}' deleted").format(name=device.name))
-            device_list.refresh()
+            done()
 
         with ui.row().classes("w-full justify-end"):
             ui.button(_("Cancel"), on_click=dialog.close).props("flat")
@@ -84,7 +89,7 @@ def delete_dialog(device: Any) -> None:
     dialog.open()
 
 
-def device_row(device: Any, user: SessionUser) -> None:
+def device_row(device: Any, user: SessionUser, done: Done) -> None:
     address = _("{host}:{port} · slave {slave} · register {register}").format(
         host=device.modbus_ip, port=device.modbus_port, slave=device.modbus_slave_id,
         register=device.modbus_register)
@@ -103,30 +108,45 @@ def device_row(device: Any, user: SessionUser) -> None:
             ui.button(_("Test connection"), icon="network_check",
                       on_click=lambda: run_connection_test(device.id)).props("outline") \
                 .mark("test-connection")
-            ui.button(_("Edit"), icon="edit", on_click=lambda: edit(device)).props("outline").mark("edit")
+            ui.button(_("Edit"), icon="edit", on_click=lambda: edit(device, done)).props("outline") \
+                .mark("edit")
             ui.button(_("Delete"), icon="delete", color="negative",
-                      on_click=lambda: delete_dialog(device)).props("outline").mark("delete")
+                      on_click=lambda: delete_dialog(device, done)).props("outline").mark("delete")
 
 
-async def add() -> None:
-    await device_dialog(None, lambda body, form: save_device(None, body, form))
+async def add(done: Done) -> None:
+    await device_dialog(None, lambda body, form: save_device(None, body, form, done))
 
 
-async def edit(device: Any) -> None:
-    await device_dialog(device, lambda body, form: save_device(device.id, body, form))
+async def edit(device: Any, done: Done) -> None:
+    await device_dialog(device, lambda body, form: save_device(device.id, body, form, done))
 
 
-@ui.refreshable
-async def device_list(user: SessionUser, search: str = "") -> None:
-    async with db.session_scope() as session:
-        rows = await devices.list_devices(session=session)
-    shown = [row for row in rows if search.lower() in row.name.lower()]
-    ui.label(_("{n} devices").format(n=format_integer(len(shown)))).classes("text-sm text-grey-7") \
-        .mark("device-count")
-    if not shown:
-        ui.label(_("No devices yet.")).classes("text-grey-7").mark("empty")
-    for device in shown:
-        device_row(device, user)
+class DeviceList:
+    """This browser tab's list (a refreshable per page, so one tab's change never re-renders another's)."""
+
+    def __init__(self, user: SessionUser) -> None:
+        self.user = user
+        self.search = ""
+
+    def reload(self) -> None:
+        self.show.refresh()
+
+    def filter(self, text: str | None) -> None:
+        self.search = (text or "").lower()
+        self.show.refresh()
+
+    @ui.refreshable_method
+    async def show(self) -> None:
+        async with db.session_scope() as session:
+            rows = await devices.list_devices(session=session)
+        shown = [row for row in rows if self.search in row.name.lower()]
+        ui.label(_("{n} devices").format(n=format_integer(len(shown)))).classes("text-sm text-grey-7") \
+            .mark("device-count")
+        if not shown:
+            ui.label(_("No devices yet.")).classes("text-grey-7").mark("empty")
+        for device in shown:
+            device_row(device, self.user, self.reload)
 
 
 @ui.page("/devices")
@@ -134,15 +154,16 @@ async def devices_page(request: Request) -> RedirectResponse | None:
     user = await require_user(request.url.path)
     if isinstance(user, RedirectResponse):
         return user
+    listing = DeviceList(user)
     with frame(_("Devices"), user):
         with ui.row().classes("w-full items-center gap-3"):
-            search = ui.input(placeholder=_("Search by name")).props("outlined dense clearable") \
-                .classes("w-64").mark("search")
+            ui.input(placeholder=_("Search by name"), on_change=lambda e: listing.filter(e.value)) \
+                .props("outlined dense clearable").classes("w-64").mark("search")
             ui.space()
             if user.can_edit_devices:
-                ui.button(_("Add device"), icon="add", on_click=add).mark("add-device")
-        await device_list(user)
-        search.on_value_change(lambda e: device_list.refresh(user, e.value or ""))
+                ui.button(_("Add device"), icon="add", on_click=lambda: add(listing.reload)) \
+                    .mark("add-device")
+        await listing.show()
     return None
 
 

@@ -43,125 +43,133 @@ def role_options() -> dict[str, str]:
     return {role: _(theme.ROLE_LABELS[role]) for role in ASSIGNABLE}
 
 
-def create_dialog() -> None:
-    with ui.dialog() as dialog, ui.card().classes("w-96").mark("user-dialog"):
-        ui.label(_("Add user")).classes("text-h6")
-        username = ui.input(_("Username")).props("outlined").classes("w-full").mark("field-username")
-        password = ui.input(_("Password"), password=True, password_toggle_button=True).props("outlined") \
-            .classes("w-full").mark("field-password")
-        role = ui.select(role_options(), value="read_only", label=_("Role")).props("outlined") \
-            .classes("w-full").mark("field-role")
+class UsersView:
+    """The account list of one browser tab and its dialogs (the owner's changes refresh only this tab)."""
 
-        async def save() -> None:
-            body = {"username": (username.value or "").strip(), "password": password.value or "",
-                    "role": role.value}
-            errors = field_errors(UserCreate, body)
-            username.error = errors.get("username")
-            password.error = errors.get("password") or password_error(body["password"])
-            if username.error or password.error:
-                return
-            try:
-                await owner()
-                async with db.session_scope() as session:
-                    await users.create_user(session=session, data=UserCreate.model_validate(body))
-            except DDMSError as exc:
-                if "already taken" in exc.detail:
-                    username.error = translate_detail(exc.detail)
-                else:
-                    notify_error(exc)
-                return
-            dialog.close()
-            notify_done(_("User '{name}' created").format(name=body["username"]))
-            user_list.refresh()
+    def __init__(self, can_manage: bool) -> None:
+        self.can_manage = can_manage
 
-        with ui.row().classes("w-full justify-end"):
-            ui.button(_("Cancel"), on_click=dialog.close).props("flat")
-            ui.button(_("Save"), on_click=save).mark("save")
-    dialog.open()
+    def create_dialog(self) -> None:
+        with ui.dialog() as dialog, ui.card().classes("w-96").mark("user-dialog"):
+            ui.label(_("Add user")).classes("text-h6")
+            username = ui.input(_("Username")).props("outlined").classes("w-full").mark("field-username")
+            password = ui.input(_("Password"), password=True, password_toggle_button=True).props("outlined") \
+                .classes("w-full").mark("field-password")
+            role = ui.select(role_options(), value="read_only", label=_("Role")).props("outlined") \
+                .classes("w-full").mark("field-role")
 
+            async def save() -> None:
+                body = {"username": (username.value or "").strip(), "password": password.value or "",
+                        "role": role.value}
+                errors = field_errors(UserCreate, body)
+                username.error = errors.get("username")
+                password.error = errors.get("password") or password_error(body["password"])
+                if username.error or password.error:
+                    return
+                try:
+                    await owner()
+                    async with db.session_scope() as session:
+                        await users.create_user(session=session, data=UserCreate.model_validate(body))
+                except DDMSError as exc:
+                    if "already taken" in exc.detail:
+                        username.error = translate_detail(exc.detail)
+                    else:
+                        notify_error(exc)
+                    return
+                dialog.close()
+                notify_done(_("User '{name}' created").format(name=body["username"]))
+                self.show.refresh()
 
-def reset_password_dialog(account: Any) -> None:
-    with ui.dialog() as dialog, ui.card().classes("w-96").mark("reset-dialog"):
-        ui.label(_("Reset password of '{name}'").format(name=account.username)).classes("text-h6")
-        password = ui.input(_("New password"), password=True, password_toggle_button=True) \
-            .props("outlined").classes("w-full").mark("field-password")
-
-        async def save() -> None:
-            password.error = password_error(password.value or "")
-            if password.error:
-                return
-            await change(account.id, UserUpdate(password=password.value),
-                         _("Password of '{name}' reset; their sessions have ended")
-                         .format(name=account.username))
-            dialog.close()
-
-        with ui.row().classes("w-full justify-end"):
-            ui.button(_("Cancel"), on_click=dialog.close).props("flat")
-            ui.button(_("Reset password"), on_click=save).mark("save")
-    dialog.open()
+            with ui.row().classes("w-full justify-end"):
+                ui.button(_("Cancel"), on_click=dialog.close).props("flat")
+                ui.button(_("Save"), on_click=save).mark("save")
+        dialog.open()
 
 
-async def change(user_id: uuid.UUID, data: UserUpdate, done: str) -> None:
-    try:
-        await owner()
-        async with db.session_scope() as session:
-            await users.update_user(session=session, user_id=user_id, data=data)
-    except DDMSError as exc:
-        notify_error(exc)
-        return
-    notify_done(done)
-    user_list.refresh()
+    def reset_password_dialog(self, account: Any) -> None:
+        with ui.dialog() as dialog, ui.card().classes("w-96").mark("reset-dialog"):
+            ui.label(_("Reset password of '{name}'").format(name=account.username)).classes("text-h6")
+            password = ui.input(_("New password"), password=True, password_toggle_button=True) \
+                .props("outlined").classes("w-full").mark("field-password")
+
+            async def save() -> None:
+                password.error = password_error(password.value or "")
+                if password.error:
+                    return
+                await self.change(account.id, UserUpdate(password=password.value),
+                             _("Password of '{name}' reset; their sessions have ended")
+                             .format(name=account.username))
+                dialog.close()
+
+            with ui.row().classes("w-full justify-end"):
+                ui.button(_("Cancel"), on_click=dialog.close).props("flat")
+                ui.button(_("Reset password"), on_click=save).mark("save")
+        dialog.open()
 
 
-def delete_dialog(account: Any) -> None:
-    with ui.dialog() as dialog, ui.card().mark("delete-dialog"):
-        ui.label(_("Delete user '{name}'?").format(name=account.username))
-
-        async def confirm() -> None:
-            try:
-                await owner()
-                async with db.session_scope() as session:
-                    await users.delete_user(session=session, user_id=account.id)
-            except DDMSError as exc:
-                notify_error(exc)
-                return
-            dialog.close()
-            notify_done(_("User '{name}' deleted").format(name=account.username))
-            user_list.refresh()
-
-        with ui.row().classes("w-full justify-end"):
-            ui.button(_("Cancel"), on_click=dialog.close).props("flat")
-            ui.button(_("Delete"), color="negative", on_click=confirm).mark("confirm-delete")
-    dialog.open()
-
-
-def user_row(account: Any, can_manage: bool) -> None:
-    with ui.card().classes("w-full").mark(f"user-row-{account.username}"), \
-            ui.row().classes("w-full items-center gap-3"):
-        with ui.column().classes("gap-0 grow"):
-            ui.label(account.username).classes("text-subtitle1 font-bold")
-            created = format_datetime(account.created_at, browser_timezone())
-            ui.label(_("Created: {when}").format(when=created)) \
-                .classes("text-xs text-grey-7")
-        if account.role == Role.OWNER or not can_manage:
-            ui.badge(_(theme.ROLE_LABELS.get(account.role, account.role))).classes("text-sm px-2 py-1") \
-                .mark("role")
+    async def change(self, user_id: uuid.UUID, data: UserUpdate, done: str) -> None:
+        try:
+            await owner()
+            async with db.session_scope() as session:
+                await users.update_user(session=session, user_id=user_id, data=data)
+        except DDMSError as exc:
+            notify_error(exc)
             return
-        ui.select(role_options(), value=account.role, label=_("Role"),
-                  on_change=lambda e: change(account.id, UserUpdate(role=e.value), _("Role changed"))) \
-            .props("outlined dense").classes("w-40").mark("role")
-        ui.button(_("Reset password"), icon="key", on_click=lambda: reset_password_dialog(account)) \
-            .props("outline").mark("reset-password")
-        ui.button(_("Delete"), icon="delete", color="negative", on_click=lambda: delete_dialog(account)) \
-            .props("outline").mark("delete")
+        notify_done(done)
+        self.show.refresh()
 
 
-@ui.refreshable
-async def user_list(can_manage: bool) -> None:
-    async with db.session_scope() as session:
-        accounts = await users.list_users(session=session)
-    for account in accounts:
-        user_row(account, can_manage)
+    def delete_dialog(self, account: Any) -> None:
+        with ui.dialog() as dialog, ui.card().mark("delete-dialog"):
+            ui.label(_("Delete user '{name}'?").format(name=account.username))
+
+            async def confirm() -> None:
+                try:
+                    await owner()
+                    async with db.session_scope() as session:
+                        await users.delete_user(session=session, user_id=account.id)
+                except DDMSError as exc:
+                    notify_error(exc)
+                    return
+                dialog.close()
+                notify_done(_("User '{name}' deleted").format(name=account.username))
+                self.show.refresh()
+
+            with ui.row().classes("w-full justify-end"):
+                ui.button(_("Cancel"), on_click=dialog.close).props("flat")
+                ui.button(_("Delete"), color="negative", on_click=confirm).mark("confirm-delete")
+        dialog.open()
+
+
+    def row(self, account: Any) -> None:
+        with ui.card().classes("w-full").mark(f"user-row-{account.username}"), \
+                ui.row().classes("w-full items-center gap-3"):
+            with ui.column().classes("gap-0 grow"):
+                ui.label(account.username).classes("text-subtitle1 font-bold")
+                created = format_datetime(account.created_at, browser_timezone())
+                ui.label(_("Created: {when}").format(when=created)) \
+                    .classes("text-xs text-grey-7")
+            if account.role == Role.OWNER or not self.can_manage:
+                ui.badge(_(theme.ROLE_LABELS.get(account.role, account.role))).classes("text-sm px-2 py-1") \
+                    .mark("role")
+                return
+            ui.select(role_options(), value=account.role, label=_("Role"),
+                      on_change=lambda e: self.change(account.id, UserUpdate(role=e.value),
+                                                      _("Role changed"))) \
+                .props("outlined dense").classes("w-40").mark("role")
+            ui.button(_("Reset password"), icon="key", on_click=lambda: self.reset_password_dialog(account)) \
+                .props("outline").mark("reset-password")
+            ui.button(_("Delete"), icon="delete", color="negative",
+                      on_click=lambda: self.delete_dialog(account)) \
+                .props("outline").mark("delete")
+
+
+    @ui.refreshable_method
+    async def show(self) -> None:
+        async with db.session_scope() as session:
+            accounts = await users.list_users(session=session)
+        for account in accounts:
+            self.row(account)
 
 
 @ui.page("/users")
@@ -173,9 +181,10 @@ async def users_page(request: Request) -> RedirectResponse | None:
         forbidden(user, _("Users"))
         return None
     with frame(_("Users"), user):
+        view = UsersView(user.is_owner)
         if user.is_owner:
-            ui.button(_("Add user"), icon="person_add", on_click=create_dialog).mark("add-user")
+            ui.button(_("Add user"), icon="person_add", on_click=view.create_dialog).mark("add-user")
         else:
             ui.label(_("Only the owner can change accounts.")).classes("text-grey-7").mark("read-only-note")
-        await user_list(user.is_owner)
+        await view.show()
     return None

@@ -126,9 +126,29 @@ async def test_server_refuses_a_delete_from_a_read_only_session(user: User, read
     await sign_in(reader)
     await user.open("/devices")
     with user:
-        devices_page.delete_dialog(device)
+        devices_page.delete_dialog(device, done=lambda: None)
     user.find(marker="confirm-delete").click()
     await user.should_see("You do not have permission to do this", retries=100)
     async with ddms.db.session_scope() as session:
         assert (await devices.get_device(session=session, device_id=device.id)).deleted_at is None
     assert ui  # the dialog was built in the page's context
+
+
+async def test_one_tab_saving_never_rerenders_another_users_list(user: User, create_user, admin: Account,
+                                                                  reader: Account, sign_in) -> None:
+    """Each tab's list is its own: an admin's save must not redraw a read-only tab with admin controls."""
+    from tests.pages.conftest import log_in
+
+    await make_device("Boiler")
+    operator = create_user()
+    await log_in(operator, "operator")
+    await operator.should_see(marker="page-title", retries=100)
+    await operator.open("/devices")
+    await sign_in(admin)
+    await open_add_dialog(user)
+    user.find(marker="field-name").type("Chiller")
+    user.find(marker="field-modbus_ip").type("10.0.0.9")
+    user.find(marker="save").click()
+    await user.should_see("Device 'Chiller' saved", retries=100)
+    await operator.should_not_see("Edit")
+    await operator.should_not_see(marker="device-row-Chiller")  # its list reloads when it chooses to
