@@ -116,6 +116,9 @@ def serve(port: int, data_dir: Path, count: int) -> None:
         names = {row.id: row.name for row in rows}
         bus, start, k = get_bus(), time.monotonic(), 0
         while True:
+            if not running.is_set():  # paused while the driver opens or closes browsers
+                await running.wait()
+                start, k = time.monotonic(), 0
             delay = start + k / len(ids) - time.monotonic()
             if delay > 0:
                 await asyncio.sleep(delay)
@@ -125,6 +128,13 @@ def serve(port: int, data_dir: Path, count: int) -> None:
                                             names[device_id], "u"))
             k += 1
 
+    running = asyncio.Event()
+
+    def set_injection(state: str) -> dict[str, bool]:
+        running.set() if state == "on" else running.clear()
+        return {"running": running.is_set()}
+
+    nicegui_app.add_api_route("/_bench/inject/{state}", set_injection, methods=["POST"])
     tasks: list[asyncio.Task[None]] = []
     nicegui_app.on_startup(lambda: tasks.append(asyncio.create_task(inject())))
     settings = load_settings(ddms_data_dir=data_dir, collector_enabled=False, cookie_secure=False,
@@ -199,10 +209,21 @@ async def open_client(browser: object, url: str, selector: str, state: dict, cou
     return ctx, page, loads
 
 
+async def inject(url: str, on: bool) -> None:
+    import httpx
+
+    async with httpx.AsyncClient(base_url=url, timeout=60) as http:
+        reply = await http.post(f"/_bench/inject/{'on' if on else 'off'}")
+        reply.raise_for_status()
+
+
 async def measure(browser: object, url: str, path: str, selector: str, state: dict, clients: int,
                   count: int, seconds: float, warmup: float, server: object, idle: float) -> Result:
+    """Open the clients while the injector is paused, then publish, warm up and measure."""
     opened = [await open_client(browser, url + path, selector, state, count) for _ in range(clients)]
+    await inject(url, on=True)
     await asyncio.sleep(warmup)
+    window_start = time.monotonic()
     for _ctx, page, _loads in opened:
         await page.evaluate("window.__lat.length = 0")
     loads_before = sum(loads[0] for _ctx, _page, loads in opened)
@@ -210,14 +231,17 @@ async def measure(browser: object, url: str, path: str, selector: str, state: di
     await asyncio.sleep(seconds)
     cpu_cores = (cpu_seconds(server) - cpu_before) / (time.monotonic() - wall_before)
     reloads = sum(loads[0] for _ctx, _page, loads in opened) - loads_before
+    await inject(url, on=False)
     latencies: list[float] = []
-    for ctx, page, _loads in opened:
+    for _ctx, page, _loads in opened:
         try:
             latencies += await page.evaluate("window.__lat.splice(0)")
         except Exception as exc:  # a page reloading right now: its samples are lost (and counted)
             print(f"  lost one client's samples: {exc.__class__.__name__}")
+    window = time.monotonic() - window_start
+    for ctx, _page, _loads in opened:
         await ctx.close()
-    return Result(path, clients, len(latencies), int(count * seconds * clients), statistics.median(latencies)
+    return Result(path, clients, len(latencies), int(count * window * clients), statistics.median(latencies)
                   if latencies else float("nan"), percentile(latencies, 0.99), max(latencies, default=0.0),
                   cpu_cores, (cpu_cores - idle) / clients, reloads)
 
@@ -235,9 +259,11 @@ async def drive(args: argparse.Namespace) -> list[Result]:
         try:
             await wait_ready(url, args.devices, process)
             server = psutil.Process(process.pid)
+            await inject(url, on=True)
             cpu_before, wall_before = cpu_seconds(server), time.monotonic()
             await asyncio.sleep(args.seconds)
             idle = (cpu_seconds(server) - cpu_before) / (time.monotonic() - wall_before)
+            await inject(url, on=False)
             print(f"server CPU with the injector and no browser: {idle * 100:.1f} % of one core")
             async with async_playwright() as playwright:
                 browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
@@ -296,7 +322,7 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=0, help=argparse.SUPPRESS)
     parser.add_argument("--data-dir", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--devices", type=int, default=200)
-    parser.add_argument("--clients", type=lambda s: [int(x) for x in s.split(",")], default=[1, 20])
+    parser.add_argument("--clients", type=lambda s: [int(x) for x in s.split(",")], default=[1, 5, 20])
     parser.add_argument("--seconds", type=float, default=15.0, help="measurement window per case")
     parser.add_argument("--warmup", type=float, default=3.0)
     args = parser.parse_args()
