@@ -13,12 +13,12 @@ from nicegui import app
 from starlette.responses import JSONResponse, Response, StreamingResponse
 
 from ddms import db
-from ddms.errors import DDMSError, NotFound
+from ddms.errors import DDMSError, Forbidden, Invalid, NotFound
 from ddms.i18n import translate_detail
 from ddms.services import export
 from pages.session import current_user
 
-_STATUS = {"NotFound": 404, "Invalid": 400, "Forbidden": 403}
+_STATUS: dict[type[DDMSError], int] = {NotFound: 404, Invalid: 400, Forbidden: 403}
 
 
 def _instant(value: str | None) -> datetime | None:
@@ -42,7 +42,7 @@ async def _download(kind: str, target: str, start_time: str | None, end_time: st
             else:
                 plan = await export.group_plan(session, target_id, start, end)
     except DDMSError as exc:
-        status = 404 if isinstance(exc, NotFound) else _STATUS.get(type(exc).__name__, 400)
+        status = _STATUS.get(type(exc), 400)
         return JSONResponse({"detail": translate_detail(exc.detail)}, status_code=status)
     return StreamingResponse(export.stream(plan), media_type="text/csv; charset=utf-8",
                              headers={"Content-Disposition": plan.content_disposition})

@@ -111,3 +111,9 @@ async def test_custom_range_must_end_after_it_starts(user: User, reader: Account
     user.find(marker="range-end").elements.pop().value = "2026-01-01T00:00"
     user.find(marker="range-apply").click()
     await user.should_see("The end must be after the start", retries=100)
+
+
+async def test_export_needs_a_signed_in_browser(user: User) -> None:
+    boiler = await make_device("Boiler")
+    response = await user.http_client.get(f"/ui/export/device/{boiler.id}")
+    assert response.status_code == 401
