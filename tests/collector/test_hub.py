@@ -41,19 +41,17 @@ async def test_silent_unit_costs_one_timeout_and_does_not_stall_its_neighbour(
     raw_server: RawModbusServer,
 ) -> None:
     raw_server.units = {1: Unit(silent=True), 2: Unit(registers={0: 42})}
-    hub = Hub("127.0.0.1", raw_server.port, timeout=0.5, retries=3)
+    hub = Hub("127.0.0.1", raw_server.port, timeout=1.0, retries=3)
     try:
         started = time.monotonic()
         silent = asyncio.ensure_future(hub.read_holding(1, 0, 1))
-        healthy_done = []
         for _ in range(20):
             assert await hub.read_holding(2, 0, 1) == [42]
-            healthy_done.append(time.monotonic() - started)
-        assert healthy_done[-1] < 0.25  # all twenty answered while unit 1 was still silent
+        assert not silent.done()  # all twenty answered while unit 1 was still silent
         with pytest.raises(RequestTimeout):
             await silent
         elapsed = time.monotonic() - started
-        assert 0.45 < elapsed < 0.9  # one timeout, not one per retry
+        assert 0.95 < elapsed < 2.5  # one timeout, not one per retry (4 s)
         assert raw_server.connections == 1  # one shared connection
     finally:
         await hub.close()
@@ -88,7 +86,7 @@ async def test_closed_port_is_offline_and_backs_off() -> None:
         started = time.monotonic()
         with pytest.raises(DeviceOffline, match="waiting before reconnecting"):
             await hub.read_holding(1, 0, 1)
-        assert time.monotonic() - started < 0.05  # no new attempt during the backoff
+        assert time.monotonic() - started < 0.25  # no new attempt during the backoff
     finally:
         await hub.close()
 
