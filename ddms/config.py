@@ -19,7 +19,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 logger = logging.getLogger(__name__)
 
 MIN_SECRET_BYTES = 32
-SECRET_FILE_NAME = "jwt_secret"
+SECRET_FILE_NAME = "jwt_secret"  # noqa: S105 (a file name, not a secret)
 SECRET_BYTES_FOR_ALGORITHM = {"HS256": 32, "HS384": 48, "HS512": 64}
 
 
@@ -80,6 +80,16 @@ class Settings(BaseSettings):
             return "postgresql+asyncpg://" + value.removeprefix("postgresql://")
         return value
 
+    @field_validator("ddms_owner_password")
+    @classmethod
+    def _owner_password_rules(cls, value: str) -> str:
+        """Checked here so a bad value stops start-up with one line (the value itself is never shown)."""
+        from ddms.security import MAX_PASSWORD_BYTES, MIN_PASSWORD_LENGTH
+
+        if value and (len(value) < MIN_PASSWORD_LENGTH or len(value.encode()) > MAX_PASSWORD_BYTES):
+            raise ValueError(f"must be {MIN_PASSWORD_LENGTH} characters to {MAX_PASSWORD_BYTES} bytes long")
+        return value
+
     @model_validator(mode="after")
     def _production_needs_secret(self) -> Settings:
         # RFC 7518: an HMAC key at least as long as the hash (PyJWT warns on every token otherwise).
@@ -118,15 +128,19 @@ class Settings(BaseSettings):
 
 
 def _secret_from_file(path: Path) -> str:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if path.exists():
-        secret = path.read_text(encoding="utf-8").strip()
-        if len(secret.encode()) >= MIN_SECRET_BYTES:
-            return secret
-    secret = secrets.token_urlsafe(48)
-    path.touch(mode=0o600, exist_ok=True)
-    path.chmod(0o600)
-    path.write_text(secret, encoding="utf-8")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if path.exists():
+            secret = path.read_text(encoding="utf-8").strip()
+            if len(secret.encode()) >= MIN_SECRET_BYTES:
+                return secret
+        secret = secrets.token_urlsafe(48)
+        path.touch(mode=0o600, exist_ok=True)
+        path.chmod(0o600)
+        path.write_text(secret, encoding="utf-8")
+    except OSError as exc:
+        reason = exc.strerror or exc
+        raise ConfigError(f"Invalid configuration: DDMS_DATA_DIR: cannot keep the JWT secret in {path}: {reason}") from None
     logger.info("generated a JWT secret in %s", path)
     return secret
 

@@ -94,6 +94,7 @@ def create_api(settings: Settings, service_factories: list[ServiceFactory] | Non
         description="REST and SSE interface of the Device Data Monitoring System.",
     )
     app.state.settings = settings
+    _ = settings.jwt_secret  # read or generate it now: a data directory we cannot write stops start-up
     errors.install(app)
     if settings.cors_origin_list:
         app.add_middleware(

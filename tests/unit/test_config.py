@@ -132,3 +132,25 @@ def test_production_without_secret_stops_the_command(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert len(result.stderr.strip().splitlines()) == 1
     assert result.stderr.startswith("Invalid configuration: JWT_SECRET_KEY must be set")
+
+
+@pytest.mark.parametrize("password", ["short", "p" * 73, "密" * 25])
+def test_bad_owner_password_stops_start_up_without_showing_it(
+    clean_env: pytest.MonkeyPatch, password: str
+) -> None:
+    clean_env.setenv("DDMS_OWNER_PASSWORD", password)
+    with pytest.raises(ConfigError, match="DDMS_OWNER_PASSWORD") as caught:
+        load_settings()
+    assert password not in str(caught.value)
+
+
+def test_unusable_data_directory_stops_start_up(clean_env: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from ddms.main import create_api
+
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a directory")
+    settings = load_settings(ddms_data_dir=blocker / "data", database_url="sqlite+aiosqlite:///unused.db")
+    with pytest.raises(
+        ConfigError, match=r"^Invalid configuration: DDMS_DATA_DIR: cannot keep the JWT secret"
+    ):
+        create_api(settings)
