@@ -17,6 +17,7 @@ CSS = """
 .ddms-page { max-width: 1600px; margin: 0 auto; width: 100%; }
 .ddms-numeral { font-size: 2.6rem; line-height: 1.1; font-weight: 700; font-variant-numeric: tabular-nums; }
 .ddms-unit { font-size: 1.1rem; opacity: .75; margin-left: .25rem; }
+.ddms-spark { width: 100%; height: 3rem; display: block; }
 .ddms-card { border-left: 8px solid var(--ddms-level, #757575); min-height: 190px; }
 .ddms-tile { border-radius: 14px; color: white; padding: 1.2rem 1.4rem; min-height: 30vh; }
 .ddms-tile .ddms-numeral { font-size: clamp(2.8rem, 5.5vw, 6.5rem); }

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from nicegui.testing import User
 
 from ddms.bus import get_bus
@@ -89,3 +91,30 @@ async def test_wall_display_follows_configuration_changes(user: User) -> None:
     await user.should_see(marker="tile-Boiler")
     await make_device("Chiller")  # added elsewhere (REST or another browser)
     await user.should_see(marker="tile-Chiller", retries=100)
+
+
+def test_sparkline_scales_values_into_the_box() -> None:
+    from pages.components.device_card import sparkline
+
+    svg = sparkline([10.0, 20.0, 15.0])
+    assert 'points="0.0,28.0 50.0,2.0 100.0,15.0"' in svg
+    assert "polyline" not in sparkline([42.0])  # one value draws no line
+
+
+async def test_card_trend_starts_from_stored_history(user: User, reader: Account, sign_in) -> None:
+    import ddms.db
+    from ddms.models import Reading, utcnow
+
+    boiler = await make_device("Boiler")
+    now = utcnow()
+    async with ddms.db.session_scope() as session:
+        session.add_all(Reading(device_id=boiler.id, timestamp=now.replace(second=0, microsecond=0)
+                                - timedelta(minutes=m), value=float(m)) for m in range(1, 11))
+        await session.commit()
+    await sign_in(reader)
+    await user.open("/")
+    trend = user.find(marker="trend").elements.pop()
+    points = trend.content.split('points="')[1].split('"')[0].split()
+    assert 5 <= len(points) <= 10  # the last hour's readings, in the series service's buckets
+    assert points[0].endswith(",2.0")  # oldest (largest value) at the top, newest at the bottom
+    assert points[-1].endswith(",28.0")
