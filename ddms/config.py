@@ -140,7 +140,8 @@ def _secret_from_file(path: Path) -> str:
         path.write_text(secret, encoding="utf-8")
     except OSError as exc:
         reason = exc.strerror or exc
-        raise ConfigError(f"Invalid configuration: DDMS_DATA_DIR: cannot keep the JWT secret in {path}: {reason}") from None
+        message = f"Invalid configuration: DDMS_DATA_DIR: cannot keep the JWT secret in {path}: {reason}"
+        raise ConfigError(message) from None
     logger.info("generated a JWT secret in %s", path)
     return secret
 
