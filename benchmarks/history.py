@@ -80,13 +80,12 @@ class Backend:
     async def ingest(self, table: str, rows: list[tuple[datetime, uuid.UUID, float]]) -> None: ...
     async def baseline_export(self, device_ids: list[uuid.UUID]) -> int: ...
     async def create_plain_table(self) -> None:
-        """The readings table's columns, primary key and index, without the trigger and the foreign key."""
+        """The readings table's columns, keys, index and foreign key, without the rollup trigger."""
+        kind = ("TIMESTAMPTZ", "UUID") if self.name == "postgresql" else ("DATETIME", "CHAR(32)")
         await self.fetch(
-            'CREATE TABLE plain_readings ("timestamp" TIMESTAMPTZ NOT NULL, device_id UUID NOT NULL, '
-            'value FLOAT NOT NULL, PRIMARY KEY ("timestamp", device_id))'
-            if self.name == "postgresql"
-            else 'CREATE TABLE plain_readings ("timestamp" DATETIME NOT NULL, device_id CHAR(32) NOT NULL, '
-            'value FLOAT NOT NULL, PRIMARY KEY ("timestamp", device_id))'
+            f'CREATE TABLE plain_readings ("timestamp" {kind[0]} NOT NULL, device_id {kind[1]} NOT NULL '
+            "REFERENCES devices (id) ON DELETE CASCADE, value FLOAT NOT NULL, "
+            'PRIMARY KEY ("timestamp", device_id))'
         )
         await self.fetch('CREATE INDEX ix_plain_device_ts ON plain_readings (device_id, "timestamp")')
 
@@ -103,6 +102,7 @@ class SQLiteBackend(Backend):
         self.url = f"sqlite+aiosqlite:///{self.path}"
         self.conn = sqlite3.connect(self.path, check_same_thread=False)
         self.conn.execute("PRAGMA journal_mode=WAL")
+        self.conn.execute("PRAGMA foreign_keys=ON")  # as the app's connections
 
     async def teardown(self) -> None:
         self.conn.close()
@@ -307,19 +307,25 @@ async def bench(backend: Backend, args: argparse.Namespace) -> dict[str, float]:
 
         # Ingest: the real readings table (with the rollup trigger) vs a plain copy of it.
         await backend.create_plain_table()
-        sample_end = end + timedelta(days=400)
-        sample = [
-            (sample_end + timedelta(seconds=i // args.devices), device_ids[i % args.devices], float(i % 977))
-            for i in range(min(INGEST_SAMPLE, total))
-        ]
-        base_s = await _seconds(lambda: backend.ingest("plain_readings", sample))
-        ddms_s = await _seconds(lambda: backend.ingest("readings", sample))
-        results["ingest_rows_s"] = len(sample) / ddms_s
+        # Alternating rounds (each into fresh hours); the best round of each side counts, which
+        # filters out the noise of a shared machine.
+        size = min(INGEST_SAMPLE, total) // 4
+        base_best = ddms_best = float("inf")
+        for round_no in range(4):
+            sample_end = end + timedelta(days=400 + round_no)
+            sample = [
+                (sample_end + timedelta(seconds=i // args.devices), device_ids[i % args.devices], i % 977.0)
+                for i in range(size)
+            ]
+            base_s = await _seconds(lambda rows=sample: backend.ingest("plain_readings", rows))
+            ddms_s = await _seconds(lambda rows=sample: backend.ingest("readings", rows))
+            base_best, ddms_best = min(base_best, base_s), min(ddms_best, ddms_s)
+        results["ingest_rows_s"] = size / ddms_best
         line(
             "ingest (rows/s, batches of 1000)",
-            f"{len(sample) / ddms_s:,.0f}",
-            f"{len(sample) / base_s:,.0f}",
-            f"{base_s / ddms_s:.2f}x",
+            f"{size / ddms_best:,.0f}",
+            f"{size / base_best:,.0f}",
+            f"{base_best / ddms_best:.2f}x",
         )
         async with db.session_scope() as session:
             await rollups.refresh(session)
@@ -473,7 +479,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.devices < 20:
         parser.error("--devices must be at least 20 (the group series uses 20)")
-    print("ratio = direct SQL time / DDMS time (above 1: DDMS is faster; ingest: trigger overhead)")
+    print("ratio = direct SQL time / DDMS time (above 1: DDMS is faster; ingest: the rollup trigger's cost)")
     backends: list[Backend] = []
     if args.backend in ("sqlite", "both"):
         backends.append(SQLiteBackend())
