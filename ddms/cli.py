@@ -9,6 +9,7 @@ import sys
 from collections.abc import Callable
 
 from pydantic import ValidationError
+from sqlalchemy.engine.url import make_url
 
 from ddms import db, logs
 from ddms.config import ConfigError, Settings, get_settings, load_settings
@@ -33,6 +34,8 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
         overrides["simulator_enabled"] = True
     if overrides:
         settings = load_settings(**(settings.model_dump(exclude_unset=True) | overrides))
+    if settings.auto_migrate:  # here, so an unreachable database is one line, not a lifespan traceback
+        asyncio.run(upgrade(settings.resolved_database_url))
     app = create_app(settings)
     print(f"DDMS: open http://{settings.host}:{settings.port} in a browser", flush=True)
     uvicorn.run(app, host=settings.host, port=settings.port, log_level="warning", proxy_headers=True)
@@ -184,6 +187,12 @@ def main(argv: list[str] | None = None) -> int:
     except ValidationError as exc:  # console input; one line, and never the value (it may be a password)
         problems = (f"{'.'.join(map(str, error['loc']))}: {error['msg']}" for error in exc.errors())
         print(f"error: {'; '.join(problems)}", file=sys.stderr)
+        return 1
+    except Exception as exc:
+        if not db.is_outage(exc):
+            raise
+        url = make_url(get_settings().resolved_database_url).render_as_string(hide_password=True)
+        print(f"error: database unreachable at {url} (check DATABASE_URL): {exc}", file=sys.stderr)
         return 1
 
 

@@ -105,3 +105,21 @@ def test_user_commands_refuse_bad_input(tmp_path: Path, args: tuple[str, ...], n
     assert "p" * 73 not in result.stderr
     assert "input_value" not in result.stderr
     assert len([line for line in result.stderr.splitlines() if "alembic" not in line]) == 1
+
+
+@pytest.mark.parametrize(
+    "command", [("migrate",), ("user", "create", "someone", "--password", "long-enough-1")]
+)
+def test_unreachable_database_is_one_line_without_the_password(
+    tmp_path: Path, command: tuple[str, ...]
+) -> None:
+    result = ddms_command(
+        *command, url="postgresql://postgres:hunter2hunter2@127.0.0.1:1/none", data_dir=tmp_path
+    )
+    assert result.returncode == 1
+    lines = [line for line in result.stderr.splitlines() if "alembic" not in line]
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith(
+        "error: database unreachable at postgresql+asyncpg://postgres:***@127.0.0.1:1/none"
+    )
+    assert "hunter2" not in result.stderr
