@@ -113,7 +113,7 @@ def frame(title: str, user: SessionUser) -> Iterator[ui.column]:
         language_switch(user)
         dark_mode_toggle()
         user_menu(user)
-    with ui.left_drawer(value=True).props("bordered width=220 breakpoint=1024") as drawer, \
+    with ui.left_drawer(value=None).props("bordered width=220 breakpoint=1024") as drawer, \
             ui.list().classes("w-full"):
         for path, icon, label, who in NAV:
             if _visible(who, user):
