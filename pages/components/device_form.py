@@ -8,9 +8,11 @@ from typing import Any
 
 from nicegui import ui
 
+from ddms import db
 from ddms.i18n import FIELD_LABELS, N_, _, translate_detail
 from ddms.models.device import ByteOrder, DataType
 from ddms.schemas.devices import DeviceFields
+from ddms.services import system
 from pages.components.forms import field_errors, field_of
 
 
@@ -57,8 +59,9 @@ FIELDS = [field for _section, fields in SECTIONS for field in fields]
 class DeviceForm:
     """Inputs bound to one device's values; ``data()`` is the body for create or update."""
 
-    def __init__(self, device: Any | None) -> None:
+    def __init__(self, device: Any | None, defaults: dict[str, Any] | None = None) -> None:
         self.device = device
+        self.defaults = defaults or {}
         self.inputs: dict[str, Any] = {}
         for title, fields in SECTIONS:
             ui.label(_(title)).classes("text-subtitle1 font-bold mt-2")
@@ -67,7 +70,10 @@ class DeviceForm:
                     self.inputs[field.name] = self._input(field)
 
     def _input(self, field: Field) -> Any:
-        value = getattr(self.device, field.name) if self.device is not None else field.default
+        if self.device is not None:
+            value = getattr(self.device, field.name)
+        else:
+            value = self.defaults.get(field.name, field.default)
         label = _(field.label)
         if field.kind == "select":
             options = {"": _("Automatic")} if field.name == "data_type" else {}
@@ -138,11 +144,18 @@ Saver = Callable[[dict[str, Any], "DeviceForm"], Awaitable[bool]]
 
 
 async def device_dialog(device: Any | None, save: Saver) -> None:
-    """Open the create/edit dialog; ``save`` returns True when the service accepted the body."""
+    """Open the create/edit dialog; ``save`` returns True when the service accepted the body.
+
+    A new device starts with the owner's default retention from the configuration.
+    """
+    defaults: dict[str, Any] = {}
+    if device is None:
+        async with db.session_scope() as session:
+            defaults["retention_days"] = (await system.get_config(session=session)).default_retention_days
     with ui.dialog().props("maximized-on-mobile") as dialog, \
             ui.card().classes("w-full max-w-4xl").mark("device-dialog"):
         ui.label(_("Edit device") if device else _("Add device")).classes("text-h6")
-        form = DeviceForm(device)
+        form = DeviceForm(device, defaults)
         with ui.row().classes("w-full justify-end gap-2"):
             ui.button(_("Cancel"), on_click=dialog.close).props("flat").mark("cancel")
             button = ui.button(_("Save")).mark("save")

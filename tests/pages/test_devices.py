@@ -152,3 +152,22 @@ async def test_one_tab_saving_never_rerenders_another_users_list(user: User, cre
     await user.should_see("Device 'Chiller' saved", retries=100)
     await operator.should_not_see("Edit")
     await operator.should_not_see(marker="device-row-Chiller")  # its list reloads when it chooses to
+
+
+async def test_new_device_starts_with_the_configured_default_retention(user: User, admin: Account,
+                                                                       sign_in) -> None:
+    from ddms.schemas.system import ConfigUpdate
+    from ddms.services import system
+
+    async with ddms.db.session_scope() as session:
+        await system.update_config(session=session, data=ConfigUpdate(default_retention_days=30))
+    await sign_in(admin)
+    await open_add_dialog(user)
+    assert user.find(marker="field-retention_days").elements.pop().value == 30
+    user.find(marker="field-name").type("Boiler")
+    user.find(marker="field-modbus_ip").type("10.0.0.5")
+    user.find(marker="save").click()
+    await user.should_see("Device 'Boiler' saved", retries=100)
+    async with ddms.db.session_scope() as session:
+        (created,) = await devices.list_devices(session=session)
+    assert created.retention_days == 30
