@@ -34,3 +34,18 @@ async def test_log_out_ends_the_session(user: User, reader: Account, sign_in) ->
     user.find(marker="logout").click()
     await user.open("/")
     await user.should_see(marker="login-card")
+
+
+async def test_password_reset_by_the_owner_ends_the_ui_session(user: User, reader: Account, sign_in) -> None:
+    import ddms.db
+    from ddms.schemas.users import UserUpdate
+    from ddms.services import users
+
+    await sign_in(reader)
+    await user.open("/devices")
+    await user.should_see(marker="page-title", content="Devices")
+    async with ddms.db.session_scope() as session:
+        await users.update_user(session=session, user_id=reader.id,
+                                data=UserUpdate(password="reset-by-owner-1"))
+    await user.open("/devices")
+    await user.should_see(marker="login-card")
