@@ -20,7 +20,7 @@ from pages import theme
 from pages.components.device_form import DeviceForm, device_dialog
 from pages.components.forms import field_errors
 from pages.components.probe import run_connection_test
-from pages.layout import frame, notify_done, notify_error, require_user
+from pages.layout import busy, frame, notify_done, notify_error, require_user
 from pages.session import SessionUser, browser_timezone, current_user
 
 
@@ -85,7 +85,7 @@ def delete_dialog(device: Any, done: Done) -> None:
 
         with ui.row().classes("w-full justify-end"):
             ui.button(_("Cancel"), on_click=dialog.close).props("flat")
-            ui.button(_("Delete"), color="negative", on_click=confirm).mark("confirm-delete")
+            ui.button(_("Delete"), color="negative", on_click=busy(confirm)).mark("confirm-delete")
     dialog.open()
 
 

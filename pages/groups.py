@@ -23,7 +23,7 @@ from pages.components.history import load_group_series, recent_trends
 from pages.components.live import DeviceState, watch_latest
 from pages.components.time_range import TimeRange
 from pages.dashboard import SummaryBar
-from pages.layout import frame, notify_done, notify_error, require_user
+from pages.layout import busy, frame, notify_done, notify_error, require_user
 from pages.session import current_user
 
 
@@ -75,7 +75,7 @@ async def group_dialog(group: Any | None, members: list[uuid.UUID]) -> None:
 
         with ui.row().classes("w-full justify-end"):
             ui.button(_("Cancel"), on_click=dialog.close).props("flat")
-            ui.button(_("Save"), on_click=save).mark("save")
+            ui.button(_("Save"), on_click=busy(save)).mark("save")
     dialog.open()
 
 
@@ -97,7 +97,7 @@ def delete_group_dialog(group: Any) -> None:
 
         with ui.row().classes("w-full justify-end"):
             ui.button(_("Cancel"), on_click=dialog.close).props("flat")
-            ui.button(_("Delete"), color="negative", on_click=confirm).mark("confirm-delete")
+            ui.button(_("Delete"), color="negative", on_click=busy(confirm)).mark("confirm-delete")
     dialog.open()
 
 

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from urllib.parse import quote
 
 from nicegui import app, ui
+from nicegui.events import ClickEventArguments
 from starlette.responses import RedirectResponse
 
 from ddms import db
@@ -139,6 +140,19 @@ def forbidden(user: SessionUser, title: str) -> None:
     """What a user without the role sees instead of the page."""
     with frame(title, user):
         ui.label(_("You do not have permission to see this page.")).classes("text-negative").mark("forbidden")
+
+
+def busy(handler: Callable[[], Awaitable[None]]) -> Callable[[ClickEventArguments], Awaitable[None]]:
+    """A click handler that shows the clicked button's spinner while ``handler`` runs."""
+
+    async def run(event: ClickEventArguments) -> None:
+        event.sender.props("loading")
+        try:
+            await handler()
+        finally:
+            event.sender.props(remove="loading")
+
+    return run
 
 
 def notify_error(exc: DDMSError) -> None:

@@ -14,7 +14,7 @@ from ddms.security import check_password_rules
 from ddms.services import auth, users
 from pages import theme
 from pages.components.forms import field_errors
-from pages.layout import frame, notify_done, notify_error, require_user
+from pages.layout import busy, frame, notify_done, notify_error, require_user
 from pages.session import SessionUser, current_user, remember, settings
 
 
@@ -51,7 +51,7 @@ def profile_card(user: SessionUser) -> None:
             notify_done(_("Profile saved"))
             ui.navigate.reload()
 
-        ui.button(_("Save"), icon="save", on_click=save).mark("save-profile")
+        ui.button(_("Save"), icon="save", on_click=busy(save)).mark("save-profile")
 
 
 def password_card() -> None:

@@ -18,7 +18,7 @@ from ddms.security import check_password_rules
 from ddms.services import users
 from pages import theme
 from pages.components.forms import field_errors
-from pages.layout import forbidden, frame, notify_done, notify_error, require_user
+from pages.layout import busy, forbidden, frame, notify_done, notify_error, require_user
 from pages.session import browser_timezone, current_user
 
 ASSIGNABLE = ("admin", "read_only")
@@ -82,7 +82,7 @@ class UsersView:
 
             with ui.row().classes("w-full justify-end"):
                 ui.button(_("Cancel"), on_click=dialog.close).props("flat")
-                ui.button(_("Save"), on_click=save).mark("save")
+                ui.button(_("Save"), on_click=busy(save)).mark("save")
         dialog.open()
 
 
@@ -103,7 +103,7 @@ class UsersView:
 
             with ui.row().classes("w-full justify-end"):
                 ui.button(_("Cancel"), on_click=dialog.close).props("flat")
-                ui.button(_("Reset password"), on_click=save).mark("save")
+                ui.button(_("Reset password"), on_click=busy(save)).mark("save")
         dialog.open()
 
 
@@ -137,7 +137,7 @@ class UsersView:
 
             with ui.row().classes("w-full justify-end"):
                 ui.button(_("Cancel"), on_click=dialog.close).props("flat")
-                ui.button(_("Delete"), color="negative", on_click=confirm).mark("confirm-delete")
+                ui.button(_("Delete"), color="negative", on_click=busy(confirm)).mark("confirm-delete")
         dialog.open()
 
 
