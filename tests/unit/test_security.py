@@ -51,7 +51,7 @@ def token(**changes: object) -> str:
         "user_id": uuid.uuid4(),
         "token_type": "access",
         "version": 3,
-        "lifetime": timedelta(minutes=5),
+        "lifetime": timedelta(days=1),  # built at collection: must outlive a slow run
     } | changes
     return encode_token(**arguments)[0]  # type: ignore[arg-type]
 
