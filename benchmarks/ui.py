@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import socket
@@ -158,6 +159,7 @@ class Result:
     cpu_cores: float
     per_client: float
     reloads: int = 0  # pages NiceGUI reloaded during the window (socket lost under overload)
+    browser_cores: float = 0.0  # CPU of all Chromium processes over the window, in cores
 
 
 def free_port() -> int:
@@ -174,6 +176,20 @@ def percentile(values: list[float], share: float) -> float:
 def cpu_seconds(process: object) -> float:
     times = process.cpu_times()  # type: ignore[attr-defined]
     return float(times.user + times.system)
+
+
+def browser_cpu_seconds() -> float:
+    """CPU time of every Chromium process this driver started (through playwright's driver)."""
+    import psutil
+
+    total = 0.0
+    for child in psutil.Process().children(recursive=True):
+        try:
+            if "chrom" in child.name():
+                total += cpu_seconds(child)
+        except psutil.Error:
+            continue
+    return total
 
 
 async def wait_ready(url: str, count: int, process: subprocess.Popen[bytes]) -> None:
@@ -225,11 +241,14 @@ async def measure(browser: object, url: str, path: str, selector: str, state: di
     await asyncio.sleep(warmup)
     window_start = time.monotonic()
     for _ctx, page, _loads in opened:
-        await page.evaluate("window.__lat.length = 0")
+        with contextlib.suppress(Exception):  # a page reloading now starts with an empty list anyway
+            await page.evaluate("window.__lat.length = 0")
     loads_before = sum(loads[0] for _ctx, _page, loads in opened)
-    cpu_before, wall_before = cpu_seconds(server), time.monotonic()
+    cpu_before, wall_before, browsers_before = cpu_seconds(server), time.monotonic(), browser_cpu_seconds()
     await asyncio.sleep(seconds)
-    cpu_cores = (cpu_seconds(server) - cpu_before) / (time.monotonic() - wall_before)
+    elapsed = time.monotonic() - wall_before
+    cpu_cores = (cpu_seconds(server) - cpu_before) / elapsed
+    browser_cores = (browser_cpu_seconds() - browsers_before) / elapsed
     reloads = sum(loads[0] for _ctx, _page, loads in opened) - loads_before
     await inject(url, on=False)
     latencies: list[float] = []
@@ -243,7 +262,7 @@ async def measure(browser: object, url: str, path: str, selector: str, state: di
         await ctx.close()
     return Result(path, clients, len(latencies), int(count * window * clients), statistics.median(latencies)
                   if latencies else float("nan"), percentile(latencies, 0.99), max(latencies, default=0.0),
-                  cpu_cores, (cpu_cores - idle) / clients, reloads)
+                  cpu_cores, (cpu_cores - idle) / clients, reloads, browser_cores)
 
 
 async def drive(args: argparse.Namespace) -> list[Result]:
@@ -294,7 +313,7 @@ def report(results: list[Result], devices: int) -> None:
     base = {r.clients: r for r in results if r.page == "/_bench/bare"}
     print(f"\nUI latency, {devices} devices x 1 reading/s, bus publish -> value in the browser DOM")
     print(f"{'page':<22}{'clients':>8}{'p50 ms':>9}{'p99 ms':>9}{'max ms':>9}{'delivered':>11}"
-          f"{'CPU/client':>12}{'p99 vs base':>13}{'CPU vs base':>13}{'reloads':>9}")
+          f"{'CPU/client':>12}{'p99 vs base':>13}{'CPU vs base':>13}{'reloads':>9}{'browsers':>10}")
     for r in results:
         b = base.get(r.clients)
         name = "baseline: bare labels" if r.page == "/_bench/bare" else "dashboard (/)"
@@ -302,7 +321,8 @@ def report(results: list[Result], devices: int) -> None:
         ratio_cpu = f"{r.per_client / b.per_client:.2f}x" if b and b.per_client > 0 else "-"
         delivered = r.samples / max(r.expected, 1)
         print(f"{name:<22}{r.clients:>8}{r.p50:>9.0f}{r.p99:>9.0f}{r.worst:>9.0f}{delivered:>10.0%}"
-              f"{r.per_client * 100:>10.1f} %{ratio_p99:>13}{ratio_cpu:>13}{r.reloads:>9}")
+              f"{r.per_client * 100:>10.1f} %{ratio_p99:>13}{ratio_cpu:>13}{r.reloads:>9}"
+              f"{r.browser_cores * 100:>8.0f} %")
     load = ", ".join(f"{value:.1f}" for value in os.getloadavg())
     print(f"machine: {os.cpu_count()} CPUs, load average at the end {load} (all processes)")
     dash = [r for r in results if r.page == "/"]
