@@ -30,7 +30,16 @@ from babel.messages.pofile import read_po
 logger = logging.getLogger(__name__)
 
 DOMAIN = "messages"
-LOCALES_DIR = Path(__file__).resolve().parent.parent / "locales"
+
+
+def _find_locales() -> Path:
+    """``locales/`` beside the package (a checkout or editable install), else in the working
+    directory (the Docker image installs the wheel and keeps ``/app/locales``)."""
+    candidates = [Path(__file__).resolve().parent.parent / "locales", Path.cwd() / "locales"]
+    return next((path for path in candidates if path.is_dir()), candidates[0])
+
+
+LOCALES_DIR = _find_locales()
 DEFAULT_LANGUAGE = "en"
 # Language code on the account -> (name shown in the switch, Babel locale for dates and numbers).
 LANGUAGES: dict[str, tuple[str, str]] = {"en": ("English", "en_US"), "zh": ("中文", "zh_Hans_CN")}
@@ -50,7 +59,10 @@ def compile_catalogs(directory: Path = LOCALES_DIR) -> list[Path]:
     install is fine: ``translations()`` then compiles in memory.
     """
     written: list[Path] = []
-    for po_path in sorted(directory.glob(f"*/LC_MESSAGES/{DOMAIN}.po")):
+    catalogs = sorted(directory.glob(f"*/LC_MESSAGES/{DOMAIN}.po"))
+    if not catalogs:
+        logger.warning("no translation catalogs in %s: every page will be in English", directory)
+    for po_path in catalogs:
         mo_path = po_path.with_suffix(".mo")
         if mo_path.exists() and mo_path.stat().st_mtime >= po_path.stat().st_mtime:
             continue
