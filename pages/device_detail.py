@@ -6,7 +6,7 @@ import uuid
 from typing import Any
 from urllib.parse import urlencode
 
-from nicegui import ui
+from nicegui import background_tasks, ui
 from starlette.requests import Request
 from starlette.responses import RedirectResponse
 
@@ -27,6 +27,7 @@ from pages.devices import save_device
 from pages.layout import frame, notify_error, require_user
 
 MAX_POINTS = 1000
+MAX_APPENDED = 300  # raw live points added to a bucketed line before it is re-bucketed
 
 
 def _point(timestamp: Any, avg: float, low: float, high: float, count: int) -> list[Any]:
@@ -38,6 +39,7 @@ class HistoryChart:
 
     def __init__(self, device: Any) -> None:
         self.device = device
+        self.appended = 0
         with ui.row().classes("w-full items-center justify-between gap-2"):
             self.range = TimeRange(self.reload)
             ui.button(_("Export CSV"), icon="download", on_click=self.export).mark("export-csv")
@@ -46,6 +48,7 @@ class HistoryChart:
             .mark("history-chart").props(theme.testid("history-chart"))
 
     async def reload(self) -> None:
+        self.appended = 0
         start, end = self.range.bounds
         self.chart.classes(add="opacity-50")
         try:
@@ -71,6 +74,10 @@ class HistoryChart:
             return
         data.append([latest.timestamp.isoformat(), latest.value, latest.value, latest.value, 1])
         self.chart.update()
+        self.appended += 1
+        if self.appended >= MAX_APPENDED:  # keep the line within MAX_POINTS-ish: fetch buckets again
+            self.appended = 0
+            background_tasks.create(self.reload(), name="re-bucket history")
 
     def export(self) -> None:
         start, end = self.range.bounds

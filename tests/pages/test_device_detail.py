@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
 from nicegui import ui
 from nicegui.testing import User
 
@@ -117,3 +118,22 @@ async def test_export_needs_a_signed_in_browser(user: User) -> None:
     boiler = await make_device("Boiler")
     response = await user.http_client.get(f"/ui/export/device/{boiler.id}")
     assert response.status_code == 401
+
+
+async def test_a_long_live_tail_is_re_bucketed(user: User, reader: Account, sign_in,
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    from pages import device_detail
+
+    boiler = await make_device("Boiler")
+    await store_readings(boiler.id, 5)
+    await sign_in(reader)
+    await user.open(f"/devices/{boiler.id}")
+    await eventually(lambda: readings_shown(user) == 5)
+    monkeypatch.setattr(device_detail, "MAX_APPENDED", 3)
+    start = utcnow()
+    for second in range(1, 3):
+        publish(boiler, 100.0 + second, at=start + timedelta(seconds=second))
+        await eventually(lambda second=second: readings_shown(user) == 5 + second)
+    publish(boiler, 103.0, at=start + timedelta(seconds=3))
+    # the third live point triggers a reload from the series service, which holds the 5 stored readings
+    await eventually(lambda: readings_shown(user) == 5)
