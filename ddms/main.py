@@ -74,7 +74,9 @@ def create_api(settings: Settings, service_factories: list[ServiceFactory] | Non
             runtime.owner_password_generated = await users.ensure_owner(
                 session=session, password=settings.ddms_owner_password or None
             )
-            await system.get_config(session=session)
+            await system.get_config(
+                session=session, defaults={"sse_interval": settings.sse_interval, "app_title": settings.app_title}
+            )
         for hook in startup_hooks or []:
             await hook(runtime)
         for factory in service_factories or []:

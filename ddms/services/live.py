@@ -25,6 +25,7 @@ from ddms import metrics
 from ddms.bus import Bus, LatestValue, get_bus
 from ddms.errors import NotFound
 from ddms.models import Device, Reading, UTCDateTime
+from ddms.services import system
 from ddms.services.devices import get_device
 from ddms.services.thresholds import HasThresholds, Level, classify
 
@@ -87,7 +88,7 @@ class SnapshotFeed:
     """
 
     def __init__(self, interval: float) -> None:
-        self.interval = interval
+        self.default_interval = interval
         self.payload: bytes | None = None
         self.built_at = 0.0
         self.builds = 0
@@ -102,14 +103,20 @@ class SnapshotFeed:
         metrics.SSE_SNAPSHOTS.inc()
         return self.payload
 
+    @property
+    def interval(self) -> float:
+        """The owner's configured stream interval (PUT /api/config), SSE_INTERVAL until it is read."""
+        return float(system.live_setting("sse_interval", self.default_interval))
+
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
-        start = loop.time()
-        step = 1
+        due = loop.time() + self.interval
         while True:
-            due = start + step * self.interval
             await asyncio.sleep(max(0.0, due - loop.time()))
-            step = max(step + 1, int((loop.time() - start) / self.interval) + 1)
+            # Next tick on the grid (no drift); after a stall, skip missed ticks instead of bursting.
+            due += self.interval
+            if due < loop.time():
+                due = loop.time() + self.interval
             self._build()
             tick, self._tick = self._tick, asyncio.Event()
             tick.set()

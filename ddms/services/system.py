@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from sqlalchemy import text
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -15,14 +16,32 @@ from ddms.schemas.system import ConfigUpdate, Health
 logger = logging.getLogger(__name__)
 
 
-async def get_config(*, session: AsyncSession) -> Configuration:
-    """The one configuration row, created with defaults on first use."""
+# The configuration as last read or written, for hot paths (the SSE feed) that must not query the
+# database per tick. Updated by every get_config/update_config in this process.
+_live: dict[str, Any] = {}
+
+
+def live_setting(name: str, default: Any) -> Any:
+    """The current value of a configuration field, or ``default`` before the row was first read."""
+    return _live.get(name, default)
+
+
+def _remember(config: Configuration) -> Configuration:
+    _live.update(config.model_dump(exclude={"id", "updated_at"}))
+    return config
+
+
+async def get_config(*, session: AsyncSession, defaults: dict[str, Any] | None = None) -> Configuration:
+    """The one configuration row, created on first use from ``defaults`` (the environment's values).
+
+    After that the row wins: the owner edits it in the settings page or through PUT /api/config.
+    """
     config = await session.get(Configuration, SINGLETON_ID, populate_existing=True)
     if config is None:
-        config = Configuration(id=SINGLETON_ID)
+        config = Configuration(id=SINGLETON_ID, **(defaults or {}))
         session.add(config)
         await session.commit()
-    return config
+    return _remember(config)
 
 
 async def update_config(*, session: AsyncSession, data: ConfigUpdate) -> Configuration:
@@ -35,7 +54,7 @@ async def update_config(*, session: AsyncSession, data: ConfigUpdate) -> Configu
     config.updated_at = utcnow()
     session.add(config)
     await session.commit()
-    return config
+    return _remember(config)
 
 
 async def health(*, session: AsyncSession) -> Health:

@@ -20,7 +20,7 @@ from ddms.bus import LatestValue, StatusChange, get_bus
 from ddms.config import Settings, load_settings
 from ddms.main import create_api
 from ddms.models import Role, utcnow
-from tests.api.helpers import OWNER_PASSWORD, add_user, owner_user, tokens_for
+from tests.api.helpers import OWNER_PASSWORD, add_user, bearer, owner_user, tokens_for
 
 
 def _free_port() -> int:
@@ -142,3 +142,16 @@ async def test_private_stream_needs_a_token(database: db.Database, settings: Set
             ) as ok:
                 assert ok.status_code == 200
                 assert (await _events(ok, 1))[0][1] == []
+
+
+async def test_owner_changes_the_stream_interval_without_a_restart(base_url: str, settings: Settings) -> None:
+    """PUT /api/config sse_interval applies to the running stream (the row wins over SSE_INTERVAL)."""
+    _publish("Boiler", 70.0)
+    issued = await tokens_for(settings, await owner_user())
+    async with httpx.AsyncClient(timeout=10, base_url=base_url) as http:
+        changed = await http.put("/api/config", headers=bearer(issued.access_token), json={"sse_interval": 1.5})
+        assert changed.status_code == 200, changed.text
+        async with http.stream("GET", "/api/devices/stream") as response:
+            events = await _events(response, 3)
+    gaps = [later[0] - earlier[0] for earlier, later in pairwise(events[1:])]
+    assert all(abs(gap - 1.5) < 0.3 for gap in gaps), gaps

@@ -107,7 +107,7 @@ async def test_config_defaults_and_update(client: httpx.AsyncClient, owner: Acco
         "backup_schedule": "0 2 * * *",
         "backup_retention_count": 7,
         "default_retention_days": 90,
-        "sse_interval": 5.0,
+        "sse_interval": 0.5,  # seeded from the environment's SSE_INTERVAL (the test settings)
         "app_title": "DDMS",
     }
     change = {
@@ -115,7 +115,7 @@ async def test_config_defaults_and_update(client: httpx.AsyncClient, owner: Acco
         "backup_schedule": "30  3 * * 1-5",
         "backup_retention_count": 365,
         "default_retention_days": 3650,
-        "sse_interval": 0.5,
+        "sse_interval": 2.5,
         "app_title": "Plant 监控",
     }
     answer = await client.put("/api/config", headers=owner.headers, json=change)
