@@ -94,7 +94,8 @@ def _user_reset(args: argparse.Namespace, settings: Settings) -> int:
 
     password = _read_password(args.password)
     asyncio.run(_with_session(
-        settings, lambda session: users.set_password(session=session, username=args.username, password=password)
+        settings,
+        lambda session: users.set_password(session=session, username=args.username, password=password),
     ))
     print(f"password of '{args.username}' reset; existing sessions were signed out")
     return 0
@@ -158,7 +159,9 @@ def build_parser() -> argparse.ArgumentParser:
     restore.add_argument("--yes", action="store_true", help="do not ask for confirmation")
     restore.set_defaults(handler=_restore)
 
-    user = commands.add_parser("user", help="manage accounts").add_subparsers(dest="user_command", required=True)
+    user = commands.add_parser("user", help="manage accounts").add_subparsers(
+        dest="user_command", required=True
+    )
     create = user.add_parser("create", help="create an admin or read-only account")
     create.add_argument("username")
     create.add_argument("--role", choices=["admin", "read_only"], default="read_only")

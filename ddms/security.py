@@ -78,7 +78,8 @@ def encode_token(
 def decode_token(token: str, *, secret: str, algorithm: str, expected_type: TokenType) -> TokenClaims:
     """Verify signature, expiry and type; Unauthorized otherwise."""
     try:
-        payload = jwt.decode(token, secret, algorithms=[algorithm], options={"require": ["exp", "sub", "jti"]})
+        required = {"require": ["exp", "sub", "jti"]}
+        payload = jwt.decode(token, secret, algorithms=[algorithm], options=required)
         if payload.get("type") != expected_type:
             raise Unauthorized("Invalid token type")
         return TokenClaims(

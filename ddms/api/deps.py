@@ -36,7 +36,8 @@ BearerDep = Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
 async def get_current_user(session: SessionDep, settings: SettingsDep, credentials: BearerDep) -> User:
     if credentials is None or not credentials.credentials:
         raise Unauthorized("Not authenticated")
-    return await auth.user_from_access_token(session=session, settings=settings, token=credentials.credentials)
+    token = credentials.credentials
+    return await auth.user_from_access_token(session=session, settings=settings, token=token)
 
 
 CurrentUser = Annotated[User, Depends(get_current_user)]

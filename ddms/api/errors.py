@@ -11,7 +11,16 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ddms.db import OUTAGE_ERRORS, is_outage
-from ddms.errors import Conflict, DDMSError, Forbidden, Invalid, NotFound, RateLimited, Unauthorized, Unavailable
+from ddms.errors import (
+    Conflict,
+    DDMSError,
+    Forbidden,
+    Invalid,
+    NotFound,
+    RateLimited,
+    Unauthorized,
+    Unavailable,
+)
 
 logger = logging.getLogger(__name__)
 

@@ -24,7 +24,9 @@ class ConfigPublic(BaseModel):
 
 class ConfigUpdate(StrictInput):
     backup_enabled: bool | None = None
-    backup_schedule: Annotated[str, StringConstraints(min_length=9, max_length=100), AfterValidator(check_cron)] | None = None
+    backup_schedule: (
+        Annotated[str, StringConstraints(min_length=9, max_length=100), AfterValidator(check_cron)] | None
+    ) = None
     backup_retention_count: Annotated[int, Field(ge=1, le=365)] | None = None
     default_retention_days: Annotated[int, Field(ge=1, le=3650)] | None = None
     sse_interval: Annotated[float, Field(ge=0.5, le=3600, allow_inf_nan=False)] | None = None

@@ -68,7 +68,8 @@ class LoginThrottle:
 
     def _forget_stale(self, now: float) -> None:
         """Drop names whose failures all left the window: guessing many names cannot grow memory forever."""
-        stale = [name for name, times in self._failures.items() if not times or times[-1] <= now - self.window]
+        horizon = now - self.window
+        stale = [name for name, times in self._failures.items() if not times or times[-1] <= horizon]
         for name in stale:
             del self._failures[name]
 
@@ -93,16 +94,18 @@ async def login(*, session: AsyncSession, settings: Settings, username: str, pas
     return await issue(session=session, settings=settings, user=user, family_id=uuid.uuid4())
 
 
-async def issue(*, session: AsyncSession, settings: Settings, user: User, family_id: uuid.UUID) -> IssuedTokens:
+async def issue(
+    *, session: AsyncSession, settings: Settings, user: User, family_id: uuid.UUID
+) -> IssuedTokens:
     """A new access token and a new refresh token in ``family_id``."""
     secret, algorithm = settings.jwt_secret, settings.jwt_algorithm
     access, _ = encode_token(
-        secret=secret, algorithm=algorithm, user_id=user.id, token_type="access",
+        secret=secret, algorithm=algorithm, user_id=user.id, token_type="access",  # noqa: S106
         version=user.token_version, lifetime=timedelta(minutes=settings.access_token_expire_minutes),
     )
     refresh_lifetime = timedelta(days=settings.refresh_token_expire_days)
     refresh, claims = encode_token(
-        secret=secret, algorithm=algorithm, user_id=user.id, token_type="refresh",
+        secret=secret, algorithm=algorithm, user_id=user.id, token_type="refresh",  # noqa: S106
         version=user.token_version, lifetime=refresh_lifetime, family_id=family_id,
     )
     await tokens.remember(session=session, claims=claims)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from itertools import pairwise
 from typing import Any
 
 from sqlalchemy import delete, func
@@ -79,7 +80,7 @@ def check_thresholds(fields: dict[str, Any]) -> None:
         ("threshold_critical_upper", fields.get("threshold_critical_upper")),
     ]
     present = [(name, value) for name, value in order if value is not None]
-    for (low_name, low), (high_name, high) in zip(present, present[1:], strict=False):
+    for (low_name, low), (high_name, high) in pairwise(present):
         strict = low_name == "threshold_warning_lower" and high_name == "threshold_warning_upper"
         if low > high or (strict and low == high):
             relation = "below" if strict else "at most"
@@ -136,7 +137,8 @@ async def update_device(*, session: AsyncSession, device_id: uuid.UUID, data: De
             raise Invalid(f"{key} cannot be null")
     merged = device.model_dump() | changes
     if "modbus_register_count" in changes and "data_type" not in changes:
-        merged["data_type"] = None if changes["modbus_register_count"] in DEFAULT_TYPE_FOR_COUNT else merged["data_type"]
+        if changes["modbus_register_count"] in DEFAULT_TYPE_FOR_COUNT:
+            merged["data_type"] = None  # re-derived from the new count
     elif "data_type" in changes and "modbus_register_count" not in changes:
         merged["modbus_register_count"] = None
     _checked(merged)

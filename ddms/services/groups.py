@@ -76,7 +76,9 @@ async def group_detail(*, session: AsyncSession, group_id: uuid.UUID) -> GroupDe
     devices = await group_devices(session=session, group_id=group_id)
     return GroupDetail(
         **_public(group, len(devices)).model_dump(),
-        devices=[GroupMember(id=d.id, name=d.name, unit=d.unit, status=DeviceStatus(d.status)) for d in devices],
+        devices=[
+            GroupMember(id=d.id, name=d.name, unit=d.unit, status=DeviceStatus(d.status)) for d in devices
+        ],
         alert_summary=alert_summary(devices),
     )
 

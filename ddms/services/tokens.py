@@ -32,7 +32,11 @@ async def consume(*, session: AsyncSession, claims: TokenClaims) -> RefreshToken
     now = utcnow()
     marked = await session.exec(  # type: ignore[call-overload]
         update(RefreshToken)
-        .where(RefreshToken.id == claims.jti, RefreshToken.used_at.is_(None), RefreshToken.revoked_at.is_(None))  # type: ignore[union-attr]
+        .where(
+            RefreshToken.id == claims.jti,
+            RefreshToken.used_at.is_(None),  # type: ignore[union-attr]
+            RefreshToken.revoked_at.is_(None),  # type: ignore[union-attr]
+        )
         .values(used_at=now)
     )
     await session.commit()
@@ -66,7 +70,9 @@ async def revoke_one(*, session: AsyncSession, jti: uuid.UUID) -> None:
     await session.commit()
 
 
-async def revoke_all(*, session: AsyncSession, user_id: uuid.UUID, except_family: uuid.UUID | None = None) -> None:
+async def revoke_all(
+    *, session: AsyncSession, user_id: uuid.UUID, except_family: uuid.UUID | None = None
+) -> None:
     """Revoke every live refresh token of a user (optionally sparing one login's family)."""
     query = update(RefreshToken).where(
         RefreshToken.user_id == user_id, RefreshToken.revoked_at.is_(None)  # type: ignore[union-attr]

@@ -17,9 +17,9 @@ def check_host(value: str) -> str:
     except ValueError:
         pass
     labels = candidate.rstrip(".").split(".")
-    if len(candidate) <= 253 and labels and all(_HOST_LABEL.match(label) for label in labels):
-        if not labels[-1].isdigit():
-            return candidate
+    well_formed = len(candidate) <= 253 and labels and all(_HOST_LABEL.match(label) for label in labels)
+    if well_formed and not labels[-1].isdigit():  # an all-digit last label is a mistyped IPv4 address
+        return candidate
     raise ValueError("must be an IPv4/IPv6 address or a host name")
 
 

@@ -36,8 +36,12 @@ def _set_refresh_cookie(response: Response, settings: Settings, issued: auth.Iss
 
 
 @router.post("/login", response_model=LoginResponse)
-async def login(body: LoginRequest, response: Response, session: SessionDep, settings: SettingsDep) -> LoginResponse:
-    issued = await auth.login(session=session, settings=settings, username=body.username, password=body.password)
+async def login(
+    body: LoginRequest, response: Response, session: SessionDep, settings: SettingsDep,
+) -> LoginResponse:
+    issued = await auth.login(
+        session=session, settings=settings, username=body.username, password=body.password,
+    )
     _set_refresh_cookie(response, settings, issued)
     user = issued.user
     return LoginResponse(

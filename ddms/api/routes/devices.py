@@ -30,11 +30,16 @@ async def get_device(device_id: uuid.UUID, session: SessionDep, _: CurrentUser) 
 
 
 @router.put("/{device_id}", response_model=DevicePublic)
-async def update_device(device_id: uuid.UUID, body: DeviceUpdate, session: SessionDep, _: AdminUser) -> DevicePublic:
-    return DevicePublic.model_validate(await devices.update_device(session=session, device_id=device_id, data=body))
+async def update_device(
+    device_id: uuid.UUID, body: DeviceUpdate, session: SessionDep, _: AdminUser,
+) -> DevicePublic:
+    device = await devices.update_device(session=session, device_id=device_id, data=body)
+    return DevicePublic.model_validate(device)
 
 
 @router.delete("/{device_id}", status_code=status.HTTP_204_NO_CONTENT)
-async def delete_device(device_id: uuid.UUID, session: SessionDep, _: AdminUser, keep_data: bool = False) -> Response:
+async def delete_device(
+    device_id: uuid.UUID, session: SessionDep, _: AdminUser, keep_data: bool = False,
+) -> Response:
     await devices.delete_device(session=session, device_id=device_id, keep_data=keep_data)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

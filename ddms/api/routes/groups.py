@@ -29,7 +29,9 @@ async def get_group(group_id: uuid.UUID, session: SessionDep, _: CurrentUser) ->
 
 
 @router.put("/{group_id}", response_model=GroupDetail)
-async def update_group(group_id: uuid.UUID, body: GroupUpdate, session: SessionDep, _: AdminUser) -> GroupDetail:
+async def update_group(
+    group_id: uuid.UUID, body: GroupUpdate, session: SessionDep, _: AdminUser,
+) -> GroupDetail:
     return await groups.update_group(session=session, group_id=group_id, data=body)
 
 
