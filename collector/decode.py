@@ -98,6 +98,10 @@ def decode(
     value = float(decode_raw(registers, data_type, byte_order)) * scale + offset
     if not math.isfinite(value):
         raise DecodeError(f"value is not finite ({value})")
+    if scale != 1.0 or offset != 0.0:
+        # Drop binary noise from the arithmetic (239 * 0.1 = 23.900000000000002) without losing
+        # precision a device can carry: 15 significant digits is what a double holds reliably.
+        value = float(f"{value:.15g}")
     return value
 
 

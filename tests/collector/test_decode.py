@@ -90,3 +90,10 @@ def test_wrong_register_count_is_an_error(data_type: str, registers: list[int]) 
 
 def test_result_is_finite_float() -> None:
     assert math.isfinite(decode([0, 1], "uint32", "DCBA"))
+
+
+def test_scaled_values_carry_no_binary_noise() -> None:
+    """A tenths-scaled int16 of 239 is stored and shown as 23.9, not 23.900000000000002."""
+    assert decode([239], "int16", "ABCD", scale=0.1) == 23.9
+    assert str(decode([0xFFFF], "int16", "ABCD", scale=0.1, offset=0.3)) == "0.2"
+    assert str(decode([1001], "uint16", "ABCD", scale=0.01)) == "10.01"
