@@ -65,4 +65,5 @@ async def health(*, session: AsyncSession) -> Health:
     except Exception as exc:
         logger.warning("health check: database unavailable: %s", type(exc).__name__)
         database = "unavailable"
-    return Health(status="healthy" if database == "ok" else "unhealthy", database=database, version=__version__)
+    status = "healthy" if database == "ok" else "unhealthy"
+    return Health(status=status, database=database, version=__version__)
