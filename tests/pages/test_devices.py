@@ -171,3 +171,19 @@ async def test_new_device_starts_with_the_configured_default_retention(user: Use
     async with ddms.db.session_scope() as session:
         (created,) = await devices.list_devices(session=session)
     assert created.retention_days == 30
+
+
+async def test_edit_changes_and_clears_thresholds(user: User, admin: Account, sign_in) -> None:
+    device = await make_device("Boiler", threshold_warning_upper=80, threshold_critical_upper=95)
+    await sign_in(admin)
+    await user.open("/devices")
+    user.find("Edit").click()
+    await user.should_see(marker="device-dialog", retries=100)
+    assert user.find(marker="field-name").elements.pop().value == "Boiler"
+    user.find(marker="field-threshold_warning_upper").elements.pop().value = 85
+    user.find(marker="field-threshold_critical_upper").elements.pop().value = None
+    user.find(marker="save").click()
+    await user.should_see("Device 'Boiler' saved", retries=100)
+    async with ddms.db.session_scope() as session:
+        edited = await devices.get_device(session=session, device_id=device.id)
+    assert (edited.threshold_warning_upper, edited.threshold_critical_upper) == (85, None)
