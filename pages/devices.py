@@ -12,7 +12,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse
 
 from ddms import db
-from ddms.errors import DDMSError, Forbidden
+from ddms.errors import DDMSError
 from ddms.i18n import _, format_datetime, format_integer
 from ddms.schemas.devices import DeviceCreate, DeviceUpdate
 from ddms.services import devices
@@ -20,16 +20,12 @@ from pages import theme
 from pages.components.device_form import DeviceForm, device_dialog
 from pages.components.forms import field_errors
 from pages.components.probe import run_connection_test
-from pages.layout import busy, frame, notify_done, notify_error, require_user
-from pages.session import SessionUser, browser_timezone, current_user
+from pages.layout import acting_user, busy, can_edit, frame, notify_done, notify_error, require_user
+from pages.session import SessionUser, browser_timezone
 
 
 async def editor() -> SessionUser:
-    """Every action re-checks the role on the server: hiding a button is not a permission check."""
-    user = await current_user()
-    if user is None or not user.can_edit_devices:
-        raise Forbidden("You do not have permission to do this")
-    return user
+    return await acting_user(can_edit)
 
 
 Done = Callable[[], Any]

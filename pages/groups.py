@@ -12,7 +12,7 @@ from starlette.responses import RedirectResponse
 
 from ddms import db
 from ddms.bus import get_bus
-from ddms.errors import DDMSError, Forbidden, NotFound
+from ddms.errors import DDMSError, NotFound
 from ddms.i18n import _, format_integer, translate_detail
 from ddms.schemas.devices import GroupCreate, GroupUpdate
 from ddms.services import devices, groups
@@ -23,14 +23,11 @@ from pages.components.history import load_group_series, recent_trends
 from pages.components.live import DeviceState, watch_latest
 from pages.components.time_range import TimeRange
 from pages.dashboard import SummaryBar
-from pages.layout import busy, frame, notify_done, notify_error, require_user
-from pages.session import current_user
+from pages.layout import acting_user, busy, can_edit, frame, notify_done, notify_error, require_user
 
 
 async def editor() -> None:
-    user = await current_user()
-    if user is None or not user.can_edit_devices:
-        raise Forbidden("You do not have permission to do this")
+    await acting_user(can_edit)
 
 
 async def group_dialog(group: Any | None, members: list[uuid.UUID]) -> None:

@@ -11,7 +11,7 @@ from nicegui.events import ClickEventArguments
 from starlette.responses import RedirectResponse
 
 from ddms import db
-from ddms.errors import DDMSError
+from ddms.errors import DDMSError, Forbidden, Unauthorized
 from ddms.i18n import LANGUAGES, N_, _, translate_detail
 from ddms.schemas.users import ProfileUpdate
 from ddms.services import users
@@ -134,6 +134,28 @@ async def require_user(path: str) -> SessionUser | RedirectResponse:
         return to_login(path)
     await load_app_title()
     return user
+
+
+async def acting_user(allowed: Callable[[SessionUser], bool] = lambda _user: True) -> SessionUser:
+    """The user behind an action, re-read from the database: hiding a button is not a permission check.
+
+    A session that ended meanwhile (password or role changed, account deleted) goes to the login page.
+    """
+    user = await current_user()
+    if user is None:
+        ui.navigate.to("/login")
+        raise Unauthorized("Session has ended, please log in again")
+    if not allowed(user):
+        raise Forbidden("You do not have permission to do this")
+    return user
+
+
+def can_edit(user: SessionUser) -> bool:
+    return user.can_edit_devices
+
+
+def is_owner(user: SessionUser) -> bool:
+    return user.is_owner
 
 
 def forbidden(user: SessionUser, title: str) -> None:

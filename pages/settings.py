@@ -9,13 +9,13 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse
 
 from ddms import db
-from ddms.errors import DDMSError, Forbidden
+from ddms.errors import DDMSError
 from ddms.i18n import FIELD_LABELS, N_, _
 from ddms.schemas.system import ConfigUpdate
 from ddms.services import system
 from pages.components.forms import field_errors, whole
-from pages.layout import forbidden, frame, notify_done, notify_error, require_user
-from pages.session import current_user, load_app_title
+from pages.layout import acting_user, forbidden, frame, is_owner, notify_done, notify_error, require_user
+from pages.session import load_app_title
 
 HINTS = {
     "app_title": N_("Shown in the header and the browser tab"),
@@ -65,9 +65,7 @@ class SettingsForm:
             return
         self.button.props("loading")
         try:
-            user = await current_user()
-            if user is None or not user.is_owner:
-                raise Forbidden("You do not have permission to do this")
+            await acting_user(is_owner)
             async with db.session_scope() as session:
                 await system.update_config(session=session, data=ConfigUpdate.model_validate(self.body()))
             await load_app_title(force=True)

@@ -10,7 +10,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse
 
 from ddms import db
-from ddms.errors import DDMSError, Forbidden
+from ddms.errors import DDMSError
 from ddms.i18n import _, format_datetime, translate_detail
 from ddms.models import Role
 from ddms.schemas.users import UserCreate, UserUpdate
@@ -18,17 +18,23 @@ from ddms.security import check_password_rules
 from ddms.services import users
 from pages import theme
 from pages.components.forms import field_errors
-from pages.layout import busy, forbidden, frame, notify_done, notify_error, require_user
-from pages.session import browser_timezone, current_user
+from pages.layout import (
+    acting_user,
+    busy,
+    forbidden,
+    frame,
+    is_owner,
+    notify_done,
+    notify_error,
+    require_user,
+)
+from pages.session import browser_timezone
 
 ASSIGNABLE = ("admin", "read_only")
 
 
 async def owner() -> None:
-    """Every change re-checks on the server that the signed-in user is still the owner."""
-    user = await current_user()
-    if user is None or not user.is_owner:
-        raise Forbidden("You do not have permission to do this")
+    await acting_user(is_owner)
 
 
 def password_error(password: str) -> str | None:

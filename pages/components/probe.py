@@ -11,7 +11,7 @@ from ddms import db
 from ddms.errors import DDMSError
 from ddms.i18n import _, format_number, translate_detail
 from ddms.services import live
-from pages.session import current_user
+from pages.layout import acting_user, can_edit, notify_error
 
 
 async def probe(device_id: uuid.UUID) -> dict[str, Any]:
@@ -22,9 +22,10 @@ async def probe(device_id: uuid.UUID) -> dict[str, Any]:
 
 async def run_connection_test(device_id: uuid.UUID) -> None:
     """Run the test with a spinner and show the value read and the latency (or the error)."""
-    user = await current_user()
-    if user is None or not user.can_edit_devices:
-        ui.notify(translate_detail("You do not have permission to do this"), type="negative")
+    try:
+        await acting_user(can_edit)
+    except DDMSError as exc:
+        notify_error(exc)
         return
     note = ui.notification(_("Testing connection…"), spinner=True, timeout=None)
     try:

@@ -49,3 +49,21 @@ async def test_password_reset_by_the_owner_ends_the_ui_session(user: User, reade
                                 data=UserUpdate(password="reset-by-owner-1"))
     await user.open("/devices")
     await user.should_see(marker="login-card")
+
+
+async def test_an_action_after_the_session_ended_goes_to_login(user: User, admin: Account, sign_in) -> None:
+    import ddms.db
+    from ddms.schemas.users import UserUpdate
+    from ddms.services import groups, users
+
+    await sign_in(admin)
+    await user.open("/groups")
+    async with ddms.db.session_scope() as session:  # the owner demotes this admin meanwhile
+        await users.update_user(session=session, user_id=admin.id, data=UserUpdate(role="read_only"))
+    user.find("Add group").click()
+    await user.should_see(marker="group-dialog", retries=100)
+    user.find(marker="field-name").type("Water")
+    user.find(marker="save").click()
+    await user.should_see(marker="login-card", retries=100)
+    async with ddms.db.session_scope() as session:
+        assert await groups.list_groups(session=session) == []
