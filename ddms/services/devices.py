@@ -137,8 +137,10 @@ async def update_device(*, session: AsyncSession, device_id: uuid.UUID, data: De
             raise Invalid(f"{key} cannot be null")
     merged = device.model_dump() | changes
     if "modbus_register_count" in changes and "data_type" not in changes:
-        if changes["modbus_register_count"] in DEFAULT_TYPE_FOR_COUNT:
-            merged["data_type"] = None  # re-derived from the new count
+        count = changes["modbus_register_count"]
+        fits = count is None or REGISTER_WIDTH[DataType(merged["data_type"])] == count
+        if not fits and count in DEFAULT_TYPE_FOR_COUNT:
+            merged["data_type"] = None  # the old type no longer fits: the new count's default
     elif "data_type" in changes and "modbus_register_count" not in changes:
         merged["modbus_register_count"] = None
     _checked(merged)

@@ -310,6 +310,24 @@ async def test_partial_update_keeps_rules_on_the_merged_result(
     assert (await client.put(path, headers=admin.headers, json={})).status_code == 200
 
 
+async def test_register_count_change_keeps_a_type_that_still_fits(
+    client: httpx.AsyncClient, admin: Account
+) -> None:
+    body = await create(client, admin, data_type="int32")
+    path = f"/api/devices/{body['id']}"
+    same = (await client.put(path, headers=admin.headers, json={"modbus_register_count": 2})).json()
+    assert (same["data_type"], same["modbus_register_count"]) == ("int32", 2)
+    one = (await client.put(path, headers=admin.headers, json={"modbus_register_count": 1})).json()
+    assert (one["data_type"], one["modbus_register_count"]) == ("uint16", 1)
+    signed = (await client.put(path, headers=admin.headers, json={"data_type": "int16"})).json()
+    kept = (await client.put(path, headers=admin.headers, json={"modbus_register_count": 1})).json()
+    assert (signed["data_type"], kept["data_type"]) == ("int16", "int16")
+    wide = await client.put(path, headers=admin.headers, json={"modbus_register_count": 4})
+    assert wide.status_code == 400  # int16 does not fill 4 registers; no default for 4
+    derived = (await client.put(path, headers=admin.headers, json={"modbus_register_count": None})).json()
+    assert (derived["data_type"], derived["modbus_register_count"]) == ("int16", 1)
+
+
 async def test_status_filter(client: httpx.AsyncClient, reader: Account, admin: Account) -> None:
     online = await create(client, admin, name="a-online")
     await create(client, admin, name="b-offline")
