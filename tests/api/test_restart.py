@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import logging
 import stat
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
 import httpx
+import pytest
 from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
 
@@ -22,9 +24,10 @@ DEVICE = {"name": "survivor", "modbus_ip": "10.0.0.1", "modbus_slave_id": 1, "mo
 @asynccontextmanager
 async def running(settings: Settings) -> AsyncIterator[tuple[FastAPI, httpx.AsyncClient]]:
     app = create_api(settings)
-    async with LifespanManager(app), httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=app), base_url="http://test"
-    ) as client:
+    async with (
+        LifespanManager(app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as client,
+    ):
         yield app, client
 
 
@@ -122,3 +125,25 @@ async def test_restart_keeps_tokens_on_each_backend(
     other = make().model_copy(update={"ddms_data_dir": tmp_path / "elsewhere"})
     async with running(other) as (_app, client):
         assert (await client.get("/api/auth/me", headers=bearer(tokens["access_token"]))).status_code == 401
+
+
+async def test_generated_owner_password_is_printed_once_and_never_logged(
+    database: ddms.db.Database,
+    settings: Settings,
+    capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from ddms.main import _announce
+
+    hooks = [_announce]
+    first = settings.model_copy(update={"ddms_owner_password": ""})
+    with caplog.at_level(logging.DEBUG):
+        app = create_api(first, startup_hooks=hooks)
+        async with LifespanManager(app):
+            generated = app.state.runtime.owner_password_generated
+        again = create_api(first, startup_hooks=hooks)
+        async with LifespanManager(again):
+            assert again.state.runtime.owner_password_generated is None
+    assert generated
+    assert capsys.readouterr().out.count(generated) == 1
+    assert all(generated not in f"{record.getMessage()} {vars(record)}" for record in caplog.records)
