@@ -20,7 +20,7 @@ from pages.components import charts
 from pages.components.device_card import DeviceCard
 from pages.components.device_form import FIELDS, device_dialog
 from pages.components.history import load_series, recent_trends
-from pages.components.live import DeviceState, watch_latest
+from pages.components.live import DeviceState, reload_on_device_changes, watch_latest
 from pages.components.probe import run_connection_test
 from pages.components.time_range import TimeRange
 from pages.devices import save_device
@@ -138,5 +138,6 @@ async def device_detail_page(request: Request, device_id: str) -> RedirectRespon
             chart.extend(state)
 
         watch_latest(on_state, {device.id})
+        reload_on_device_changes({device.id})
     await chart.reload()
     return None

@@ -67,10 +67,15 @@ def watch_latest(callback: Callback, device_ids: set[uuid.UUID] | None = None, i
     return ui.timer(interval, drain)
 
 
-def reload_on_device_changes() -> None:
-    """Rebuild the page when a device is added, edited or removed (cards follow the configuration)."""
+def reload_on_device_changes(device_ids: set[uuid.UUID] | None = None) -> None:
+    """Rebuild the page when a device (of ``device_ids``, or any) is added, edited or removed."""
     changed: list[DeviceChange] = []
-    unregister = get_bus().on_device_change(changed.append)
+
+    def note(change: DeviceChange) -> None:
+        if device_ids is None or change.device_id in device_ids:
+            changed.append(change)
+
+    unregister = get_bus().on_device_change(note)
     context.client.on_delete(unregister)
 
     def check() -> None:

@@ -11,7 +11,7 @@ from nicegui.testing import User
 import ddms.db
 from ddms.models import Reading, utcnow
 from ddms.models import User as Account
-from tests.pages.helpers import eventually, make_device, publish
+from tests.pages.helpers import eventually, make_device, publish, texts
 
 
 async def store_readings(device_id, minutes: int) -> None:
@@ -137,3 +137,16 @@ async def test_a_long_live_tail_is_re_bucketed(user: User, reader: Account, sign
     publish(boiler, 103.0, at=start + timedelta(seconds=3))
     # the third live point triggers a reload from the series service, which holds the 5 stored readings
     await eventually(lambda: readings_shown(user) == 5)
+
+
+async def test_detail_follows_an_edit_made_elsewhere(user: User, reader: Account, sign_in) -> None:
+    from ddms.schemas.devices import DeviceUpdate
+    from ddms.services import devices
+
+    boiler = await make_device("Boiler", unit="°C")
+    await sign_in(reader)
+    await user.open(f"/devices/{boiler.id}")
+    assert "°C" in texts(user)
+    async with ddms.db.session_scope() as session:
+        await devices.update_device(session=session, device_id=boiler.id, data=DeviceUpdate(unit="K"))
+    await eventually(lambda: "K" in texts(user) and "°C" not in texts(user))  # the page was rebuilt
