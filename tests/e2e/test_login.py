@@ -40,3 +40,14 @@ async def test_home_page_sends_a_stranger_to_login(page: Page, live_server: Live
     await page.goto(live_server.url + "/")
     await page.wait_for_url(lambda url: "/login" in url)
     await expect(page.get_by_role("button", name="Log in")).to_be_visible()
+
+
+async def test_logging_out_ends_the_browser_session(page: Page, live_server: LiveServer) -> None:
+    await login(page, live_server)
+    await page.wait_for_url(lambda url: "/login" not in url)
+    await page.get_by_role("button", name=OWNER).click()  # the user menu in the header
+    await page.get_by_text("Log out", exact=True).click()
+    await page.wait_for_url(lambda url: "/login" in url)
+    await page.goto(live_server.url + "/devices")
+    await page.wait_for_url(lambda url: "/login" in url)
+    await expect(page.get_by_role("button", name="Log in")).to_be_visible()

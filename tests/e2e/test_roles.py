@@ -29,3 +29,14 @@ async def test_owner_sees_the_same_row_with_its_controls(
     for control in ("Edit", "Delete", "Test connection"):
         await expect(row.get_by_role("button", name=control)).to_be_visible()
     await expect(page.get_by_role("button", name="Add device")).to_be_visible()
+
+
+async def test_read_only_user_typing_an_owner_address_gets_no_page(
+    page: Page, live_server: LiveServer, viewer: str
+) -> None:
+    """Hidden links are not the protection: the server refuses the pages themselves."""
+    await logged_in_page(page, live_server, viewer, VIEWER_PASSWORD)
+    for path in ("/users", "/settings"):
+        await page.goto(live_server.url + path)
+        await expect(page.get_by_text("You do not have permission to see this page.")).to_be_visible()
+        await expect(page.get_by_role("button", name="Add user")).to_have_count(0)
