@@ -21,9 +21,9 @@ from ddms.api import errors
 from ddms.api.middleware import TrailingSlashMiddleware
 from ddms.api.routes import auth as auth_routes
 from ddms.api.routes import devices as device_routes
+from ddms.api.routes import export as export_routes
 from ddms.api.routes import groups as group_routes
 from ddms.api.routes import live as live_routes
-from ddms.api.routes import export as export_routes
 from ddms.api.routes import readings as reading_routes
 from ddms.api.routes import system as system_routes
 from ddms.api.routes import users as user_routes
@@ -55,8 +55,11 @@ ServiceFactory = Callable[[Settings], Service]
 StartupHook = Callable[[Runtime], Awaitable[None]]
 
 
-def create_api(settings: Settings, service_factories: list[ServiceFactory] | None = None,
-               startup_hooks: list[StartupHook] | None = None) -> FastAPI:
+def create_api(
+    settings: Settings,
+    service_factories: list[ServiceFactory] | None = None,
+    startup_hooks: list[StartupHook] | None = None,
+) -> FastAPI:
     """The REST/SSE application with its lifespan (database, owner account, background services)."""
 
     @asynccontextmanager
@@ -75,7 +78,8 @@ def create_api(settings: Settings, service_factories: list[ServiceFactory] | Non
                 session=session, password=settings.ddms_owner_password or None
             )
             await system.get_config(
-                session=session, defaults={"sse_interval": settings.sse_interval, "app_title": settings.app_title}
+                session=session,
+                defaults={"sse_interval": settings.sse_interval, "app_title": settings.app_title},
             )
         for hook in startup_hooks or []:
             await hook(runtime)
@@ -92,7 +96,9 @@ def create_api(settings: Settings, service_factories: list[ServiceFactory] | Non
                 await database.dispose()
 
     app = FastAPI(
-        title=settings.app_title + " API", version=__version__, lifespan=lifespan,
+        title=settings.app_title + " API",
+        version=__version__,
+        lifespan=lifespan,
         description="REST and SSE interface of the Device Data Monitoring System.",
     )
     app.state.settings = settings
@@ -100,12 +106,23 @@ def create_api(settings: Settings, service_factories: list[ServiceFactory] | Non
     errors.install(app)
     if settings.cors_origin_list:
         app.add_middleware(
-            CORSMiddleware, allow_origins=settings.cors_origin_list, allow_credentials=True,
-            allow_methods=["*"], allow_headers=["*"],
+            CORSMiddleware,
+            allow_origins=settings.cors_origin_list,
+            allow_credentials=True,
+            allow_methods=["*"],
+            allow_headers=["*"],
         )
     app.add_middleware(TrailingSlashMiddleware)
-    for router in (auth_routes.router, user_routes.router, live_routes.router, device_routes.router,
-                   group_routes.router, system_routes.router, reading_routes.router, export_routes.router):
+    for router in (
+        auth_routes.router,
+        user_routes.router,
+        live_routes.router,
+        device_routes.router,
+        group_routes.router,
+        system_routes.router,
+        reading_routes.router,
+        export_routes.router,
+    ):
         app.include_router(router)
     if settings.prometheus_enabled:
         from ddms import metrics
@@ -138,8 +155,14 @@ def _json_root_for_scripts(app: FastAPI) -> None:
     """``GET /``: browsers get the UI, every other client the health JSON."""
 
     @app.middleware("http")
-    async def root_negotiation(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-        if request.url.path == "/" and request.method == "GET" and "text/html" not in request.headers.get("accept", ""):
+    async def root_negotiation(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        if (
+            request.url.path == "/"
+            and request.method == "GET"
+            and "text/html" not in request.headers.get("accept", "")
+        ):
             async with db.session_scope() as session:
                 result = await system.health(session=session)
             return JSONResponse(result.model_dump(), status_code=200 if result.database == "ok" else 503)
@@ -148,8 +171,9 @@ def _json_root_for_scripts(app: FastAPI) -> None:
 
 def create_app(settings: Settings) -> FastAPI:
     """The whole product: REST/SSE, then the NiceGUI pages mounted at ``/``, then the collector."""
-    import pages
     from nicegui import ui
+
+    import pages
 
     factories: list[ServiceFactory] = []
     if settings.history_jobs_enabled:
@@ -165,8 +189,9 @@ def create_app(settings: Settings) -> FastAPI:
         from collector.simulator import SimulatorService, register_devices
 
         async def register_simulated(_runtime: Runtime) -> None:
-            await register_devices(settings.simulator_host, settings.simulator_port,
-                                   settings.simulator_devices)
+            await register_devices(
+                settings.simulator_host, settings.simulator_port, settings.simulator_devices
+            )
 
         factories.insert(0, SimulatorService)
         hooks.append(register_simulated)
@@ -174,17 +199,25 @@ def create_app(settings: Settings) -> FastAPI:
     _json_root_for_scripts(app)
     pages.register(settings)
     ui.run_with(
-        app, title=settings.app_title, storage_secret=settings.ui_storage_secret, favicon="📈",
-        show_welcome_message=False, reconnect_timeout=10,
+        app,
+        title=settings.app_title,
+        storage_secret=settings.ui_storage_secret,
+        favicon="📈",
+        show_welcome_message=False,
+        reconnect_timeout=10,
     )
     return app
 
 
 async def _announce(runtime: Runtime) -> None:
+    """Tell the person who started DDMS where it is and how to log in (console only, never logged)."""
     settings = runtime.settings
     url = f"http://{settings.host}:{settings.port}"
     logger.info("DDMS %s serving at %s", __version__, url)
     if runtime.owner_password_generated:
-        # Printed once, to the console only; it is never logged.
-        print(f"\n  Owner login: admin / {runtime.owner_password_generated}\n"  # noqa: T201
-              "  (generated now; it will not be shown again)\n", flush=True)
+        login = f"admin / {runtime.owner_password_generated}  (generated now; it will not be shown again)"
+    elif settings.ddms_owner_password:
+        login = "admin / the password in DDMS_OWNER_PASSWORD"
+    else:
+        login = "admin (password shown at first start; reset: ddms user reset-password admin)"
+    print(f"\n  DDMS is running at {url}\n  Owner login: {login}\n", flush=True)  # noqa: T201

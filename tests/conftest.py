@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import asyncpg
@@ -19,7 +19,7 @@ from sqlalchemy.engine.url import make_url
 from sqlmodel import SQLModel
 
 import ddms.db
-import ddms.models  # noqa: F401
+import ddms.models
 from ddms.bus import reset_bus
 from ddms.config import Settings, load_settings
 from ddms.migrate import upgrade
@@ -64,7 +64,9 @@ async def drop_pg_database(url: str) -> None:
 
 
 @pytest.fixture(scope="session", params=["sqlite", "postgresql"])
-async def db_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[str]:
+async def db_url(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[str]:
     """A migrated database of each backend, shared by the tests of one run."""
     if request.param == "sqlite":
         url = f"sqlite+aiosqlite:///{tmp_path_factory.mktemp('sqlite') / 'ddms.db'}"
@@ -85,7 +87,13 @@ async def truncate_all(database: ddms.db.Database) -> None:
     async with database.engine.begin() as conn:
         if database.is_postgres:
             # Only real tables: on TimescaleDB the rollups are continuous aggregates (views).
-            real = set((await conn.execute(text("SELECT tablename FROM pg_tables WHERE schemaname = current_schema()"))).scalars())
+            real = set(
+                (
+                    await conn.execute(
+                        text("SELECT tablename FROM pg_tables WHERE schemaname = current_schema()")
+                    )
+                ).scalars()
+            )
             await conn.execute(text(f"TRUNCATE {', '.join(t for t in tables if t in real)} CASCADE"))
         else:
             for table in tables:
@@ -114,8 +122,13 @@ def data_dir(tmp_path: Path) -> Path:
 def settings(db_url: str, data_dir: Path) -> Settings:
     """Settings for an app under test: the test database, no collector, plain-HTTP cookies."""
     return load_settings(
-        database_url=db_url, ddms_data_dir=data_dir, jwt_secret_key=TEST_SECRET, cookie_secure=False,
-        collector_enabled=False, auto_migrate=False, ddms_owner_password="owner-password-1",
+        database_url=db_url,
+        ddms_data_dir=data_dir,
+        jwt_secret_key=TEST_SECRET,
+        cookie_secure=False,
+        collector_enabled=False,
+        auto_migrate=False,
+        ddms_owner_password="owner-password-1",
         sse_interval=0.5,
     )
 
@@ -126,9 +139,9 @@ def anyio_backend() -> str:
 
 
 @pytest.fixture
-def clean_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[pytest.MonkeyPatch]:
-    """An environment without DDMS variables, for configuration tests."""
+def clean_env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
+    """An environment without DDMS variables, for configuration tests (monkeypatch restores it)."""
     for name in list(os.environ):  # noqa: TID251
         if name.upper() in Settings.model_fields or name.lower() in Settings.model_fields:
             monkeypatch.delenv(name)
-    yield monkeypatch
+    return monkeypatch

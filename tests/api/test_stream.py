@@ -149,7 +149,9 @@ async def test_owner_changes_the_stream_interval_without_a_restart(base_url: str
     _publish("Boiler", 70.0)
     issued = await tokens_for(settings, await owner_user())
     async with httpx.AsyncClient(timeout=10, base_url=base_url) as http:
-        changed = await http.put("/api/config", headers=bearer(issued.access_token), json={"sse_interval": 1.5})
+        changed = await http.put(
+            "/api/config", headers=bearer(issued.access_token), json={"sse_interval": 1.5}
+        )
         assert changed.status_code == 200, changed.text
         async with http.stream("GET", "/api/devices/stream") as response:
             events = await _events(response, 3)

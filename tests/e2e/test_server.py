@@ -102,7 +102,8 @@ def test_first_start_prints_a_generated_owner_password_once_and_data_survives_a_
 
     second = start_server(tmp_path / "one", extra_env={"DDMS_OWNER_PASSWORD": ""})
     try:
-        assert "Owner login" not in second.log(), "the generated password must be shown only once"
+        assert password not in second.log(), "the generated password must be shown only once"
+        assert "Owner login: admin (password shown at first start" in second.log()
         with second.client() as http:
             token = http.post("/api/auth/login", json={"username": OWNER, "password": password}).json()[
                 "access_token"
