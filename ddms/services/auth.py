@@ -17,13 +17,12 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from ddms.config import Settings
 from ddms.errors import Invalid, RateLimited, Unauthorized
-from ddms.models import User, utcnow
+from ddms.models import User
 from ddms.security import (
     TokenClaims,
     check_password_rules,
     decode_token,
     encode_token,
-    hash_password,
     verify_password,
 )
 from ddms.services import tokens, users
@@ -143,12 +142,7 @@ async def change_password(
         raise Unauthorized("Current password is incorrect")
     if old_password == new_password:
         raise Invalid("The new password must differ from the current one")
-    user.password_hash = await hash_password(new_password)
-    user.token_version += 1
-    user.updated_at = utcnow()
-    session.add(user)
-    await session.commit()
-    await tokens.revoke_all(session=session, user_id=user.id)
+    await users.replace_password(session=session, user=user, password=new_password)
     return await issue(session=session, settings=settings, user=user, family_id=uuid.uuid4())
 
 

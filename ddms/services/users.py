@@ -124,6 +124,15 @@ async def set_password(*, session: AsyncSession, username: str, password: str) -
     user = await find_by_username(session=session, username=username)
     if user is None:
         raise NotFound(f"No user named '{username}'")
+    return await replace_password(session=session, user=user, password=password)
+
+
+async def replace_password(*, session: AsyncSession, user: User, password: str) -> User:
+    """The one way a password changes: rules, bcrypt off the loop, and every token of the user revoked.
+
+    Bumping ``token_version`` ends access tokens and UI sessions at once; revoking the refresh tokens
+    ends the logins that would otherwise mint new ones.
+    """
     check_password_rules(password)
     user.password_hash = await hash_password(password)
     user.token_version += 1
