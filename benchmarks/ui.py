@@ -46,9 +46,22 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
 OWNER_PASSWORD = "bench-owner-password"  # noqa: S105 - a throwaway data directory
 MODULUS = 1_000_000
 
-# Browser side: record (shown_at - published_at) for every value label whose number changes.
+# Browser side: record (shown_at - published_at) for every value label whose number changes, and
+# count the characters the page receives over its websockets (NiceGUI's socket.io messages).
 OBSERVER_JS = """(selector) => {
   window.__lat = [];
+  window.__received = 0;
+  const Native = window.WebSocket;
+  window.WebSocket = function (...args) {
+    const socket = new Native(...args);
+    socket.addEventListener('message', (e) => {
+      const data = e.data;
+      window.__received += typeof data === 'string' ? data.length : (data.byteLength || data.size || 0);
+    });
+    return socket;
+  };
+  Object.assign(window.WebSocket, Native);
+  window.WebSocket.prototype = Native.prototype;
   const last = new WeakMap();
   const seen = (el) => {
     if (!el || !el.matches || !el.matches(selector)) return;
@@ -160,6 +173,7 @@ class Result:
     per_client: float
     reloads: int = 0  # pages NiceGUI reloaded during the window (socket lost under overload)
     browser_cores: float = 0.0  # CPU of all Chromium processes over the window, in cores
+    kib_per_client: float = 0.0  # websocket data each browser received, KiB/s
 
 
 def free_port() -> int:
@@ -242,7 +256,7 @@ async def measure(browser: object, url: str, path: str, selector: str, state: di
     window_start = time.monotonic()
     for _ctx, page, _loads in opened:
         with contextlib.suppress(Exception):  # a page reloading now starts with an empty list anyway
-            await page.evaluate("window.__lat.length = 0")
+            await page.evaluate("window.__lat.length = 0; window.__received = 0")
     loads_before = sum(loads[0] for _ctx, _page, loads in opened)
     cpu_before, wall_before, browsers_before = cpu_seconds(server), time.monotonic(), browser_cpu_seconds()
     await asyncio.sleep(seconds)
@@ -252,8 +266,10 @@ async def measure(browser: object, url: str, path: str, selector: str, state: di
     reloads = sum(loads[0] for _ctx, _page, loads in opened) - loads_before
     await inject(url, on=False)
     latencies: list[float] = []
+    received = 0
     for _ctx, page, _loads in opened:
         try:
+            received += await page.evaluate("window.__received")
             latencies += await page.evaluate("window.__lat.splice(0)")
         except Exception as exc:  # a page reloading right now: its samples are lost (and counted)
             print(f"  lost one client's samples: {exc.__class__.__name__}")
@@ -262,7 +278,8 @@ async def measure(browser: object, url: str, path: str, selector: str, state: di
         await ctx.close()
     return Result(path, clients, len(latencies), int(count * window * clients), statistics.median(latencies)
                   if latencies else float("nan"), percentile(latencies, 0.99), max(latencies, default=0.0),
-                  cpu_cores, (cpu_cores - idle) / clients, reloads, browser_cores)
+                  cpu_cores, (cpu_cores - idle) / clients, reloads, browser_cores,
+                  received / window / clients / 1024)
 
 
 async def drive(args: argparse.Namespace) -> list[Result]:
@@ -313,7 +330,8 @@ def report(results: list[Result], devices: int) -> None:
     base = {r.clients: r for r in results if r.page == "/_bench/bare"}
     print(f"\nUI latency, {devices} devices x 1 reading/s, bus publish -> value in the browser DOM")
     print(f"{'page':<22}{'clients':>8}{'p50 ms':>9}{'p99 ms':>9}{'max ms':>9}{'delivered':>11}"
-          f"{'CPU/client':>12}{'p99 vs base':>13}{'CPU vs base':>13}{'reloads':>9}{'browsers':>10}")
+          f"{'CPU/client':>12}{'p99 vs base':>13}{'CPU vs base':>13}{'reloads':>9}{'browsers':>10}"
+          f"{'KiB/s/client':>14}")
     for r in results:
         b = base.get(r.clients)
         name = "baseline: bare labels" if r.page == "/_bench/bare" else "dashboard (/)"
@@ -322,7 +340,7 @@ def report(results: list[Result], devices: int) -> None:
         delivered = r.samples / max(r.expected, 1)
         print(f"{name:<22}{r.clients:>8}{r.p50:>9.0f}{r.p99:>9.0f}{r.worst:>9.0f}{delivered:>10.0%}"
               f"{r.per_client * 100:>10.1f} %{ratio_p99:>13}{ratio_cpu:>13}{r.reloads:>9}"
-              f"{r.browser_cores * 100:>8.0f} %")
+              f"{r.browser_cores * 100:>8.0f} %{r.kib_per_client:>14.0f}")
     load = ", ".join(f"{value:.1f}" for value in os.getloadavg())
     print(f"machine: {os.cpu_count()} CPUs, load average at the end {load} (all processes)")
     dash = [r for r in results if r.page == "/"]
