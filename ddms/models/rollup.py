@@ -3,9 +3,9 @@
 On SQLite and plain PostgreSQL these are ordinary tables kept current by
 ``ddms.services.rollups``; on TimescaleDB migration 002 creates continuous aggregates of the same
 names and columns instead (views: the ORM never writes them there, it only reads the columns).
-``readings_rollup_dirty`` lists the (device, hour) pairs that received readings since they were last
-rolled up; a database trigger on ``readings`` fills it, so every writer (ORM, executemany, COPY) is
-covered, including late readings for old hours.
+``readings_rollup_dirty`` lists the (device, minute) pairs that received readings since they were
+last rolled up (an hour-aligned ``hour_start`` stands for its whole hour); a database trigger on
+``readings`` fills it, so every writer (ORM, executemany, COPY) is covered, late readings included.
 """
 
 from __future__ import annotations
@@ -57,7 +57,7 @@ class Rollup1Day(SQLModel, table=True):
 
 
 class RollupDirty(SQLModel, table=True):
-    """An hour of one device whose rollups are stale (no FK: writers must never wait on it)."""
+    """A minute (or hour) of one device whose rollups are stale (no FK: writers must never wait on it)."""
 
     __tablename__ = "readings_rollup_dirty"
 

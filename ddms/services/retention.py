@@ -108,7 +108,8 @@ async def _trim_rollups(device_id: uuid.UUID, cutoff: datetime) -> None:
         if await rollups.is_continuous(session):
             await _refresh_continuous(cutoff)
             return
-        # Dirty row first, rollups second: the same lock order as a refresh, so the two never deadlock.
+        # The device's rollup lock, then the dirty row, then the rollups: a refresh's order.
+        await rollups.lock_device(session, device_id)
         await rollups.mark_dirty(session, device_id, cutoff)
         for table, width in rollups.ROLLUP_SECONDS.items():
             await session.exec(

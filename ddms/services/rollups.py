@@ -2,17 +2,19 @@
 
 How it stays correct (late readings included)
 ---------------------------------------------
-A trigger on ``readings`` (migration 002) records every (device, hour) that receives a row in
-``readings_rollup_dirty``: a row trigger on SQLite, a statement trigger over the transition table on
-PostgreSQL, so ORM inserts, executemany and COPY are all covered, however old the reading's timestamp.
+A trigger on ``readings`` (migration 002) records every (device, minute) that receives a row in
+``readings_rollup_dirty`` (column ``hour_start``: where the stale stretch starts, see ``stale_span``):
+a row trigger on SQLite, a statement trigger over the transition table on PostgreSQL, so ORM
+inserts, executemany and COPY are all covered, however old the reading's timestamp.
 ``refresh()`` then, one device per transaction:
 
-1. deletes that device's dirty rows and gets their hours back (``DELETE ... RETURNING``);
-2. rebuilds the 1-minute buckets of exactly those hours from the raw rows, then their 1-hour
-   buckets from those minutes;
+1. deletes that device's dirty rows and gets their stretches back (``DELETE ... RETURNING``);
+2. rebuilds the 1-minute buckets of exactly those stretches from the raw rows, then the 1-hour
+   buckets holding them from the 1-minute buckets;
 3. rebuilds the 1-day buckets of the touched days from the (now current) 1-hour buckets.
 
-Only new data is rolled up, and a late reading re-dirties its (old) hour, so its buckets are
+Only new data is rolled up (a run per minute reads about one minute of raw rows per device, however
+fast devices are sampled), and a late reading re-dirties its (old) minute, so its buckets are
 recomputed. On PostgreSQL the trigger upserts with ``DO UPDATE``, which row-locks the dirty row until
 the writer commits: a refresh that deletes it waits for that commit, and its later statements (read
 committed) see the new readings; a writer that arrives after the delete inserts a fresh dirty row
@@ -40,6 +42,7 @@ from ddms.models import UTCDateTime
 
 logger = logging.getLogger(__name__)
 
+MINUTE = timedelta(minutes=1)
 HOUR = timedelta(hours=1)
 DAY = timedelta(days=1)
 ROLLUP_SECONDS = {"readings_1min": 60, "readings_1hour": 3600, "readings_1day": 86400}
@@ -49,7 +52,7 @@ _continuous: dict[str, bool] = {}
 @dataclass(frozen=True, slots=True)
 class RefreshReport:
     devices: int
-    hours: int
+    stretches: int
     days: int
 
 
@@ -77,6 +80,16 @@ def floor_time(moment: datetime, seconds: int) -> datetime:
     """Start of the epoch-aligned UTC bucket of width ``seconds`` holding ``moment``."""
     epoch = int(moment.timestamp() // seconds) * seconds
     return datetime.fromtimestamp(epoch, UTC)
+
+
+def stale_span(start: datetime) -> tuple[datetime, datetime]:
+    """The stretch a dirty row stands for: one minute, or the whole hour when ``start`` is hour-aligned.
+
+    Whole hours cover databases whose trigger (an earlier form of migration 002) recorded hours;
+    a minute-00 row of the current trigger simply rebuilds its hour, which is still correct.
+    """
+    aligned = start.minute == 0 and start.second == 0 and start.microsecond == 0
+    return start, start + (HOUR if aligned else MINUTE)
 
 
 def _merge(ranges: list[tuple[datetime, datetime]]) -> list[tuple[datetime, datetime]]:
@@ -115,11 +128,12 @@ async def dirty_ranges(
         )
         .columns(device_id=Uuid(), hour_start=UTCDateTime())
     )
-    width = timedelta(seconds=max(granularity, 3600))
     found: dict[uuid.UUID, list[tuple[datetime, datetime]]] = {}
-    for device_id, hour in (await session.exec(statement, params=params)).all():  # type: ignore[call-overload]
-        begin = floor_time(hour, int(width.total_seconds()))
-        found.setdefault(device_id, []).append((begin, begin + width))
+    for device_id, marked in (await session.exec(statement, params=params)).all():  # type: ignore[call-overload]
+        first, last = stale_span(marked)
+        span = timedelta(seconds=max(granularity, int((last - first).total_seconds())))
+        begin = floor_time(first, int(span.total_seconds()))
+        found.setdefault(device_id, []).append((begin, begin + span))
     return {device_id: _merge(ranges) for device_id, ranges in found.items()}
 
 
@@ -154,6 +168,24 @@ def _typed(sql: str) -> object:
     )
 
 
+ROLLUP_LOCK_CLASS = 0x6464  # first key of the per-device advisory lock (PostgreSQL)
+
+
+async def lock_device(session: AsyncSession, device_id: uuid.UUID) -> None:
+    """Serialise rollup writers of one device until the transaction ends.
+
+    A refresh and retention's trim must not interleave: a refresh that read rows retention is
+    deleting could otherwise commit buckets after the trim removed them. PostgreSQL takes a
+    transaction-scoped advisory lock (which also keeps several DDMS instances from refreshing one
+    device at once); SQLite needs none, its single writer already serialises the two.
+    """
+    if session.bind is not None and session.bind.dialect.name == "postgresql":
+        statement = text("SELECT pg_advisory_xact_lock(:cls, hashtext(CAST(:device AS text)))").bindparams(
+            bindparam("device", type_=Uuid())
+        )
+        await session.exec(statement, params={"cls": ROLLUP_LOCK_CLASS, "device": device_id})  # type: ignore[call-overload]
+
+
 async def _claim(session: AsyncSession, device_id: uuid.UUID) -> list[datetime]:
     statement = (
         text("DELETE FROM readings_rollup_dirty WHERE device_id = :device RETURNING hour_start")
@@ -164,14 +196,16 @@ async def _claim(session: AsyncSession, device_id: uuid.UUID) -> list[datetime]:
 
 
 async def refresh_device(session: AsyncSession, device_id: uuid.UUID) -> tuple[int, int]:
-    """Roll up one device's dirty hours in one transaction; returns (hours, days) rebuilt."""
+    """Roll up one device's dirty stretches in one transaction; returns (stretches, days) rebuilt."""
     dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
     minute_sql, hour_sql, day_sql = _refresh_statements(dialect)
-    hours = await _claim(session, device_id)
-    hour_ranges = _merge([(hour, hour + HOUR) for hour in hours])
-    day_ranges = _merge([(floor_time(hour, 86400), floor_time(hour, 86400) + DAY) for hour in hours])
+    await lock_device(session, device_id)
+    marks = await _claim(session, device_id)
+    minute_ranges = _merge([stale_span(mark) for mark in marks])
+    hour_ranges = _merge([(floor_time(mark, 3600), floor_time(mark, 3600) + HOUR) for mark in marks])
+    day_ranges = _merge([(floor_time(mark, 86400), floor_time(mark, 86400) + DAY) for mark in marks])
     for table, insert, ranges in (
-        ("readings_1min", minute_sql, hour_ranges),
+        ("readings_1min", minute_sql, minute_ranges),
         ("readings_1hour", hour_sql, hour_ranges),
         ("readings_1day", day_sql, day_ranges),
     ):
@@ -186,7 +220,7 @@ async def refresh_device(session: AsyncSession, device_id: uuid.UUID) -> tuple[i
             )
             await session.exec(_typed(insert), params=params)  # type: ignore[call-overload]
     await session.commit()
-    return len(hours), len({day for day, _ in day_ranges})
+    return len(marks), len({day for day, _ in day_ranges})
 
 
 async def refresh(session: AsyncSession) -> RefreshReport:
@@ -196,22 +230,22 @@ async def refresh(session: AsyncSession) -> RefreshReport:
     statement = text("SELECT DISTINCT device_id FROM readings_rollup_dirty").columns(device_id=Uuid())
     device_ids = list((await session.exec(statement)).scalars())  # type: ignore[call-overload]
     await session.commit()
-    hours = days = 0
+    stretches = days = 0
     for device_id in device_ids:
-        device_hours, device_days = await refresh_device(session, device_id)
-        hours += device_hours
+        device_stretches, device_days = await refresh_device(session, device_id)
+        stretches += device_stretches
         days += device_days
         await asyncio.sleep(0)  # let other tasks in between devices
     if device_ids:
-        logger.debug("rolled up %d hours (%d days) of %d devices", hours, days, len(device_ids))
-    return RefreshReport(len(device_ids), hours, days)
+        logger.debug("rolled up %d stretches (%d days) of %d devices", stretches, days, len(device_ids))
+    return RefreshReport(len(device_ids), stretches, days)
 
 
 async def mark_dirty(session: AsyncSession, device_id: uuid.UUID, moment: datetime) -> None:
-    """Record the hour of ``moment`` as stale (used after deleting readings, which fire no trigger)."""
+    """Record the minute of ``moment`` as stale (used after deleting readings, which fire no trigger)."""
     if await is_continuous(session):
         return
-    hour = floor_time(moment, 3600)
+    hour = floor_time(moment, 60)
     params = {"device": device_id, "hour": hour}
     statement = text(
         "INSERT INTO readings_rollup_dirty (device_id, hour_start) VALUES (:device, :hour) "

@@ -7,7 +7,8 @@ The migration detects the backend itself:
   real-time aggregation and refresh policies. Retention is DDMS's own job (per-device retention_days).
 * Anywhere else (SQLite, plain PostgreSQL): three tables of the same names and columns, plus
   ``readings_rollup_dirty`` filled by a trigger on ``readings`` so that the application can roll up
-  exactly the hours that received data, late readings included (see ddms/services/rollups.py).
+  exactly the minutes that received data, late readings included (see ddms/services/rollups.py);
+  existing readings are marked by whole hours.
 
 Revision ID: 002_add_continuous_aggregates
 Revises: 001_initial_schema
@@ -43,7 +44,7 @@ BEGIN
     -- PostgreSQL locks every conflicting row of DO UPDATE even when its WHERE is false, so the
     -- lock is taken without writing a new row version per batch (no bloat on busy hours).
     INSERT INTO readings_rollup_dirty (device_id, hour_start, touched_at)
-    SELECT DISTINCT device_id, date_bin('1 hour', "timestamp", TIMESTAMPTZ '1970-01-01 00:00:00+00'), now()
+    SELECT DISTINCT device_id, date_bin('1 minute', "timestamp", TIMESTAMPTZ '1970-01-01 00:00:00+00'), now()
     FROM new_rows
     ORDER BY 1, 2
     ON CONFLICT (device_id, hour_start) DO UPDATE SET touched_at = EXCLUDED.touched_at WHERE false;
@@ -54,13 +55,13 @@ PG_DIRTY_TRIGGER = """
 CREATE TRIGGER readings_rollup_dirty_trg AFTER INSERT ON readings
 REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION ddms_mark_rollups_dirty()
 """
-# SQLite stores "YYYY-MM-DD HH:MM:SS.ffffff"; the hour is cut from the text (strftime would round
+# SQLite stores "YYYY-MM-DD HH:MM:SS.ffffff"; the minute is cut from the text (strftime would round
 # 05:59:59.9999 up to 06:00).
 SQLITE_DIRTY_TRIGGER = """
 CREATE TRIGGER readings_rollup_dirty_trg AFTER INSERT ON readings
 BEGIN
     INSERT INTO readings_rollup_dirty (device_id, hour_start)
-    VALUES (NEW.device_id, substr(NEW."timestamp", 1, 13) || ':00:00.000000')
+    VALUES (NEW.device_id, substr(NEW."timestamp", 1, 17) || '00.000000')
     ON CONFLICT (device_id, hour_start) DO NOTHING;
 END
 """

@@ -112,7 +112,7 @@ async def test_rollups_and_aggregates_match_raw_rows_including_late_arrivals() -
     async with db.session_scope() as session:
         report = await rollups.refresh(session)
         if not continuous:
-            assert (report.devices, report.hours) == (1, 3)  # exactly the touched hours, nothing else
+            assert (report.devices, report.stretches) == (1, 3)  # exactly the touched minutes, nothing else
         assert (await rollups.refresh(session)).devices == 0
     await check_all_aggregates(device, rows)
     for table, width in rollups.ROLLUP_SECONDS.items():
@@ -207,12 +207,12 @@ async def test_refresh_waits_for_an_uncommitted_writer_and_includes_its_rows(dat
         pytest.skip("SQLite has a single writer: a refresh cannot overlap an open write transaction")
     device = await add_device("busy")
     hour = datetime(2026, 4, 1, 9, tzinfo=UTC)
-    await add_rows([(device, hour + timedelta(minutes=1), 1.0)])  # the hour is dirty and committed
+    await add_rows([(device, hour + timedelta(minutes=1), 1.0)])  # the minute is dirty and committed
     async with database.engine.connect() as writer:
         await writer.execute(
             text('INSERT INTO readings ("timestamp", device_id, value) VALUES (:t, :d, 3.0)').bindparams(
                 bindparam("t", type_=UTCDateTime()), bindparam("d", type_=Uuid())),
-            {"t": hour + timedelta(minutes=2), "d": device},
+            {"t": hour + timedelta(minutes=1, seconds=30), "d": device},  # the same (dirty) minute
         )
 
         async def refresh() -> None:
