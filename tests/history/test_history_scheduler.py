@@ -20,8 +20,9 @@ async def wait_for(check: object, within: float = 10.0) -> None:
     deadline = asyncio.get_running_loop().time() + within
     while not await check():  # type: ignore[operator]
         if asyncio.get_running_loop().time() > deadline:
-            state = [await scalar(q) for q in ("SELECT count(*) FROM readings", 'SELECT sum("count") FROM readings_1hour',
-                                               "SELECT count(*) FROM readings_rollup_dirty")]
+            queries = ("SELECT count(*) FROM readings", 'SELECT sum("count") FROM readings_1hour',
+                       "SELECT count(*) FROM readings_rollup_dirty")
+            state = [await scalar(query) for query in queries]
             raise AssertionError(f"timed out: {state}")
         await asyncio.sleep(0.05)
 
