@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 
-from sqlalchemy import update
+from sqlalchemy import delete, update
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from ddms.errors import Unauthorized
@@ -81,3 +81,16 @@ async def revoke_all(
         query = query.where(RefreshToken.family_id != except_family)
     await session.exec(query.values(revoked_at=utcnow()))  # type: ignore[call-overload]
     await session.commit()
+
+
+async def purge_expired(*, session: AsyncSession) -> int:
+    """Delete refresh tokens past their expiry (used, revoked or not); returns how many.
+
+    An expired token is refused on its expiry alone, so its row no longer protects anything; without
+    this the table grows by one row per refresh forever.
+    """
+    result = await session.exec(  # type: ignore[call-overload]
+        delete(RefreshToken).where(RefreshToken.expires_at < utcnow())  # type: ignore[arg-type]
+    )
+    await session.commit()
+    return int(result.rowcount or 0)

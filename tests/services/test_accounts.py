@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from datetime import timedelta
 
 import pytest
+from sqlmodel import select
 
 from ddms import db
 from ddms.config import Settings
 from ddms.errors import Conflict, Forbidden, NotFound, Unauthorized
-from ddms.models import RefreshToken, Role, User
+from ddms.models import RefreshToken, Role, User, utcnow
 from ddms.schemas.users import UserCreate, UserUpdate
-from ddms.security import verify_password
+from ddms.security import decode_token, verify_password
 from ddms.services import auth, tokens, users
 from tests.api.helpers import add_user, count_rows, tokens_for
 
@@ -109,3 +111,24 @@ async def test_user_service_rules(database: db.Database) -> None:
         with pytest.raises(NotFound):
             await users.set_password(session=session, username="ghost", password="password-1")
     assert await count_rows(User) == 1
+
+
+async def test_purge_removes_only_expired_refresh_tokens(database: db.Database, settings: Settings) -> None:
+    user = await add_user("purge_me", Role.READ_ONLY, "purge-password-1")
+    live = await tokens_for(settings, user)
+    expired = await tokens_for(settings, user)
+    async with db.session_scope() as session:
+        rows = (await session.exec(select(RefreshToken))).all()
+        assert len(rows) == 2
+        jti = decode_token(
+            expired.refresh_token, secret=settings.jwt_secret, algorithm=settings.jwt_algorithm,
+            expected_type="refresh",
+        ).jti
+        stale = next(row for row in rows if row.id == jti)
+        stale.expires_at = utcnow() - timedelta(seconds=1)
+        session.add(stale)
+        await session.commit()
+        assert await tokens.purge_expired(session=session) == 1
+    assert await count_rows(RefreshToken) == 1
+    async with db.session_scope() as session:  # the live login still refreshes
+        await auth.refresh(session=session, settings=settings, refresh_token=live.refresh_token)
