@@ -14,6 +14,7 @@ from typing import Protocol
 
 from fastapi import FastAPI, Request
 from fastapi.middleware.cors import CORSMiddleware
+from fastapi_offline import FastAPIOffline
 from starlette.responses import JSONResponse, Response
 
 from ddms import __version__, db, logs
@@ -95,11 +96,14 @@ def create_api(
             if owns_db and database is not None:
                 await database.dispose()
 
-    app = FastAPI(
+    # FastAPIOffline serves Swagger UI and ReDoc from the package, not a CDN: plant networks are
+    # often offline, and /docs must still work there.
+    app = FastAPIOffline(
         title=settings.app_title + " API",
         version=__version__,
         lifespan=lifespan,
         description="REST and SSE interface of the Device Data Monitoring System.",
+        static_url="/api/docs-static",
     )
     app.state.settings = settings
     _ = settings.jwt_secret  # read or generate it now: a data directory we cannot write stops start-up

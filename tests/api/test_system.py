@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import httpx
 
 import ddms.db
@@ -60,6 +62,12 @@ async def test_openapi_documents_every_contract_route(client: httpx.AsyncClient)
     assert docs.status_code == 200
     assert "text/html" in docs.headers["content-type"]
     assert "swagger" in docs.text.lower()
+    # Served by DDMS itself (offline plant networks): no CDN, and the assets answer.
+    assets = re.findall(r'(?:src|href)="([^"]+\.(?:js|css))"', docs.text)
+    assert assets, docs.text
+    for asset in assets:
+        assert asset.startswith("/"), f"{asset} is not served locally"
+        assert (await client.get(asset)).status_code == 200, asset
 
 
 async def test_trailing_slash_paths_work(client: httpx.AsyncClient, admin: Account) -> None:
