@@ -22,7 +22,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from playwright.async_api import Browser, BrowserContext, Page, async_playwright
+from playwright.async_api import Browser, BrowserContext, Page, async_playwright, expect
 
 from tests.conftest import backend_unavailable
 
@@ -42,6 +42,8 @@ JWT_SECRET = "e2e-secret-" + "y" * 40
 REPO = Path(__file__).resolve().parents[2]
 BOOT_TIMEOUT = 60.0
 VIEWPORT = {"width": 1280, "height": 800}
+# The machine running these may be busy (2 shared cores): give assertions the actions' patience.
+expect.set_options(timeout=15_000)
 
 
 def free_port() -> int:
@@ -80,6 +82,7 @@ class LiveServer:
     simulator: bool
     simulator_port: int | None = None
     env: dict[str, str] = field(default_factory=dict)
+    started_at: float = field(default_factory=time.monotonic)
 
     def log(self) -> str:
         return self.log_path.read_text(encoding="utf-8", errors="replace")

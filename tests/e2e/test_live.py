@@ -43,9 +43,11 @@ async def test_device_made_in_the_form_comes_online(
     await logged_in_page(page, simulated)
     await page.goto(simulated.url + "/devices")
     assert simulated.simulator_port is not None
-    # unit 2, register 10: the simulator's energy meter, read here as a plain uint16 register
-    await add_device_through_the_form(page, "Meter via form", simulated.simulator_port, 10, slave_id=2)
-    made = next(d for d in (await rest.get("/api/devices")).json() if d["name"] == "Meter via form")
+    # unit 4, register 0: the simulator's motor speed (uint16, rpm)
+    await add_device_through_the_form(
+        page, "Motor via form", simulated.simulator_port, 0, slave_id=4, unit="rpm"
+    )
+    made = next(d for d in (await rest.get("/api/devices")).json() if d["name"] == "Motor via form")
 
     await page.goto(f"{simulated.url}/devices/{made['id']}")
     card = page.locator(".ddms-card")
@@ -53,4 +55,5 @@ async def test_device_made_in_the_form_comes_online(
     await expect(card.locator(".ddms-numeral")).to_have_text(NUMBER)
     latest = await rest.get(f"/api/devices/{made['id']}/latest")
     assert latest.status_code == 200, latest.text
-    assert latest.json()["status"] in ("normal", "warning", "critical")
+    assert latest.json()["status"] == "normal"
+    assert 1350 <= latest.json()["value"] <= 1550, "the simulated motor turns at 1450 ± 30 rpm"
