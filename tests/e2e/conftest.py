@@ -26,7 +26,8 @@ from playwright.async_api import Browser, BrowserContext, Page, async_playwright
 
 from tests.conftest import backend_unavailable
 
-CHROMIUM = Path("/usr/bin/chromium")
+# Debian's Chromium; DDMS_CHROMIUM points elsewhere (e.g. /usr/bin/chromium-browser on Ubuntu).
+CHROMIUM = Path(os.environ.get("DDMS_CHROMIUM", "/usr/bin/chromium"))  # noqa: TID251
 CHROMIUM_ARGS = [
     "--no-sandbox",
     "--disable-gpu",
