@@ -107,10 +107,15 @@ class LiveServer:
 
 
 def start_server(
-    tmp: Path, *, simulator: bool = False, extra_env: dict[str, str] | None = None
+    tmp: Path,
+    *,
+    simulator: bool = False,
+    extra_env: dict[str, str] | None = None,
+    port: int | None = None,
+    simulator_port: int | None = None,
 ) -> LiveServer:
-    """Start ``python -m ddms serve`` on a free port and wait until /api/health answers 200."""
-    port = free_port()
+    """Start ``python -m ddms serve`` on a free port (or ``port``) and wait until /api/health answers."""
+    port = port or free_port()
     data_dir = tmp / "data"
     data_dir.mkdir(parents=True, exist_ok=True)
     env = {
@@ -129,9 +134,8 @@ def start_server(
     }
     env |= extra_env or {}
     command = [sys.executable, "-m", "ddms", "serve", "--host", "127.0.0.1", "--port", str(port)]
-    simulator_port = None
     if simulator:
-        simulator_port = free_port()
+        simulator_port = simulator_port or free_port()
         command.append("--simulator")
         env["SIMULATOR_PORT"] = str(simulator_port)
     log_path = tmp / "server.log"
