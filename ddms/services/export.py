@@ -14,6 +14,8 @@ import contextlib
 import csv
 import io
 import re
+import sqlite3
+import threading
 import uuid
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
@@ -199,9 +201,65 @@ async def stream(plan: ExportPlan, chunk_rows: int = CHUNK_ROWS) -> AsyncIterato
             async for chunk in _copy_out(conn, plan):
                 yield chunk
             return
+        path = conn.engine.url.database
+        if conn.dialect.name == "sqlite" and plan.shape == "rows" and path and path != ":memory:":
+            async for chunk in _sqlite_thread(conn, plan, path, chunk_rows):
+                yield chunk
+            return
         result = await conn.stream(plan.statement.execution_options(yield_per=chunk_rows), plan.params)
         async for rows in result.partitions(chunk_rows):
             yield await asyncio.to_thread(_format, rows, plan.shape, plan.unit)
+
+
+def _positional(conn: AsyncConnection, plan: ExportPlan) -> tuple[str, list[object]]:
+    """The plan's statement in the driver's positional form, with its bind values processed."""
+    compiled = plan.statement.compile(dialect=conn.dialect)
+    expanded = compiled.construct_expanded_state(plan.params)
+    # expanded.processors only covers the expanded IN lists; the rest are the compiled binds' own.
+    processors = {**compiled._bind_processors, **expanded.processors}
+    args = [
+        processors[name](value) if name in processors else value
+        for name, value in zip(expanded.positiontup or [], expanded.positional_parameters, strict=True)
+    ]
+    return expanded.statement, args
+
+
+async def _sqlite_thread(
+    conn: AsyncConnection, plan: ExportPlan, path: str, chunk_rows: int, in_flight: int = 8
+) -> AsyncIterator[bytes]:
+    """SQLite: fetch and format in one dedicated thread with its own connection (a reader never
+    blocks the WAL writer), handing finished chunks to the loop with back-pressure."""
+    sql, args = _positional(conn, plan)
+    loop = asyncio.get_running_loop()
+    chunks: asyncio.Queue[bytes | BaseException | None] = asyncio.Queue()
+    slots, stop = threading.Semaphore(in_flight), threading.Event()
+
+    def work() -> None:
+        try:
+            with contextlib.closing(sqlite3.connect(path, timeout=10)) as reader:
+                reader.execute("PRAGMA query_only=ON")
+                cursor = reader.execute(sql, args)
+                while not stop.is_set() and (rows := cursor.fetchmany(chunk_rows)):
+                    body = _format(rows, plan.shape, plan.unit)
+                    slots.acquire()
+                    loop.call_soon_threadsafe(chunks.put_nowait, body)
+        except BaseException as exc:  # handed to the consumer, which raises it
+            loop.call_soon_threadsafe(chunks.put_nowait, exc)
+        finally:
+            loop.call_soon_threadsafe(chunks.put_nowait, None)
+
+    thread = threading.Thread(target=work, name="ddms-export", daemon=True)
+    thread.start()
+    try:
+        while (item := await chunks.get()) is not None:
+            if isinstance(item, BaseException):
+                raise item
+            slots.release()
+            yield item
+    finally:
+        stop.set()
+        slots.release()  # wake the thread if it waits for a slot
+        await asyncio.to_thread(thread.join)
 
 
 async def _copy_out(conn: AsyncConnection, plan: ExportPlan, in_flight: int = 8) -> AsyncIterator[bytes]:
@@ -209,12 +267,7 @@ async def _copy_out(conn: AsyncConnection, plan: ExportPlan, in_flight: int = 8)
 
     The SQLAlchemy statement is compiled to asyncpg's positional form, so both paths share one query.
     """
-    expanded = plan.statement.compile(dialect=conn.dialect).construct_expanded_state(plan.params)
-    processors = expanded.processors
-    args = [
-        processors[name](value) if name in processors else value
-        for name, value in zip(expanded.positiontup or [], expanded.positional_parameters, strict=True)
-    ]
+    sql, args = _positional(conn, plan)
     driver = (await conn.get_raw_connection()).driver_connection
     chunks: asyncio.Queue[bytes | None] = asyncio.Queue()
     slots = asyncio.Semaphore(in_flight)
@@ -225,7 +278,7 @@ async def _copy_out(conn: AsyncConnection, plan: ExportPlan, in_flight: int = 8)
 
     async def run() -> None:
         try:
-            await driver.copy_from_query(expanded.statement, *args, output=sink, format="csv")
+            await driver.copy_from_query(sql, *args, output=sink, format="csv")
         finally:
             chunks.put_nowait(None)
 
