@@ -3,6 +3,7 @@ differently at ``/``, documents its API, stops cleanly on Ctrl-C and keeps its d
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 from pathlib import Path
@@ -10,6 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.conftest import create_pg_database, drop_pg_database
 from tests.e2e.conftest import OWNER, OWNER_PASSWORD, LiveServer, start_server
 
 
@@ -170,3 +172,38 @@ def test_stream_sends_a_snapshot_at_once_and_then_every_interval(live_server: Li
         item = next(item for item in events[-1] if item["device_name"] == "Sim energy meter")
         assert set(item) >= {"device_id", "unit", "timestamp", "value", "status", "device_status"}
         assert item["device_status"] == "online"
+
+
+async def test_serve_runs_on_postgresql_too(tmp_path: Path) -> None:
+    """The production database: the same command boots on an empty PostgreSQL and serves the API."""
+    url = await create_pg_database()
+    try:
+        server = await asyncio.to_thread(start_server, tmp_path, extra_env={"DATABASE_URL": url})
+        try:
+            async with httpx.AsyncClient(base_url=server.url, timeout=30) as http:
+                assert (await http.get("/api/health")).json()["database"] == "ok"
+                login = await http.post(
+                    "/api/auth/login", json={"username": OWNER, "password": OWNER_PASSWORD}
+                )
+                auth = {"Authorization": f"Bearer {login.json()['access_token']}"}
+                made = await http.post(
+                    "/api/devices",
+                    headers=auth,
+                    json={
+                        "name": "On PostgreSQL",
+                        "modbus_ip": "127.0.0.1",
+                        "modbus_port": 1,
+                        "modbus_slave_id": 1,
+                        "modbus_register": 0,
+                        "sampling_interval": 3600,
+                    },
+                )
+                assert made.status_code == 201, made.text
+                assert [d["name"] for d in (await http.get("/api/devices", headers=auth)).json()] == [
+                    "On PostgreSQL"
+                ]
+            assert not (server.data_dir / "ddms.db").exists(), "no SQLite file when DATABASE_URL is set"
+        finally:
+            assert await asyncio.to_thread(server.stop) == 0, server.log()[-3000:]
+    finally:
+        await drop_pg_database(url)
