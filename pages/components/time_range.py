@@ -48,12 +48,17 @@ class TimeRange:
         with ui.row().classes("items-center gap-2 flex-wrap"):
             self.toggle = ui.toggle({key: _(label) for key, (label, _delta) in PRESETS.items()}, value=preset,
                                     on_change=self._choose_preset).props("no-caps").mark("range-presets")
-            now = utcnow().astimezone(_zone())
-            self.start_input = ui.input(_("From"), value=(now - timedelta(days=1)).strftime(LOCAL_FORMAT)) \
-                .props("type=datetime-local outlined dense").mark("range-start")
-            self.end_input = ui.input(_("To"), value=now.strftime(LOCAL_FORMAT)) \
-                .props("type=datetime-local outlined dense").mark("range-end")
+            self.start_input = ui.input(_("From")).props("type=datetime-local outlined dense")
+            self.start_input.mark("range-start")
+            self.end_input = ui.input(_("To")).props("type=datetime-local outlined dense").mark("range-end")
             ui.button(_("Apply"), on_click=self._apply_custom).props("outline").mark("range-apply")
+        self._show_bounds()
+
+    def _show_bounds(self) -> None:
+        """Let From/To show the window the chart shows (a preset's window, in the browser's zone)."""
+        start, end = self.bounds
+        self.start_input.set_value(start.astimezone(_zone()).strftime(LOCAL_FORMAT))
+        self.end_input.set_value(end.astimezone(_zone()).strftime(LOCAL_FORMAT))
 
     @property
     def bounds(self) -> tuple[datetime, datetime]:
@@ -72,6 +77,7 @@ class TimeRange:
         if value is None:
             return
         self.preset, self.custom = value, None
+        self._show_bounds()
         await self.on_change()
 
     async def _apply_custom(self) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 from nicegui import ui
@@ -57,6 +57,9 @@ async def test_presets_change_the_range(user: User, reader: Account, sign_in) ->
     await eventually(lambda: readings_shown(user) in (59, 60))  # one per minute of the last hour
     hour_ago = (utcnow() - timedelta(hours=1, seconds=5)).isoformat()
     assert all(point[0] >= hour_ago for point in chart(user).options["series"][0]["data"])
+    # The From/To fields show the preset's window (browser zone: UTC in the simulated client).
+    shown_from = user.find(marker="range-start").elements.pop().value + "+00:00"
+    assert abs(datetime.fromisoformat(shown_from) - (utcnow() - timedelta(hours=1))) < timedelta(minutes=2)
 
 
 async def test_live_reading_extends_the_line(user: User, reader: Account, sign_in) -> None:
