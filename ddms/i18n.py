@@ -203,6 +203,8 @@ ERROR_TEMPLATES: list[str] = [
     N_("must be an IPv4/IPv6 address or a host name"),
     N_("must be a cron expression with five fields, e.g. '0 2 * * *'"),
     N_("You do not have permission to do this"),
+    N_("{tool} was not found on PATH: install the PostgreSQL client tools (same major version as the "
+       "server) to enable backups"),
 ]
 
 

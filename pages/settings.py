@@ -10,12 +10,12 @@ from starlette.responses import RedirectResponse
 
 from ddms import db
 from ddms.errors import DDMSError
-from ddms.i18n import FIELD_LABELS, N_, _
+from ddms.i18n import FIELD_LABELS, N_, _, format_moment, translate_detail
 from ddms.schemas.system import ConfigUpdate
-from ddms.services import system
+from ddms.services import backup, system
 from pages.components.forms import field_errors, whole
 from pages.layout import acting_user, forbidden, frame, is_owner, notify_done, notify_error, require_user
-from pages.session import load_app_title
+from pages.session import browser_timezone, load_app_title, settings
 
 HINTS = {
     "app_title": N_("Shown in the header and the browser tab"),
@@ -89,4 +89,21 @@ async def settings_page(request: Request) -> RedirectResponse | None:
         config = await system.get_config(session=session)
     with frame(_("Settings"), user):
         SettingsForm(config)
+        backup_status()
     return None
+
+
+def backup_status() -> None:
+    """What the last backup did, or why backups cannot run here (e.g. pg_dump missing)."""
+    problem = backup.problem(settings())
+    last = backup.last_status
+    with ui.card().classes("w-full max-w-2xl gap-1").mark("backup-status"):
+        ui.label(_("Backups")).classes("text-subtitle1 font-bold")
+        ui.label(_("Saved in {folder}").format(folder=backup.backup_dir(settings()))).classes("text-grey-8")
+        if last.at is not None and last.error is None:
+            when = format_moment(last.at, browser_timezone())
+            ui.label(_("Last backup: {when}").format(when=when)).mark("backup-last")
+        elif problem is None:
+            ui.label(_("No backup has run since the server started")).mark("backup-last")
+        if problem is not None:
+            ui.label(translate_detail(problem)).classes("text-negative").mark("backup-problem")

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import pytest
 from nicegui.testing import User
 
 import ddms.db
 from ddms.models import Role
 from ddms.models import User as Account
-from ddms.services import system, users
+from ddms.services import backup, system, users
+from pages import session
 from tests.pages.helpers import eventually
 
 
@@ -155,3 +157,24 @@ async def test_owner_deletes_a_user(user: User, owner: Account, reader: Account,
     user.find(marker="confirm-delete").click()
     await user.should_see("User 'operator' deleted", retries=100)
     await user.should_not_see(marker="user-row-operator")
+
+
+async def test_settings_show_the_last_backup_and_why_backups_fail(
+    user: User, owner: Account, sign_in, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(backup, "last_status", backup.BackupStatus())
+    await sign_in(owner)
+    await user.open("/settings")
+    await user.should_see("No backup has run since the server started")
+    written = await backup.create_backup(session.settings())
+    try:
+        await user.open("/settings")
+        await user.should_see("Last backup:")
+        await user.should_not_see(marker="backup-problem")
+        monkeypatch.setattr(backup.last_status, "error", "pg_dump was not found on PATH: install the "
+                            "PostgreSQL client tools (same major version as the server) to enable backups")
+        await user.open("/settings")
+        await user.should_see(marker="backup-problem")
+        await user.should_see("pg_dump was not found on PATH")
+    finally:
+        written.unlink()
