@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -11,8 +12,9 @@ from sqlalchemy import text
 
 from ddms import db, scheduler
 from ddms.config import Settings, load_settings
-from ddms.models import utcnow
-from ddms.services import backup
+from ddms.db import AsyncSession
+from ddms.models import Role, User, utcnow
+from ddms.services import auth, backup, users
 from tests.history.helpers import add_device, add_rows
 
 
@@ -20,8 +22,11 @@ async def wait_for(check: object, within: float = 10.0) -> None:
     deadline = asyncio.get_running_loop().time() + within
     while not await check():  # type: ignore[operator]
         if asyncio.get_running_loop().time() > deadline:
-            queries = ("SELECT count(*) FROM readings", 'SELECT sum("count") FROM readings_1hour',
-                       "SELECT count(*) FROM readings_rollup_dirty")
+            queries = (
+                "SELECT count(*) FROM readings",
+                'SELECT sum("count") FROM readings_1hour',
+                "SELECT count(*) FROM readings_rollup_dirty",
+            )
             state = [await scalar(query) for query in queries]
             raise AssertionError(f"timed out: {state}")
         await asyncio.sleep(0.05)
@@ -57,11 +62,24 @@ async def test_scheduler_runs_rollups_retention_and_backups(
         [(device, now - timedelta(minutes=i), float(i)) for i in range(30)]
         + [(device, now - timedelta(days=2, minutes=i), 1.0) for i in range(10)]
     )
+    # An expired refresh token (and a live one) for the retention job's token purge.
+    async with db.session_scope() as session:
+        await auth.issue(
+            session=session, settings=settings, user=await _user(session), family_id=uuid.uuid4()
+        )
+        await session.exec(
+            text("UPDATE refresh_tokens SET expires_at = :past"), params={"past": now - timedelta(days=1)}
+        )
+        await session.commit()
+        await auth.issue(
+            session=session, settings=settings, user=await _user(session), family_id=uuid.uuid4()
+        )
     jobs = scheduler.HistoryScheduler(fast)
     await jobs.start()
     try:
         await wait_for(lambda: _rolled_up_and_trimmed())
         await wait_for(lambda: _has_backup(fast))
+        await wait_for(lambda: _tokens_left(1))
     finally:
         await jobs.stop()
     assert await scalar("SELECT count(*) FROM readings") == 30
@@ -74,6 +92,19 @@ async def _rolled_up_and_trimmed() -> bool:
         and await scalar('SELECT sum("count") FROM readings_1hour') == 30
         and await scalar("SELECT count(*) FROM readings_rollup_dirty") == 0
     )
+
+
+async def _user(session: AsyncSession) -> User:
+    user = await users.find_by_username(session=session, username="kiln_operator")
+    if user is None:
+        user = User(username="kiln_operator", password_hash="not-a-hash", role=Role.READ_ONLY)
+        session.add(user)
+        await session.commit()
+    return user
+
+
+async def _tokens_left(expected: int) -> bool:
+    return await scalar("SELECT count(*) FROM refresh_tokens") == expected
 
 
 async def _has_backup(settings: Settings) -> bool:
