@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Coroutine
+from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import Depends, Request
+from fastapi import Depends, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from ddms import db
@@ -13,7 +14,7 @@ from ddms.config import Settings
 from ddms.db import AsyncSession
 from ddms.errors import Forbidden, Unauthorized
 from ddms.models import Role, User
-from ddms.services import auth
+from ddms.services import auth, readings
 
 bearer = HTTPBearer(auto_error=False, description="Access token from POST /api/auth/login")
 
@@ -57,3 +58,16 @@ def require_roles(*roles: Role) -> Callable[..., Coroutine[Any, Any, User]]:
 
 OwnerUser = Annotated[User, Depends(require_roles(Role.OWNER))]
 AdminUser = Annotated[User, Depends(require_roles(Role.OWNER, Role.ADMIN))]
+
+
+TimeParam = Annotated[str | None, Query(description="ISO 8601 with offset (naive times are UTC)")]
+
+
+def time_range(
+    start_time: TimeParam = None, end_time: TimeParam = None
+) -> tuple[datetime | None, datetime | None]:
+    """``start_time``/``end_time`` query parameters, parsed by the readings service (bad input: 400)."""
+    return readings.parse_range(start_time, end_time)
+
+
+TimeRangeDep = Annotated[tuple[datetime | None, datetime | None], Depends(time_range)]

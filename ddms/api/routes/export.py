@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter
 from starlette.responses import StreamingResponse
 
-from ddms.api.deps import CurrentUser, SessionDep
+from ddms.api.deps import CurrentUser, SessionDep, TimeRangeDep
 from ddms.services import export, readings
 
 router = APIRouter(prefix="/api/export", tags=["export"])
 
-TimeParam = Annotated[str | None, Query(description="ISO 8601; naive times are UTC")]
 CSV_MEDIA_TYPE = "text/csv; charset=utf-8"
 
 
@@ -30,11 +28,10 @@ async def export_device(
     device_id: uuid.UUID,
     session: SessionDep,
     _: CurrentUser,
-    start_time: TimeParam = None,
-    end_time: TimeParam = None,
+    window: TimeRangeDep,
     aggregate: str | None = None,
 ) -> StreamingResponse:
-    start, end = readings.parse_range(start_time, end_time)
+    start, end = window
     plan = await export.device_plan(session, device_id, start, end, readings.parse_aggregate(aggregate))
     return _response(plan)
 
@@ -44,10 +41,9 @@ async def export_group(
     group_id: uuid.UUID,
     session: SessionDep,
     _: CurrentUser,
-    start_time: TimeParam = None,
-    end_time: TimeParam = None,
+    window: TimeRangeDep,
 ) -> StreamingResponse:
-    start, end = readings.parse_range(start_time, end_time)
+    start, end = window
     return _response(await export.group_plan(session, group_id, start, end))
 
 
@@ -55,10 +51,9 @@ async def export_group(
 async def export_devices(
     session: SessionDep,
     _: CurrentUser,
+    window: TimeRangeDep,
     device_ids: str | None = None,
-    start_time: TimeParam = None,
-    end_time: TimeParam = None,
 ) -> StreamingResponse:
-    start, end = readings.parse_range(start_time, end_time)
+    start, end = window
     ids = export.parse_device_ids(device_ids)
     return _response(await export.devices_plan(session, ids, start, end))

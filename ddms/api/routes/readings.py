@@ -11,7 +11,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from ddms.api.deps import CurrentUser, SessionDep
+from ddms.api.deps import CurrentUser, SessionDep, TimeRangeDep
 from ddms.schemas.readings import (
     AggregatedReading,
     LatestReading,
@@ -25,21 +25,18 @@ from ddms.services import readings
 
 router = APIRouter(prefix="/api/readings", tags=["readings"])
 
-TimeParam = Annotated[str | None, Query(description="ISO 8601; naive times are UTC")]
-
 
 @router.get("/{device_id}", response_model=ReadingsPagePublic)
 async def list_readings(
     device_id: uuid.UUID,
     session: SessionDep,
     _: CurrentUser,
-    start_time: TimeParam = None,
-    end_time: TimeParam = None,
+    window: TimeRangeDep,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     offset: Annotated[int, Query(ge=0)] = 0,
     aggregate: Annotated[str | None, Query(description="1min, 1hour or 1day")] = None,
 ) -> ReadingsPagePublic:
-    start, end = readings.parse_range(start_time, end_time)
+    start, end = window
     width = readings.parse_aggregate(aggregate)
     if width is None:
         page = await readings.raw_page(session, device_id, start, end, limit, offset)
@@ -65,10 +62,9 @@ async def count_readings(
     device_id: uuid.UUID,
     session: SessionDep,
     _: CurrentUser,
-    start_time: TimeParam = None,
-    end_time: TimeParam = None,
+    window: TimeRangeDep,
 ) -> ReadingCount:
-    start, end = readings.parse_range(start_time, end_time)
+    start, end = window
     return ReadingCount(device_id=device_id, count=await readings.count(session, device_id, start, end))
 
 
@@ -77,11 +73,10 @@ async def reading_series(
     device_id: uuid.UUID,
     session: SessionDep,
     _: CurrentUser,
-    start_time: TimeParam = None,
-    end_time: TimeParam = None,
+    window: TimeRangeDep,
     max_points: Annotated[int, Query(ge=1, le=10_000)] = 1000,
 ) -> SeriesPublic:
-    start, end = readings.parse_range(start_time, end_time)
+    start, end = window
     series = await readings.series(session, device_id, start, end, max_points)
     points = [
         SeriesPoint(timestamp=p.timestamp, avg=p.avg, min=p.min, max=p.max, count=p.count)
