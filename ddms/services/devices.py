@@ -16,6 +16,7 @@ from ddms.bus import ChangeKind, get_bus
 from ddms.errors import Conflict, Invalid, NotFound
 from ddms.models import DataType, Device, DeviceGroup, DeviceStatus, Reading, utcnow
 from ddms.schemas.devices import DeviceCreate, DeviceUpdate
+from ddms.services import system
 
 logger = logging.getLogger(__name__)
 
@@ -119,8 +120,11 @@ async def _ensure_unique_name(session: AsyncSession, name: str, exclude: uuid.UU
 
 
 async def create_device(*, session: AsyncSession, data: DeviceCreate) -> Device:
+    """A new device; without ``retention_days`` it keeps data as long as the system settings say."""
     fields = _checked(data.model_dump(exclude_unset=True, exclude_none=True))
     await _ensure_unique_name(session, fields["name"])
+    if "retention_days" not in fields:
+        fields["retention_days"] = (await system.get_config(session=session)).default_retention_days
     device = Device(**fields)
     session.add(device)
     await _commit(session, fields["name"])

@@ -81,6 +81,19 @@ async def test_create_with_defaults(client: httpx.AsyncClient, admin: Account) -
     assert (await client.get(f"/api/devices/{body['id']}", headers=admin.headers)).json() == body
 
 
+async def test_default_retention_comes_from_the_system_settings(
+    client: httpx.AsyncClient, owner: Account
+) -> None:
+    """REST and the pages share the rule: a device created without retention_days gets the setting."""
+    changed = await client.put("/api/config", headers=owner.headers, json={"default_retention_days": 30})
+    assert changed.status_code == 200, changed.text
+    assert (await create(client, owner))["retention_days"] == 30
+    explicit = await client.post(
+        "/api/devices", headers=owner.headers, json=MINIMAL | {"name": "b2", "retention_days": 7}
+    )
+    assert explicit.json()["retention_days"] == 7
+
+
 async def test_create_with_every_field(client: httpx.AsyncClient, owner: Account) -> None:
     body = await create(client, owner, **FULL)
     assert {key: body[key] for key in FULL} == FULL
