@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import asyncpg
@@ -100,10 +101,10 @@ async def truncate_all(database: ddms.db.Database) -> None:
                 await conn.execute(text(f"DELETE FROM {table}"))
 
 
-@pytest.fixture
-async def database(db_url: str) -> AsyncIterator[ddms.db.Database]:
-    """The process's configured database for one test; emptied afterwards."""
-    database = ddms.db.configure(db_url)
+@asynccontextmanager
+async def fresh_database(url: str) -> AsyncIterator[ddms.db.Database]:
+    """``url`` as the process's database with a fresh bus and login throttle; emptied afterwards."""
+    database = ddms.db.configure(url)
     reset_bus()
     auth.throttle = auth.LoginThrottle()
     try:
@@ -111,6 +112,13 @@ async def database(db_url: str) -> AsyncIterator[ddms.db.Database]:
     finally:
         await truncate_all(database)
         await database.dispose()
+
+
+@pytest.fixture
+async def database(db_url: str) -> AsyncIterator[ddms.db.Database]:
+    """The process's configured database for one test (each backend); emptied afterwards."""
+    async with fresh_database(db_url) as database:
+        yield database
 
 
 @pytest.fixture

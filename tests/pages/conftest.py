@@ -21,14 +21,12 @@ from nicegui.testing import User
 from nicegui.testing.user_simulation import user_simulation
 
 import ddms.db
-from ddms.bus import reset_bus
 from ddms.config import Settings, load_settings
 from ddms.migrate import upgrade
 from ddms.models import Role
 from ddms.models import User as Account
 from ddms.security import hash_password
-from ddms.services import auth
-from tests.conftest import TEST_SECRET, truncate_all
+from tests.conftest import TEST_SECRET, fresh_database
 from tests.pages import harness
 
 MAIN_FILE = Path(__file__).with_name("main.py")
@@ -49,14 +47,8 @@ async def password_hash() -> str:
 
 @pytest.fixture
 async def ui_database(ui_db_url: str) -> AsyncIterator[ddms.db.Database]:
-    database = ddms.db.configure(ui_db_url)
-    reset_bus()
-    auth.throttle = auth.LoginThrottle()
-    try:
+    async with fresh_database(ui_db_url) as database:
         yield database
-    finally:
-        await truncate_all(database)
-        await database.dispose()
 
 
 @pytest.fixture
