@@ -1,7 +1,7 @@
 # DDMS production image: one process serving the UI, REST/SSE API and the Modbus collector.
 # Build: docker build -t ddms .   Run: see docker-compose.yml (PostgreSQL) or
 #   docker run -p 8000:8000 -v ddms-data:/data -e JWT_SECRET_KEY=... ddms   (embedded SQLite)
-FROM python:3.11-slim AS build
+FROM python:3.11-slim-bookworm AS build
 WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY ddms ddms
@@ -13,7 +13,7 @@ RUN pip install --no-cache-dir --upgrade pip build \
  && python -m build --wheel --outdir /wheels \
  && pip wheel --no-cache-dir --wheel-dir /wheels /wheels/ddms-*.whl
 
-FROM python:3.11-slim
+FROM python:3.11-slim-bookworm
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 \
     DDMS_DATA_DIR=/data HOST=0.0.0.0 PORT=8000 DDMS_ENV=production
 RUN apt-get update \
