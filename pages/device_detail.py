@@ -13,7 +13,7 @@ from starlette.responses import RedirectResponse
 from ddms import db
 from ddms.bus import get_bus
 from ddms.errors import DDMSError, NotFound
-from ddms.i18n import _, format_number, translate_detail
+from ddms.i18n import N_, _, format_number, translate_detail
 from ddms.services import devices
 from pages import theme
 from pages.components import charts
@@ -99,6 +99,32 @@ def info_grid(device: Any) -> None:
             .classes("text-negative text-sm")
 
 
+POLL_COUNTERS = {
+    "on_time": N_("Polls on time"),
+    "late": N_("Late"),
+    "missed": N_("Missed"),
+    "failed": N_("Failed"),
+}
+
+
+def poll_counters(device_id: uuid.UUID) -> None:
+    """The collector's poll accounting for this device, read from the bus (memory, no query)."""
+    with ui.row().classes("w-full gap-6 pt-2").mark("poll-stats"):
+        shown = {}
+        for key, label in POLL_COUNTERS.items():
+            with ui.column().classes("gap-0"):
+                ui.label(_(label)).classes("text-xs text-grey-7")
+                shown[key] = ui.label("—").classes("text-body2").mark(f"poll-{key}")
+
+    def refresh() -> None:
+        stats = get_bus().poll_stats(device_id)
+        for key, label in shown.items():
+            label.set_text(format_number(getattr(stats, key)) if stats is not None else "—")
+
+    refresh()
+    ui.timer(2.0, refresh)
+
+
 @ui.page("/devices/{device_id}")
 async def device_detail_page(request: Request, device_id: str) -> RedirectResponse | None:
     user = await require_user(request.url.path)
@@ -129,6 +155,7 @@ async def device_detail_page(request: Request, device_id: str) -> RedirectRespon
                 if device.description:
                     ui.label(device.description).classes("text-body1")
                 info_grid(device)
+                poll_counters(device.id)
         with ui.card().classes("w-full"):
             ui.label(_("History")).classes("text-h6")
             chart = HistoryChart(device)

@@ -9,6 +9,7 @@ from nicegui import ui
 from nicegui.testing import User
 
 import ddms.db
+from ddms.bus import PollStats, get_bus
 from ddms.models import Reading, utcnow
 from ddms.models import User as Account
 from tests.pages.helpers import eventually, make_device, publish, texts
@@ -17,8 +18,10 @@ from tests.pages.helpers import eventually, make_device, publish, texts
 async def store_readings(device_id, minutes: int) -> None:
     now = utcnow().replace(microsecond=0)
     async with ddms.db.session_scope() as session:
-        session.add_all(Reading(device_id=device_id, timestamp=now - timedelta(minutes=m), value=float(m))
-                        for m in range(1, minutes + 1))
+        session.add_all(
+            Reading(device_id=device_id, timestamp=now - timedelta(minutes=m), value=float(m))
+            for m in range(1, minutes + 1)
+        )
         await session.commit()
 
 
@@ -31,8 +34,9 @@ def readings_shown(user: User) -> int:
     return sum(point[4] for point in chart(user).options["series"][0]["data"])
 
 
-async def test_history_chart_shows_stored_readings_with_threshold_lines(user: User, reader: Account,
-                                                                         sign_in) -> None:
+async def test_history_chart_shows_stored_readings_with_threshold_lines(
+    user: User, reader: Account, sign_in
+) -> None:
     boiler = await make_device("Boiler", threshold_warning_upper=80, threshold_critical_upper=95)
     await store_readings(boiler.id, 30)
     await sign_in(reader)
@@ -123,8 +127,9 @@ async def test_export_needs_a_signed_in_browser(user: User) -> None:
     assert response.status_code == 401
 
 
-async def test_a_long_live_tail_is_re_bucketed(user: User, reader: Account, sign_in,
-                                             monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_a_long_live_tail_is_re_bucketed(
+    user: User, reader: Account, sign_in, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from pages import device_detail
 
     boiler = await make_device("Boiler")
@@ -153,3 +158,20 @@ async def test_detail_follows_an_edit_made_elsewhere(user: User, reader: Account
     async with ddms.db.session_scope() as session:
         await devices.update_device(session=session, device_id=boiler.id, data=DeviceUpdate(unit="K"))
     await eventually(lambda: "K" in texts(user) and "°C" not in texts(user))  # the page was rebuilt
+
+
+async def test_device_page_shows_the_collectors_poll_accounting(user: User, reader: Account, sign_in) -> None:
+    boiler = await make_device("Boiler")
+    stats = PollStats(on_time=1234, late=5, missed=2, failed=7)
+    get_bus().track_poll_stats(boiler.id, stats)
+    await sign_in(reader)
+    await user.open(f"/devices/{boiler.id}")
+    await user.should_see("Polls on time")
+    await eventually(lambda: user.find(marker="poll-on_time").elements.pop().text == "1,234")
+    assert [user.find(marker=f"poll-{key}").elements.pop().text for key in ("late", "missed", "failed")] == [
+        "5",
+        "2",
+        "7",
+    ]
+    stats.late = 6  # the collector counts on; the page follows from memory
+    await eventually(lambda: user.find(marker="poll-late").elements.pop().text == "6", within=5)
