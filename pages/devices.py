@@ -18,9 +18,10 @@ from ddms.schemas.devices import DeviceCreate, DeviceUpdate
 from ddms.services import devices
 from pages import theme
 from pages.components.device_form import DeviceForm, device_dialog
+from pages.components.dialogs import confirm_delete
 from pages.components.forms import field_errors
 from pages.components.probe import run_connection_test
-from pages.layout import acting_user, busy, can_edit, frame, notify_done, notify_error, require_user
+from pages.layout import acting_user, can_edit, frame, notify_done, notify_error, require_user
 from pages.session import SessionUser, browser_timezone
 
 
@@ -62,27 +63,19 @@ async def save_device(device_id: uuid.UUID | None, body: dict[str, Any], form: D
 
 def delete_dialog(device: Any, done: Done) -> None:
     """Delete with the keep-data choice (archived readings stay for history and export)."""
-    with ui.dialog() as dialog, ui.card().mark("delete-dialog"):
-        ui.label(_("Delete device '{name}'?").format(name=device.name)).classes("text-h6")
-        keep = ui.checkbox(_("Keep its readings (history and export stay available)"), value=True) \
-            .mark("keep-data")
+    keep: list[ui.checkbox] = []
 
-        async def confirm() -> None:
-            try:
-                await editor()
-                async with db.session_scope() as session:
-                    await devices.delete_device(session=session, device_id=device.id, keep_data=keep.value)
-            except DDMSError as exc:
-                notify_error(exc)
-                return
-            dialog.close()
-            notify_done(_("Device '{name}' deleted").format(name=device.name))
-            done()
+    def choices() -> None:
+        text = _("Keep its readings (history and export stay available)")
+        keep.append(ui.checkbox(text, value=True).mark("keep-data"))
 
-        with ui.row().classes("w-full justify-end"):
-            ui.button(_("Cancel"), on_click=dialog.close).props("flat")
-            ui.button(_("Delete"), color="negative", on_click=busy(confirm)).mark("confirm-delete")
-    dialog.open()
+    async def delete() -> None:
+        await editor()
+        async with db.session_scope() as session:
+            await devices.delete_device(session=session, device_id=device.id, keep_data=keep[0].value)
+
+    confirm_delete(_("Delete device '{name}'?").format(name=device.name), delete,
+                   _("Device '{name}' deleted").format(name=device.name), done, choices)
 
 
 def device_row(device: Any, user: SessionUser, done: Done) -> None:

@@ -18,6 +18,7 @@ from ddms.schemas.devices import GroupCreate, GroupUpdate
 from ddms.services import devices, groups
 from pages.components import charts
 from pages.components.device_card import DeviceCard
+from pages.components.dialogs import confirm_delete
 from pages.components.forms import field_errors
 from pages.components.history import load_group_series, recent_trends
 from pages.components.live import DeviceState, watch_latest
@@ -77,25 +78,13 @@ async def group_dialog(group: Any | None, members: list[uuid.UUID]) -> None:
 
 
 def delete_group_dialog(group: Any) -> None:
-    with ui.dialog() as dialog, ui.card().mark("delete-dialog"):
-        ui.label(_("Delete group '{name}'? Its devices are kept.").format(name=group.name))
+    async def delete() -> None:
+        await editor()
+        async with db.session_scope() as session:
+            await groups.delete_group(session=session, group_id=group.id)
 
-        async def confirm() -> None:
-            try:
-                await editor()
-                async with db.session_scope() as session:
-                    await groups.delete_group(session=session, group_id=group.id)
-            except DDMSError as exc:
-                notify_error(exc)
-                return
-            dialog.close()
-            notify_done(_("Group '{name}' deleted").format(name=group.name))
-            ui.navigate.to("/groups")
-
-        with ui.row().classes("w-full justify-end"):
-            ui.button(_("Cancel"), on_click=dialog.close).props("flat")
-            ui.button(_("Delete"), color="negative", on_click=busy(confirm)).mark("confirm-delete")
-    dialog.open()
+    confirm_delete(_("Delete group '{name}'? Its devices are kept.").format(name=group.name), delete,
+                   _("Group '{name}' deleted").format(name=group.name), lambda: ui.navigate.to("/groups"))
 
 
 async def members_of(group_id: uuid.UUID) -> list[uuid.UUID]:

@@ -17,6 +17,7 @@ from ddms.schemas.users import UserCreate, UserUpdate
 from ddms.security import check_password_rules
 from ddms.services import users
 from pages import theme
+from pages.components.dialogs import confirm_delete
 from pages.components.forms import field_errors
 from pages.layout import (
     acting_user,
@@ -126,25 +127,13 @@ class UsersView:
 
 
     def delete_dialog(self, account: Any) -> None:
-        with ui.dialog() as dialog, ui.card().mark("delete-dialog"):
-            ui.label(_("Delete user '{name}'?").format(name=account.username))
+        async def delete() -> None:
+            await owner()
+            async with db.session_scope() as session:
+                await users.delete_user(session=session, user_id=account.id)
 
-            async def confirm() -> None:
-                try:
-                    await owner()
-                    async with db.session_scope() as session:
-                        await users.delete_user(session=session, user_id=account.id)
-                except DDMSError as exc:
-                    notify_error(exc)
-                    return
-                dialog.close()
-                notify_done(_("User '{name}' deleted").format(name=account.username))
-                self.show.refresh()
-
-            with ui.row().classes("w-full justify-end"):
-                ui.button(_("Cancel"), on_click=dialog.close).props("flat")
-                ui.button(_("Delete"), color="negative", on_click=busy(confirm)).mark("confirm-delete")
-        dialog.open()
+        confirm_delete(_("Delete user '{name}'?").format(name=account.username), delete,
+                       _("User '{name}' deleted").format(name=account.username), self.show.refresh)
 
 
     def row(self, account: Any) -> None:
