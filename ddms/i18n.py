@@ -73,6 +73,8 @@ def compile_catalogs(directory: Path = LOCALES_DIR) -> list[Path]:
             continue
         written.append(mo_path)
     translations.cache_clear()
+    for language in LANGUAGES:  # load now, at start-up: the first page view must not read files
+        translations(language)
     return written
 
 
