@@ -21,9 +21,9 @@ _settings: Settings | None = None
 
 
 def configure(settings: Settings) -> None:
-    global _settings, _title, _title_loaded
+    global _settings, _title_loaded
     _settings = settings
-    _title, _title_loaded = None, False
+    _title_loaded = False
     i18n.set_language_resolver(browser_language)
 
 
@@ -32,30 +32,28 @@ def settings() -> Settings:
     return _settings
 
 
-_title: str | None = None
 _title_loaded = False
-DEFAULT_TITLE = "DDMS"
 
 
 def app_title() -> str:
-    """The title the owner set in Settings, else APP_TITLE from the environment."""
-    return _title or settings().app_title
-
-
-def set_app_title(title: str) -> None:
-    global _title
-    _title = title if title != DEFAULT_TITLE else None
+    """The title in the system settings (seeded from APP_TITLE), from the service's in-memory copy."""
+    return str(system.live_setting("app_title", settings().app_title))
 
 
 async def load_app_title(force: bool = False) -> None:
-    """Read the configuration's title once (and again after the owner changes it)."""
+    """Make sure the configuration row has been read once in this process (no query per page view).
+
+    ``system.update_config`` refreshes the in-memory copy itself, so a change applies at once.
+    """
     global _title_loaded
     if _title_loaded and not force:
         return
     _title_loaded = True
     async with db.session_scope() as session:
-        config = await system.get_config(session=session)
-    set_app_title(config.app_title)
+        await system.get_config(
+            session=session,
+            defaults={"app_title": settings().app_title, "sse_interval": settings().sse_interval},
+        )
 
 
 @dataclass(frozen=True, slots=True)

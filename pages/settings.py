@@ -15,7 +15,7 @@ from ddms.schemas.system import ConfigUpdate
 from ddms.services import backup, system
 from pages.components.forms import field_errors, whole
 from pages.layout import acting_user, forbidden, frame, is_owner, notify_done, notify_error, require_user
-from pages.session import browser_timezone, load_app_title, settings
+from pages.session import browser_timezone, settings
 
 HINTS = {
     "app_title": N_("Shown in the header and the browser tab"),
@@ -68,7 +68,6 @@ class SettingsForm:
             await acting_user(is_owner)
             async with db.session_scope() as session:
                 await system.update_config(session=session, data=ConfigUpdate.model_validate(self.body()))
-            await load_app_title(force=True)
         except DDMSError as exc:
             notify_error(exc)
             return
