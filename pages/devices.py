@@ -82,7 +82,7 @@ def device_row(device: Any, user: SessionUser, done: Done) -> None:
     address = _("{host}:{port} · slave {slave} · register {register}").format(
         host=device.modbus_ip, port=device.modbus_port, slave=device.modbus_slave_id,
         register=device.modbus_register)
-    with ui.card().classes("w-full").mark(f"device-row-{device.name}"), \
+    with ui.card().classes("w-full").mark(theme.key("device-row", device.id)), \
             ui.row().classes("w-full items-center gap-3"):
         with ui.column().classes("gap-0 grow"):
             ui.link(device.name, f"/devices/{device.id}").classes("text-subtitle1 font-bold")

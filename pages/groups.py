@@ -16,6 +16,7 @@ from ddms.errors import DDMSError, NotFound
 from ddms.i18n import _, format_integer, translate_detail
 from ddms.schemas.devices import GroupCreate, GroupUpdate
 from ddms.services import devices, groups
+from pages import theme
 from pages.components import charts
 from pages.components.device_card import DeviceCard
 from pages.components.dialogs import confirm_delete
@@ -106,7 +107,7 @@ async def groups_page(request: Request) -> RedirectResponse | None:
             ui.label(_("No groups yet.")).classes("text-grey-7").mark("empty")
         with ui.grid().classes("w-full gap-4 grid-cols-1 md:grid-cols-2 xl:grid-cols-3"):
             for group in rows:
-                with ui.card().classes("w-full").mark(f"group-{group.name}"):
+                with ui.card().classes("w-full").mark(theme.key("group", group.id)):
                     ui.link(group.name, f"/groups/{group.id}").classes("text-h6")
                     if group.description:
                         ui.label(group.description).classes("text-sm text-grey-7")

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+import uuid
+
 from ddms.i18n import N_
 
 PRIMARY = "#1f5f99"
@@ -44,6 +47,29 @@ setInterval(() => {
 """
 
 
+# What a marker or test id may contain: lower-case words, digits and dashes (fixed words and ids).
+# No quote, space, colon, brace or angle bracket can pass, so nothing built from it can be code.
+_KEY = re.compile(r"[a-z][a-z0-9]*(?:-[a-z0-9]+)*")
+
+
 def testid(name: str) -> str:
-    """A ``data-testid`` for browser tests (``.mark()`` markers exist only on the server side)."""
-    return f'data-testid="{name}"'
+    """The props string of a ``data-testid`` for browser tests (``.mark()`` markers exist only on the
+    server side).
+
+    NiceGUI parses a props string and evaluates every ``:prop`` in it as JavaScript, so it must never
+    contain user data: a device named ``x" :title="alert(1)" y="`` would run script for everyone who
+    sees its card. Test ids are fixed words or :func:`key` (a record's id); anything else raises.
+    """
+    if not _KEY.fullmatch(name):
+        raise ValueError(f"test ids are fixed words and record ids, not user data: {name!r}")
+    return f"data-testid={name}"
+
+
+def key(kind: str, record_id: uuid.UUID) -> str:
+    """The marker and test id of one record's element (``device-card-<uuid>``): from its id, never its
+    name (names hold spaces, which split NiceGUI markers, and quotes)."""
+    if not isinstance(record_id, uuid.UUID):
+        raise TypeError(f"element keys are built from record ids (UUID), not {type(record_id).__name__}")
+    value = f"{kind}-{record_id}"
+    testid(value)  # the same alphabet as a test id
+    return value

@@ -137,7 +137,7 @@ class UsersView:
 
 
     def row(self, account: Any) -> None:
-        with ui.card().classes("w-full").mark(f"user-row-{account.username}"), \
+        with ui.card().classes("w-full").mark(theme.key("user-row", account.id)), \
                 ui.row().classes("w-full items-center gap-3"):
             with ui.column().classes("gap-0 grow"):
                 ui.label(account.username).classes("text-subtitle1 font-bold")

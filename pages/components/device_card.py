@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 import uuid
 from collections import deque
@@ -18,6 +19,7 @@ from pages.session import browser_timezone
 
 TREND_POINTS = 60
 TREND_REFRESH_SECONDS = 2.0
+_SPARK_COLOURS = {theme.PRIMARY, *theme.LEVEL_COLOURS.values()}
 
 
 def level_of(status: str, latest: LatestValue | None) -> str:
@@ -28,7 +30,14 @@ def level_of(status: str, latest: LatestValue | None) -> str:
 
 
 def sparkline(values: list[float], colour: str = theme.PRIMARY) -> str:
-    """A tiny inline SVG line of the recent values: cheap enough for hundreds of cards on one page."""
+    """A tiny inline SVG line of the recent values: cheap enough for hundreds of cards on one page.
+
+    It is shown with ``ui.html(sanitize=False)``, so it is made of numbers and a theme colour only:
+    values are formatted as numbers (a NaN from a device is left out), nothing else gets in.
+    """
+    values = [float(v) for v in values if math.isfinite(v)]
+    if colour not in _SPARK_COLOURS:
+        raise ValueError(f"sparkline colours are theme colours: {colour!r}")
     if len(values) < 2:
         return '<svg class="ddms-spark" viewBox="0 0 100 30"></svg>'
     low, high = min(values), max(values)
@@ -52,9 +61,9 @@ class DeviceCard:
         self.trend_sent = 0.0
         self.trend: deque[float] = deque((value for _t, value in trend[-TREND_POINTS:]), maxlen=TREND_POINTS)
         on_click = (lambda: ui.navigate.to(f"/devices/{self.device_id}")) if link else None
-        with ui.card().classes("ddms-card w-full cursor-pointer gap-1").on(
-                "click", on_click).mark(f"device-card-{device.name}") \
-                .props(theme.testid(f"device-card-{device.name}")) as self.card:
+        card_key = theme.key("device-card", device.id)
+        with ui.card().classes("ddms-card w-full cursor-pointer gap-1").on("click", on_click) \
+                .mark(card_key).props(theme.testid(card_key)) as self.card:
             with ui.row().classes("w-full items-center justify-between no-wrap"):
                 ui.label(device.name).classes("text-subtitle1 font-bold leading-tight")
                 self.badge = ui.badge().classes("text-sm px-2 py-1").mark("status-badge")
@@ -103,8 +112,9 @@ class DeviceTile:
         self.device_id: uuid.UUID = device.id
         self.status: str = latest.device_status if latest is not None else device.status
         self.latest = latest
-        with ui.column().classes("ddms-tile w-full gap-1").mark(f"tile-{device.name}") \
-                .props(theme.testid(f"tile-{device.name}")) as self.tile:
+        tile_key = theme.key("tile", device.id)
+        with ui.column().classes("ddms-tile w-full gap-1").mark(tile_key).props(theme.testid(tile_key)) \
+                as self.tile:
             ui.label(device.name).classes("ddms-tile-name")
             with ui.row().classes("items-baseline gap-1"):
                 self.value = ui.label().classes("ddms-numeral").mark("value")

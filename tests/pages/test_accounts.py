@@ -21,11 +21,11 @@ async def test_owner_creates_a_read_only_user(user: User, owner: Account, sign_i
     user.find(marker="field-password").type("long-enough-1")
     user.find(marker="save").click()
     await user.should_see("User 'nightshift' created", retries=100)
-    await user.should_see(marker="user-row-nightshift")
     async with ddms.db.session_scope() as session:
         created = await users.find_by_username(session=session, username="nightshift")
     assert created is not None
     assert created.role == Role.READ_ONLY
+    await user.should_see(marker=f"user-row-{created.id}")
 
 
 async def test_short_password_is_refused_inline(user: User, owner: Account, sign_in) -> None:
@@ -44,9 +44,9 @@ async def test_owner_row_has_no_delete_and_others_do(user: User, owner: Account,
                                                      sign_in) -> None:
     await sign_in(owner)
     await user.open("/users")
-    with user.scope(marker="user-row-admin"):
+    with user.scope(marker=f"user-row-{owner.id}"):
         await user.should_not_see("Delete")
-    with user.scope(marker="user-row-operator"):
+    with user.scope(marker=f"user-row-{reader.id}"):
         await user.should_see("Delete")
         await user.should_see("Reset password")
 
@@ -54,7 +54,7 @@ async def test_owner_row_has_no_delete_and_others_do(user: User, owner: Account,
 async def test_owner_changes_a_role(user: User, owner: Account, reader: Account, sign_in) -> None:
     await sign_in(owner)
     await user.open("/users")
-    with user.scope(marker="user-row-operator"):
+    with user.scope(marker=f"user-row-{reader.id}"):
         user.find(marker="role").elements.pop().value = "admin"
     await user.should_see("Role changed", retries=100)
     async with ddms.db.session_scope() as session:
@@ -139,7 +139,7 @@ async def test_owner_resets_a_password_and_ends_its_sessions(user: User, owner: 
                                                              sign_in) -> None:
     await sign_in(owner)
     await user.open("/users")
-    with user.scope(marker="user-row-operator"):
+    with user.scope(marker=f"user-row-{reader.id}"):
         user.find("Reset password").click()
     user.find(marker="field-password").type("a-new-password-1")
     user.find(marker="save").click()
@@ -152,11 +152,11 @@ async def test_owner_resets_a_password_and_ends_its_sessions(user: User, owner: 
 async def test_owner_deletes_a_user(user: User, owner: Account, reader: Account, sign_in) -> None:
     await sign_in(owner)
     await user.open("/users")
-    with user.scope(marker="user-row-operator"):
+    with user.scope(marker=f"user-row-{reader.id}"):
         user.find("Delete").click()
     user.find(marker="confirm-delete").click()
     await user.should_see("User 'operator' deleted", retries=100)
-    await user.should_not_see(marker="user-row-operator")
+    await user.should_not_see(marker=f"user-row-{reader.id}")
 
 
 async def test_settings_show_the_last_backup_and_why_backups_fail(

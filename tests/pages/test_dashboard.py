@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 from nicegui.testing import User
 
@@ -20,7 +21,7 @@ async def test_card_value_updates_live_from_the_bus(user: User, reader: Account,
     boiler = await make_device("Boiler", threshold_warning_upper=80, threshold_critical_upper=95)
     await sign_in(reader)
     await user.open("/")
-    await user.should_see(marker="device-card-Boiler")
+    await user.should_see(marker=f"device-card-{boiler.id}")
     await user.should_see("No reading yet")
     publish(boiler, 42.5)
     await user.should_see("42.5", retries=100)
@@ -42,7 +43,7 @@ async def test_open_dashboard_subscribes_to_the_bus(user: User, reader: Account,
 async def test_summary_counts_and_status_filter(user: User, reader: Account, sign_in) -> None:
     hot = await make_device("Hot", threshold_warning_upper=50)
     cold = await make_device("Cold")
-    await make_device("Silent")  # no reading: offline
+    silent = await make_device("Silent")  # no reading: offline
     publish(hot, 60, level="warning")
     publish(cold, 20)
     await sign_in(reader)
@@ -51,46 +52,69 @@ async def test_summary_counts_and_status_filter(user: User, reader: Account, sig
     assert (summary(user, "normal"), summary(user, "offline")) == ("1", "1")
     status = user.find(marker="status-filter").elements.pop()
     status.value = "warning"
-    await user.should_see(marker="device-card-Hot")
-    await user.should_not_see(marker="device-card-Cold")
-    await user.should_not_see(marker="device-card-Silent")
+    await user.should_see(marker=f"device-card-{hot.id}")
+    await user.should_not_see(marker=f"device-card-{cold.id}")
+    await user.should_not_see(marker=f"device-card-{silent.id}")
 
 
 async def test_group_filter_shows_only_members(user: User, reader: Account, sign_in) -> None:
     pump = await make_device("Pump")
-    await make_device("Fan")
+    fan = await make_device("Fan")
     group = await make_group("Water", [pump])
     await sign_in(reader)
     await user.open("/")
+    await user.should_see(marker=f"device-card-{fan.id}")
     user.find(marker="group-filter").elements.pop().value = str(group.id)
-    await user.should_not_see(marker="device-card-Fan", retries=100)
-    await user.should_see(marker="device-card-Pump")
+    await user.should_not_see(marker=f"device-card-{fan.id}", retries=100)
+    await user.should_see(marker=f"device-card-{pump.id}")
 
 
 async def test_wall_display_needs_no_login_and_updates_live(user: User) -> None:
     boiler = await make_device("Boiler")
     await user.open("/display")
-    await user.should_see(marker="tile-Boiler")
+    await user.should_see(marker=f"tile-{boiler.id}")
     publish(boiler, 71.5)
     await user.should_see("71.5", retries=100)
 
 
 async def test_group_wall_display_shows_the_group_only(user: User) -> None:
     pump = await make_device("Pump")
-    await make_device("Fan")
+    fan = await make_device("Fan")
     group = await make_group("Water", [pump])
     await user.open(f"/display/{group.id}")
-    await user.should_see(marker="tile-Pump")
-    await user.should_not_see(marker="tile-Fan")
+    await user.should_see(marker=f"tile-{pump.id}")
+    await user.should_not_see(marker=f"tile-{fan.id}")
     await user.should_see("Water")
 
 
 async def test_wall_display_follows_configuration_changes(user: User) -> None:
-    await make_device("Boiler")
+    boiler = await make_device("Boiler")
     await user.open("/display")
-    await user.should_see(marker="tile-Boiler")
-    await make_device("Chiller")  # added elsewhere (REST or another browser)
-    await user.should_see(marker="tile-Chiller", retries=100)
+    await user.should_see(marker=f"tile-{boiler.id}")
+    chiller = await make_device("Chiller")  # added elsewhere (REST or another browser)
+    await user.should_see(marker=f"tile-{chiller.id}", retries=100)
+
+
+def evaluated_props(element: Any) -> list[str]:
+    """Props NiceGUI would evaluate as JavaScript in the browser (a ``:`` key), in ``element``'s tree."""
+    return [key for item in (element, *element.descendants()) for key in item.props if key.startswith(":")]
+
+
+async def test_hostile_names_are_text_and_keys_are_ids(user: User, reader: Account, sign_in) -> None:
+    """A name that closes a props string (issue 8) stays a label: no ``:prop`` reaches the element."""
+    name = 'Line pressure" :title="alert(1)" x="'
+    device = await make_device(name, unit="{{ 1 + 1 }}")
+    await sign_in(reader)
+    await user.open("/")
+    card = user.find(marker=f"device-card-{device.id}").elements.pop()
+    assert card.props["data-testid"] == f"device-card-{device.id}"
+    assert evaluated_props(card) == []
+    assert name in [getattr(element, "text", None) for element in card.descendants()]
+    await user.open("/display")
+    tile = user.find(marker=f"tile-{device.id}").elements.pop()
+    assert evaluated_props(tile) == []
+    await user.should_see(name)
+    await user.should_see("{{ 1 + 1 }}")
 
 
 def test_sparkline_scales_values_into_the_box() -> None:

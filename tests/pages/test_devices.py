@@ -81,10 +81,10 @@ async def test_admin_creates_a_device(user: User, admin: Account, sign_in) -> No
     user.find(marker="field-unit").type("bar")
     user.find(marker="save").click()
     await user.should_see("Device 'Line pressure' saved", retries=100)
-    await user.should_see(marker="device-row-Line pressure")
     async with ddms.db.session_scope() as session:
         (created,) = await devices.list_devices(session=session)
     assert (created.modbus_ip, created.unit, created.data_type) == ("10.0.0.5", "bar", "uint16")
+    await user.should_see(marker=f"device-row-{created.id}", retries=100)  # keyed by id, not name
 
 
 async def test_duplicate_name_is_refused_inline(user: User, admin: Account, sign_in) -> None:
@@ -108,7 +108,7 @@ async def test_delete_with_keep_data_choice(user: User, admin: Account, sign_in,
     user.find(marker="keep-data").elements.pop().value = keep
     user.find(marker="confirm-delete").click()
     await user.should_see("Device 'Boiler' deleted", retries=100)
-    await user.should_not_see(marker="device-row-Boiler")
+    await user.should_not_see(marker=f"device-row-{device.id}")
     async with ddms.db.session_scope() as session:
         if keep:
             archived = await devices.get_device(session=session, device_id=device.id, include_deleted=True)
@@ -150,8 +150,11 @@ async def test_one_tab_saving_never_rerenders_another_users_list(user: User, cre
     user.find(marker="field-modbus_ip").type("10.0.0.9")
     user.find(marker="save").click()
     await user.should_see("Device 'Chiller' saved", retries=100)
+    async with ddms.db.session_scope() as session:
+        chiller = next(d for d in await devices.list_devices(session=session) if d.name == "Chiller")
+    await user.should_see(marker=f"device-row-{chiller.id}", retries=100)
     await operator.should_not_see("Edit")
-    await operator.should_not_see(marker="device-row-Chiller")  # its list reloads when it chooses to
+    await operator.should_not_see(marker=f"device-row-{chiller.id}")  # its list reloads when it chooses to
 
 
 async def test_new_device_starts_with_the_configured_default_retention(user: User, admin: Account,

@@ -50,12 +50,12 @@ async def test_read_only_user_sees_groups_without_controls(user: User, reader: A
 async def test_group_dashboard_shows_member_cards_and_live_summary(user: User, reader: Account,
                                                                    sign_in) -> None:
     pump = await make_device("Pump")
-    await make_device("Fan")
+    fan = await make_device("Fan")
     group = await make_group("Water", [pump])
     await sign_in(reader)
     await user.open(f"/groups/{group.id}")
-    await user.should_see(marker="device-card-Pump")
-    await user.should_not_see(marker="device-card-Fan")
+    await user.should_see(marker=f"device-card-{pump.id}")
+    await user.should_not_see(marker=f"device-card-{fan.id}")
     await user.should_see(marker="group-chart")
     publish(pump, 12.5, level="warning")
     await user.should_see("12.5", retries=100)
