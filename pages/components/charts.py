@@ -3,34 +3,57 @@
 from __future__ import annotations
 
 import json
+import math
 from typing import Any
 
 from ddms.i18n import _, current_language
 from pages import theme
 
 # Time and number formatting in the browser, in the page's language (ECharts' own labels stay neutral).
+# The tooltip is built as DOM nodes whose text is set as text (``append`` of strings, ``textContent``),
+# never as an HTML string: series names are device names, and ECharts puts a string formatter's result
+# into ``innerHTML`` (a device named ``<img src=x onerror=...>`` ran script for anyone hovering).
 _TOOLTIP_JS = """(params) => {
   const list = Array.isArray(params) ? params : [params];
   if (!list.length) return '';
   const lang = %(lang)s, t = new Date(list[0].value[0]);
   const num = v => (v === null || v === undefined) ? '—'
     : Number(v).toLocaleString(lang, {maximumFractionDigits: 6});
-  let html = '<b>' + t.toLocaleString(lang) + '</b>';
+  const node = (tag, text) => {
+    const el = document.createElement(tag);
+    if (text !== undefined) el.textContent = String(text);
+    return el;
+  };
+  const box = node('div');
+  box.append(node('b', t.toLocaleString(lang)));
   for (const p of list) {
-    const v = p.value;
-    html += '<br/>' + p.marker + p.seriesName + ': <b>' + num(v[1]) + '</b>';
+    const v = p.value, row = node('div'), dot = node('span');
+    dot.style.cssText = 'display:inline-block;margin-right:4px;border-radius:50%%;width:10px;height:10px';
+    dot.style.backgroundColor = typeof p.color === 'string' ? p.color : %(primary)s;
+    row.append(dot, String(p.seriesName) + ': ', node('b', num(v[1])));
     if (v.length > 4 && v[4] > 1)
-      html += ' (' + %(min)s + ' ' + num(v[2]) + ', ' + %(max)s + ' ' + num(v[3]) + ', n=' + v[4] + ')';
+      row.append(' (' + %(min)s + ' ' + num(v[2]) + ', ' + %(max)s + ' ' + num(v[3]) + ', n=' + v[4] + ')');
+    box.append(row);
   }
-  return html;
+  return box;
 }"""
+TOOLTIP_CLASS = "ddms-chart-tooltip"
+
+
+def _js_number(value: float) -> str:
+    """A finite number as a JavaScript literal (the axis functions are code: only numbers go in)."""
+    number = float(value)
+    if not math.isfinite(number):
+        raise ValueError(f"not a finite number: {value!r}")
+    return repr(number)
 
 
 def _axis_end(end: str, low: float, high: float) -> str:
     """JS for an axis end ("min" or "max") that includes the data and the thresholds ``low``..``high``,
     rounded to a tenth of the span's magnitude (so the tick labels stay short)."""
     rounding = "floor" if end == "min" else "ceil"
-    return (f"(v) => {{ const lo = Math.min(v.min, {low!r}), hi = Math.max(v.max, {high!r});"
+    lo, hi = _js_number(low), _js_number(high)
+    return (f"(v) => {{ const lo = Math.min(v.min, {lo}), hi = Math.max(v.max, {hi});"
             " const span = (hi - lo) || Math.abs(hi) || 1;"
             " const inv = Math.pow(10, 1 - Math.floor(Math.log10(span)));"
             f" return Math.{rounding}({'lo' if end == 'min' else 'hi'} * inv) / inv; }}")
@@ -42,8 +65,8 @@ def browser_language() -> str:
 
 def tooltip() -> dict[str, Any]:
     code = _TOOLTIP_JS % {"lang": json.dumps(browser_language()), "min": json.dumps(_("min")),
-                          "max": json.dumps(_("max"))}
-    return {"trigger": "axis", ":formatter": code, "confine": True}
+                          "max": json.dumps(_("max")), "primary": json.dumps(theme.PRIMARY)}
+    return {"trigger": "axis", ":formatter": code, "confine": True, "className": TOOLTIP_CLASS}
 
 
 def base_options() -> dict[str, Any]:
