@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
+from html import escape
 from urllib.parse import quote
 
 from nicegui import app, ui
@@ -47,7 +48,8 @@ def apply_theme() -> None:
 
 
 def connection_indicator() -> None:
-    on, off = _("Connected"), _("Disconnected")
+    """The websocket state (kept by ``theme.CONNECTION_JS``); its words are escaped into the markup."""
+    on, off = escape(_("Connected"), quote=True), escape(_("Disconnected"), quote=True)
     html = f'<span class="ddms-conn" data-testid="connection" data-on="{on}" data-off="{off}">{on}</span>'
     ui.html(html, sanitize=False).mark("connection")
 

@@ -40,7 +40,7 @@ class SettingsForm:
                 else:
                     element = ui.input(_(label), value=value).props("outlined")
                 if hint and not isinstance(value, bool):
-                    element.props(f'hint="{_(hint)}"')
+                    element.props["hint"] = _(hint)  # a value, never parsed as a props string
                 element.classes("w-full").mark(f"field-{name}")
                 if not isinstance(value, bool):
                     element.on("blur", lambda name=name: self.check(name))
