@@ -40,14 +40,15 @@ chromium:
 	  echo "installing Debian's chromium for the browser tests"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
 
+# Browser tests (tests/e2e, tests/security/browser) run only in `e2e`, NiceGUI page tests only in `pages`.
 unit: $(STAMP)
-	$(BIN)/pytest tests --ignore=tests/pages --ignore=tests/e2e -q
+	$(BIN)/pytest tests --ignore=tests/pages --ignore=tests/e2e --ignore=tests/security/browser -q
 
 pages: $(STAMP)
 	$(BIN)/pytest -p nicegui.testing.user_plugin tests/pages -q
 
 e2e: $(STAMP) chromium
-	$(BIN)/pytest tests/e2e -q
+	$(BIN)/pytest tests/e2e tests/security/browser -q
 
 test: lint unit pages e2e
 
