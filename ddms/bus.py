@@ -8,6 +8,7 @@ What is published (all immutable dataclasses):
 - ``LatestValue``  a new reading of a device (value, alarm level, connection status, name, unit)
 - ``StatusChange`` a device went online/offline/error (published once per change, not per poll)
 - ``DeviceChange`` a device was created, updated or deleted (the collector reloads it)
+- ``Revocation``   an account's sessions or a display link stopped being valid (open streams end)
 
 How to consume it:
 
@@ -19,6 +20,8 @@ How to consume it:
   iterator with a bounded queue; a consumer that falls behind loses the oldest events (counted in
   ``events.dropped``) rather than making the publisher wait.
 - ``bus.on_device_change(listener)``: configuration changes only (the collector).
+- ``bus.on_revocation(listener)``: credentials revoked (a user deleted, their password or role changed,
+  a display link revoked); open SSE streams and wall displays re-check their caller at once.
 - ``bus.on_readings_stored(listener)``: called by the writer with the rows it has just committed
   (``list[StoredReading]``), e.g. to keep rollup tables current.
 - ``bus.poll_stats(device_id)``: the collector's poll accounting for one device (on time, late,
@@ -78,6 +81,17 @@ class StatusChange:
 
 
 @dataclass(frozen=True, slots=True)
+class Revocation:
+    """Credentials stopped being valid: every session of ``user_id``, or one display link.
+
+    Published after the change is committed, so a listener re-checking the database sees it.
+    """
+
+    user_id: uuid.UUID | None = None
+    display_token_id: uuid.UUID | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class StoredReading:
     device_id: uuid.UUID
     timestamp: datetime
@@ -110,6 +124,7 @@ Event = LatestValue | StatusChange | DeviceChange
 Listener = Callable[[DeviceChange], None]
 EventCallback = Callable[[Event], None]
 StoredListener = Callable[[list[StoredReading]], None]
+RevocationListener = Callable[[Revocation], None]
 
 
 class Subscription:
@@ -155,6 +170,7 @@ class Bus:
         self._change_listeners: list[Listener] = []
         self._callbacks: list[tuple[EventCallback, frozenset[uuid.UUID] | None]] = []
         self._stored_listeners: list[StoredListener] = []
+        self._revocation_listeners: list[RevocationListener] = []
         self._latest: dict[uuid.UUID, LatestValue] = {}
         self._status: dict[uuid.UUID, StatusChange] = {}
         self._poll_stats: dict[uuid.UUID, PollStats] = {}
@@ -215,6 +231,14 @@ class Bus:
             except Exception:
                 logger.exception("readings-stored listener failed")
 
+    def revoked(self, revocation: Revocation) -> None:
+        """Tell every open stream and display that ``revocation`` happened (they re-check at once)."""
+        for listener in list(self._revocation_listeners):
+            try:
+                listener(revocation)
+            except Exception:
+                logger.exception("revocation listener failed")
+
     def _emit(self, event: Event) -> None:
         for callback, device_ids in list(self._callbacks):
             if device_ids is not None and event.device_id not in device_ids:
@@ -257,6 +281,16 @@ class Bus:
         self._stored_listeners.append(listener)
         return lambda: self._stored_listeners.remove(listener) if listener in self._stored_listeners else None
 
+    def on_revocation(self, listener: RevocationListener) -> Callable[[], None]:
+        """Register ``listener`` for revoked credentials; returns an unregister function (safe twice)."""
+        self._revocation_listeners.append(listener)
+
+        def unregister() -> None:
+            if listener in self._revocation_listeners:
+                self._revocation_listeners.remove(listener)
+
+        return unregister
+
     # --- poll accounting -----------------------------------------------------------------------
     def track_poll_stats(self, device_id: uuid.UUID, stats: PollStats) -> None:
         self._poll_stats[device_id] = stats
@@ -288,6 +322,6 @@ def reset_bus() -> Bus:
 
 
 __all__ = [
-    "Bus", "ChangeKind", "DeviceChange", "Event", "LatestValue", "PollStats", "StatusChange",
+    "Bus", "ChangeKind", "DeviceChange", "Event", "LatestValue", "PollStats", "Revocation", "StatusChange",
     "StoredReading", "Subscription", "get_bus", "reset_bus",
 ]

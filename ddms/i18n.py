@@ -205,6 +205,10 @@ ERROR_TEMPLATES: list[str] = [
     N_("must be an IPv4/IPv6 address or a host name"),
     N_("must be a cron expression with five fields, e.g. '0 2 * * *'"),
     N_("You do not have permission to do this"),
+    N_("A display link named '{name}' already exists"),
+    N_("Display link not found"),
+    N_("This display link is not valid (it may have been revoked)"),
+    N_("This display link is for another display"),
     N_("{tool} was not found on PATH: install the PostgreSQL client tools (same major version as the "
        "server) to enable backups"),
 ]

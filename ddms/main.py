@@ -22,6 +22,7 @@ from ddms.api import errors
 from ddms.api.middleware import TrailingSlashMiddleware
 from ddms.api.routes import auth as auth_routes
 from ddms.api.routes import devices as device_routes
+from ddms.api.routes import display_tokens as display_token_routes
 from ddms.api.routes import export as export_routes
 from ddms.api.routes import groups as group_routes
 from ddms.api.routes import live as live_routes
@@ -30,7 +31,7 @@ from ddms.api.routes import system as system_routes
 from ddms.api.routes import users as user_routes
 from ddms.config import Settings
 from ddms.migrate import upgrade
-from ddms.services import system, users
+from ddms.services import stream_access, system, users
 
 logger = logging.getLogger(__name__)
 
@@ -106,6 +107,7 @@ def create_api(
         static_url="/api/docs-static",
     )
     app.state.settings = settings
+    app.state.stream_policy = stream_access.RecheckPolicy()  # tests shorten the re-check interval
     _ = settings.jwt_secret  # read or generate it now: a data directory we cannot write stops start-up
     errors.install(app)
     if settings.cors_origin_list:
@@ -120,6 +122,7 @@ def create_api(
     for router in (
         auth_routes.router,
         user_routes.router,
+        display_token_routes.router,
         live_routes.router,
         device_routes.router,
         group_routes.router,

@@ -62,6 +62,7 @@ class SessionUser:
     username: str
     role: Role
     language: str
+    token_version: int = 0
 
     @property
     def can_edit_devices(self) -> bool:
@@ -111,4 +112,4 @@ async def current_user() -> SessionUser | None:
     except Unauthorized:
         forget()
         return None
-    return SessionUser(user.id, user.username, Role(user.role), user.language_preference)
+    return SessionUser(user.id, user.username, Role(user.role), user.language_preference, user.token_version)

@@ -1,4 +1,5 @@
-"""/settings (owner): the configuration singleton (backups, retention, stream interval, app title)."""
+"""/settings (owner): the configuration singleton (backups, retention, stream interval, app title)
+and the display links of wall screens."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from ddms.errors import DDMSError
 from ddms.i18n import FIELD_LABELS, N_, _, format_moment, translate_detail
 from ddms.schemas.system import ConfigUpdate
 from ddms.services import backup, system
+from pages.components.display_links import display_links
 from pages.components.forms import field_errors, whole
 from pages.layout import acting_user, forbidden, frame, is_owner, notify_done, notify_error, require_user
 from pages.session import browser_timezone, settings
@@ -89,6 +91,7 @@ async def settings_page(request: Request) -> RedirectResponse | None:
     with frame(_("Settings"), user):
         SettingsForm(config)
         backup_status()
+        await display_links(str(request.base_url))
     return None
 
 

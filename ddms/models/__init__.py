@@ -10,6 +10,7 @@ from ddms.models.device import (
     Group,
     Reading,
 )
+from ddms.models.display_token import DisplayToken
 from ddms.models.rollup import Rollup1Day, Rollup1Hour, Rollup1Min, RollupDirty
 from ddms.models.types import UTCDateTime, utcnow
 from ddms.models.user import Language, RefreshToken, Role, User
@@ -22,6 +23,7 @@ __all__ = [
     "Device",
     "DeviceGroup",
     "DeviceStatus",
+    "DisplayToken",
     "Group",
     "Language",
     "Reading",

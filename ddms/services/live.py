@@ -12,7 +12,7 @@ import json
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -66,10 +66,17 @@ async def latest_for_device(*, session: AsyncSession, device_id: uuid.UUID) -> d
 
 def snapshot_items(bus: Bus | None = None) -> list[dict[str, Any]]:
     """One item per device with a reading, by name: what the stream sends each interval."""
-    values = sorted(
+    return [_item(latest) for latest in _sorted_latest(bus)]
+
+
+def _sorted_latest(bus: Bus | None = None) -> list[LatestValue]:
+    return sorted(
         (bus or get_bus()).latest_all().values(), key=lambda item: (item.device_name, str(item.device_id))
     )
-    return [_item(latest) for latest in values]
+
+
+def _encode(values: list[LatestValue]) -> bytes:
+    return b"data: " + json.dumps([_item(v) for v in values], separators=(",", ":")).encode() + b"\n\n"
 
 
 def _item(latest: LatestValue) -> dict[str, Any]:
@@ -84,12 +91,14 @@ class SnapshotFeed:
     """One snapshot per interval, built once and shared by every subscriber of the stream.
 
     The builder task runs only while someone listens. A new subscriber gets the current snapshot at
-    once (building one if none is fresh), then every snapshot the builder publishes.
+    once (building one if none is fresh), then every snapshot the builder publishes. A subscriber
+    limited to some devices (a display link bound to a group) gets the snapshot cut to those.
     """
 
     def __init__(self, interval: float) -> None:
         self.default_interval = interval
         self.payload: bytes | None = None
+        self.values: list[LatestValue] = []
         self.built_at = 0.0
         self.builds = 0
         self.subscribers = 0
@@ -97,7 +106,8 @@ class SnapshotFeed:
         self._task: asyncio.Task[None] | None = None
 
     def _build(self) -> bytes:
-        self.payload = b"data: " + json.dumps(snapshot_items(), separators=(",", ":")).encode() + b"\n\n"
+        self.values = _sorted_latest()
+        self.payload = _encode(self.values)
         self.built_at = time.monotonic()
         self.builds += 1
         metrics.SSE_SNAPSHOTS.inc()
@@ -121,15 +131,28 @@ class SnapshotFeed:
             tick, self._tick = self._tick, asyncio.Event()
             tick.set()
 
-    async def events(self) -> AsyncIterator[bytes]:
-        """Encoded SSE chunks: the snapshot now, then one per interval, comment pings when idle."""
+    def _for(self, allowed: Callable[[], frozenset[uuid.UUID] | None] | None) -> bytes:
+        assert self.payload is not None
+        devices = allowed() if allowed is not None else None
+        if devices is None:
+            return self.payload
+        return _encode([value for value in self.values if value.device_id in devices])
+
+    async def events(
+        self, allowed: Callable[[], frozenset[uuid.UUID] | None] | None = None
+    ) -> AsyncGenerator[bytes, None]:
+        """Encoded SSE chunks: the snapshot now, then one per interval, comment pings when idle.
+
+        ``allowed()`` (asked at every snapshot) names the devices this subscriber may see; None: all.
+        """
         self.subscribers += 1
         metrics.SSE_SUBSCRIBERS.inc()
         if self._task is None or self._task.done():
             self._task = asyncio.get_running_loop().create_task(self._run())
         try:
-            fresh = self.payload is not None and time.monotonic() - self.built_at < self.interval
-            yield self.payload if fresh and self.payload is not None else self._build()
+            if self.payload is None or time.monotonic() - self.built_at >= self.interval:
+                self._build()
+            yield self._for(allowed)
             while True:
                 tick = self._tick
                 try:
@@ -138,8 +161,7 @@ class SnapshotFeed:
                 except TimeoutError:
                     yield b": ping\n\n"
                     continue
-                assert self.payload is not None
-                yield self.payload
+                yield self._for(allowed)
         finally:
             self.subscribers -= 1
             metrics.SSE_SUBSCRIBERS.dec()

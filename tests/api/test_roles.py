@@ -23,7 +23,7 @@ ANYONE = (OWNER, ADMIN, READ_ONLY)
 @dataclass(frozen=True)
 class Endpoint:
     method: str
-    path: str  # {user}, {device}, {group} are filled from the world fixture
+    path: str  # {user}, {device}, {group}, {display} are filled from the world fixture
     allowed: tuple[str, ...]
     success: int
     body: dict[str, Any] | None = None
@@ -54,6 +54,9 @@ ENDPOINTS = [
     Endpoint("DELETE", "/api/groups/{group}", (OWNER, ADMIN), 204),
     Endpoint("GET", "/api/config", (OWNER,), 200),
     Endpoint("PUT", "/api/config", (OWNER,), 200, {"backup_retention_count": 3}),
+    Endpoint("POST", "/api/display-tokens", (OWNER,), 201, {"name": "screen 2 {tag}"}),
+    Endpoint("GET", "/api/display-tokens", (OWNER,), 200),
+    Endpoint("DELETE", "/api/display-tokens/{display}", (OWNER,), 204),
     Endpoint("PUT", "/api/auth/me", ANYONE, 200, {"language_preference": "zh"}),
     Endpoint("POST", "/api/auth/logout", ANYONE, 200),
     Endpoint("GET", "/api/auth/me", ANYONE, 200),
@@ -62,7 +65,7 @@ READ_FOR_ANY = ["/api/devices", "/api/devices/{device}", "/api/groups", "/api/gr
 
 
 async def make_world(client: httpx.AsyncClient, owner: Account, tag: str) -> dict[str, str]:
-    """One target user, one device in one group, made by the owner; names carry ``tag``."""
+    """One target user, one device in one group, one display link, made by the owner; names carry ``tag``."""
     target = await add_user(f"target_{tag}", Role.READ_ONLY)
     device = await client.post(
         "/api/devices",
@@ -82,7 +85,12 @@ async def make_world(client: httpx.AsyncClient, owner: Account, tag: str) -> dic
         json={"name": f"hall 1 {tag}", "device_ids": [device.json()["id"]]},
     )
     assert group.status_code == 201, group.text
-    return {"user": str(target.id), "device": device.json()["id"], "group": group.json()["id"], "tag": tag}
+    display = await client.post(
+        "/api/display-tokens", headers=owner.headers, json={"name": f"screen 1 {tag}"}
+    )
+    assert display.status_code == 201, display.text
+    return {"user": str(target.id), "device": device.json()["id"], "group": group.json()["id"],
+            "display": display.json()["id"], "tag": tag}
 
 
 @pytest.fixture
@@ -92,7 +100,8 @@ async def world(client: httpx.AsyncClient, owner: Account) -> dict[str, str]:
 
 async def snapshot(client: httpx.AsyncClient, owner: Account, world: dict[str, str]) -> dict[str, Any]:
     """Everything a write endpoint could touch, as the owner sees it."""
-    paths = ["/api/users", "/api/devices", "/api/groups", f"/api/groups/{world['group']}", "/api/config"]
+    paths = ["/api/users", "/api/devices", "/api/groups", f"/api/groups/{world['group']}", "/api/config",
+             "/api/display-tokens"]
     state = {}
     for path in paths:
         answer = await client.get(path, headers=owner.headers)

@@ -14,7 +14,7 @@ from starlette.responses import StreamingResponse
 from ddms import db
 from ddms.api.deps import AdminUser, BearerDep, CurrentUser, SessionDep, SettingsDep
 from ddms.errors import Unauthorized
-from ddms.services import auth, live
+from ddms.services import live, stream_access
 
 router = APIRouter(prefix="/api/devices", tags=["devices"])
 
@@ -32,16 +32,25 @@ def _feed(request: Request, interval: float) -> live.SnapshotFeed:
 @router.get("/stream", response_class=StreamingResponse,
             responses={200: {"content": {"text/event-stream": {}}, "description": "Server-Sent Events"}})
 async def stream(request: Request, settings: SettingsDep, credentials: BearerDep,
-                 token: Annotated[str | None, Query()] = None) -> StreamingResponse:
-    """Every SSE_INTERVAL one event: a JSON array with the latest value of every device."""
-    if not settings.public_stream:
-        given = credentials.credentials if credentials is not None else token
-        if not given:
-            raise Unauthorized("Not authenticated")
-        async with db.session_scope() as session:  # closed before streaming starts
-            await auth.user_from_access_token(session=session, settings=settings, token=given)
-    return StreamingResponse(_feed(request, settings.sse_interval).events(), media_type="text/event-stream",
-                             headers=STREAM_HEADERS)
+                 token: Annotated[str | None, Query(max_length=4096)] = None) -> StreamingResponse:
+    """Every SSE_INTERVAL one event: a JSON array with the latest value of every device.
+
+    With PUBLIC_STREAM=false the caller needs an access token or a display link's token (header or
+    ``?token=``); the stream then ends when that stops being valid (re-checked at least every minute,
+    at the token's expiry and at once on revocation). A link bound to a group sees only its devices.
+    """
+    feed = _feed(request, settings.sse_interval)
+    if settings.public_stream:
+        return StreamingResponse(feed.events(), media_type="text/event-stream", headers=STREAM_HEADERS)
+    given = credentials.credentials if credentials is not None else token
+    if not given:
+        raise Unauthorized("Not authenticated")
+    async with db.session_scope() as session:  # closed before streaming starts
+        grant, devices = await stream_access.token_grant(session=session, settings=settings, token=given)
+    policy: stream_access.RecheckPolicy = request.app.state.stream_policy
+    watch = stream_access.Watch(grant, devices, policy)
+    return StreamingResponse(stream_access.guarded(feed.events(watch.allowed), watch),
+                             media_type="text/event-stream", headers=STREAM_HEADERS)
 
 
 @router.get("/{device_id}/latest")
