@@ -8,6 +8,14 @@ and match answers by id. The hub does exactly that, with a bounded number of req
 (``pipeline_depth``; 1 for servers that cannot take pipelined requests), a deadline per request,
 and reconnection with capped exponential backoff. No wait in here is unbounded.
 
+A peer must not keep a connection busy with frames nobody asked for: only an answer to a request in
+flight counts as a sign of life; answers to no request in flight ("unsolicited": a random
+transaction id, or an answer that came after its request timed out) are tolerated only a few at a
+time (``UNSOLICITED_LIMIT`` between two real answers), and the bytes taken from the socket at once
+are bounded by what the requests in flight can bring back. Past either limit the connection is
+closed and reconnection backs off, so a flooding peer costs a few frames per backoff step, not a
+CPU core.
+
 Frame format (all big-endian)::
 
     request : tid(2) proto=0(2) length=6(2) unit(1) | fc=0x03(1) address(2) count(2)
@@ -23,6 +31,7 @@ import logging
 import struct
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 logger = logging.getLogger(__name__)
@@ -31,9 +40,11 @@ READ_HOLDING_REGISTERS = 0x03
 MBAP = struct.Struct(">HHHB")
 REQUEST = struct.Struct(">HHHBBHH")
 MAX_PDU = 253
+MAX_FRAME = MBAP.size + MAX_PDU  # the largest frame a Modbus TCP server may send
 RECONNECT_BACKOFF_START = 0.5
 RECONNECT_BACKOFF_CAP = 30.0
-DEAD_LINK_TIMEOUTS = 3  # timeouts in a row with nothing received at all: the link is dead, reconnect
+DEAD_LINK_TIMEOUTS = 3  # timeouts in a row with no answer received: the link is dead, reconnect
+UNSOLICITED_LIMIT = 8  # answers to no request in flight tolerated between two real answers
 
 EXCEPTION_NAMES = {
     1: "illegal function", 2: "illegal data address", 3: "illegal data value",
@@ -67,47 +78,100 @@ class BadResponse(ModbusFailure):
     """The answer is malformed: wrong function, wrong unit or wrong length (device status ``error``)."""
 
 
+@dataclass
+class LinkStats:
+    """Frame accounting of one hub over all its connections (for logs, metrics and tests)."""
+
+    frames: int = 0  # complete frames parsed
+    unsolicited: int = 0  # frames that answered no request in flight
+    resets: int = 0  # connections closed because the peer broke the protocol or flooded it
+
+
 class _Link(asyncio.Protocol):
     """The TCP connection: frames requests, matches answers to waiting futures by transaction id."""
 
-    def __init__(self, on_lost: Callable[[_Link, Exception | None], None]) -> None:
+    def __init__(
+        self,
+        on_lost: Callable[[_Link, Exception | None], None],
+        on_fault: Callable[[ModbusFailure], None],
+        stats: LinkStats,
+    ) -> None:
         self.transport: Any = None  # an asyncio or uvloop transport
         self.pending: dict[int, asyncio.Future[tuple[int, bytes]]] = {}
         self.buffer = bytearray()
-        self.last_rx = 0.0
+        self.answered = 0  # answers to requests in flight: the only sign of life that counts
+        self.unsolicited = 0  # answers to no request in flight since the last real answer
         self.closed = False
-        self._on_lost = on_lost
+        self.reason: ModbusFailure = DeviceOffline("connection closed")  # why it closed, once it has
+        self.stats = stats
+        self._on_lost, self._on_fault = on_lost, on_fault
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport
-        self.last_rx = time.monotonic()
 
     def data_received(self, data: bytes) -> None:
-        self.last_rx = time.monotonic()
+        if self.closed:
+            return
+        if len(self.buffer) + len(data) > self._receive_budget():
+            # Checked before anything is copied or parsed: a flood costs one comparison per read.
+            self._fault(BadResponse(
+                f"the device sent more data than answers to {len(self.pending)} request(s) can hold"
+            ))
+            return
         buffer = self.buffer
         buffer += data
         while len(buffer) >= MBAP.size:
             tid, proto, length, unit = MBAP.unpack_from(buffer)
             if proto != 0 or length < 2 or length > MAX_PDU + 1:
-                # Framing is lost: nothing after this point can be trusted.
-                self.abort(BadResponse(f"malformed Modbus TCP header (protocol {proto}, length {length})"))
+                # Framing is lost: nothing after this point can be trusted. Garbage costs one header
+                # per connection, so this alone does not back off (a gateway may pass on one bad unit).
+                reason = BadResponse(f"malformed Modbus TCP header (protocol {proto}, length {length})")
+                self._fault(reason, backoff=False)
                 return
             end = 6 + length
             if len(buffer) < end:
                 return
             pdu = bytes(buffer[MBAP.size:end])
             del buffer[:end]
+            self.stats.frames += 1
             future = self.pending.pop(tid, None)
-            if future is not None and not future.done():
+            if future is None:
+                self.stats.unsolicited += 1
+                self.unsolicited += 1
+                if self.unsolicited >= UNSOLICITED_LIMIT:
+                    self._fault(BadResponse(
+                        f"the device sent {self.unsolicited} answers to no request in flight "
+                        "(unknown transaction ids)"
+                    ))
+                    return
+                continue
+            self.answered += 1
+            self.unsolicited = 0
+            if not future.done():
                 future.set_result((unit, pdu))
 
+    def _receive_budget(self) -> int:
+        """Bytes the peer may have sent so far: a full answer per request in flight, plus the
+        unsolicited frames still tolerated."""
+        return (len(self.pending) + UNSOLICITED_LIMIT - self.unsolicited) * MAX_FRAME
+
+    def _fault(self, reason: ModbusFailure, *, backoff: bool = True) -> None:
+        """The peer broke the protocol: close, and (``backoff``) make the hub wait before reconnecting."""
+        self.stats.resets += 1
+        if backoff:
+            self._on_fault(reason)  # before the waiters run, so none of them reconnects at once
+        self.abort(reason)
+
     def connection_lost(self, exc: Exception | None) -> None:
+        if not self.closed:
+            lost = f"connection lost: {exc}" if exc else "connection closed by the device"
+            self.reason = DeviceOffline(lost)
         self.closed = True
-        reason = DeviceOffline(f"connection lost: {exc}" if exc else "connection closed by the device")
-        self._fail_pending(reason)
+        self._fail_pending(self.reason)
         self._on_lost(self, exc)
 
     def abort(self, reason: ModbusFailure) -> None:
+        self.reason = reason
         self._fail_pending(reason)
         self.closed = True
         if self.transport is not None:
@@ -122,20 +186,27 @@ class _Link(asyncio.Protocol):
 
 
 class Hub:
-    """Reads holding registers from the units behind one host:port over one shared connection."""
+    """Reads holding registers from the units behind one host:port over one shared connection.
+
+    ``clock`` is what the reconnect backoff is measured on (monotonic seconds); tests pass a clock
+    they move by hand. Request deadlines always run on the event loop's own clock.
+    """
 
     def __init__(
-        self, host: str, port: int, *, timeout: float, retries: int = 0, pipeline_depth: int = 16
+        self, host: str, port: int, *, timeout: float, retries: int = 0, pipeline_depth: int = 16,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.host, self.port = host, port
         self.timeout, self.retries = timeout, retries
+        self.stats = LinkStats()
+        self._clock = clock
         self._slots = asyncio.Semaphore(max(1, pipeline_depth))
         self._link: _Link | None = None
         self._connecting: asyncio.Future[_Link] | None = None
         self._next_tid = 0
-        self._backoff = 0.0
+        self._backoff = 0.0  # reset by an answer, not by a connection: a flooding peer accepts them all
         self._retry_at = 0.0
-        self._last_connect_error = ""
+        self._waiting: ModbusFailure = DeviceOffline("")  # why the hub waits before reconnecting
         self._dead_timeouts = 0
         self.closed = False
 
@@ -170,17 +241,19 @@ class Hub:
         await self._take_slot(deadline)
         try:
             link = await self._connected_link(deadline)
+            if link.closed:  # closed between connecting and now (e.g. flooded at once): nobody would answer
+                raise type(link.reason)(str(link.reason))
             tid = self._allocate_tid(link)
             future: asyncio.Future[tuple[int, bytes]] = loop.create_future()
             link.pending[tid] = future
-            sent_at = time.monotonic()
+            answered_before = link.answered
             link.transport.write(REQUEST.pack(tid, 0, 6, unit_id, READ_HOLDING_REGISTERS, address, count))
             timer = loop.call_at(deadline, _expire, future)
             try:
                 unit, pdu = await future
             except RequestTimeout:
                 link.pending.pop(tid, None)
-                self._note_timeout(link, sent_at)
+                self._note_timeout(link, answered_before)
                 raise
             finally:
                 timer.cancel()
@@ -189,6 +262,7 @@ class Hub:
         finally:
             self._slots.release()
         self._dead_timeouts = 0
+        self._backoff = 0.0  # the peer answered a request: whatever went wrong before is over
         return _registers_from(pdu, unit, unit_id, address, count)
 
     async def _take_slot(self, deadline: float) -> None:
@@ -209,14 +283,17 @@ class Hub:
                 return self._next_tid
         raise DeviceOffline("no free transaction id")  # pragma: no cover - 65535 requests in flight
 
-    def _note_timeout(self, link: _Link, sent_at: float) -> None:
-        """Nothing at all received since the request went out: after a few of these, reconnect."""
-        if link.last_rx >= sent_at:
+    def _note_timeout(self, link: _Link, answered_before: int) -> None:
+        """No answer to any request since this one went out: after a few of these, reconnect.
+
+        Frames that answer nothing (unknown transaction ids) do not count as a sign of life.
+        """
+        if link.answered > answered_before:
             self._dead_timeouts = 0
             return
         self._dead_timeouts += 1
         if self._dead_timeouts >= DEAD_LINK_TIMEOUTS and not link.closed:
-            logger.info("modbus %s: no data for %d requests, reconnecting", self.name, self._dead_timeouts)
+            logger.info("modbus %s: no answer to %d requests, reconnecting", self.name, self._dead_timeouts)
             self._dead_timeouts = 0
             link.abort(DeviceOffline("connection reset after repeated timeouts"))
 
@@ -226,9 +303,9 @@ class Hub:
             return link
         if self.closed:
             raise DeviceOffline("connection closed")
+        if self._clock() < self._retry_at:
+            raise type(self._waiting)(f"{self._waiting} (waiting before reconnecting)")
         loop = asyncio.get_running_loop()
-        if loop.time() < self._retry_at:
-            raise DeviceOffline(f"{self._last_connect_error} (waiting before reconnecting)")
         if self._connecting is None:
             self._connecting = loop.create_future()
             task = loop.create_task(self._connect(self._connecting, deadline))
@@ -244,18 +321,18 @@ class Hub:
         loop = asyncio.get_running_loop()
         try:
             _, link = await asyncio.wait_for(
-                loop.create_connection(lambda: _Link(self._lost), self.host, self.port),
+                loop.create_connection(
+                    lambda: _Link(self._lost, self._faulted, self.stats), self.host, self.port
+                ),
                 max(0.05, deadline - loop.time()),
             )
         except (OSError, TimeoutError) as exc:
-            self._backoff = min(RECONNECT_BACKOFF_CAP, self._backoff * 2 or RECONNECT_BACKOFF_START)
-            self._retry_at = loop.time() + self._backoff
-            self._last_connect_error = _describe_connect_error(exc, self.name)
-            error = DeviceOffline(self._last_connect_error)
+            error = DeviceOffline(_describe_connect_error(exc, self.name))
+            self._back_off(error)
             result.set_exception(error)
             result.exception()  # retrieved: callers that gave up must not leave it unobserved
         else:
-            self._backoff, self._retry_at = 0.0, 0.0
+            self._retry_at = 0.0
             self._link = link
             if self.closed:
                 link.abort(DeviceOffline("connection closed"))
@@ -266,6 +343,20 @@ class Hub:
                 result.set_result(link)
         finally:
             self._connecting = None
+
+    def _back_off(self, reason: ModbusFailure) -> None:
+        """No new connection before the backoff (0.5 s, doubling to 30 s) has passed."""
+        self._backoff = min(RECONNECT_BACKOFF_CAP, self._backoff * 2 or RECONNECT_BACKOFF_START)
+        self._retry_at = self._clock() + self._backoff
+        self._waiting = reason
+
+    def _faulted(self, reason: ModbusFailure) -> None:
+        """The peer flooded the connection or broke its framing: it is being closed; back off."""
+        first = self._backoff == 0.0
+        self._back_off(reason)
+        (logger.warning if first else logger.debug)(
+            "modbus %s: connection reset (%s); reconnecting in %.1f s", self.name, reason, self._backoff
+        )
 
     def _lost(self, link: _Link, exc: Exception | None) -> None:
         if self._link is link:

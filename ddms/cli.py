@@ -19,8 +19,7 @@ from ddms.schemas.users import UserCreate
 
 
 def _serve(args: argparse.Namespace, settings: Settings) -> int:
-    import uvicorn
-
+    from ddms import http_server
     from ddms.main import create_app
 
     overrides: dict[str, object] = {}
@@ -38,7 +37,7 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
         asyncio.run(upgrade(settings.resolved_database_url))
     app = create_app(settings)
     print(f"DDMS: open http://{settings.host}:{settings.port} in a browser", flush=True)
-    uvicorn.run(app, host=settings.host, port=settings.port, log_level="warning", proxy_headers=True)
+    http_server.run(app, settings)
     return 0
 
 

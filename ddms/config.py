@@ -60,6 +60,15 @@ class Settings(BaseSettings):
     ddms_owner_password: str = ""
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
+    # HTTP server limits (ddms/http_server.py): a request's head must arrive within
+    # HTTP_HEADER_TIMEOUT seconds and HTTP_MAX_HEADER_BYTES; idle keep-alive connections close after
+    # HTTP_KEEP_ALIVE_TIMEOUT; with HTTP_LIMIT_CONCURRENCY connections open (or requests running) new
+    # requests are answered 503. Proxy headers are believed from FORWARDED_ALLOW_IPS only.
+    http_header_timeout: float = Field(default=10.0, gt=0, le=600)
+    http_keep_alive_timeout: float = Field(default=5.0, gt=0, le=3600)
+    http_max_header_bytes: int = Field(default=32 * 1024, ge=4096, le=1024 * 1024)
+    http_limit_concurrency: int = Field(default=1000, ge=10, le=1_000_000)
+    forwarded_allow_ips: str = "127.0.0.1"
     auto_migrate: bool = True
     collector_enabled: bool = True
     storage_secret: str = ""

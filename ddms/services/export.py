@@ -5,6 +5,11 @@ the file name while the caller can still answer 400/404; ``stream(plan)`` then o
 connection (the request's session is gone by the time the body is sent), fetches ``CHUNK_ROWS`` rows
 at a time through a server-side cursor, and turns each chunk into CSV in a worker thread, so neither
 memory nor event-loop stalls grow with the size of the range.
+
+Device names and units are user data: a spreadsheet opening the file would run a cell such as
+``=HYPERLINK(...)`` as a formula. ``csv_text`` neutralises them (OWASP "CSV injection"), once per
+device when the plan is made; the query then selects those prepared texts, so the database never
+formats a raw name or unit into the file, on SQLite and in PostgreSQL's ``COPY`` alike.
 """
 
 from __future__ import annotations
@@ -29,7 +34,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from ddms import db
 from ddms.errors import Invalid, NotFound
-from ddms.models import UTCDateTime, utcnow
+from ddms.models import Device, UTCDateTime, utcnow
 from ddms.services import groups, readings
 
 CHUNK_ROWS = 5000
@@ -38,6 +43,19 @@ AGGREGATE_HEADER = ["time_bucket", "avg_value", "min_value", "max_value", "count
 NAMED_HEADER = ["timestamp", "device_name", "value", "unit"]
 _UNSAFE_ASCII = re.compile(r"[^A-Za-z0-9._-]")
 _UNSAFE = re.compile(r"[^\w.-]")
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+_NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
+
+
+def csv_text(value: str | None) -> str:
+    """A text cell that no spreadsheet evaluates: one starting with ``=``, ``+``, ``-``, ``@``, tab or
+    carriage return gets a leading ``'`` (shown as text, the original after it), unless it is a plain
+    number such as ``-3.5`` (a number is no formula, and must stay one)."""
+    if not value:
+        return ""
+    if value.startswith(_FORMULA_START) and not _NUMBER.fullmatch(value):
+        return "'" + value
+    return value
 
 
 @dataclass
@@ -50,6 +68,10 @@ class ExportPlan:
     params: dict[str, object]
     shape: str  # "rows" (ready to write) or "aggregate"
     unit: str = ""
+    # Python's csv writer quotes a cell holding "\n" but not one holding a lone "\r" (with "\n" line
+    # ends); a carriage return in a name or unit would then split the row in a reader. Such rare
+    # plans quote every cell (the same cells once read; PostgreSQL's COPY quotes them by itself).
+    quote_all: bool = False
     created: datetime = field(default_factory=utcnow)
 
     @property
@@ -96,7 +118,8 @@ async def device_plan(
         lo, hi = readings.aligned(start, end, aggregate)
         query = await readings.build_bucket_query(session, [device_id], aggregate, lo, hi)
         statement = readings.typed(query, f"SELECT * FROM ({query.sql}) AS grouped ORDER BY tb DESC")
-        return ExportPlan(device.name, AGGREGATE_HEADER, statement, query.params, "aggregate", device.unit)
+        return ExportPlan(device.name, AGGREGATE_HEADER, statement, query.params, "aggregate",
+                          csv_text(device.unit), quote_all="\r" in device.unit)
     where, params, binds = _range_sql('"timestamp"', start, end)
     iso = db.iso_text_sql(_dialect(session), '"timestamp"')
     statement = text(
@@ -104,28 +127,45 @@ async def device_plan(
         'ORDER BY "timestamp" DESC'
     ).bindparams(bindparam("device", type_=Uuid()), bindparam("unit", type_=String()), *binds)
     statement = statement.columns(ts=String(), value=Float(), unit=String())
-    params |= {"device": device_id, "unit": device.unit}
-    return ExportPlan(device.name, RAW_HEADER, statement, params, "rows", device.unit)
+    params |= {"device": device_id, "unit": csv_text(device.unit)}
+    return ExportPlan(device.name, RAW_HEADER, statement, params, "rows", csv_text(device.unit),
+                      quote_all="\r" in device.unit)
 
 
 def _dialect(session: AsyncSession) -> str:
     return session.bind.dialect.name if session.bind is not None else "sqlite"
 
 
+def _labels_sql(members: Sequence[Device]) -> tuple[str, str, dict[str, object], list[Any]]:
+    """``CASE r.device_id WHEN ... END`` for each row's device name and unit, as ``csv_text`` made them."""
+    if not members:
+        return "''", "''", {}, []
+    names, units, params, binds = [], [], {}, []
+    for number, device in enumerate(members):
+        names.append(f"WHEN :id{number} THEN :name{number}")
+        units.append(f"WHEN :id{number} THEN :unit{number}")
+        params |= {f"id{number}": device.id, f"name{number}": csv_text(device.name),
+                   f"unit{number}": csv_text(device.unit)}
+        binds += [bindparam(f"id{number}", type_=Uuid()), bindparam(f"name{number}", type_=String()),
+                  bindparam(f"unit{number}", type_=String())]
+    return f"CASE r.device_id {' '.join(names)} END", f"CASE r.device_id {' '.join(units)} END", params, binds
+
+
 def _named_plan(
-    dialect: str, name: str, device_ids: list[uuid.UUID], start: datetime | None, end: datetime | None
+    dialect: str, name: str, members: Sequence[Device], start: datetime | None, end: datetime | None
 ) -> ExportPlan:
     column = 'r."timestamp"'
     where, params, binds = _range_sql(column, start, end)
+    name_sql, unit_sql, label_params, label_binds = _labels_sql(members)
     statement = text(
-        f"SELECT {db.iso_text_sql(dialect, column)} AS ts, d.name, "
-        "r.value, d.unit FROM readings AS r JOIN devices AS d ON d.id = r.device_id "
-        f'WHERE r.device_id IN :ids{where} ORDER BY r."timestamp" DESC, d.name'
-    ).bindparams(bindparam("ids", expanding=True, type_=Uuid()), *binds)
+        f"SELECT {db.iso_text_sql(dialect, column)} AS ts, {name_sql} AS name, r.value, {unit_sql} AS unit "
+        f'FROM readings AS r WHERE r.device_id IN :ids{where} ORDER BY r."timestamp" DESC, name'
+    ).bindparams(bindparam("ids", expanding=True, type_=Uuid()), *binds, *label_binds)
     statement = statement.columns(ts=String(), name=String(), value=Float(), unit=String())
-    return ExportPlan(
-        name, NAMED_HEADER, statement, params | {"ids": device_ids or [uuid.UUID(int=0)]}, "rows"
-    )
+    ids = [device.id for device in members] or [uuid.UUID(int=0)]
+    quote_all = any("\r" in device.name or "\r" in device.unit for device in members)
+    return ExportPlan(name, NAMED_HEADER, statement, params | label_params | {"ids": ids}, "rows",
+                      quote_all=quote_all)
 
 
 async def group_plan(
@@ -133,7 +173,7 @@ async def group_plan(
 ) -> ExportPlan:
     group = await groups.get_group(session=session, group_id=group_id)
     members = await groups.group_devices(session=session, group_id=group_id)
-    return _named_plan(_dialect(session), group.name, [device.id for device in members], start, end)
+    return _named_plan(_dialect(session), group.name, members, start, end)
 
 
 def parse_device_ids(value: str | None) -> list[uuid.UUID]:
@@ -150,22 +190,25 @@ def parse_device_ids(value: str | None) -> list[uuid.UUID]:
 async def devices_plan(
     session: AsyncSession, device_ids: Sequence[uuid.UUID], start: datetime | None, end: datetime | None
 ) -> ExportPlan:
+    members = []
     for device_id in device_ids:
         try:
-            await readings.get_device(session, device_id)
+            members.append(await readings.get_device(session, device_id))
         except NotFound:
             raise Invalid(f"Unknown device id: {device_id}") from None
-    return _named_plan(_dialect(session), "devices", list(device_ids), start, end)
+    return _named_plan(_dialect(session), "devices", members, start, end)
 
 
 def _number(value: float) -> str:
     return repr(float(value))
 
 
-def _format(rows: Sequence[Any], shape: str, unit: str) -> bytes:
+def _format(rows: Sequence[Any], plan: ExportPlan) -> bytes:
     buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    if shape == "rows":  # already in column order, times already ISO text (formatted by the database)
+    quoting = csv.QUOTE_ALL if plan.quote_all else csv.QUOTE_MINIMAL
+    writer = csv.writer(buffer, lineterminator="\n", quoting=quoting)
+    unit = plan.unit
+    if plan.shape == "rows":  # already in column order, times already ISO text (formatted by the database)
         writer.writerows(rows)
     else:
         writer.writerows(
@@ -208,7 +251,7 @@ async def stream(plan: ExportPlan, chunk_rows: int = CHUNK_ROWS) -> AsyncIterato
             return
         result = await conn.stream(plan.statement.execution_options(yield_per=chunk_rows), plan.params)
         async for rows in result.partitions(chunk_rows):
-            yield await asyncio.to_thread(_format, rows, plan.shape, plan.unit)
+            yield await asyncio.to_thread(_format, rows, plan)
 
 
 def _positional(conn: AsyncConnection, plan: ExportPlan) -> tuple[str, list[object]]:
@@ -240,7 +283,7 @@ async def _sqlite_thread(
                 reader.execute("PRAGMA query_only=ON")
                 cursor = reader.execute(sql, args)
                 while not stop.is_set() and (rows := cursor.fetchmany(chunk_rows)):
-                    body = _format(rows, plan.shape, plan.unit)
+                    body = _format(rows, plan)
                     slots.acquire()
                     loop.call_soon_threadsafe(chunks.put_nowait, body)
         except BaseException as exc:  # handed to the consumer, which raises it

@@ -2,7 +2,7 @@
 
 It shares no code with pymodbus or the collector, so the collector is not proven only against the
 library it is tested with. Per unit id it can hold registers, stay silent, answer an exception
-code, or answer garbage / a short frame.
+code, or answer garbage / a short frame, or hold its answers until the test releases them.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ class Unit:
     garbage: bool = False  # a header that breaks framing
     short: bool = False  # a well-framed answer with one register too few
     delay: float = 0.0
+    hold: asyncio.Event | None = None  # answers wait until the test sets it (no timing involved)
 
 
 class RawModbusServer:
@@ -78,6 +79,10 @@ class RawModbusServer:
             return
         if unit.delay:
             await asyncio.sleep(unit.delay)
+        if unit.hold is not None:
+            await unit.hold.wait()
+        if writer.is_closing():
+            return
         if unit.garbage:
             writer.write(b"\x13\x37\xde\xad\xbe\xef\x00\x01\x02")
             return

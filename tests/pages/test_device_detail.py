@@ -79,7 +79,7 @@ async def test_live_reading_extends_the_line(user: User, reader: Account, sign_i
 
 
 async def test_export_downloads_csv_of_the_shown_range(user: User, reader: Account, sign_in) -> None:
-    boiler = await make_device("Boiler")
+    boiler = await make_device("Boiler", unit="=1+1")
     await store_readings(boiler.id, 3)
     await sign_in(reader)
     await user.open(f"/devices/{boiler.id}")
@@ -88,6 +88,7 @@ async def test_export_downloads_csv_of_the_shown_range(user: User, reader: Accou
     body = response.content.decode()
     assert body.splitlines()[0] == "timestamp,value,unit"
     assert len(body.splitlines()) == 4
+    assert {line.split(",")[-1] for line in body.splitlines()[1:]} == {"'=1+1"}  # never a formula
 
 
 async def test_unknown_device_says_not_found(user: User, reader: Account, sign_in) -> None:
