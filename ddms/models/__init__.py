@@ -12,7 +12,7 @@ from ddms.models.device import (
 )
 from ddms.models.rollup import Rollup1Day, Rollup1Hour, Rollup1Min, RollupDirty
 from ddms.models.types import UTCDateTime, utcnow
-from ddms.models.user import Language, RefreshToken, Role, User
+from ddms.models.user import Language, LoginFailure, RefreshToken, Role, User
 
 __all__ = [
     "SINGLETON_ID",
@@ -24,6 +24,7 @@ __all__ = [
     "DeviceStatus",
     "Group",
     "Language",
+    "LoginFailure",
     "Reading",
     "RefreshToken",
     "Role",
