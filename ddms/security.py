@@ -8,7 +8,6 @@ import uuid
 import weakref
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal
@@ -42,7 +41,6 @@ def _cores() -> int:
 
 
 BUSY_DETAIL = "The server is busy checking other logins. Try again in a few seconds."
-_holder: ContextVar[PasswordSlots | None] = ContextVar("ddms_password_slot", default=None)
 
 
 class PasswordSlots:
@@ -50,9 +48,9 @@ class PasswordSlots:
 
     bcrypt is ~0.2 s of CPU: more threads than cores only make every check slower, and a flood of
     logins must not queue without bound or hold what they hold (database connections) while queued.
-    A holder may take its slot again (``login`` holds one around its database work and the bcrypt
-    call inside), so a whole login attempt runs in one slot and logins use at most ``size`` pooled
-    connections at any moment, however many arrive.
+    The task holding a slot may take it again (``login`` holds one around its database work and the
+    bcrypt call inside; tasks it starts do not share it), so a whole login attempt runs in one slot
+    and logins use at most ``size`` pooled connections at any moment, however many arrive.
     """
 
     def __init__(self, size: int | None = None, wait: float = 2.0, retry_after: int = 2) -> None:
@@ -63,6 +61,7 @@ class PasswordSlots:
         self._semaphores: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = (
             weakref.WeakKeyDictionary()
         )
+        self._holders: weakref.WeakSet[asyncio.Task[Any]] = weakref.WeakSet()
 
     def _semaphore(self) -> asyncio.Semaphore:
         loop = asyncio.get_running_loop()
@@ -73,7 +72,8 @@ class PasswordSlots:
     @asynccontextmanager
     async def hold(self) -> AsyncIterator[None]:
         """A slot for the block (or the one this task already holds); Overloaded after ``wait`` s."""
-        if _holder.get() is self:
+        task = asyncio.current_task()
+        if task is None or task in self._holders:
             yield
             return
         semaphore = self._semaphore()
@@ -82,11 +82,11 @@ class PasswordSlots:
                 await semaphore.acquire()
         except TimeoutError:
             raise Overloaded(BUSY_DETAIL, self.retry_after) from None
-        token = _holder.set(self)
+        self._holders.add(task)
         try:
             yield
         finally:
-            _holder.reset(token)
+            self._holders.discard(task)
             semaphore.release()
 
 
