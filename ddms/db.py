@@ -6,13 +6,14 @@ service receives an ``AsyncSession`` from ``session_scope()`` or the API's sessi
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import event, text
 from sqlalchemy.engine.url import make_url
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
@@ -93,6 +94,20 @@ async def session_scope() -> AsyncIterator[AsyncSession]:
         except BaseException:
             await session.rollback()
             raise
+
+
+async def serialize(session: AsyncSession, name: str) -> None:
+    """Make transactions about ``name`` run one after another, until this one ends.
+
+    PostgreSQL: a transaction-level advisory lock on a 64-bit hash of ``name`` (also across instances).
+    SQLite: nothing to take, because a write transaction already excludes every other writer; the
+    caller's next statement must be a write, so the transaction holds the write lock before it reads.
+    """
+    if session.get_bind().dialect.name != "postgresql":
+        return
+    digest = hashlib.blake2b(name.encode(), digest_size=8).digest()
+    key = int.from_bytes(digest, "big", signed=True)
+    await session.exec(text("SELECT pg_advisory_xact_lock(:key)").bindparams(key=key))  # type: ignore[call-overload]
 
 
 # Exceptions that always mean "the database cannot be reached" (the API answers them with 503).

@@ -41,3 +41,11 @@ class RateLimited(DDMSError):
 
 class Unavailable(DDMSError):
     """A dependency (the database, a device) cannot be reached right now (503)."""
+
+
+class Overloaded(Unavailable):
+    """Too much of one costly kind of work at once (password checks); retry shortly (503 + Retry-After)."""
+
+    def __init__(self, detail: str, retry_after: int) -> None:
+        super().__init__(detail)
+        self.retry_after = retry_after

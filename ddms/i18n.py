@@ -179,6 +179,7 @@ def _zone(tz: str | None) -> timezone | object:
 ERROR_TEMPLATES: list[str] = [
     N_("Invalid username or password"),
     N_("Too many failed login attempts. Try again in {minutes} minutes."),
+    N_("The server is busy checking other logins. Try again in a few seconds."),
     N_("Current password is incorrect"),
     N_("The new password must differ from the current one"),
     N_("Session has ended, please log in again"),

@@ -21,7 +21,7 @@ from croniter import croniter
 from ddms import db
 from ddms.config import Settings
 from ddms.models import utcnow
-from ddms.services import backup, retention, rollups, system, tokens
+from ddms.services import auth, backup, retention, rollups, system, tokens
 
 logger = logging.getLogger(__name__)
 
@@ -67,10 +67,11 @@ class HistoryScheduler:
             await rollups.refresh(session)
 
     async def apply_retention(self) -> None:
-        """Readings past each device's retention, and refresh tokens past their expiry."""
+        """Readings past each device's retention, refresh tokens past their expiry, stale login failures."""
         await retention.apply_retention()
         async with db.session_scope() as session:
             purged = await tokens.purge_expired(session=session)
+            await auth.throttle.purge(session=session)
         if purged:
             logger.info("purged %d expired refresh token(s)", purged)
 

@@ -8,7 +8,7 @@ from nicegui import app, ui
 from starlette.responses import RedirectResponse
 
 from ddms import db
-from ddms.errors import RateLimited, Unauthorized
+from ddms.errors import RateLimited, Unauthorized, Unavailable
 from ddms.i18n import LANGUAGES, _, translate_detail
 from ddms.services import auth
 from pages.layout import apply_theme, login_url
@@ -32,6 +32,7 @@ async def login_page(redirect_to: str | None = None) -> RedirectResponse | None:
     await load_app_title()
     apply_theme()
     ui.page_title(_("Log in") + f" · {app_title()}")
+    address = ui.context.client.ip  # of the page's HTTP request: the throttle counts per address
 
     async def attempt() -> None:
         error.set_text("")
@@ -39,9 +40,9 @@ async def login_page(redirect_to: str | None = None) -> RedirectResponse | None:
         try:
             async with db.session_scope() as session:
                 user = await auth.check_credentials(
-                    session=session, username=username.value.strip(), password=password.value
+                    session=session, username=username.value.strip(), password=password.value, client=address
                 )
-        except (Unauthorized, RateLimited) as exc:
+        except (Unauthorized, RateLimited, Unavailable) as exc:
             error.set_text(translate_detail(exc.detail))
             return
         finally:

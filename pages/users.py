@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from typing import Any
 
 from nicegui import ui
@@ -11,11 +12,11 @@ from starlette.responses import RedirectResponse
 
 from ddms import db
 from ddms.errors import DDMSError
-from ddms.i18n import _, format_datetime, translate_detail
+from ddms.i18n import _, format_datetime, format_moment, translate_detail
 from ddms.models import Role
 from ddms.schemas.users import UserCreate, UserUpdate
 from ddms.security import check_password_rules
-from ddms.services import users
+from ddms.services import auth, users
 from pages import theme
 from pages.components.dialogs import confirm_delete
 from pages.components.forms import field_errors
@@ -136,7 +137,26 @@ class UsersView:
                        _("User '{name}' deleted").format(name=account.username), self.show.refresh)
 
 
-    def row(self, account: Any) -> None:
+    async def unlock(self, account: Any) -> None:
+        try:
+            await owner()
+            async with db.session_scope() as session:
+                await users.unlock(session=session, user_id=account.id)
+        except DDMSError as exc:
+            notify_error(exc)
+            return
+        notify_done(_("'{name}' can log in again").format(name=account.username))
+        self.show.refresh()
+
+    def lockout(self, account: Any, until: datetime) -> None:
+        """The lock-out of a name (failed logins), with the owner's way to lift it."""
+        ui.badge(_("Locked out until {when}").format(when=format_moment(until, browser_timezone()))) \
+            .props("color=negative").classes("text-sm px-2 py-1").mark("lockout")
+        if self.can_manage:
+            ui.button(_("Unlock"), icon="lock_open", on_click=busy(lambda: self.unlock(account))) \
+                .props("outline").mark("unlock")
+
+    def row(self, account: Any, locked_until: datetime | None = None) -> None:
         with ui.card().classes("w-full").mark(theme.key("user-row", account.id)), \
                 ui.row().classes("w-full items-center gap-3"):
             with ui.column().classes("gap-0 grow"):
@@ -144,6 +164,8 @@ class UsersView:
                 created = format_datetime(account.created_at, browser_timezone())
                 ui.label(_("Created: {when}").format(when=created)) \
                     .classes("text-xs text-grey-7")
+            if locked_until is not None:
+                self.lockout(account, locked_until)
             if account.role == Role.OWNER or not self.can_manage:
                 ui.badge(_(theme.ROLE_LABELS.get(account.role, account.role))).classes("text-sm px-2 py-1") \
                     .mark("role")
@@ -163,8 +185,11 @@ class UsersView:
     async def show(self) -> None:
         async with db.session_scope() as session:
             accounts = await users.list_users(session=session)
+            locked = await auth.throttle.locked_until(
+                session=session, usernames=[account.username for account in accounts]
+            )
         for account in accounts:
-            self.row(account)
+            self.row(account, locked.get(account.username))
 
 
 @ui.page("/users")

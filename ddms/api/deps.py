@@ -29,6 +29,11 @@ async def get_session() -> AsyncIterator[AsyncSession]:
         yield session
 
 
+def client_address(request: Request) -> str:
+    """The caller's address (uvicorn applies X-Forwarded-For from trusted proxies), '' if unknown."""
+    return request.client.host if request.client else ""
+
+
 SettingsDep = Annotated[Settings, Depends(get_app_settings)]
 SessionDep = Annotated[AsyncSession, Depends(get_session)]
 BearerDep = Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]

@@ -17,6 +17,7 @@ from ddms.errors import (
     Forbidden,
     Invalid,
     NotFound,
+    Overloaded,
     RateLimited,
     Unauthorized,
     Unavailable,
@@ -49,7 +50,7 @@ def describe_validation(errors: list[Any]) -> str:
 
 async def _domain_error(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, DDMSError)
-    headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, RateLimited) else None
+    headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, RateLimited | Overloaded) else None
     if isinstance(exc, Unauthorized):
         headers = {"WWW-Authenticate": "Bearer"}
     return JSONResponse({"detail": exc.detail}, status_code=_status_of(exc), headers=headers)

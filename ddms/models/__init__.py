@@ -13,7 +13,7 @@ from ddms.models.device import (
 from ddms.models.display_token import DisplayToken
 from ddms.models.rollup import Rollup1Day, Rollup1Hour, Rollup1Min, RollupDirty
 from ddms.models.types import UTCDateTime, utcnow
-from ddms.models.user import Language, RefreshToken, Role, User
+from ddms.models.user import Language, LoginFailure, RefreshToken, Role, User
 
 __all__ = [
     "SINGLETON_ID",
@@ -26,6 +26,7 @@ __all__ = [
     "DisplayToken",
     "Group",
     "Language",
+    "LoginFailure",
     "Reading",
     "RefreshToken",
     "Role",

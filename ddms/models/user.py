@@ -1,4 +1,4 @@
-"""Accounts and the refresh tokens that keep their sessions."""
+"""Accounts, the refresh tokens that keep their sessions, and the failed logins that throttle them."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import Column, ForeignKey, Index, String
+from sqlalchemy import BigInteger, Column, ForeignKey, Index, Integer, String
 from sqlmodel import Field, SQLModel
 
 from ddms.models.types import UTCDateTime, utcnow
@@ -57,3 +57,26 @@ class RefreshToken(SQLModel, table=True):
     used_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     revoked_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
+
+
+class LoginFailure(SQLModel, table=True):
+    """One failed login attempt, or one being checked right now (see ddms/services/login_throttle.py).
+
+    Kept in the database, not in memory, so that ``ddms user reset-password`` (another process) can
+    clear a lock-out and so that several instances on one PostgreSQL share one throttle. Rows older
+    than the throttle window mean nothing and are purged by the retention job.
+    """
+
+    __tablename__ = "login_failures"
+    __table_args__ = (
+        Index("ix_login_failures_username_at", "username", "at"),
+        Index("ix_login_failures_at", "at"),
+    )
+
+    # BIGINT on PostgreSQL; SQLite autoincrements only an INTEGER PRIMARY KEY (its 64-bit rowid).
+    id: int | None = Field(
+        default=None, sa_column=Column(BigInteger().with_variant(Integer(), "sqlite"), primary_key=True)
+    )
+    username: str = Field(sa_column=Column(String(200), nullable=False))  # folded to lower case
+    client: str = Field(sa_column=Column(String(64), nullable=False))  # the client's address
+    at: datetime = Field(sa_type=UTCDateTime, nullable=False)

@@ -7,16 +7,16 @@ messages and the same role data apply to both.
 from __future__ import annotations
 
 import logging
-import time
 import uuid
-from collections import deque
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import timedelta
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from ddms import security
 from ddms.config import Settings
-from ddms.errors import Invalid, RateLimited, Unauthorized
+from ddms.errors import Invalid, Unauthorized
 from ddms.models import User
 from ddms.security import (
     TokenClaims,
@@ -26,56 +26,13 @@ from ddms.security import (
     verify_password,
 )
 from ddms.services import tokens, users
+from ddms.services.login_throttle import LoginThrottle
 
 logger = logging.getLogger(__name__)
 
-LOGIN_FAILURE_LIMIT = 5
-LOGIN_WINDOW_SECONDS = 15 * 60
 INVALID_LOGIN = "Invalid username or password"
-MAX_TRACKED_USERNAMES = 10_000
 
-
-class LoginThrottle:
-    """Failed logins per username in a sliding window; the sixth attempt within it is refused."""
-
-    def __init__(self, limit: int = LOGIN_FAILURE_LIMIT, window: float = LOGIN_WINDOW_SECONDS) -> None:
-        self.limit = limit
-        self.window = window
-        self.max_tracked = MAX_TRACKED_USERNAMES
-        self._failures: dict[str, deque[float]] = {}
-
-    def _recent(self, username: str, now: float) -> deque[float]:
-        failures = self._failures.setdefault(username.lower(), deque())
-        while failures and failures[0] <= now - self.window:
-            failures.popleft()
-        return failures
-
-    def check(self, username: str) -> None:
-        now = time.monotonic()
-        failures = self._recent(username, now)
-        if len(failures) >= self.limit:
-            retry_after = int(failures[0] + self.window - now) + 1
-            raise RateLimited(
-                f"Too many failed login attempts. Try again in {retry_after // 60 + 1} minutes.", retry_after
-            )
-
-    def fail(self, username: str) -> None:
-        now = time.monotonic()
-        if len(self._failures) >= self.max_tracked:
-            self._forget_stale(now)
-        self._recent(username, now).append(now)
-
-    def _forget_stale(self, now: float) -> None:
-        """Drop names whose failures all left the window: guessing many names cannot grow memory forever."""
-        horizon = now - self.window
-        stale = [name for name, times in self._failures.items() if not times or times[-1] <= horizon]
-        for name in stale:
-            del self._failures[name]
-
-    def succeed(self, username: str) -> None:
-        self._failures.pop(username.lower(), None)
-
-
+# The process's throttle rules and clock (its counts are in the database); tests replace it.
 throttle = LoginThrottle()
 
 
@@ -87,10 +44,17 @@ class IssuedTokens:
     refresh_expires_in: int
 
 
-async def login(*, session: AsyncSession, settings: Settings, username: str, password: str) -> IssuedTokens:
-    """Check the password (same answer for unknown user and wrong password) and issue tokens."""
-    user = await check_credentials(session=session, username=username, password=password)
-    return await issue(session=session, settings=settings, user=user, family_id=uuid.uuid4())
+async def login(
+    *, session: AsyncSession, settings: Settings, username: str, password: str, client: str = ""
+) -> IssuedTokens:
+    """Check the password (same answer for unknown user and wrong password) and issue tokens.
+
+    The whole attempt runs in one password slot, so concurrent logins hold at most that many
+    database connections, each only for a short transaction, never across bcrypt.
+    """
+    async with security.password_slots.hold():
+        user = await check_credentials(session=session, username=username, password=password, client=client)
+        return await issue(session=session, settings=settings, user=user, family_id=uuid.uuid4())
 
 
 async def issue(
@@ -101,6 +65,7 @@ async def issue(
     access, _ = encode_token(
         secret=secret, algorithm=algorithm, user_id=user.id, token_type="access",  # noqa: S106
         version=user.token_version, lifetime=timedelta(minutes=settings.access_token_expire_minutes),
+        family_id=family_id,  # so that logout with only the access token ends this login
     )
     refresh_lifetime = timedelta(days=settings.refresh_token_expire_days)
     refresh, claims = encode_token(
@@ -121,16 +86,33 @@ async def refresh(*, session: AsyncSession, settings: Settings, refresh_token: s
     return await issue(session=session, settings=settings, user=user, family_id=token.family_id)
 
 
-async def logout(*, session: AsyncSession, settings: Settings, refresh_token: str | None) -> None:
-    """Revoke the presented refresh token's family; an unusable token is simply ignored."""
-    if not refresh_token:
-        return
-    try:
-        claims = _decode(settings, refresh_token, "refresh")
-    except Unauthorized:
-        return
-    if claims.family_id is not None:
-        await tokens.revoke_family(session=session, family_id=claims.family_id)
+async def logout(*, session: AsyncSession, settings: Settings, presented: Iterable[str]) -> None:
+    """End the login(s) behind the presented tokens: each one's refresh family is revoked.
+
+    Any mix works: the Bearer access token (expired too: its signature is checked, its expiry is not,
+    since it only names the login to end), the refresh cookie, or a refresh token in the body.
+    Unauthorized when nothing was presented or nothing presented is a token of ours.
+    """
+    presented = [token for token in presented if token]
+    if not presented:
+        raise Unauthorized("Not authenticated")
+    families: set[uuid.UUID] = set()
+    genuine = 0
+    for token in presented:
+        try:
+            claims = decode_token(
+                token, secret=settings.jwt_secret, algorithm=settings.jwt_algorithm,
+                expected_type=("access", "refresh"), verify_expiry=False,
+            )
+        except Unauthorized:
+            continue
+        genuine += 1
+        if claims.family_id is not None:
+            families.add(claims.family_id)
+    if not genuine:
+        raise Unauthorized("Could not validate credentials")
+    for family_id in families:
+        await tokens.revoke_family(session=session, family_id=family_id)
 
 
 async def change_password(
@@ -138,6 +120,7 @@ async def change_password(
 ) -> IssuedTokens:
     """New password after proving the old one; every other token of the user stops working."""
     check_password_rules(new_password)  # first: a bad new password costs no bcrypt round
+    await session.commit()  # end the read that loaded the user: no pooled connection across bcrypt
     if not await verify_password(old_password, user.password_hash):
         raise Unauthorized("Current password is incorrect")
     if old_password == new_password:
@@ -170,13 +153,21 @@ async def session_user(*, session: AsyncSession, user_id: uuid.UUID, token_versi
     return user
 
 
-async def check_credentials(*, session: AsyncSession, username: str, password: str) -> User:
-    """Login for the UI: same throttle and messages as ``login`` but no tokens are issued."""
-    throttle.check(username)
-    user = await users.find_by_username(session=session, username=username)
-    if not await verify_password(password, user.password_hash if user else None) or user is None:
-        throttle.fail(username)
-        logger.info("login failed")
-        raise Unauthorized(INVALID_LOGIN)
-    throttle.succeed(username)
-    return user
+async def check_credentials(
+    *, session: AsyncSession, username: str, password: str, client: str = ""
+) -> User:
+    """Login for the UI: same throttle and messages as ``login`` but no tokens are issued.
+
+    ``client`` is the caller's address: the throttle counts per (username, address) and per username.
+    The attempt is reserved (counted as a failure) before bcrypt runs and released if the password
+    is right; the session's transaction ends before bcrypt, so no connection is held across it.
+    """
+    async with security.password_slots.hold():
+        user = await users.find_by_username(session=session, username=username)
+        attempt = await throttle.reserve(session=session, username=username, client=client)  # commits
+        if not await verify_password(password, user.password_hash if user else None) or user is None:
+            throttle.failed(attempt)
+            logger.info("login failed", extra={"client": client})  # no name: people type passwords there
+            raise Unauthorized(INVALID_LOGIN)
+        await throttle.succeed(session=session, attempt=attempt)
+        return user

@@ -16,7 +16,7 @@ from ddms.errors import Conflict, Forbidden, NotFound
 from ddms.models import Role, User, utcnow
 from ddms.schemas.users import ProfileUpdate, UserCreate, UserUpdate
 from ddms.security import check_password_rules, hash_password
-from ddms.services import tokens
+from ddms.services import login_throttle, tokens
 
 logger = logging.getLogger(__name__)
 
@@ -47,6 +47,7 @@ async def create_user(*, session: AsyncSession, data: UserCreate) -> User:
     check_password_rules(data.password)
     if await find_by_username(session=session, username=data.username) is not None:
         raise Conflict(f"Username '{data.username}' is already taken")
+    await session.commit()  # end the read: no pooled connection is held across bcrypt
     user = User(
         username=data.username, password_hash=await hash_password(data.password), role=data.role,
         language_preference=data.language_preference,
@@ -61,16 +62,17 @@ async def update_user(*, session: AsyncSession, user_id: uuid.UUID, data: UserUp
     """Owner's edit: role (never of/to owner), password reset (revokes tokens), language."""
     user = await get_user(session=session, user_id=user_id)
     version = user.token_version
-    if data.role is not None and data.role != user.role:
-        if user.role == Role.OWNER:
-            raise Forbidden("The owner's role cannot be changed")
-        if data.role == Role.OWNER:
-            raise Forbidden("There is exactly one owner; no account can be promoted to owner")
-        user.role = data.role
-        user.token_version += 1
-    if data.password is not None:
+    role_changes = data.role is not None and data.role != user.role
+    if role_changes and user.role == Role.OWNER:
+        raise Forbidden("The owner's role cannot be changed")
+    if role_changes and data.role == Role.OWNER:
+        raise Forbidden("There is exactly one owner; no account can be promoted to owner")
+    if data.password is not None:  # hashed before anything changes (the read ends first)
         check_password_rules(data.password)
-        user.password_hash = await hash_password(data.password)
+        user.password_hash = await _hash_outside_transaction(session, data.password)
+        user.token_version += 1
+    if role_changes:
+        user.role = data.role  # type: ignore[assignment]
         user.token_version += 1
     if data.language_preference is not None:
         user.language_preference = data.language_preference
@@ -80,6 +82,8 @@ async def update_user(*, session: AsyncSession, user_id: uuid.UUID, data: UserUp
     if user.token_version != version:  # a real role change or a reset, not a same-value edit
         await tokens.revoke_all(session=session, user_id=user.id)
         get_bus().revoked(Revocation(user_id=user.id))
+    if data.password is not None:  # the owner's reset also lifts a lock-out
+        await login_throttle.clear(session=session, username=user.username)
     return user
 
 
@@ -133,18 +137,37 @@ async def set_password(*, session: AsyncSession, username: str, password: str) -
 async def replace_password(*, session: AsyncSession, user: User, password: str) -> User:
     """The one way a password changes: rules, bcrypt off the loop, and every token of the user revoked.
 
+    A lock-out of the name is lifted too (``ddms user reset-password`` is the owner's way back in).
     Bumping ``token_version`` ends access tokens and UI sessions at once; revoking the refresh tokens
     ends the logins that would otherwise mint new ones.
     """
     check_password_rules(password)
-    user.password_hash = await hash_password(password)
+    user.password_hash = await _hash_outside_transaction(session, password)
     user.token_version += 1
     user.updated_at = utcnow()
     session.add(user)
     await session.commit()
     await tokens.revoke_all(session=session, user_id=user.id)
     get_bus().revoked(Revocation(user_id=user.id))
+    await login_throttle.clear(session=session, username=user.username)  # a reset lifts a lock-out
     return user
+
+
+async def unlock(*, session: AsyncSession, user_id: uuid.UUID) -> User:
+    """The owner lifts a lock-out: every failed login of the account is forgotten, from every address."""
+    user = await get_user(session=session, user_id=user_id)
+    await login_throttle.clear(session=session, username=user.username)
+    return user
+
+
+async def _hash_outside_transaction(session: AsyncSession, password: str) -> str:
+    """bcrypt with the session's transaction ended first, so no pooled connection waits on it.
+
+    Changes already made to loaded objects are flushed by that commit; callers hash before they
+    change anything, so the commit only ends a read.
+    """
+    await session.commit()
+    return await hash_password(password)
 
 
 async def _commit_unique(session: AsyncSession, detail: str) -> None:

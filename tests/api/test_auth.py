@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 import httpx
 import pytest
 from fastapi import FastAPI
 
+from ddms import db
 from ddms.config import Settings
-from ddms.models import RefreshToken, Role
+from ddms.errors import RateLimited
+from ddms.models import LoginFailure, RefreshToken, Role
 from ddms.services import auth
+from ddms.services.login_throttle import LOGIN_WINDOW_SECONDS, LoginThrottle
 from tests.api.conftest import Account
 from tests.api.helpers import OWNER_PASSWORD, USER_PASSWORD, add_user, bearer, count_rows, tokens_for
 
 INVALID = {"detail": "Invalid username or password"}
+ASGI_CLIENT = "127.0.0.1"  # httpx.ASGITransport's client address
 
 
 def refresh_cookie(answer: httpx.Response) -> str:
@@ -75,62 +81,94 @@ async def test_login_failure_has_one_message(client: httpx.AsyncClient, username
     assert "set-cookie" not in answer.headers
 
 
+class Clock:
+    """A clock the test moves by hand: the throttle's window passes without waiting."""
+
+    def __init__(self) -> None:
+        self.now = datetime(2026, 1, 5, 8, 0, tzinfo=UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += timedelta(seconds=seconds)
+
+
+async def fail(throttle: LoginThrottle, username: str, client: str = ASGI_CLIENT) -> None:
+    """One failed attempt recorded as a wrong password would record it (no bcrypt round)."""
+    async with db.session_scope() as session:
+        throttle.failed(await throttle.reserve(session=session, username=username, client=client))
+
+
+async def check(throttle: LoginThrottle, username: str, client: str = ASGI_CLIENT) -> None:
+    """Raises RateLimited if ``username`` is locked for ``client``; a passing check leaves no trace."""
+    async with db.session_scope() as session:
+        attempt = await throttle.reserve(session=session, username=username, client=client)
+        await throttle.release(session=session, attempt=attempt)
+
+
 async def test_sixth_failure_is_throttled_even_with_the_right_password(client: httpx.AsyncClient) -> None:
-    auth.throttle = auth.LoginThrottle()
+    auth.throttle = auth.LoginThrottle(clock=Clock())
     for _ in range(4):  # four failures recorded directly: each HTTP attempt would cost a bcrypt round
-        auth.throttle.fail("admin")
+        await fail(auth.throttle, "admin")
     assert (await login(client)).status_code == 200  # four failures do not lock; a success forgets them
     for _ in range(4):
-        auth.throttle.fail("admin")
+        await fail(auth.throttle, "admin")
     assert (await login(client, "admin", "wrong-password-1")).status_code == 401  # the fifth failure
     locked = await login(client, "admin", "wrong-password-1")
     assert locked.status_code == 429
     assert "Too many failed login attempts" in locked.json()["detail"]
-    assert int(locked.headers["retry-after"]) > 0
+    assert int(locked.headers["retry-after"]) == LOGIN_WINDOW_SECONDS  # the clock stood still
     assert (await login(client)).status_code == 429  # the right password while locked
     assert (await login(client, "ADMIN", OWNER_PASSWORD)).status_code == 429  # usernames fold case
     other = await add_user("other", Role.ADMIN)
     assert (await login(client, other.username, USER_PASSWORD)).status_code == 200  # per username
 
 
-def test_throttle_counts_five_failures_per_username() -> None:
-    throttle = auth.LoginThrottle()
+async def test_throttle_counts_five_failures_per_username(database: db.Database) -> None:
+    throttle = auth.LoginThrottle(clock=Clock())
     for _ in range(5):
-        throttle.check("Bob")
-        throttle.fail("Bob")
-    with pytest.raises(auth.RateLimited) as caught:
-        throttle.check("bob")
-    assert 0 < caught.value.retry_after <= auth.LOGIN_WINDOW_SECONDS + 1
-    throttle.check("alice")
+        await check(throttle, "Bob")
+        await fail(throttle, "Bob")
+    with pytest.raises(RateLimited) as caught:
+        await check(throttle, "bob")
+    assert caught.value.retry_after == LOGIN_WINDOW_SECONDS
+    await check(throttle, "alice")
 
 
-async def test_throttle_forgets_stale_names() -> None:
-    import asyncio
-
-    throttle = auth.LoginThrottle(window=0.1)
-    throttle.max_tracked = 3
+async def test_throttle_purges_failures_that_left_the_window(database: db.Database) -> None:
+    clock = Clock()
+    throttle = auth.LoginThrottle(window=60, clock=clock)
     for name in ("a", "b", "c"):
-        throttle.fail(name)
-    await asyncio.sleep(0.15)
-    throttle.fail("d")  # over the cap: the stale names are dropped
-    throttle.fail("e")
-    assert set(throttle._failures) == {"d", "e"}
+        await fail(throttle, name)
+    clock.advance(60)  # exactly one window later: these no longer count
+    await fail(throttle, "d")
+    async with db.session_scope() as session:
+        assert await throttle.purge(session=session) == 3
+    assert await count_rows(LoginFailure) == 1
 
 
-async def test_throttle_window_passes() -> None:
-    throttle = auth.LoginThrottle(limit=2, window=0.2)
-    throttle.fail("a")
-    throttle.fail("a")
-    with pytest.raises(auth.RateLimited):
-        throttle.check("a")
-    import asyncio
-
-    await asyncio.sleep(0.25)
-    throttle.check("a")
-    throttle.fail("a")
-    throttle.succeed("a")
-    throttle.fail("a")
-    throttle.check("a")  # a success forgets earlier failures
+async def test_throttle_window_passes(database: db.Database) -> None:
+    clock = Clock()
+    throttle = auth.LoginThrottle(limit=2, window=60, clock=clock)
+    await fail(throttle, "a")
+    clock.advance(10)
+    await fail(throttle, "a")
+    with pytest.raises(RateLimited) as caught:
+        await check(throttle, "a")
+    assert caught.value.retry_after == 50  # when the first failure leaves the window
+    clock.advance(50)
+    await check(throttle, "a")  # the first failure left the window
+    await fail(throttle, "a")
+    with pytest.raises(RateLimited):
+        await check(throttle, "a")
+    clock.advance(10)
+    await check(throttle, "a")
+    async with db.session_scope() as session:  # a success forgets this client's earlier failures
+        await throttle.succeed(session=session, attempt=await throttle.reserve(
+            session=session, username="a", client=ASGI_CLIENT))
+    await fail(throttle, "a")
+    await check(throttle, "a")
 
 
 async def test_refresh_by_cookie_body_and_header(client: httpx.AsyncClient, owner: Account) -> None:

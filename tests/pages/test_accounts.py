@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
 from nicegui.testing import User
 
 import ddms.db
 from ddms.models import Role
 from ddms.models import User as Account
-from ddms.services import backup, system, users
+from ddms.services import auth, backup, system, users
+from ddms.services.login_throttle import LoginThrottle
 from pages import session
 from tests.pages.helpers import eventually
 
@@ -178,3 +181,38 @@ async def test_settings_show_the_last_backup_and_why_backups_fail(
         await user.should_see("pg_dump was not found on PATH")
     finally:
         written.unlink()
+
+
+async def lock_out(username: str, address: str = "10.0.0.66") -> None:
+    """As many failed logins from a stranger's address as lock ``username`` out there."""
+    for _ in range(auth.throttle.limit):
+        async with ddms.db.session_scope() as session:
+            attempt = await auth.throttle.reserve(session=session, username=username, client=address)
+            auth.throttle.failed(attempt)
+
+
+async def test_owner_sees_a_lockout_and_unlocks_it(user: User, owner: Account, reader: Account,
+                                                   sign_in, monkeypatch: pytest.MonkeyPatch) -> None:
+    clock = lambda: datetime(2026, 1, 5, 8, 0, tzinfo=UTC)  # noqa: E731
+    monkeypatch.setattr(auth, "throttle", LoginThrottle(clock=clock))
+    await lock_out("operator")
+    await sign_in(owner)
+    await user.open("/users")
+    with user.scope(marker="user-row-operator"):
+        await user.should_see(marker="lockout", content="Locked out until")
+        await user.should_see("8:15")  # a window after the first failure (the browser is in UTC)
+        user.find(marker="unlock").click()
+    await user.should_see("'operator' can log in again", retries=100)
+    await user.should_not_see(marker="lockout")
+    async with ddms.db.session_scope() as session:
+        assert await auth.throttle.locked_until(session=session, usernames=["operator"]) == {}
+
+
+async def test_admin_sees_a_lockout_but_cannot_unlock(user: User, admin: Account, reader: Account,
+                                                      sign_in) -> None:
+    await lock_out("operator")
+    await sign_in(admin)
+    await user.open("/users")
+    with user.scope(marker="user-row-operator"):
+        await user.should_see(marker="lockout")
+    await user.should_not_see(marker="unlock")

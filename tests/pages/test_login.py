@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+import pytest
 from nicegui.testing import User
+from sqlmodel import select
 
+import ddms.db
+from ddms import security
+from ddms.models import LoginFailure
 from ddms.models import User as Account
+from ddms.security import PasswordSlots
 from tests.pages.conftest import log_in
+
+BROWSER_ADDRESS = "127.0.0.1"  # the simulated browser's (httpx ASGITransport's) address
 
 
 async def test_unauthenticated_visitor_is_sent_to_login_and_back(user: User, reader: Account) -> None:
@@ -27,6 +35,19 @@ async def test_sixth_failed_attempt_is_rate_limited(user: User, reader: Account)
         await user.should_see("Invalid username or password", retries=100)
     await log_in(user, "operator", "wrong-password")
     await user.should_see("Too many failed login attempts", retries=100)
+    async with ddms.db.session_scope() as session:  # counted per address: the page passes the browser's
+        addresses = (await session.exec(select(LoginFailure.client))).all()
+    assert addresses == [BROWSER_ADDRESS] * 5
+
+
+async def test_a_busy_server_says_so(user: User, reader: Account, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every password slot taken (a login flood): the page answers at once with the service's message."""
+    slots = PasswordSlots(size=1, wait=0)
+    monkeypatch.setattr(security, "password_slots", slots)
+    async with slots.hold():
+        await log_in(user, "operator")
+        await user.should_see("The server is busy checking other logins", retries=100)
+    await user.should_see(marker="login-card")
 
 
 async def test_log_out_ends_the_session(user: User, reader: Account, sign_in) -> None:

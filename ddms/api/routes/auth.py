@@ -6,7 +6,7 @@ from fastapi import APIRouter, Request, Response
 from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 
-from ddms.api.deps import BearerDep, CurrentUser, SessionDep, SettingsDep
+from ddms.api.deps import BearerDep, CurrentUser, SessionDep, SettingsDep, client_address
 from ddms.config import Settings
 from ddms.errors import Unauthorized
 from ddms.schemas.common import Message
@@ -37,10 +37,11 @@ def _set_refresh_cookie(response: Response, settings: Settings, issued: auth.Iss
 
 @router.post("/login", response_model=LoginResponse)
 async def login(
-    body: LoginRequest, response: Response, session: SessionDep, settings: SettingsDep,
+    body: LoginRequest, request: Request, response: Response, session: SessionDep, settings: SettingsDep,
 ) -> LoginResponse:
     issued = await auth.login(
         session=session, settings=settings, username=body.username, password=body.password,
+        client=client_address(request),
     )
     _set_refresh_cookie(response, settings, issued)
     user = issued.user
@@ -90,10 +91,15 @@ async def refresh(
 
 @router.post("/logout", response_model=Message)
 async def logout(
-    request: Request, response: Response, session: SessionDep, settings: SettingsDep, _user: CurrentUser,
+    request: Request, response: Response, session: SessionDep, settings: SettingsDep, credentials: BearerDep,
 ) -> Message:
-    token = await _body_refresh_token(request) or request.cookies.get(REFRESH_COOKIE)
-    await auth.logout(session=session, settings=settings, refresh_token=token)
+    """Ends this login whatever the client still has: the Bearer access token (even expired), the
+    refresh cookie or a refresh token in the body; the cookie is cleared."""
+    presented = [
+        await _body_refresh_token(request), request.cookies.get(REFRESH_COOKIE),
+        credentials.credentials if credentials else None,
+    ]
+    await auth.logout(session=session, settings=settings, presented=[token for token in presented if token])
     response.delete_cookie(REFRESH_COOKIE, path=COOKIE_PATH, httponly=True, samesite="strict",
                            secure=settings.cookie_secure)
     return Message(message="Logged out")
