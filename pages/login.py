@@ -10,6 +10,7 @@ from starlette.responses import RedirectResponse
 from ddms import db
 from ddms.errors import RateLimited, Unauthorized
 from ddms.i18n import LANGUAGES, _, translate_detail
+from ddms.redirects import same_origin_path
 from ddms.services import auth
 from pages.layout import apply_theme, login_url
 from pages.session import app_title, current_user, load_app_title, remember
@@ -18,17 +19,10 @@ from pages.theme import testid
 __all__ = ["login_page", "login_url"]
 
 
-def safe_target(target: str | None) -> str:
-    """Only same-site paths are followed after login (no open redirect)."""
-    if target and target.startswith("/") and not target.startswith("//") and not target.startswith("/login"):
-        return target
-    return "/"
-
-
 @ui.page("/login")
 async def login_page(redirect_to: str | None = None) -> RedirectResponse | None:
     if await current_user() is not None:
-        return RedirectResponse(safe_target(redirect_to), status_code=303)
+        return RedirectResponse(same_origin_path(redirect_to), status_code=303)
     await load_app_title()
     apply_theme()
     ui.page_title(_("Log in") + f" · {app_title()}")
@@ -50,7 +44,7 @@ async def login_page(redirect_to: str | None = None) -> RedirectResponse | None:
         with contextlib.suppress(TimeoutError):  # the browser's zone for dates (else UTC)
             app.storage.user["timezone"] = await ui.run_javascript(
                 "Intl.DateTimeFormat().resolvedOptions().timeZone", timeout=2)
-        ui.navigate.to(safe_target(redirect_to))
+        ui.navigate.to(same_origin_path(redirect_to))
 
     def choose(language: str) -> None:
         app.storage.user["language"] = language

@@ -67,3 +67,11 @@ async def test_an_action_after_the_session_ended_goes_to_login(user: User, admin
     await user.should_see(marker="login-card", retries=100)
     async with ddms.db.session_scope() as session:
         assert await groups.list_groups(session=session) == []
+
+
+async def test_a_redirect_to_another_site_lands_on_the_home_page(user: User, reader: Account) -> None:
+    await user.open("/login?redirect_to=/%5Cevil.example")  # the browser would go to //evil.example
+    await log_in(user, "operator", page=None)
+    await user.should_see(marker="page-title", content="Dashboard", retries=100)
+    assert user.client is not None
+    assert user.client.page.path == "/"
