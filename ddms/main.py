@@ -212,6 +212,7 @@ def create_app(settings: Settings) -> FastAPI:
         show_welcome_message=False,
         reconnect_timeout=10,
     )
+    pages.bind_events_to_sockets()  # a page's messages count only on the socket it connected with
     return app
 
 

@@ -28,3 +28,10 @@ def register(settings: Settings) -> None:
     ui.button.default_props("no-caps")
     configure(settings)
     exports.register()
+
+
+def bind_events_to_sockets() -> None:
+    """Accept a page's Socket.IO messages only on that page's own socket (see ``pages.sockets``)."""
+    from pages import sockets
+
+    sockets.install()
