@@ -179,7 +179,7 @@ def create_app(settings: Settings) -> FastAPI:
 
     import pages
 
-    factories: list[ServiceFactory] = []
+    factories: list[ServiceFactory] = [pages.session_sweeper]
     if settings.history_jobs_enabled:
         from ddms.scheduler import HistoryScheduler
 

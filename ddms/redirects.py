@@ -25,7 +25,7 @@ def same_origin_path(target: str | None, *, default: str = HOME) -> str:
     """``target`` when a browser would stay on this site with it, else ``default``.
 
     Accepted: an absolute path (one leading ``/``, no scheme, no host, no control characters), e.g.
-    ``/devices/42?range=1h#chart``. Paths back into ``/login`` are refused too (a login loop).
+    ``/devices/42?range=1h#chart``.
     """
     if not target:
         return default
@@ -35,6 +35,12 @@ def same_origin_path(target: str | None, *, default: str = HOME) -> str:
     if any(ord(char) < 0x20 or ord(char) == 0x7F for char in path):
         return default
     parts = urlsplit(path)
-    if parts.scheme or parts.netloc or parts.path.startswith("/login"):
+    if parts.scheme or parts.netloc:
         return default
     return path
+
+
+def after_login(target: str | None) -> str:
+    """Where a successful login goes: ``target`` on this site, but never back to the login page."""
+    path = same_origin_path(target)
+    return HOME if urlsplit(path).path.startswith("/login") else path

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import uuid
 
-from nicegui import app, ui
+from nicegui import ui
 
 from ddms import db
 from ddms.bus import get_bus
@@ -20,7 +20,7 @@ from ddms.services import devices, groups
 from pages.components.device_card import DeviceTile
 from pages.components.live import DeviceState, reload_on_device_changes, watch_latest
 from pages.layout import apply_theme, connection_indicator
-from pages.session import app_title, browser_timezone, load_app_title
+from pages.session import app_title, browser_timezone, language_url, load_app_title
 
 
 async def _wall(group_id: str | None) -> None:
@@ -46,9 +46,9 @@ async def _wall(group_id: str | None) -> None:
         ui.space()
         clock = ui.label().classes("text-h5 tabular-nums")
         connection_indicator()
+        here = "/display" if group_id is None else f"/display/{group_id}"
         for code, (name, _locale) in LANGUAGES.items():
-            ui.button(name, on_click=lambda code=code: (app.storage.user.update(language=code),
-                                                        ui.navigate.reload())) \
+            ui.button(name, on_click=lambda code=code: ui.navigate.to(language_url(code, here))) \
                 .props("flat dense no-caps color=white").mark(f"language-{code}")
         ui.button(icon="fullscreen", on_click=fullscreen.toggle).props("flat round color=white") \
             .tooltip(_("Full screen")).mark("fullscreen")

@@ -43,7 +43,8 @@ def apply_theme() -> None:
               warning=theme.LEVEL_COLOURS["warning"], negative=theme.LEVEL_COLOURS["critical"])
     ui.add_css(theme.CSS)
     ui.add_body_html(theme.CONNECTION_JS)
-    ui.dark_mode().bind_value(app.storage.user, "dark_mode")
+    # One way (storage to page): a page view must not write the storage (no file per anonymous visitor).
+    ui.dark_mode().bind_value_from(app.storage.user, "dark_mode")
 
 
 def connection_indicator() -> None:

@@ -2,29 +2,40 @@
 
 Login goes through ``ddms.services.auth`` (the REST API's service), so the rate limit, messages and
 revocation rules are the same for both; a password or role change ends UI sessions too.
+
+Only a signed-in browser writes ``app.storage.user`` (NiceGUI keeps it in a file per browser once it
+is changed). An anonymous visitor's language goes into the signed session cookie
+(``app.storage.browser``), set by ``/language/{code}``: a stranger's page views leave no file.
 """
 
 from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from urllib.parse import quote
 
 from nicegui import app
+from starlette.requests import Request
+from starlette.responses import RedirectResponse
 
 from ddms import db, i18n
 from ddms.config import Settings
 from ddms.errors import Unauthorized
 from ddms.models import Role, User
+from ddms.redirects import same_origin_path
 from ddms.services import auth, system
+from pages import session_store
 
 _settings: Settings | None = None
 
 
 def configure(settings: Settings) -> None:
+    """Settings, the i18n resolver and the language route (called by ``pages.register``)."""
     global _settings, _title_loaded
     _settings = settings
     _title_loaded = False
     i18n.set_language_resolver(browser_language)
+    app.add_api_route("/language/{code}", set_browser_language, include_in_schema=False)
 
 
 def settings() -> Settings:
@@ -80,11 +91,34 @@ def remember(user: User) -> None:
 
 
 def browser_language() -> str | None:
-    """The language of this browser session (the i18n resolver); None outside a page."""
+    """The language of this browser session (the i18n resolver); None outside a page.
+
+    A signed-in browser's choice is in its user storage, an anonymous one's in the session cookie.
+    """
     try:
-        return app.storage.user.get("language")
+        return app.storage.user.get("language") or app.storage.browser.get("language")
     except RuntimeError:
         return None
+
+
+def language_url(code: str, back_to: str) -> str:
+    """The address that switches an anonymous browser to ``code`` and returns to ``back_to``."""
+    return f"/language/{quote(code)}?next={quote(back_to)}"
+
+
+def set_browser_language(request: Request, code: str, next: str = "/") -> RedirectResponse:
+    """Switch the language of this browser and go back to ``next`` (a path on this site).
+
+    A signed-in browser keeps it in its user storage; an anonymous one in the signed session cookie,
+    so no server-side storage is created for it. A plain request, not a socket event, because the
+    cookie can only change in an HTTP answer.
+    """
+    if code in i18n.LANGUAGES:
+        if app.storage.user.get("user_id") is not None:
+            app.storage.user["language"] = code
+        else:
+            request.session["language"] = code
+    return RedirectResponse(same_origin_path(next), status_code=303)
 
 
 def browser_timezone() -> str | None:
@@ -111,4 +145,5 @@ async def current_user() -> SessionUser | None:
     except Unauthorized:
         forget()
         return None
+    session_store.note_active(app.storage.browser["id"])
     return SessionUser(user.id, user.username, Role(user.role), user.language_preference)

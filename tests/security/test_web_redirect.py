@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from ddms.redirects import browser_view, same_origin_path
+from ddms.redirects import after_login, browser_view, same_origin_path
 
 HOSTILE = [
     "//evil.example",
@@ -36,8 +36,6 @@ HOSTILE = [
     "evil.example",
     "",
     None,
-    "/login",
-    "/login?redirect_to=//evil.example",
     "/dev\x00ices",
     "/dev\x7fices",
 ]
@@ -57,11 +55,18 @@ SAFE = [
 @pytest.mark.parametrize("target", HOSTILE)
 def test_a_value_that_leaves_the_site_sends_the_browser_home(target: str | None) -> None:
     assert same_origin_path(target) == "/"
+    assert after_login(target) == "/"
 
 
 @pytest.mark.parametrize("target", SAFE)
 def test_a_path_on_this_site_is_followed_unchanged(target: str) -> None:
     assert same_origin_path(target) == target
+    assert after_login(target) == target
+
+
+@pytest.mark.parametrize("target", ["/login", "/login?redirect_to=/devices", "/\\login", "\t/login"])
+def test_a_login_does_not_lead_back_to_the_login_page(target: str) -> None:
+    assert after_login(target) == "/"
 
 
 def test_the_followed_path_is_the_one_a_browser_sees() -> None:
