@@ -23,6 +23,9 @@ How to consume it:
   (``list[StoredReading]``), e.g. to keep rollup tables current.
 - ``bus.poll_stats(device_id)``: the collector's poll accounting for one device (on time, late,
   missed, deferred, failed), for the device page.
+- ``bus.on_user_revoked(listener)``: ``listener(user_id)`` when an account's sessions end (deleted,
+  role or password changed; published by ``ddms.services.users``), so open pages and streams of that
+  user re-check their session at once instead of at their next periodic check.
 """
 
 from __future__ import annotations
@@ -110,6 +113,7 @@ Event = LatestValue | StatusChange | DeviceChange
 Listener = Callable[[DeviceChange], None]
 EventCallback = Callable[[Event], None]
 StoredListener = Callable[[list[StoredReading]], None]
+RevocationListener = Callable[[uuid.UUID], None]
 
 
 class Subscription:
@@ -155,6 +159,7 @@ class Bus:
         self._change_listeners: list[Listener] = []
         self._callbacks: list[tuple[EventCallback, frozenset[uuid.UUID] | None]] = []
         self._stored_listeners: list[StoredListener] = []
+        self._revocation_listeners: list[RevocationListener] = []
         self._latest: dict[uuid.UUID, LatestValue] = {}
         self._status: dict[uuid.UUID, StatusChange] = {}
         self._poll_stats: dict[uuid.UUID, PollStats] = {}
@@ -215,6 +220,14 @@ class Bus:
             except Exception:
                 logger.exception("readings-stored listener failed")
 
+    def user_revoked(self, user_id: uuid.UUID) -> None:
+        """Every session of ``user_id`` has ended: tell the open pages and streams to re-check."""
+        for listener in list(self._revocation_listeners):
+            try:
+                listener(user_id)
+            except Exception:
+                logger.exception("user-revoked listener failed")
+
     def _emit(self, event: Event) -> None:
         for callback, device_ids in list(self._callbacks):
             if device_ids is not None and event.device_id not in device_ids:
@@ -256,6 +269,12 @@ class Bus:
         """Register ``listener`` for rows the writer committed; returns an unregister function."""
         self._stored_listeners.append(listener)
         return lambda: self._stored_listeners.remove(listener) if listener in self._stored_listeners else None
+
+    def on_user_revoked(self, listener: RevocationListener) -> Callable[[], None]:
+        """Register ``listener(user_id)`` for ended sessions; returns an unregister function."""
+        self._revocation_listeners.append(listener)
+        return lambda: (self._revocation_listeners.remove(listener)
+                        if listener in self._revocation_listeners else None)
 
     # --- poll accounting -----------------------------------------------------------------------
     def track_poll_stats(self, device_id: uuid.UUID, stats: PollStats) -> None:

@@ -11,7 +11,10 @@ is changed). An anonymous visitor's language goes into the signed session cookie
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator, MutableMapping
+from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import quote
 
 from nicegui import app
@@ -130,20 +133,55 @@ def browser_timezone() -> str | None:
 
 
 def forget() -> None:
+    _forget(app.storage.user)
+
+
+def _forget(storage: MutableMapping[str, Any]) -> None:
     for key in ("user_id", "token_version"):
-        app.storage.user.pop(key, None)
+        storage.pop(key, None)
 
 
 async def current_user() -> SessionUser | None:
     """The live user of this browser session, or None (never signed in, or revoked since)."""
-    user_id, version = app.storage.user.get("user_id"), app.storage.user.get("token_version")
+    return await session_of(app.storage.user, app.storage.browser["id"])
+
+
+async def session_of(storage: MutableMapping[str, Any], browser_id: str) -> SessionUser | None:
+    """The live user of the browser session ``browser_id`` whose user storage is ``storage``, or None.
+
+    For code that runs outside the browser's request (e.g. a bus listener's task), which must not
+    read ``app.storage.user`` through the context: it would be the publisher's browser.
+    """
+    user_id, version = storage.get("user_id"), storage.get("token_version")
     if user_id is None or version is None:
         return None
     try:
         async with db.session_scope() as session:
             user = await auth.session_user(session=session, user_id=uuid.UUID(user_id), token_version=version)
     except Unauthorized:
-        forget()
+        _forget(storage)
         return None
-    session_store.note_active(app.storage.browser["id"])
+    session_store.note_active(browser_id)
     return SessionUser(user.id, user.username, Role(user.role), user.language_preference)
+
+
+_renewing: set[str] = set()
+
+
+@contextmanager
+def renewing_session() -> Iterator[None]:
+    """Mark this browser as renewing its own session (its password change) while the block runs.
+
+    Changing one's password revokes every session of the account, this one included, until the page
+    remembers the new one: meanwhile this browser's pages must not end on the revocation.
+    """
+    browser_id = app.storage.browser["id"]
+    _renewing.add(browser_id)
+    try:
+        yield
+    finally:
+        _renewing.discard(browser_id)
+
+
+def is_renewing(browser_id: str) -> bool:
+    return browser_id in _renewing

@@ -11,6 +11,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from ddms.bus import get_bus
 from ddms.errors import Conflict, Forbidden, NotFound
 from ddms.models import Role, User, utcnow
 from ddms.schemas.users import ProfileUpdate, UserCreate, UserUpdate
@@ -78,6 +79,7 @@ async def update_user(*, session: AsyncSession, user_id: uuid.UUID, data: UserUp
     await session.commit()
     if user.token_version != version:  # a real role change or a reset, not a same-value edit
         await tokens.revoke_all(session=session, user_id=user.id)
+        get_bus().user_revoked(user.id)
     return user
 
 
@@ -102,6 +104,7 @@ async def delete_user(*, session: AsyncSession, user_id: uuid.UUID) -> None:
         raise Forbidden("The owner account cannot be deleted")
     await session.delete(user)
     await session.commit()
+    get_bus().user_revoked(user_id)
 
 
 async def ensure_owner(*, session: AsyncSession, password: str | None) -> str | None:
@@ -140,6 +143,7 @@ async def replace_password(*, session: AsyncSession, user: User, password: str) 
     session.add(user)
     await session.commit()
     await tokens.revoke_all(session=session, user_id=user.id)
+    get_bus().user_revoked(user.id)
     return user
 
 
