@@ -19,7 +19,11 @@ from starlette.responses import JSONResponse, Response
 
 from ddms import __version__, db, logs
 from ddms.api import errors
-from ddms.api.middleware import SecurityHeadersMiddleware, TrailingSlashMiddleware
+from ddms.api.middleware import (
+    CrossSiteArrivalMiddleware,
+    SecurityHeadersMiddleware,
+    TrailingSlashMiddleware,
+)
 from ddms.api.routes import auth as auth_routes
 from ddms.api.routes import devices as device_routes
 from ddms.api.routes import export as export_routes
@@ -201,6 +205,7 @@ def create_app(settings: Settings) -> FastAPI:
         hooks.append(register_simulated)
     app = create_api(settings, service_factories=factories, startup_hooks=hooks)
     _json_root_for_scripts(app)
+    app.add_middleware(CrossSiteArrivalMiddleware)  # links from other sites despite SameSite=Strict
     app.add_middleware(SecurityHeadersMiddleware)  # outermost: every answer, the UI's and the API's
     pages.register(settings)
     ui.run_with(
@@ -220,8 +225,10 @@ def ui_session_cookie(settings: Settings) -> dict[str, object]:
     """How the UI's signed session cookie is set (Starlette's SessionMiddleware; always HttpOnly).
 
     Secure under COOKIE_SECURE like the refresh-token cookie; SameSite=Strict, so no other site can
-    make the browser send it, not even on a link to a DDMS page. Its lifetime is the refresh token's,
-    renewed on every answer (so it ends when the browser has not been back for that long).
+    make the browser send it, not even on a link to a DDMS page (``CrossSiteArrivalMiddleware`` then
+    has the page loaded again from our own origin, so such links still open a signed-in page). Its
+    lifetime is the refresh token's, renewed on every answer (it ends when the browser has not been
+    back for that long).
     """
     return {
         "same_site": "strict",

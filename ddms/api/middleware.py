@@ -56,3 +56,43 @@ class SecurityHeadersMiddleware:
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
+
+
+SESSION_COOKIE = "session"  # Starlette's SessionMiddleware default, used by the UI
+_BOUNCE = (b'<!doctype html><html><head><meta http-equiv="refresh" content="0">'
+           b"<title>DDMS</title></head><body></body></html>")
+
+
+class CrossSiteArrivalMiddleware:
+    """Let a link from another site open a signed-in page despite the SameSite=Strict session cookie.
+
+    The browser leaves a Strict cookie off a navigation that starts on another site (a plant portal,
+    a wiki). The page would then start a new, anonymous session and its cookie would replace the
+    signed-in one: every such link would log the user out. Instead, such an arrival without the
+    cookie (told by the Fetch Metadata headers) gets a tiny page that loads the same address again.
+    That load starts on our own page, so the browser sends the cookie; a visitor who has none simply
+    sees the page after one extra round trip. The REST API (bearer tokens) is never bounced.
+    """
+
+    def __init__(self, app: ASGIApp, session_cookie: str = SESSION_COOKIE) -> None:
+        self.app = app
+        self.session_cookie = session_cookie.encode()
+
+    def _is_cookieless_cross_site_navigation(self, scope: Scope) -> bool:
+        if scope["type"] != "http" or scope["method"] != "GET" or scope["path"].startswith("/api"):
+            return False
+        headers = dict(scope["headers"])
+        if (headers.get(b"sec-fetch-site"), headers.get(b"sec-fetch-mode")) != (b"cross-site", b"navigate"):
+            return False
+        cookies = headers.get(b"cookie", b"")
+        return not any(part.strip().startswith(self.session_cookie + b"=") for part in cookies.split(b";"))
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if not self._is_cookieless_cross_site_navigation(scope):
+            await self.app(scope, receive, send)
+            return
+        await send({"type": "http.response.start", "status": 200, "headers": [
+            (b"content-type", b"text/html; charset=utf-8"), (b"cache-control", b"no-store"),
+            (b"content-length", str(len(_BOUNCE)).encode()),
+        ]})
+        await send({"type": "http.response.body", "body": _BOUNCE})

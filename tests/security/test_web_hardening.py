@@ -82,6 +82,30 @@ def test_the_ui_session_cookie_is_secure_strict_and_http_only(secure_server: tup
     assert f"max-age={7 * 86400}" in flags  # the refresh token's lifetime (REFRESH_TOKEN_EXPIRE_DAYS)
 
 
+CROSS_SITE = {"Accept": "text/html", "Sec-Fetch-Site": "cross-site", "Sec-Fetch-Mode": "navigate"}
+
+
+def test_a_cookieless_arrival_from_another_site_is_loaded_again_from_this_one(
+    secure_server: tuple[LiveServer, Path],
+) -> None:
+    """The browser withholds the Strict cookie on a link from another site; a re-load from our own
+    page gets it (tests/e2e/test_security_web.py follows such a link in Chromium)."""
+    server, _data_dir = secure_server
+    with server.client() as http:
+        bounced = http.get("/devices", headers=CROSS_SITE)
+        with_cookie = http.get("/login", headers=CROSS_SITE | {"Cookie": "session=anything"})
+        own_site = http.get("/login", headers=CROSS_SITE | {"Sec-Fetch-Site": "same-origin"})
+        api = http.get("/api/health", headers=CROSS_SITE)
+    assert bounced.status_code == 200
+    assert '<meta http-equiv="refresh" content="0">' in bounced.text
+    assert "set-cookie" not in bounced.headers  # the signed-in cookie is not replaced
+    assert_hardened(bounced)
+    for reply in (with_cookie, own_site):
+        assert "refresh" not in reply.text[:200]
+        assert "set-cookie" in reply.headers
+    assert api.json()["database"] == "ok"
+
+
 def mode(path: Path) -> int:
     return stat.S_IMODE(path.stat().st_mode)
 
