@@ -11,6 +11,8 @@
 from __future__ import annotations
 
 import asyncio
+import base64
+import json
 import uuid
 from typing import Any
 
@@ -47,6 +49,20 @@ async def test_hostile_redirects_leave_the_site_in_a_browser_and_login_lands_hom
     await page.goto(live_server.url + "/login?redirect_to=/%09/evil.example")  # signed in: redirected
     await page.wait_for_url(lambda url: "/login" not in url)
     assert page.url == live_server.url + "/"
+
+
+async def test_the_browsers_answers_pass_the_socket_guard(page: Page, live_server: LiveServer) -> None:
+    """The login asks the browser for its time zone (a ``javascript_response`` on the page's socket):
+    a real browser's answer must reach the page and land in the signed-in session's storage."""
+    await logged_in_page(page, live_server)
+    cookie = next(c for c in await page.context.cookies() if c["name"] == "session")
+    payload = cookie["value"].split(".")[0]
+    session_id = json.loads(base64.b64decode(payload + "=" * (-len(payload) % 4)))["id"]
+    stored = live_server.data_dir / "ui-sessions" / f"storage-user-{session_id}.json"
+    async with asyncio.timeout(15):
+        while not stored.exists() or "timezone" not in stored.read_text(encoding="utf-8"):  # noqa: ASYNC110
+            await asyncio.sleep(0.1)
+    assert json.loads(stored.read_text(encoding="utf-8"))["timezone"]
 
 
 async def make_account(rest: httpx.AsyncClient, role: str = "read_only") -> tuple[str, str]:

@@ -121,3 +121,17 @@ def test_the_guard_is_installed_once(tmp_path: Path) -> None:
     assert dict(core.sio.handlers["/"]) == first
     kinds = [*sockets.SHAPES, "handshake", "connect"]
     assert all(getattr(first[kind], "ddms_guarded", False) for kind in kinds)
+
+
+def test_messages_shaped_as_nicegui_js_sends_them_pass_the_shape_check() -> None:
+    """What nicegui.js emits (static/nicegui.js): the guard must never drop a real page's message."""
+    from pages.sockets import well_formed
+
+    client_id = "b41c2543-0372-4f03-895f-5f48f26c4397"
+    assert well_formed("event", {"id": 17, "client_id": client_id, "listener_id": "7a14df35",
+                                 "args": ['"text"', None]})
+    assert well_formed("event", {"id": 5, "client_id": client_id, "listener_id": "l"})  # no args
+    assert well_formed("javascript_response", {"request_id": "e1f0", "client_id": client_id, "result": 3})
+    assert well_formed("ack", {"client_id": client_id, "next_message_id": 12})
+    assert well_formed("log", {"client_id": client_id, "level": "error", "message": "too long"})
+    assert not well_formed("event", {"id": True, "client_id": client_id, "listener_id": "l"})
