@@ -26,6 +26,9 @@ How to consume it:
   (``list[StoredReading]``), e.g. to keep rollup tables current.
 - ``bus.poll_stats(device_id)``: the collector's poll accounting for one device (on time, late,
   missed, deferred, failed), for the device page.
+- ``bus.on_user_revoked(listener)``: ``listener(user_id)`` when an account's sessions end (deleted,
+  role or password changed; published by ``ddms.services.users``), so open pages and streams of that
+  user re-check their session at once instead of at their next periodic check.
 """
 
 from __future__ import annotations

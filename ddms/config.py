@@ -138,7 +138,7 @@ class Settings(BaseSettings):
 
 def _secret_from_file(path: Path) -> str:
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)  # created owner-only
         if path.exists():
             secret = path.read_text(encoding="utf-8").strip()
             if len(secret.encode()) >= MIN_SECRET_BYTES:

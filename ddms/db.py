@@ -49,7 +49,7 @@ def create_engine(url: str) -> AsyncEngine:
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
-            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+            private_sqlite_file(Path(parsed.database))
         engine = create_async_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine
@@ -57,6 +57,24 @@ def create_engine(url: str) -> AsyncEngine:
         url, pool_size=10, max_overflow=10, pool_pre_ping=True, pool_timeout=10,
         connect_args={"timeout": 10, "command_timeout": 60},
     )
+
+
+PRIVATE_FILE_MODE = 0o600
+PRIVATE_DIR_MODE = 0o700
+
+
+def private_sqlite_file(path: Path) -> None:
+    """Make the SQLite file owner-only (0600) before SQLite opens it, in a 0700 directory if we create it.
+
+    The database holds password hashes and refresh tokens. SQLite creates its ``-wal`` and ``-shm``
+    files with the mode of the database file, so creating the file 0600 first covers all three; files
+    left by an older version are tightened too. An existing directory keeps its mode (it may be shared).
+    """
+    path.parent.mkdir(mode=PRIVATE_DIR_MODE, parents=True, exist_ok=True)
+    path.touch(mode=PRIVATE_FILE_MODE, exist_ok=True)
+    for existing in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        if existing.exists():
+            existing.chmod(PRIVATE_FILE_MODE)
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

@@ -19,7 +19,11 @@ from starlette.responses import JSONResponse, Response
 
 from ddms import __version__, db, logs
 from ddms.api import errors
-from ddms.api.middleware import TrailingSlashMiddleware
+from ddms.api.middleware import (
+    CrossSiteArrivalMiddleware,
+    SecurityHeadersMiddleware,
+    TrailingSlashMiddleware,
+)
 from ddms.api.routes import auth as auth_routes
 from ddms.api.routes import devices as device_routes
 from ddms.api.routes import display_tokens as display_token_routes
@@ -182,7 +186,7 @@ def create_app(settings: Settings) -> FastAPI:
 
     import pages
 
-    factories: list[ServiceFactory] = []
+    factories: list[ServiceFactory] = [pages.session_sweeper]
     if settings.history_jobs_enabled:
         from ddms.scheduler import HistoryScheduler
 
@@ -204,16 +208,36 @@ def create_app(settings: Settings) -> FastAPI:
         hooks.append(register_simulated)
     app = create_api(settings, service_factories=factories, startup_hooks=hooks)
     _json_root_for_scripts(app)
+    app.add_middleware(CrossSiteArrivalMiddleware)  # links from other sites despite SameSite=Strict
+    app.add_middleware(SecurityHeadersMiddleware)  # outermost: every answer, the UI's and the API's
     pages.register(settings)
     ui.run_with(
         app,
         title=settings.app_title,
         storage_secret=settings.ui_storage_secret,
+        session_middleware_kwargs=ui_session_cookie(settings),
         favicon="📈",
         show_welcome_message=False,
         reconnect_timeout=10,
     )
+    pages.bind_events_to_sockets()  # a page's messages count only on the socket it connected with
     return app
+
+
+def ui_session_cookie(settings: Settings) -> dict[str, object]:
+    """How the UI's signed session cookie is set (Starlette's SessionMiddleware; always HttpOnly).
+
+    Secure under COOKIE_SECURE like the refresh-token cookie; SameSite=Strict, so no other site can
+    make the browser send it, not even on a link to a DDMS page (``CrossSiteArrivalMiddleware`` then
+    has the page loaded again from our own origin, so such links still open a signed-in page). Its
+    lifetime is the refresh token's, renewed on every answer (it ends when the browser has not been
+    back for that long).
+    """
+    return {
+        "same_site": "strict",
+        "https_only": settings.cookie_secure,
+        "max_age": settings.refresh_token_expire_days * 86400,
+    }
 
 
 async def _announce(runtime: Runtime) -> None:

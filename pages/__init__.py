@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from ddms.config import Settings
+
+if TYPE_CHECKING:
+    from pages.session_store import SessionSweeper
 
 
 def register(settings: Settings) -> None:
@@ -23,8 +28,24 @@ def register(settings: Settings) -> None:
     )
     from pages import settings as settings_page  # noqa: F401
     from pages.session import configure
+    from pages.session_store import use_session_directory
 
+    use_session_directory(settings)  # before any browser session is stored
     i18n.compile_catalogs()
     ui.button.default_props("no-caps")
     configure(settings)
     exports.register()
+
+
+def bind_events_to_sockets() -> None:
+    """Accept a page's Socket.IO messages only on that page's own socket (see ``pages.sockets``)."""
+    from pages import sockets
+
+    sockets.install()
+
+
+def session_sweeper(settings: Settings) -> SessionSweeper:
+    """The background service that deletes browser sessions unused for the refresh token's lifetime."""
+    from pages.session_store import SessionSweeper
+
+    return SessionSweeper(settings)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import uuid
 
-from nicegui import app, context, ui
+from nicegui import context, ui
 from starlette.responses import RedirectResponse
 
 from ddms import db
@@ -26,7 +26,14 @@ from ddms.services import devices, groups, stream_access
 from pages.components.device_card import DeviceTile
 from pages.components.live import DeviceState, reload_on_device_changes, watch_latest
 from pages.layout import apply_theme, connection_indicator, login_url, to_login
-from pages.session import app_title, browser_timezone, current_user, load_app_title, settings
+from pages.session import (
+    app_title,
+    browser_timezone,
+    current_user,
+    language_url,
+    load_app_title,
+    settings,
+)
 
 RECHECK = stream_access.RecheckPolicy()  # tests shorten it
 CHECK_SECONDS = 1.0  # how often the page asks whether a re-check is due (cheap, in memory)
@@ -120,9 +127,9 @@ async def _show(group_id: str | None) -> None:
         ui.space()
         clock = ui.label().classes("text-h5 tabular-nums")
         connection_indicator()
+        here = "/display" if group_id is None else f"/display/{group_id}"
         for code, (name, _locale) in LANGUAGES.items():
-            ui.button(name, on_click=lambda code=code: (app.storage.user.update(language=code),
-                                                        ui.navigate.reload())) \
+            ui.button(name, on_click=lambda code=code: ui.navigate.to(language_url(code, here))) \
                 .props("flat dense no-caps color=white").mark(f"language-{code}")
         ui.button(icon="fullscreen", on_click=fullscreen.toggle).props("flat round color=white") \
             .tooltip(_("Full screen")).mark("fullscreen")

@@ -7,17 +7,28 @@ from contextlib import contextmanager
 from html import escape
 from urllib.parse import quote
 
-from nicegui import app, ui
+from nicegui import Client, app, background_tasks, context, ui
 from nicegui.events import ClickEventArguments
 from starlette.responses import RedirectResponse
 
 from ddms import db
+from ddms.bus import Revocation, get_bus
 from ddms.errors import DDMSError, Forbidden, Unauthorized
 from ddms.i18n import LANGUAGES, N_, _, translate_detail
 from ddms.schemas.users import ProfileUpdate
 from ddms.services import users
 from pages import theme
-from pages.session import SessionUser, app_title, current_user, forget, load_app_title
+from pages.session import (
+    SessionUser,
+    app_title,
+    current_user,
+    forget,
+    is_renewing,
+    load_app_title,
+    session_of,
+)
+
+SESSION_RECHECK_SECONDS = 60.0  # an open page re-checks its session at least this often
 
 NAV = [  # (path, icon, label, who may see it)
     ("/", "dashboard", N_("Dashboard"), "any"),
@@ -44,7 +55,8 @@ def apply_theme() -> None:
               warning=theme.LEVEL_COLOURS["warning"], negative=theme.LEVEL_COLOURS["critical"])
     ui.add_css(theme.CSS)
     ui.add_body_html(theme.CONNECTION_JS)
-    ui.dark_mode().bind_value(app.storage.user, "dark_mode")
+    # One way (storage to page): a page view must not write the storage (no file per anonymous visitor).
+    ui.dark_mode().bind_value_from(app.storage.user, "dark_mode")
 
 
 def connection_indicator() -> None:
@@ -126,7 +138,42 @@ def frame(title: str, user: SessionUser) -> Iterator[ui.column]:
                     ui.item_section(_(label))
     with ui.column().classes("ddms-page p-4 gap-4") as content:
         ui.label(title).classes("text-h5 font-bold").mark("page-title").props(theme.testid("page-title"))
+        watch_session(user)
         yield content
+
+
+def watch_session(user: SessionUser) -> None:
+    """End this page when its session ends, so no live value reaches a revoked account.
+
+    At once when ``ddms.services.users`` reports the account revoked on the bus (deleted, role or
+    password changed), and at least every ``SESSION_RECHECK_SECONDS`` for what the bus cannot see
+    (another process, e.g. ``ddms user reset-password``). The bus listener runs in the publisher's
+    context, so the check uses this browser's storage captured now, not ``app.storage.user``.
+    """
+    client = context.client
+    storage, browser_id = app.storage.user, app.storage.browser["id"]
+    back_to = client.request.url.path + (f"?{client.request.url.query}" if client.request.url.query else "")
+
+    async def recheck() -> None:
+        if client.id not in Client.instances or is_renewing(browser_id):
+            return
+        if await session_of(storage, browser_id) is None:
+            end_page(client, back_to)
+
+    def on_revoked(revocation: Revocation) -> None:
+        if revocation.user_id == user.id:
+            background_tasks.create(recheck(), name=f"session check {client.id}")
+
+    client.on_delete(get_bus().on_revocation(on_revoked))
+    ui.timer(SESSION_RECHECK_SECONDS, recheck, immediate=False)
+
+
+def end_page(client: Client, back_to: str) -> None:
+    """Send the browser to the login page and drop the page's content (with its live timers) now:
+    a tab that ignored the navigation gets nothing more."""
+    with client:
+        ui.navigate.to(login_url(back_to))
+    client.content.clear()
 
 
 async def require_user(path: str) -> SessionUser | RedirectResponse:

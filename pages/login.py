@@ -10,25 +10,19 @@ from starlette.responses import RedirectResponse
 from ddms import db
 from ddms.errors import RateLimited, Unauthorized, Unavailable
 from ddms.i18n import LANGUAGES, _, translate_detail
+from ddms.redirects import after_login
 from ddms.services import auth
 from pages.layout import apply_theme, login_url
-from pages.session import app_title, current_user, load_app_title, remember
+from pages.session import app_title, current_user, language_url, load_app_title, remember
 from pages.theme import testid
 
 __all__ = ["login_page", "login_url"]
 
 
-def safe_target(target: str | None) -> str:
-    """Only same-site paths are followed after login (no open redirect)."""
-    if target and target.startswith("/") and not target.startswith("//") and not target.startswith("/login"):
-        return target
-    return "/"
-
-
 @ui.page("/login")
 async def login_page(redirect_to: str | None = None) -> RedirectResponse | None:
     if await current_user() is not None:
-        return RedirectResponse(safe_target(redirect_to), status_code=303)
+        return RedirectResponse(after_login(redirect_to), status_code=303)
     await load_app_title()
     apply_theme()
     ui.page_title(_("Log in") + f" · {app_title()}")
@@ -51,11 +45,10 @@ async def login_page(redirect_to: str | None = None) -> RedirectResponse | None:
         with contextlib.suppress(TimeoutError):  # the browser's zone for dates (else UTC)
             app.storage.user["timezone"] = await ui.run_javascript(
                 "Intl.DateTimeFormat().resolvedOptions().timeZone", timeout=2)
-        ui.navigate.to(safe_target(redirect_to))
+        ui.navigate.to(after_login(redirect_to))
 
     def choose(language: str) -> None:
-        app.storage.user["language"] = language
-        ui.navigate.reload()
+        ui.navigate.to(language_url(language, login_url(redirect_to) if redirect_to else "/login"))
 
     with ui.card().classes("absolute-center w-96 max-w-full gap-3 p-6").mark("login-card"):
         with ui.row().classes("w-full items-center justify-between"):

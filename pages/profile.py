@@ -15,7 +15,7 @@ from ddms.services import auth, users
 from pages import theme
 from pages.components.forms import field_errors
 from pages.layout import busy, frame, notify_done, notify_error, require_user
-from pages.session import SessionUser, current_user, remember, settings
+from pages.session import SessionUser, current_user, remember, renewing_session, settings
 
 
 def profile_card(user: SessionUser) -> None:
@@ -79,21 +79,22 @@ def password_card() -> None:
                 ui.navigate.to("/login")
                 return
             button.props("loading")
-            try:
-                async with db.session_scope() as session:
-                    account = await users.get_user(session=session, user_id=me.id)
-                    issued = await auth.change_password(
-                        session=session, settings=settings(), user=account,
-                        old_password=current.value or "", new_password=new.value)
-            except Unauthorized as exc:
-                current.error = translate_detail(exc.detail)
-                return
-            except DDMSError as exc:
-                new.error = translate_detail(exc.detail)
-                return
-            finally:
-                button.props(remove="loading")
-            remember(issued.user)  # other sessions end; this one continues with the new version
+            with renewing_session():  # the revocation this causes must not end this browser's pages
+                try:
+                    async with db.session_scope() as session:
+                        account = await users.get_user(session=session, user_id=me.id)
+                        issued = await auth.change_password(
+                            session=session, settings=settings(), user=account,
+                            old_password=current.value or "", new_password=new.value)
+                except Unauthorized as exc:
+                    current.error = translate_detail(exc.detail)
+                    return
+                except DDMSError as exc:
+                    new.error = translate_detail(exc.detail)
+                    return
+                finally:
+                    button.props(remove="loading")
+                remember(issued.user)  # other sessions end; this one continues with the new version
             current.value = new.value = repeat.value = ""
             notify_done(_("Password changed; your other sessions have ended"))
 

@@ -2,29 +2,43 @@
 
 Login goes through ``ddms.services.auth`` (the REST API's service), so the rate limit, messages and
 revocation rules are the same for both; a password or role change ends UI sessions too.
+
+Only a signed-in browser writes ``app.storage.user`` (NiceGUI keeps it in a file per browser once it
+is changed). An anonymous visitor's language goes into the signed session cookie
+(``app.storage.browser``), set by ``/language/{code}``: a stranger's page views leave no file.
 """
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator, MutableMapping
+from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote
 
 from nicegui import app
+from starlette.requests import Request
+from starlette.responses import RedirectResponse
 
 from ddms import db, i18n
 from ddms.config import Settings
 from ddms.errors import Unauthorized
 from ddms.models import Role, User
+from ddms.redirects import same_origin_path
 from ddms.services import auth, system
+from pages import session_store
 
 _settings: Settings | None = None
 
 
 def configure(settings: Settings) -> None:
+    """Settings, the i18n resolver and the language route (called by ``pages.register``)."""
     global _settings, _title_loaded
     _settings = settings
     _title_loaded = False
     i18n.set_language_resolver(browser_language)
+    app.add_api_route("/language/{code}", set_browser_language, include_in_schema=False)
 
 
 def settings() -> Settings:
@@ -81,11 +95,34 @@ def remember(user: User) -> None:
 
 
 def browser_language() -> str | None:
-    """The language of this browser session (the i18n resolver); None outside a page."""
+    """The language of this browser session (the i18n resolver); None outside a page.
+
+    A signed-in browser's choice is in its user storage, an anonymous one's in the session cookie.
+    """
     try:
-        return app.storage.user.get("language")
+        return app.storage.user.get("language") or app.storage.browser.get("language")
     except RuntimeError:
         return None
+
+
+def language_url(code: str, back_to: str) -> str:
+    """The address that switches an anonymous browser to ``code`` and returns to ``back_to``."""
+    return f"/language/{quote(code)}?next={quote(back_to)}"
+
+
+def set_browser_language(request: Request, code: str, next: str = "/") -> RedirectResponse:
+    """Switch the language of this browser and go back to ``next`` (a path on this site).
+
+    A signed-in browser keeps it in its user storage; an anonymous one in the signed session cookie,
+    so no server-side storage is created for it. A plain request, not a socket event, because the
+    cookie can only change in an HTTP answer.
+    """
+    if code in i18n.LANGUAGES:
+        if app.storage.user.get("user_id") is not None:
+            app.storage.user["language"] = code
+        else:
+            request.session["language"] = code
+    return RedirectResponse(same_origin_path(next), status_code=303)
 
 
 def browser_timezone() -> str | None:
@@ -97,19 +134,55 @@ def browser_timezone() -> str | None:
 
 
 def forget() -> None:
+    _forget(app.storage.user)
+
+
+def _forget(storage: MutableMapping[str, Any]) -> None:
     for key in ("user_id", "token_version"):
-        app.storage.user.pop(key, None)
+        storage.pop(key, None)
 
 
 async def current_user() -> SessionUser | None:
     """The live user of this browser session, or None (never signed in, or revoked since)."""
-    user_id, version = app.storage.user.get("user_id"), app.storage.user.get("token_version")
+    return await session_of(app.storage.user, app.storage.browser["id"])
+
+
+async def session_of(storage: MutableMapping[str, Any], browser_id: str) -> SessionUser | None:
+    """The live user of the browser session ``browser_id`` whose user storage is ``storage``, or None.
+
+    For code that runs outside the browser's request (e.g. a bus listener's task), which must not
+    read ``app.storage.user`` through the context: it would be the publisher's browser.
+    """
+    user_id, version = storage.get("user_id"), storage.get("token_version")
     if user_id is None or version is None:
         return None
     try:
         async with db.session_scope() as session:
             user = await auth.session_user(session=session, user_id=uuid.UUID(user_id), token_version=version)
     except Unauthorized:
-        forget()
+        _forget(storage)
         return None
+    session_store.note_active(browser_id)
     return SessionUser(user.id, user.username, Role(user.role), user.language_preference, user.token_version)
+
+
+_renewing: set[str] = set()
+
+
+@contextmanager
+def renewing_session() -> Iterator[None]:
+    """Mark this browser as renewing its own session (its password change) while the block runs.
+
+    Changing one's password revokes every session of the account, this one included, until the page
+    remembers the new one: meanwhile this browser's pages must not end on the revocation.
+    """
+    browser_id = app.storage.browser["id"]
+    _renewing.add(browser_id)
+    try:
+        yield
+    finally:
+        _renewing.discard(browser_id)
+
+
+def is_renewing(browser_id: str) -> bool:
+    return browser_id in _renewing
