@@ -7,22 +7,26 @@ revocation rules are the same for both; a password or role change ends UI sessio
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 
 from nicegui import app
 
 from ddms import db, i18n
 from ddms.config import Settings
 from ddms.errors import Unauthorized
-from ddms.models import Role, User
+from ddms.models import Role, User, utcnow
 from ddms.services import auth, system
 
 _settings: Settings | None = None
+_now: Callable[[], datetime] = utcnow
 
 
-def configure(settings: Settings) -> None:
-    global _settings, _title_loaded
+def configure(settings: Settings, now: Callable[[], datetime] = utcnow) -> None:
+    global _settings, _title_loaded, _now
     _settings = settings
+    _now = now
     _title_loaded = False
     i18n.set_language_resolver(browser_language)
 
@@ -33,6 +37,11 @@ def settings() -> Settings:
 
 
 _title_loaded = False
+
+
+def current_time() -> datetime:
+    """Now (aware UTC) for the pages' time windows: the clock ``pages.register`` was given."""
+    return _now()
 
 
 def app_title() -> str:
