@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 from ddms.config import Settings
+from ddms.models import utcnow
 
 if TYPE_CHECKING:
     from pages.session_store import SessionSweeper
 
 
-def register(settings: Settings) -> None:
-    """Compile the translations, then add every page to NiceGUI (importing a module adds its routes)."""
+def register(settings: Settings, now: Callable[[], datetime] = utcnow) -> None:
+    """Compile the translations, then add every page to NiceGUI (importing a module adds its routes).
+
+    ``now`` is the pages' clock: where the history windows (1 h, 24 h, ...) end; tests fix it.
+    """
     from nicegui import ui
 
     from ddms import i18n
@@ -33,7 +39,7 @@ def register(settings: Settings) -> None:
     use_session_directory(settings)  # before any browser session is stored
     i18n.compile_catalogs()
     ui.button.default_props("no-caps")
-    configure(settings)
+    configure(settings, now)
     exports.register()
 
 

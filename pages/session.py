@@ -11,9 +11,10 @@ is changed). An anonymous visitor's language goes into the signed session cookie
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator, MutableMapping
+from collections.abc import Callable, Iterator, MutableMapping
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 from urllib.parse import quote
 
@@ -24,18 +25,20 @@ from starlette.responses import RedirectResponse
 from ddms import db, i18n
 from ddms.config import Settings
 from ddms.errors import Unauthorized
-from ddms.models import Role, User
+from ddms.models import Role, User, utcnow
 from ddms.redirects import same_origin_path
 from ddms.services import auth, system
 from pages import session_store
 
 _settings: Settings | None = None
+_now: Callable[[], datetime] = utcnow
 
 
-def configure(settings: Settings) -> None:
-    """Settings, the i18n resolver and the language route (called by ``pages.register``)."""
-    global _settings, _title_loaded
+def configure(settings: Settings, now: Callable[[], datetime] = utcnow) -> None:
+    """Settings, the pages' clock, the i18n resolver and the language route (``pages.register``)."""
+    global _settings, _title_loaded, _now
     _settings = settings
+    _now = now
     _title_loaded = False
     i18n.set_language_resolver(browser_language)
     app.add_api_route("/language/{code}", set_browser_language, include_in_schema=False)
@@ -47,6 +50,11 @@ def settings() -> Settings:
 
 
 _title_loaded = False
+
+
+def current_time() -> datetime:
+    """Now (aware UTC) for the pages' time windows: the clock ``pages.register`` was given."""
+    return _now()
 
 
 def app_title() -> str:

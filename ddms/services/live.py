@@ -23,6 +23,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from ddms import metrics
 from ddms.bus import Bus, LatestValue, get_bus
+from ddms.clock import LOOP_CLOCK, Clock
 from ddms.errors import NotFound
 from ddms.models import Device, Reading, UTCDateTime
 from ddms.services import system
@@ -93,10 +94,12 @@ class SnapshotFeed:
     The builder task runs only while someone listens. A new subscriber gets the current snapshot at
     once (building one if none is fresh), then every snapshot the builder publishes. A subscriber
     limited to some devices (a display link bound to a group) gets the snapshot cut to those.
+    ``clock`` is the time line of the schedule (tests pass one they move by hand).
     """
 
-    def __init__(self, interval: float) -> None:
+    def __init__(self, interval: float, clock: Clock = LOOP_CLOCK) -> None:
         self.default_interval = interval
+        self.clock = clock
         self.payload: bytes | None = None
         self.values: list[LatestValue] = []
         self.built_at = 0.0
@@ -108,7 +111,7 @@ class SnapshotFeed:
     def _build(self) -> bytes:
         self.values = _sorted_latest()
         self.payload = _encode(self.values)
-        self.built_at = time.monotonic()
+        self.built_at = self.clock.time()
         self.builds += 1
         metrics.SSE_SNAPSHOTS.inc()
         return self.payload
@@ -119,14 +122,14 @@ class SnapshotFeed:
         return float(system.live_setting("sse_interval", self.default_interval))
 
     async def _run(self) -> None:
-        loop = asyncio.get_running_loop()
-        due = loop.time() + self.interval
+        clock = self.clock
+        due = clock.time() + self.interval
         while True:
-            await asyncio.sleep(max(0.0, due - loop.time()))
+            await clock.sleep(max(0.0, due - clock.time()))
             # Next tick on the grid (no drift); after a stall, skip missed ticks instead of bursting.
             due += self.interval
-            if due < loop.time():
-                due = loop.time() + self.interval
+            if due < clock.time():
+                due = clock.time() + self.interval
             self._build()
             tick, self._tick = self._tick, asyncio.Event()
             tick.set()
@@ -150,17 +153,21 @@ class SnapshotFeed:
         if self._task is None or self._task.done():
             self._task = asyncio.get_running_loop().create_task(self._run())
         try:
-            if self.payload is None or time.monotonic() - self.built_at >= self.interval:
+            fresh = self.payload is not None and self.clock.time() - self.built_at < self.interval
+            # The next tick is taken before each yield: one published while this subscriber's
+            # previous chunk was still on its way is sent next, not skipped.
+            tick = self._tick
+            if not fresh:
                 self._build()
             yield self._for(allowed)
             while True:
-                tick = self._tick
                 try:
                     async with asyncio.timeout(PING_SECONDS):
                         await tick.wait()
                 except TimeoutError:
                     yield b": ping\n\n"
                     continue
+                tick = self._tick
                 yield self._for(allowed)
         finally:
             self.subscribers -= 1

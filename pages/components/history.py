@@ -10,9 +10,9 @@ import uuid
 from datetime import datetime, timedelta
 
 from ddms import db
-from ddms.models import utcnow
 from ddms.services import readings
 from ddms.services.readings import Series
+from pages.session import current_time
 
 
 async def load_series(device_id: uuid.UUID, start: datetime, end: datetime, max_points: int = 1000) -> Series:
@@ -38,6 +38,6 @@ async def recent_trends(device_ids: list[uuid.UUID], points: int = 60) -> dict[u
 
     One query for all cards when a page opens; from then on the bus extends them.
     """
-    end = utcnow()
+    end = current_time()
     series = await load_group_series(device_ids, end - TREND_SPAN, end, points)
     return {device_id: [(p.timestamp, p.avg) for p in s.points] for device_id, s in series.items()}

@@ -9,8 +9,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from nicegui import ui
 
 from ddms.i18n import N_, _
-from ddms.models import utcnow
-from pages.session import browser_timezone
+from pages.session import browser_timezone, current_time
 
 PRESETS: dict[str, tuple[str, timedelta]] = {
     "1h": (N_("1 h"), timedelta(hours=1)),
@@ -63,14 +62,14 @@ class TimeRange:
     @property
     def bounds(self) -> tuple[datetime, datetime]:
         if self.preset is not None:
-            end = utcnow()
+            end = current_time()
             return end - PRESETS[self.preset][1], end
         assert self.custom is not None
         return self.custom
 
     @property
     def includes_now(self) -> bool:
-        return self.preset is not None or (self.custom is not None and self.custom[1] >= utcnow())
+        return self.preset is not None or (self.custom is not None and self.custom[1] >= current_time())
 
     async def _choose_preset(self, event: object) -> None:
         value = getattr(event, "value", None)

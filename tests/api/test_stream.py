@@ -1,14 +1,18 @@
-"""The SSE stream over a real HTTP connection (uvicorn on a free port)."""
+"""The SSE stream over a real HTTP connection (uvicorn on a free port).
+
+The stream's schedule runs on a ``FakeClock``: the tests advance it by the interval and see one snapshot
+each time, so no outcome depends on how fast the machine is. The interval is a minute, far beyond the
+client's 10 s read timeout, so a stream that waited on real time for its first event would fail.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import socket
-import time
 import uuid
 from collections.abc import AsyncIterator
-from itertools import pairwise
 from typing import Any
 
 import httpx
@@ -20,7 +24,11 @@ from ddms.bus import LatestValue, StatusChange, get_bus
 from ddms.config import Settings, load_settings
 from ddms.main import create_api
 from ddms.models import Role, utcnow
+from ddms.services import live
 from tests.api.helpers import OWNER_PASSWORD, add_user, bearer, owner_user, tokens_for
+from tests.clock import FakeClock
+
+INTERVAL = 60.0
 
 
 def _free_port() -> int:
@@ -29,11 +37,14 @@ def _free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-async def _serve(settings: Settings) -> AsyncIterator[str]:
+async def _serve(settings: Settings, feed: live.SnapshotFeed | None = None) -> AsyncIterator[str]:
     await add_user("admin", Role.OWNER, OWNER_PASSWORD)
     port = _free_port()
+    app = create_api(settings)
+    if feed is not None:
+        app.state.snapshot_feed = feed  # the one feed the stream route serves
     server = uvicorn.Server(
-        uvicorn.Config(create_api(settings), host="127.0.0.1", port=port, log_level="warning", lifespan="on")
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
     )
     task = asyncio.get_running_loop().create_task(server.serve())
     while not server.started:  # uvicorn offers no start event  # noqa: ASYNC110
@@ -46,8 +57,25 @@ async def _serve(settings: Settings) -> AsyncIterator[str]:
 
 
 @pytest.fixture
-async def base_url(database: db.Database, settings: Settings) -> AsyncIterator[str]:
-    async for url in _serve(settings):
+def stream_settings(settings: Settings) -> Settings:
+    return load_settings(**(settings.model_dump() | {"sse_interval": INTERVAL}))
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def feed(stream_settings: Settings, clock: FakeClock) -> live.SnapshotFeed:
+    return live.SnapshotFeed(stream_settings.sse_interval, clock)
+
+
+@pytest.fixture
+async def base_url(
+    database: db.Database, stream_settings: Settings, feed: live.SnapshotFeed
+) -> AsyncIterator[str]:
+    async for url in _serve(stream_settings, feed):
         yield url
 
 
@@ -57,42 +85,40 @@ def _publish(name: str, value: float, level: str = "normal") -> uuid.UUID:
     return device_id
 
 
-async def _events(response: httpx.Response, count: int) -> list[tuple[float, Any]]:
-    """The next ``count`` data events with their arrival times (comment pings skipped)."""
-    events: list[tuple[float, Any]] = []
-    async for line in response.aiter_lines():
+async def _next_event(lines: AsyncIterator[str]) -> Any:
+    """The next data event of a stream (comment pings skipped)."""
+    async for line in lines:
         if line.startswith("data: "):
-            events.append((time.monotonic(), json.loads(line[6:])))
-            if len(events) == count:
-                return events
+            return json.loads(line[6:])
     raise AssertionError("stream ended")
 
 
-async def test_first_event_at_once_then_one_per_interval(base_url: str, settings: Settings) -> None:
+async def test_first_event_at_once_then_one_per_interval(
+    base_url: str, feed: live.SnapshotFeed, clock: FakeClock
+) -> None:
     first_id = _publish("Boiler", 71.5)
     async with (
         httpx.AsyncClient(timeout=10) as http,
         http.stream("GET", base_url + "/api/devices/stream") as response,
     ):
-        connected = time.monotonic()
         assert response.status_code == 200
         assert response.headers["content-type"].startswith("text/event-stream")
         assert response.headers["cache-control"] == "no-cache"
         assert response.headers["x-accel-buffering"] == "no"
-        events = []
-        async for line in response.aiter_lines():
-            if line.startswith("data: "):
-                events.append((time.monotonic(), json.loads(line[6:])))
-                if len(events) == 1:
-                    second_id = _publish("Alpha pump", 3.0, "warning")
-                    get_bus().publish_status(StatusChange(first_id, "offline", "timeout", utcnow()))
-                if len(events) == 4:
-                    break
-    assert events[0][0] - connected < 0.3  # at once, not after an interval
-    assert [item["device_id"] for item in events[0][1]] == [str(first_id)]
-    gaps = [later[0] - earlier[0] for earlier, later in pairwise(events[1:])]
-    assert all(abs(gap - settings.sse_interval) < 0.2 for gap in gaps), gaps
-    latest = {item["device_id"]: item for item in events[-1][1]}
+        lines = response.aiter_lines()
+        first = await _next_event(lines)  # the clock has not moved: at once, not after an interval
+        assert [item["device_id"] for item in first] == [str(first_id)]
+        assert feed.builds == 1
+        second_id = _publish("Alpha pump", 3.0, "warning")
+        get_bus().publish_status(StatusChange(first_id, "offline", "timeout", utcnow()))
+        start = clock.time()
+        for tick in (1, 2, 3):
+            # The builder sleeps until the next tick of the grid (not sooner, no drift) ...
+            assert await clock.next_wakeup() == pytest.approx(start + tick * INTERVAL)
+            clock.advance(INTERVAL)
+            items = await _next_event(lines)
+            assert feed.builds == 1 + tick  # ... and each interval builds one snapshot, sent at once
+    latest = {item["device_id"]: item for item in items}
     assert latest[str(second_id)] == {
         "device_id": str(second_id),
         "device_name": "Alpha pump",
@@ -108,26 +134,26 @@ async def test_first_event_at_once_then_one_per_interval(base_url: str, settings
 
 
 async def test_two_hundred_subscribers_share_one_snapshot_per_interval(
-    base_url: str, settings: Settings
+    base_url: str, feed: live.SnapshotFeed, clock: FakeClock
 ) -> None:
     _publish("Boiler", 70.0)
     limits = httpx.Limits(max_connections=250, max_keepalive_connections=0)
     builds_before = metrics.SSE_SNAPSHOTS._value.get()
-
-    async def listen(http: httpx.AsyncClient) -> list[tuple[float, Any]]:
-        async with http.stream("GET", base_url + "/api/devices/stream") as response:
-            assert response.status_code == 200
-            return await _events(response, 3)
-
-    async with httpx.AsyncClient(timeout=30, limits=limits) as http:
-        started = time.monotonic()
-        results = await asyncio.gather(*(listen(http) for _ in range(200)))
-        elapsed = time.monotonic() - started
-    assert len(results) == 200
-    assert all(events[-1][1][0]["device_name"] == "Boiler" for events in results)
-    builds = metrics.SSE_SNAPSHOTS._value.get() - builds_before
-    intervals = elapsed / settings.sse_interval
-    assert builds <= intervals + 3, (builds, intervals)  # one per interval, not one per subscriber
+    async with httpx.AsyncClient(timeout=30, limits=limits) as http, contextlib.AsyncExitStack() as stack:
+        streams = [
+            await stack.enter_async_context(http.stream("GET", base_url + "/api/devices/stream"))
+            for _ in range(200)
+        ]
+        assert all(response.status_code == 200 for response in streams)
+        lines = [response.aiter_lines() for response in streams]
+        received = [await asyncio.gather(*(_next_event(stream) for stream in lines))]
+        for _tick in range(2):
+            clock.advance(INTERVAL)
+            received.append(await asyncio.gather(*(_next_event(stream) for stream in lines)))
+    assert all(items[0]["device_name"] == "Boiler" for events in received for items in events)
+    # Three snapshots for 200 subscribers x 3 events: the first subscriber's, then one per interval.
+    assert feed.builds == 3
+    assert metrics.SSE_SNAPSHOTS._value.get() - builds_before == 3
 
 
 async def test_private_stream_needs_a_token(database: db.Database, settings: Settings) -> None:
@@ -141,19 +167,25 @@ async def test_private_stream_needs_a_token(database: db.Database, settings: Set
                 "GET", url + "/api/devices/stream", params={"token": issued.access_token}
             ) as ok:
                 assert ok.status_code == 200
-                assert (await _events(ok, 1))[0][1] == []
+                assert await _next_event(ok.aiter_lines()) == []
 
 
-async def test_owner_changes_the_stream_interval_without_a_restart(base_url: str, settings: Settings) -> None:
+async def test_owner_changes_the_stream_interval_without_a_restart(
+    base_url: str, stream_settings: Settings, clock: FakeClock
+) -> None:
     """PUT /api/config sse_interval applies to the running stream (the row wins over SSE_INTERVAL)."""
     _publish("Boiler", 70.0)
-    issued = await tokens_for(settings, await owner_user())
+    issued = await tokens_for(stream_settings, await owner_user())
     async with httpx.AsyncClient(timeout=10, base_url=base_url) as http:
         changed = await http.put(
-            "/api/config", headers=bearer(issued.access_token), json={"sse_interval": 1.5}
+            "/api/config", headers=bearer(issued.access_token), json={"sse_interval": 90}
         )
         assert changed.status_code == 200, changed.text
         async with http.stream("GET", "/api/devices/stream") as response:
-            events = await _events(response, 3)
-    gaps = [later[0] - earlier[0] for earlier, later in pairwise(events[1:])]
-    assert all(abs(gap - 1.5) < 0.3 for gap in gaps), gaps
+            lines = response.aiter_lines()
+            await _next_event(lines)
+            start = clock.time()
+            for tick in (1, 2):
+                assert await clock.next_wakeup() == pytest.approx(start + tick * 90)  # not INTERVAL
+                clock.advance(90)
+                assert (await _next_event(lines))[0]["device_name"] == "Boiler"

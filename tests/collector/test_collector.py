@@ -8,6 +8,7 @@ import logging
 import pytest
 from sqlalchemy import func, select
 
+from collector.hub import DEAD_LINK_TIMEOUTS, RECONNECT_BACKOFF_CAP
 from collector.runner import Collector
 from collector.simulator import FaultKind, Simulator
 from ddms import db
@@ -96,9 +97,24 @@ async def test_readings_are_stored_once_each(collector: Collector, sim: Simulato
     assert all(3.3 < item.value < 5.1 for item in seen)  # 4.2 ± 0.6 bar, word-swapped float32
 
 
-async def test_interval_change_and_delete_apply_live(collector: Collector, sim: Simulator) -> None:
+def requests_for(server: RawModbusServer, unit_id: int) -> int:
+    return sum(1 for unit, _address, _count in server.requests if unit == unit_id)
+
+
+def readings_of(device_id: object) -> list[LatestValue]:
+    """Every reading the collector publishes for the device from now on (the list grows)."""
+    seen: list[LatestValue] = []
+    get_bus().listen(lambda e: seen.append(e) if isinstance(e, LatestValue) else None, device_ids={device_id})
+    return seen
+
+
+async def test_interval_change_and_delete_apply_live(
+    collector: Collector, raw_server: RawModbusServer
+) -> None:
+    raw_server.units = {1: Unit(registers={0: 7}), 2: Unit(registers={0: 5})}
+    witness = await add_device(name="witness", modbus_port=raw_server.port, modbus_slave_id=1)
     device = await add_device(
-        name="flow", modbus_port=sim.port, modbus_slave_id=2, data_type="int16", sampling_interval=3600
+        name="flow", modbus_port=raw_server.port, modbus_slave_id=2, data_type="int16", sampling_interval=3600
     )
     await collector.wait_idle()
     assert collector.pollers[device.id].config.interval == 3600
@@ -109,19 +125,52 @@ async def test_interval_change_and_delete_apply_live(collector: Collector, sim: 
     await collector.wait_idle()
     assert collector.pollers[device.id].config.interval == 1
     before = collector.pollers[device.id].stats.polls
-    await eventually(lambda: collector.pollers[device.id].stats.polls >= before + 2, within=6)
+    await eventually(lambda: collector.pollers[device.id].stats.polls >= before + 2, within=10)
 
+    witnessed = readings_of(witness.id)  # a 1 s poller on the same connection marks the collector's time
     async with db.session_scope() as session:
         await devices.delete_device(session=session, device_id=device.id)
     await collector.wait_idle()
     assert device.id not in collector.pollers
     assert get_bus().latest(device.id) is None
-    requests = sim.requests
-    await asyncio.sleep(1.2)  # one interval: a running poller would have read again
-    assert sim.requests == requests
+    # The witness polls one at a time, so its second answer from here on was asked after the delete,
+    # and requests on one connection arrive in order: whatever the deleted poller sent has arrived.
+    await eventually(lambda: len(witnessed) >= 2, within=10)
+    requests = requests_for(raw_server, 2)
+    # Three more witness polls span two intervals: a running poller would have asked again.
+    await eventually(lambda: len(witnessed) >= 5, within=15)
+    assert requests_for(raw_server, 2) == requests
 
 
 async def test_silent_unit_beside_healthy_one_keeps_the_healthy_schedule(
+    database: db.Database, collector_settings: Settings, raw_server: RawModbusServer
+) -> None:
+    """The healthy unit is answered, poll after poll, while the silent unit's request is still waiting.
+
+    The timeout is a minute: "while it is waiting" is read from the request log, not raced against a
+    clock (a hub that sent one request at a time would answer nothing until the minute was over).
+    """
+    raw_server.units = {1: Unit(silent=True), 2: Unit(registers={0: 0x4049, 1: 0x0FDB})}
+    running = Collector(load_settings(**(collector_settings.model_dump() | {"modbus_timeout": 60.0})))
+    await running.start()
+    try:
+        silent = await add_device(name="silent", modbus_port=raw_server.port, modbus_slave_id=1)
+        healthy = await add_device(
+            name="healthy", modbus_port=raw_server.port, modbus_slave_id=2, data_type="float32"
+        )
+        await eventually(lambda: requests_for(raw_server, 1) == 1, within=10)
+        answered = readings_of(healthy.id)  # from the moment unit 1 has its request
+        await eventually(lambda: len(answered) >= 3, within=20)
+        assert requests_for(raw_server, 1) == 1  # all three answered while unit 1 still had the first
+        assert running.pollers[silent.id].stats.failed == 0  # ... and it had not timed out
+        assert running.pollers[healthy.id].stats.failed == 0
+        assert all(abs(reading.value - 3.14159274) < 1e-6 for reading in answered)
+        assert raw_server.connections == 1
+    finally:
+        await running.stop()
+
+
+async def test_silent_unit_goes_offline_and_keeps_the_shared_link(
     collector: Collector, raw_server: RawModbusServer
 ) -> None:
     raw_server.units = {1: Unit(silent=True), 2: Unit(registers={0: 0x4049, 1: 0x0FDB})}
@@ -129,20 +178,14 @@ async def test_silent_unit_beside_healthy_one_keeps_the_healthy_schedule(
     healthy = await add_device(
         name="healthy", modbus_port=raw_server.port, modbus_slave_id=2, data_type="float32"
     )
-    await next_status(silent.id, "offline")
-    polls = collector.pollers[healthy.id].stats.polls
-    await eventually(lambda: collector.pollers[healthy.id].stats.polls >= polls + 3, within=8)
-    stats = collector.pollers[healthy.id].stats
-    assert stats.failed == 0  # never stuck behind the silent unit's requests
-    assert stats.missed == 0
-    assert stats.on_time >= 3
-    assert stats.late <= 1  # tolerance for one CPU hiccup on a loaded test machine
-    assert stats.last_duration < 0.2  # answered well inside the 0.4 s timeout
+    offline = await next_status(silent.id, "offline")
+    assert "no answer" in (offline.error or ""), offline.error
+    # More timeouts than a dead link takes; the healthy unit's answers in between keep the link up.
+    await eventually(lambda: collector.pollers[silent.id].stats.failed > DEAD_LINK_TIMEOUTS, within=20)
+    assert raw_server.connections == 1
     latest = get_bus().latest(healthy.id)
     assert latest is not None
     assert abs(latest.value - 3.14159274) < 1e-6
-    assert raw_server.connections == 1
-    assert collector.pollers[silent.id].stats.failed >= 1
 
 
 async def test_offline_device_comes_back_online_when_its_server_appears(
@@ -160,7 +203,8 @@ async def test_offline_device_comes_back_online_when_its_server_appears(
     server.units = {1: Unit(registers={0: 1234})}
     server._server = await asyncio.start_server(server._serve, "127.0.0.1", port)
     try:
-        await next_status(device.id, "online", within=12)  # reconnect backoff and device backoff are capped
+        # However far the reconnect backoff has grown by now, the next attempt is at most its cap away.
+        await next_status(device.id, "online", within=RECONNECT_BACKOFF_CAP + 10)
         latest = get_bus().latest(device.id)
         assert latest is not None
         assert latest.value == 1234
@@ -185,7 +229,9 @@ async def test_poll_counters_are_prometheus_metrics(collector: Collector, sim: S
     assert sample == collector.pollers[device.id].stats.on_time
 
 
-async def test_configuration_change_applies_within_a_second(collector: Collector, sim: Simulator) -> None:
+async def test_configuration_change_applies_to_the_running_collector(
+    collector: Collector, sim: Simulator
+) -> None:
     device = await add_device(
         name="level",
         modbus_port=sim.port,
@@ -196,15 +242,13 @@ async def test_configuration_change_applies_within_a_second(collector: Collector
         sampling_interval=3600,
     )
     await collector.wait_idle()
-    started = asyncio.get_running_loop().time()
     async with db.session_scope() as session:
         await devices.update_device(
             session=session, device_id=device.id, data=DeviceUpdate(sampling_interval=1, unit="percent")
         )
-    await collector.wait_idle()
-    assert asyncio.get_running_loop().time() - started < 1.0  # the running collector has it
+    await collector.wait_idle()  # the change event's reload (the collector reloads on nothing else)
     assert collector.pollers[device.id].config.interval == 1
-    await next_status(device.id, "online", within=3)  # first due time within the new interval
+    await next_status(device.id, "online", within=10)  # polled on the new interval, not in an hour
     assert collector.pollers[device.id].config.unit == "percent"
     latest = get_bus().latest(device.id)
     assert latest is not None

@@ -61,18 +61,18 @@ async def test_readings_taken_during_an_outage_are_written_when_it_ends(
     get_bus().listen(
         lambda e: taken.append(e) if isinstance(e, LatestValue) else None, device_ids={device.id}
     )
-    await eventually(lambda: len(taken) >= 1, within=3)
-    await eventually(lambda: not collector.writer.rows, within=3)
+    await eventually(lambda: len(taken) >= 1, within=10)
+    await eventually(lambda: not collector.writer.rows, within=20)
 
     async with _outage(database):
         during = len(taken)
         # Polling goes on; the readings wait in the buffer (PostgreSQL: after failed attempts).
-        await eventually(lambda: len(taken) >= during + 2, within=6)
+        await eventually(lambda: len(taken) >= during + 2, within=10)
         assert collector.writer.rows
         if database.is_postgres:
-            await eventually(lambda: collector.writer.failures >= 1, within=3)
+            await eventually(lambda: collector.writer.failures >= 1, within=10)
 
-    await eventually(lambda: not collector.writer.rows, within=10)
+    await eventually(lambda: not collector.writer.rows, within=20)
     await collector.stop()  # final flush; nothing more is taken
     async with db.session_scope() as session:
         stored = await session.exec(select(Reading.timestamp).where(Reading.device_id == device.id))

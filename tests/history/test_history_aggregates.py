@@ -201,6 +201,15 @@ def test_bucket_choice_keeps_group_charts_within_the_row_budget() -> None:
     assert readings.choose_bucket(end - timedelta(hours=1), end, 1000, devices=20) == 5  # raw stays raw
 
 
+async def blocked_by(pid: int, task: asyncio.Task[None], within: float = 30.0) -> None:
+    """Wait until some session waits for a lock held by backend ``pid`` (PostgreSQL's own account)."""
+    query = text("SELECT count(*) FROM pg_stat_activity WHERE :pid = ANY(pg_blocking_pids(pid))")
+    async with asyncio.timeout(within), db.current().engine.connect() as conn:
+        while not (await conn.execute(query, {"pid": pid})).scalar_one():
+            assert not task.done(), "the refresh finished without waiting for the writer"
+            await asyncio.sleep(0.05)
+
+
 async def test_refresh_waits_for_an_uncommitted_writer_and_includes_its_rows(database: db.Database) -> None:
     """PostgreSQL: a writer still in its transaction holds the dirty row, so a refresh cannot miss it."""
     if not database.is_postgres:
@@ -220,8 +229,8 @@ async def test_refresh_waits_for_an_uncommitted_writer_and_includes_its_rows(dat
                 await rollups.refresh_device(session, device)
 
         task = asyncio.create_task(refresh())
-        await asyncio.sleep(0.5)
-        assert not task.done()  # blocked on the writer's lock on the dirty row
+        await blocked_by((await writer.execute(text("SELECT pg_backend_pid()"))).scalar_one(), task)
+        assert not task.done()  # waiting for the writer's lock on the dirty row
         await writer.commit()
         await asyncio.wait_for(task, 10)
     assert await rollup_rows("readings_1hour", device) == {int(hour.timestamp()): (2.0, 1.0, 3.0, 2)}

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -23,7 +24,7 @@ from nicegui.testing.user_simulation import user_simulation
 import ddms.db
 from ddms.config import Settings, load_settings
 from ddms.migrate import upgrade
-from ddms.models import Role
+from ddms.models import Role, utcnow
 from ddms.models import User as Account
 from ddms.security import hash_password
 from tests.conftest import TEST_SECRET, fresh_database
@@ -101,6 +102,15 @@ def sign_in(user: User) -> Callable[[Account], Awaitable[None]]:
         await user.should_see(marker="page-title", retries=100)
 
     return sign
+
+
+@pytest.fixture
+def page_now(monkeypatch: pytest.MonkeyPatch) -> datetime:
+    """A fixed "now" for the pages' time windows, 0.1 s before a minute boundary: the moment where a
+    window that ends now is about to move to the next 5 s bucket and the next minute."""
+    moment = utcnow().replace(second=0, microsecond=0) - timedelta(milliseconds=100)
+    monkeypatch.setattr(harness, "now", lambda: moment)
+    return moment
 
 
 @pytest.fixture
