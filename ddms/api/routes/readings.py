@@ -33,7 +33,7 @@ async def list_readings(
     _: CurrentUser,
     window: TimeRangeDep,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=readings.MAX_OFFSET)] = 0,
     aggregate: Annotated[str | None, Query(description="1min, 1hour or 1day")] = None,
 ) -> ReadingsPagePublic:
     start, end = window
