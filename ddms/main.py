@@ -18,7 +18,7 @@ from fastapi_offline import FastAPIOffline
 from starlette.responses import JSONResponse, Response
 
 from ddms import __version__, db, logs
-from ddms.api import errors
+from ddms.api import errors, openapi
 from ddms.api.middleware import (
     CrossSiteArrivalMiddleware,
     SecurityHeadersMiddleware,
@@ -123,7 +123,7 @@ def create_api(
             allow_headers=["*"],
         )
     app.add_middleware(TrailingSlashMiddleware)
-    for router in (
+    routers = [
         auth_routes.router,
         user_routes.router,
         display_token_routes.router,
@@ -133,12 +133,14 @@ def create_api(
         system_routes.router,
         reading_routes.router,
         export_routes.router,
-    ):
+    ]
+    for router in routers:
         app.include_router(router)
     if settings.prometheus_enabled:
         from ddms import metrics
 
         app.include_router(metrics.router)
+    openapi.install(app, routers)
     _install_modbus_probe(settings)
     return app
 

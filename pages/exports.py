@@ -7,7 +7,6 @@ exactly as GET /api/export/... does (constant memory, newest first, same columns
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
 
 from nicegui import app
 from starlette.responses import JSONResponse, Response, StreamingResponse
@@ -15,16 +14,10 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from ddms import db
 from ddms.errors import DDMSError, Forbidden, Invalid, NotFound
 from ddms.i18n import translate_detail
-from ddms.services import export
+from ddms.services import export, readings
 from pages.session import current_user
 
 _STATUS: dict[type[DDMSError], int] = {NotFound: 404, Invalid: 400, Forbidden: 403}
-
-
-def _instant(value: str | None) -> datetime | None:
-    if not value:
-        return None
-    return datetime.fromisoformat(value.replace("Z", "+00:00"))
 
 
 async def _download(kind: str, target: str, start_time: str | None, end_time: str | None) -> Response:
@@ -32,10 +25,10 @@ async def _download(kind: str, target: str, start_time: str | None, end_time: st
         return JSONResponse({"detail": "Not authenticated"}, status_code=401)
     try:
         target_id = uuid.UUID(target)
-        start, end = _instant(start_time), _instant(end_time)
     except ValueError:
         return JSONResponse({"detail": "Invalid id or time"}, status_code=400)
     try:
+        start, end = readings.parse_range(start_time, end_time)  # the API's parser and bounds
         async with db.session_scope() as session:
             if kind == "device":
                 plan = await export.device_plan(session, target_id, start, end, None)

@@ -49,6 +49,9 @@ async def get_current_user(session: SessionDep, settings: SettingsDep, credentia
 CurrentUser = Annotated[User, Depends(get_current_user)]
 
 
+_role_checks: set[Callable[..., Any]] = set()
+
+
 def require_roles(*roles: Role) -> Callable[..., Coroutine[Any, Any, User]]:
     """A dependency admitting only ``roles``; others get 403 naming the roles required."""
     names = ", ".join(role.value for role in roles)
@@ -58,14 +61,31 @@ def require_roles(*roles: Role) -> Callable[..., Coroutine[Any, Any, User]]:
             raise Forbidden(f"Access forbidden. Required roles: {names}")
         return user
 
+    _role_checks.add(check)
     return check
+
+
+def is_role_check(call: Callable[..., Any]) -> bool:
+    """Whether ``call`` is a ``require_roles`` dependency (its routes can answer 403)."""
+    return call in _role_checks
 
 
 OwnerUser = Annotated[User, Depends(require_roles(Role.OWNER))]
 AdminUser = Annotated[User, Depends(require_roles(Role.OWNER, Role.ADMIN))]
 
 
-TimeParam = Annotated[str | None, Query(description="ISO 8601 with offset (naive times are UTC)")]
+# Parsed by the readings service (a bad value is a 400 with a readable message, not a 422), so
+# the type stays a string; the format tells clients and schemathesis what to send.
+TimeParam = Annotated[
+    str | None,
+    Query(description="ISO 8601 with offset (naive times are UTC), 1970-01-01 to 9999-12-30",
+          json_schema_extra={"format": "date-time"}),
+]
+AggregateParam = Annotated[
+    str | None,
+    Query(description="1min, 1hour or 1day (anything else: 400)",
+          json_schema_extra={"enum": list(readings.AGGREGATES)}),
+]
 
 
 def time_range(

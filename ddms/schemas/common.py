@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, PlainSerializer, field_validator
+from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, field_validator
 
 from ddms.models.types import utcnow
 
@@ -32,4 +32,12 @@ class Message(BaseModel):
     message: str
 
 
-__all__ = ["Message", "StrictInput", "UTCTimestamp", "utcnow"]
+class ErrorResponse(BaseModel):
+    """Every error answer of the API (CONTRACT.md): one human-readable sentence, nothing else."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    detail: str = Field(min_length=1, description="What went wrong, for a person to read")
+
+
+__all__ = ["ErrorResponse", "Message", "StrictInput", "UTCTimestamp", "utcnow"]

@@ -55,6 +55,14 @@ ROW_BUDGET = 50_000  # source rows one chart may read (all its devices together)
 RAW_ROW_SECONDS = 10  # raw rows are estimated at the default sampling interval
 MAX_DIRTY_RANGES = 200  # beyond this many stale stretches, read raw rows instead of the rollup
 _PLUS_AS_SPACE = re.compile(r" (\d\d:?\d\d)$")
+# The instants a query may name. Buckets are epoch-aligned, and the widest bucket arithmetic
+# (floor to a day, plus a day) must stay inside what datetime can hold: a day short of year 10000.
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST = datetime(9999, 12, 30, 23, 59, 59, 999999, tzinfo=UTC)
+_FAR_END = datetime.max.replace(tzinfo=UTC)
+OUT_OF_RANGE = "{name} must be between 1970-01-01T00:00:00Z and 9999-12-30T23:59:59Z"
+# OFFSET is bound as a signed 64-bit integer by PostgreSQL (bigint) and SQLite alike.
+MAX_OFFSET = 2**63 - 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,7 +104,24 @@ def parse_time(value: str | None, name: str) -> datetime | None:
         parsed = datetime.fromisoformat(cleaned)
     except ValueError:
         raise Invalid(f"{name} is not an ISO 8601 date/time: '{value}'") from None
-    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+    try:
+        moment = parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+    except OverflowError:  # 0001-01-01T00:00:00+14:00 is in year 0 in UTC
+        raise Invalid(OUT_OF_RANGE.format(name=name)) from None
+    return check_time(moment, name)
+
+
+def check_time(moment: datetime, name: str) -> datetime:
+    """``moment`` if it lies in [EARLIEST, LATEST], else Invalid: bucket arithmetic never overflows."""
+    if not EARLIEST <= moment <= LATEST:
+        raise Invalid(OUT_OF_RANGE.format(name=name))
+    return moment
+
+
+def check_page(limit: int, offset: int) -> None:
+    """A page the databases can bind: LIMIT at least 1, OFFSET a non-negative int64."""
+    if limit < 1 or not 0 <= offset <= MAX_OFFSET:
+        raise Invalid(f"limit must be at least 1 and offset between 0 and {MAX_OFFSET}")
 
 
 def parse_range(start_time: str | None, end_time: str | None) -> tuple[datetime | None, datetime | None]:
@@ -173,6 +198,7 @@ async def raw_page(
     offset: int,
 ) -> ReadingsPage:
     """Raw readings newest first, with the total in the range."""
+    check_page(limit, offset)
     total = await count(session, device_id, start, end)
     sql = (
         'SELECT "timestamp", value FROM readings WHERE device_id = :device'
@@ -280,10 +306,17 @@ def _bucket(row: tuple) -> Bucket:  # type: ignore[type-arg]
 def aligned(
     start: datetime | None, end: datetime | None, seconds: int
 ) -> tuple[datetime | None, datetime | None]:
-    """[start, end] widened to whole buckets: [floor(start), floor(end) + width)."""
+    """[start, end] widened to whole buckets: [floor(start), floor(end) + width).
+
+    The end is capped at the last instant datetime holds: a chart's bucket may be wider than what is
+    left of year 9999, and nothing is stored past it anyway.
+    """
     lo = rollups.floor_time(start, seconds) if start is not None else None
-    hi = rollups.floor_time(end, seconds) + timedelta(seconds=seconds) if end is not None else None
-    return lo, hi
+    if end is None:
+        return lo, None
+    last = rollups.floor_time(end, seconds)
+    width = timedelta(seconds=seconds)
+    return lo, (last + width if _FAR_END - last > width else _FAR_END)
 
 
 async def aggregate_page(
@@ -296,6 +329,7 @@ async def aggregate_page(
     offset: int,
 ) -> ReadingsPage:
     """Buckets newest first (value = avg), with how many buckets hold data in the range."""
+    check_page(limit, offset)
     await get_device(session, device_id)
     lo, hi = aligned(start, end, bucket_seconds)
     query = await build_bucket_query(session, [device_id], bucket_seconds, lo, hi)
@@ -340,13 +374,15 @@ def choose_bucket(start: datetime, end: datetime, max_points: int, devices: int 
 
 def series_range(start: datetime | None, end: datetime | None) -> tuple[datetime, datetime]:
     end = end or utcnow()
-    return (start or end - DEFAULT_SERIES_SPAN), end
+    return (start or max(end - DEFAULT_SERIES_SPAN, EARLIEST)), end
 
 
 async def series_many(
     session: AsyncSession, device_ids: list[uuid.UUID], start: datetime, end: datetime, max_points: int
 ) -> dict[uuid.UUID, Series]:
     """One chart series per device (a group chart) in one query; oldest point first."""
+    check_time(start, "start_time")
+    check_time(end, "end_time")
     width = choose_bucket(start, end, max_points, len(device_ids))
     lo, hi = aligned(start, end, width)
     query = await build_bucket_query(session, device_ids, width, lo, hi)

@@ -198,7 +198,7 @@ async def test_owner_sees_a_lockout_and_unlocks_it(user: User, owner: Account, r
     await lock_out("operator")
     await sign_in(owner)
     await user.open("/users")
-    with user.scope(marker="user-row-operator"):
+    with user.scope(marker=f"user-row-{reader.id}"):
         await user.should_see(marker="lockout", content="Locked out until")
         await user.should_see("8:15")  # a window after the first failure (the browser is in UTC)
         user.find(marker="unlock").click()
@@ -213,6 +213,6 @@ async def test_admin_sees_a_lockout_but_cannot_unlock(user: User, admin: Account
     await lock_out("operator")
     await sign_in(admin)
     await user.open("/users")
-    with user.scope(marker="user-row-operator"):
+    with user.scope(marker=f"user-row-{reader.id}"):
         await user.should_see(marker="lockout")
     await user.should_not_see(marker="unlock")

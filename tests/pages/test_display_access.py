@@ -45,24 +45,24 @@ async def revoke(issued: display_tokens.IssuedToken) -> None:
 
 
 async def test_a_visitor_without_a_link_is_sent_to_sign_in_and_back(user: User, reader: Account) -> None:
-    await make_device("Boiler")
+    boiler = await make_device("Boiler")
     await user.open("/display")
     await user.should_see(marker="login-card")
-    await user.should_not_see(marker="tile-Boiler")
+    await user.should_not_see(marker=f"tile-{boiler.id}")
     await log_in(user, "operator", page=None)
-    await user.should_see(marker="tile-Boiler", retries=100)
+    await user.should_see(marker=f"tile-{boiler.id}", retries=100)
 
 
 async def test_a_display_link_shows_live_tiles_until_it_is_revoked(user: User) -> None:
     boiler = await make_device("Boiler")
     issued = await make_link()
     await user.open(f"/display?token={issued.secret}")
-    await user.should_see(marker="tile-Boiler")
+    await user.should_see(marker=f"tile-{boiler.id}")
     publish(boiler, 71.5)
     await user.should_see("71.5", retries=100)
     await revoke(issued)  # announced on the bus: the open screen is refused at once
     await user.should_see(marker="display-refused", retries=100)
-    await user.should_not_see(marker="tile-Boiler")
+    await user.should_not_see(marker=f"tile-{boiler.id}")
     await user.open(f"/display?token={issued.secret}")
     await user.should_see("This display link is not valid (it may have been revoked)")
     await user.open("/display?token=ddms_display_guessed")
@@ -71,16 +71,16 @@ async def test_a_display_link_shows_live_tiles_until_it_is_revoked(user: User) -
 
 async def test_a_link_for_a_group_opens_that_group_only(user: User) -> None:
     pump = await make_device("Pump")
-    await make_device("Fan")
+    fan = await make_device("Fan")
     water = await make_group("Water", [pump])
     issued = await make_link("Pump room", water.id)
     await user.open(f"/display/{water.id}?token={issued.secret}")
-    await user.should_see(marker="tile-Pump")
-    await user.should_not_see(marker="tile-Fan")
+    await user.should_see(marker=f"tile-{pump.id}")
+    await user.should_not_see(marker=f"tile-{fan.id}")
     for path in ("/display", f"/display/{uuid.uuid4()}"):
         await user.open(f"{path}?token={issued.secret}")
         await user.should_see("This display link is for another display")
-        await user.should_not_see(marker="tile-Fan")
+        await user.should_not_see(marker=f"tile-{fan.id}")
 
 
 async def test_the_screen_is_refused_within_the_interval_without_the_bus(
@@ -89,10 +89,10 @@ async def test_the_screen_is_refused_within_the_interval_without_the_bus(
     """A link deleted behind the services (no announcement) is caught by the periodic re-check."""
     # By name: importing pages.display at collection time would register its pages before the app exists.
     monkeypatch.setattr("pages.display.RECHECK", stream_access.RecheckPolicy(interval=0.2))
-    await make_device("Boiler")
+    boiler = await make_device("Boiler")
     issued = await make_link()
     await user.open(f"/display?token={issued.secret}")
-    await user.should_see(marker="tile-Boiler")
+    await user.should_see(marker=f"tile-{boiler.id}")
     async with ddms.db.session_scope() as session:
         await session.exec(delete(DisplayToken))  # type: ignore[call-overload]
         await session.commit()
@@ -100,10 +100,10 @@ async def test_the_screen_is_refused_within_the_interval_without_the_bus(
 
 
 async def test_a_signed_in_screen_ends_with_its_account(user: User, reader: Account, sign_in: Signer) -> None:
-    await make_device("Boiler")
+    boiler = await make_device("Boiler")
     await sign_in(reader)
     await user.open("/display")
-    await user.should_see(marker="tile-Boiler")
+    await user.should_see(marker=f"tile-{boiler.id}")
     async with ddms.db.session_scope() as session:
         await users.delete_user(session=session, user_id=reader.id)
     await user.should_see(marker="login-card", retries=100)

@@ -7,6 +7,7 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 
 from ddms.api.deps import BearerDep, CurrentUser, SessionDep, SettingsDep, client_address
+from ddms.api.openapi import errors
 from ddms.config import Settings
 from ddms.errors import Unauthorized
 from ddms.schemas.common import Message
@@ -35,7 +36,7 @@ def _set_refresh_cookie(response: Response, settings: Settings, issued: auth.Iss
     )
 
 
-@router.post("/login", response_model=LoginResponse)
+@router.post("/login", response_model=LoginResponse, responses=errors(401, 429))
 async def login(
     body: LoginRequest, request: Request, response: Response, session: SessionDep, settings: SettingsDep,
 ) -> LoginResponse:
@@ -77,7 +78,7 @@ async def _presented_refresh_token(request: Request, credentials: BearerDep) -> 
     return credentials.credentials if credentials else None
 
 
-@router.post("/refresh", response_model=TokenPair)
+@router.post("/refresh", response_model=TokenPair, responses=errors(400, 401, 422))
 async def refresh(
     request: Request, response: Response, session: SessionDep, settings: SettingsDep, credentials: BearerDep,
 ) -> TokenPair:
@@ -89,7 +90,7 @@ async def refresh(
     return TokenPair(access_token=issued.access_token, refresh_token=issued.refresh_token)
 
 
-@router.post("/logout", response_model=Message)
+@router.post("/logout", response_model=Message, responses=errors(400, 401, 422))
 async def logout(
     request: Request, response: Response, session: SessionDep, settings: SettingsDep, credentials: BearerDep,
 ) -> Message:
@@ -123,6 +124,6 @@ async def me(user: CurrentUser) -> UserPublic:
     return UserPublic.model_validate(user)
 
 
-@router.put("/me", response_model=UserPublic)
+@router.put("/me", response_model=UserPublic, responses=errors(409))
 async def update_me(body: ProfileUpdate, session: SessionDep, user: CurrentUser) -> UserPublic:
     return UserPublic.model_validate(await users.update_profile(session=session, user=user, data=body))

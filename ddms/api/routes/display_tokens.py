@@ -10,13 +10,16 @@ import uuid
 from fastapi import APIRouter, Request, Response, status
 
 from ddms.api.deps import OwnerUser, SessionDep
+from ddms.api.openapi import errors
 from ddms.schemas.display_tokens import DisplayTokenCreate, DisplayTokenIssued, DisplayTokenPublic
 from ddms.services import display_tokens
 
 router = APIRouter(prefix="/api/display-tokens", tags=["display tokens"])
 
 
-@router.post("", response_model=DisplayTokenIssued, status_code=status.HTTP_201_CREATED)
+@router.post(
+    "", response_model=DisplayTokenIssued, status_code=status.HTTP_201_CREATED, responses=errors(409)
+)
 async def create_token(
     body: DisplayTokenCreate, request: Request, session: SessionDep, _: OwnerUser
 ) -> DisplayTokenIssued:

@@ -3,16 +3,23 @@
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 from fastapi import APIRouter
 from starlette.responses import StreamingResponse
 
-from ddms.api.deps import CurrentUser, SessionDep, TimeRangeDep
+from ddms.api.deps import AggregateParam, CurrentUser, SessionDep, TimeRangeDep
+from ddms.api.openapi import errors
 from ddms.services import export, readings
 
 router = APIRouter(prefix="/api/export", tags=["export"])
 
 CSV_MEDIA_TYPE = "text/csv; charset=utf-8"
+CSV_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {"description": "CSV file, newest row first",
+          "content": {"text/csv": {"schema": {"type": "string"}}}},
+    **errors(400),
+}
 
 
 def _response(plan: export.ExportPlan) -> StreamingResponse:
@@ -23,20 +30,20 @@ def _response(plan: export.ExportPlan) -> StreamingResponse:
     )
 
 
-@router.get("/device/{device_id}", response_class=StreamingResponse)
+@router.get("/device/{device_id}", response_class=StreamingResponse, responses=CSV_RESPONSES)
 async def export_device(
     device_id: uuid.UUID,
     session: SessionDep,
     _: CurrentUser,
     window: TimeRangeDep,
-    aggregate: str | None = None,
+    aggregate: AggregateParam = None,
 ) -> StreamingResponse:
     start, end = window
     plan = await export.device_plan(session, device_id, start, end, readings.parse_aggregate(aggregate))
     return _response(plan)
 
 
-@router.get("/group/{group_id}", response_class=StreamingResponse)
+@router.get("/group/{group_id}", response_class=StreamingResponse, responses=CSV_RESPONSES)
 async def export_group(
     group_id: uuid.UUID,
     session: SessionDep,
@@ -47,7 +54,7 @@ async def export_group(
     return _response(await export.group_plan(session, group_id, start, end))
 
 
-@router.get("/devices", response_class=StreamingResponse)
+@router.get("/devices", response_class=StreamingResponse, responses=CSV_RESPONSES)
 async def export_devices(
     session: SessionDep,
     _: CurrentUser,

@@ -7,13 +7,14 @@ import uuid
 from fastapi import APIRouter, Response, status
 
 from ddms.api.deps import AdminUser, CurrentUser, SessionDep
+from ddms.api.openapi import errors
 from ddms.schemas.devices import GroupCreate, GroupDetail, GroupPublic, GroupUpdate
 from ddms.services import groups
 
 router = APIRouter(prefix="/api/groups", tags=["groups"])
 
 
-@router.post("", response_model=GroupDetail, status_code=status.HTTP_201_CREATED)
+@router.post("", response_model=GroupDetail, status_code=status.HTTP_201_CREATED, responses=errors(409))
 async def create_group(body: GroupCreate, session: SessionDep, _: AdminUser) -> GroupDetail:
     return await groups.create_group(session=session, data=body)
 
@@ -28,7 +29,7 @@ async def get_group(group_id: uuid.UUID, session: SessionDep, _: CurrentUser) ->
     return await groups.group_detail(session=session, group_id=group_id)
 
 
-@router.put("/{group_id}", response_model=GroupDetail)
+@router.put("/{group_id}", response_model=GroupDetail, responses=errors(409))
 async def update_group(
     group_id: uuid.UUID, body: GroupUpdate, session: SessionDep, _: AdminUser,
 ) -> GroupDetail:

@@ -13,6 +13,7 @@ from starlette.responses import StreamingResponse
 
 from ddms import db
 from ddms.api.deps import AdminUser, BearerDep, CurrentUser, SessionDep, SettingsDep
+from ddms.api.openapi import errors
 from ddms.errors import Unauthorized
 from ddms.services import live, stream_access
 
@@ -30,7 +31,8 @@ def _feed(request: Request, interval: float) -> live.SnapshotFeed:
 
 
 @router.get("/stream", response_class=StreamingResponse,
-            responses={200: {"content": {"text/event-stream": {}}, "description": "Server-Sent Events"}})
+            responses={200: {"content": {"text/event-stream": {}}, "description": "Server-Sent Events"},
+                       **errors(401)})
 async def stream(request: Request, settings: SettingsDep, credentials: BearerDep,
                  token: Annotated[str | None, Query(max_length=4096)] = None) -> StreamingResponse:
     """Every SSE_INTERVAL one event: a JSON array with the latest value of every device.

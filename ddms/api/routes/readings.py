@@ -11,7 +11,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from ddms.api.deps import CurrentUser, SessionDep, TimeRangeDep
+from ddms.api.deps import AggregateParam, CurrentUser, SessionDep, TimeRangeDep
+from ddms.api.openapi import errors
 from ddms.schemas.readings import (
     AggregatedReading,
     LatestReading,
@@ -26,15 +27,15 @@ from ddms.services import readings
 router = APIRouter(prefix="/api/readings", tags=["readings"])
 
 
-@router.get("/{device_id}", response_model=ReadingsPagePublic)
+@router.get("/{device_id}", response_model=ReadingsPagePublic, responses=errors(400))
 async def list_readings(
     device_id: uuid.UUID,
     session: SessionDep,
     _: CurrentUser,
     window: TimeRangeDep,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
-    aggregate: Annotated[str | None, Query(description="1min, 1hour or 1day")] = None,
+    offset: Annotated[int, Query(ge=0, le=readings.MAX_OFFSET)] = 0,
+    aggregate: AggregateParam = None,
 ) -> ReadingsPagePublic:
     start, end = window
     width = readings.parse_aggregate(aggregate)
@@ -57,7 +58,7 @@ async def latest_reading(device_id: uuid.UUID, session: SessionDep, _: CurrentUs
     return LatestReading(device_id=device_id, timestamp=reading.timestamp, value=reading.value)
 
 
-@router.get("/{device_id}/count", response_model=ReadingCount)
+@router.get("/{device_id}/count", response_model=ReadingCount, responses=errors(400))
 async def count_readings(
     device_id: uuid.UUID,
     session: SessionDep,
@@ -68,7 +69,7 @@ async def count_readings(
     return ReadingCount(device_id=device_id, count=await readings.count(session, device_id, start, end))
 
 
-@router.get("/{device_id}/series", response_model=SeriesPublic)
+@router.get("/{device_id}/series", response_model=SeriesPublic, responses=errors(400))
 async def reading_series(
     device_id: uuid.UUID,
     session: SessionDep,

@@ -7,13 +7,14 @@ import uuid
 from fastapi import APIRouter, Response, status
 
 from ddms.api.deps import AdminUser, OwnerUser, SessionDep
+from ddms.api.openapi import errors
 from ddms.schemas.users import UserCreate, UserPublic, UserUpdate
 from ddms.services import users
 
 router = APIRouter(prefix="/api/users", tags=["users"])
 
 
-@router.post("", response_model=UserPublic, status_code=status.HTTP_201_CREATED)
+@router.post("", response_model=UserPublic, status_code=status.HTTP_201_CREATED, responses=errors(409))
 async def create_user(body: UserCreate, session: SessionDep, _: OwnerUser) -> UserPublic:
     return UserPublic.model_validate(await users.create_user(session=session, data=body))
 
