@@ -203,6 +203,7 @@ ERROR_TEMPLATES: list[str] = [
     N_("{low_name} ({low}) must be at most {high_name} ({high})"),
     N_("{field} cannot be null"),
     N_("Unknown device id(s): {ids}"),
+    N_("Unknown group id: {id}"),
     N_("must be an IPv4/IPv6 address or a host name"),
     N_("must be a cron expression with five fields, e.g. '0 2 * * *'"),
     N_("You do not have permission to do this"),

@@ -22,7 +22,7 @@ from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from ddms.bus import Revocation, get_bus
-from ddms.errors import Conflict, Forbidden, NotFound, Unauthorized
+from ddms.errors import Conflict, Forbidden, Invalid, NotFound, Unauthorized
 from ddms.models import DisplayToken, Group, utcnow
 from ddms.schemas.display_tokens import DisplayTokenCreate, DisplayTokenPublic
 from ddms.services import groups
@@ -74,7 +74,10 @@ async def create_token(*, session: AsyncSession, data: DisplayTokenCreate) -> Is
     """A new named link (names are unique, so the list tells screens apart), optionally for one group."""
     group_name = None
     if data.group_id is not None:
-        group_name = (await groups.get_group(session=session, group_id=data.group_id)).name
+        try:  # a group named in the body, not the path: bad input (400), as a group's unknown devices
+            group_name = (await groups.get_group(session=session, group_id=data.group_id)).name
+        except NotFound:
+            raise Invalid(f"Unknown group id: {data.group_id}") from None
     duplicate = f"A display link named '{data.name}' already exists"
     if (await session.exec(select(DisplayToken.id).where(DisplayToken.name == data.name))).first():
         raise Conflict(duplicate)

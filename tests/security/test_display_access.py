@@ -293,7 +293,8 @@ async def test_unknown_group_and_bad_tokens_are_refused(
 ) -> None:
     missing = await client.post("/api/display-tokens", headers=owner.headers,
                                 json={"name": "Ghost", "group_id": str(uuid.uuid4())})
-    assert missing.status_code == 404, missing.text
+    assert missing.status_code == 400, missing.text
+    assert "Unknown group id" in missing.json()["detail"]
     blank = await client.post("/api/display-tokens", headers=owner.headers, json={"name": "   "})
     assert blank.status_code == 422, blank.text
     async with httpx.AsyncClient(timeout=DEADLINE) as http:

@@ -28,6 +28,7 @@ ROLE_LIMITED = {
     "DELETE /api/users/{user_id}", "POST /api/devices", "PUT /api/devices/{device_id}",
     "DELETE /api/devices/{device_id}", "POST /api/devices/{device_id}/test-connection", "POST /api/groups",
     "PUT /api/groups/{group_id}", "DELETE /api/groups/{group_id}", "GET /api/config", "PUT /api/config",
+    "GET /api/display-tokens", "POST /api/display-tokens", "DELETE /api/display-tokens/{token_id}",
 }
 
 
