@@ -295,11 +295,15 @@ async def test_stock_pymodbus_server_without_pipelining_decodes_exactly(
     for name, fields, expected in cases:
         device = await add_device(name=name, modbus_port=port, modbus_slave_id=7, **fields)
         ids[device.id] = expected
-    settings = load_settings(**(collector_settings.model_dump() | {"modbus_pipeline_depth": 1}))
+    # One request at a time for five devices: a generous timeout, so that a slow moment of the machine
+    # cannot turn a queued request into a timeout (and the last status into "offline").
+    settings = load_settings(
+        **(collector_settings.model_dump() | {"modbus_pipeline_depth": 1, "modbus_timeout": 5.0})
+    )
     running = Collector(settings, backoff_cap=1.0)
     await running.start()
     try:
-        await eventually(lambda: all(get_bus().latest(device_id) is not None for device_id in ids), within=8)
+        await eventually(lambda: all(get_bus().latest(device_id) is not None for device_id in ids), within=20)
     finally:
         await running.stop()
     for device_id, expected in ids.items():
