@@ -21,7 +21,7 @@ from sqlalchemy import bindparam, text
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from ddms import metrics
+from ddms import cache, metrics
 from ddms.bus import Bus, LatestValue, get_bus
 from ddms.errors import NotFound
 from ddms.models import Device, Reading, UTCDateTime
@@ -191,12 +191,14 @@ async def store_statuses(*, session: AsyncSession, updates: list[StatusUpdate]) 
             "ids": [u.device_id for u in updates], "statuses": [u.status for u in updates],
             "errors": [u.error for u in updates], "ats": [u.last_reading_at for u in updates],
         })
+        cache.wrote(session, "devices")  # SQL text: the session events cannot see the table
         await session.commit()
         return
     await session.exec(_STATUS_SQL, params=[  # type: ignore[call-overload]
         {"status": u.status, "error": u.error, "last_reading_at": u.last_reading_at, "device_id": u.device_id}
         for u in updates
     ])
+    cache.wrote(session, "devices")
     await session.commit()
 
 

@@ -7,7 +7,7 @@ import uuid
 from fastapi import APIRouter
 from starlette.responses import StreamingResponse
 
-from ddms.api.deps import CurrentUser, SessionDep, TimeRangeDep
+from ddms.api.deps import Authenticated, SessionDep, TimeRangeDep
 from ddms.services import export, readings
 
 router = APIRouter(prefix="/api/export", tags=["export"])
@@ -27,7 +27,7 @@ def _response(plan: export.ExportPlan) -> StreamingResponse:
 async def export_device(
     device_id: uuid.UUID,
     session: SessionDep,
-    _: CurrentUser,
+    _: Authenticated,
     window: TimeRangeDep,
     aggregate: str | None = None,
 ) -> StreamingResponse:
@@ -40,7 +40,7 @@ async def export_device(
 async def export_group(
     group_id: uuid.UUID,
     session: SessionDep,
-    _: CurrentUser,
+    _: Authenticated,
     window: TimeRangeDep,
 ) -> StreamingResponse:
     start, end = window
@@ -50,7 +50,7 @@ async def export_group(
 @router.get("/devices", response_class=StreamingResponse)
 async def export_devices(
     session: SessionDep,
-    _: CurrentUser,
+    _: Authenticated,
     window: TimeRangeDep,
     device_ids: str | None = None,
 ) -> StreamingResponse:

@@ -12,7 +12,7 @@ from fastapi import APIRouter, Query, Request
 from starlette.responses import StreamingResponse
 
 from ddms import db
-from ddms.api.deps import AdminUser, BearerDep, CurrentUser, SessionDep, SettingsDep
+from ddms.api.deps import AdminUser, Authenticated, BearerDep, SessionDep, SettingsDep
 from ddms.errors import Unauthorized
 from ddms.services import auth, live
 
@@ -45,7 +45,7 @@ async def stream(request: Request, settings: SettingsDep, credentials: BearerDep
 
 
 @router.get("/{device_id}/latest")
-async def latest(device_id: uuid.UUID, session: SessionDep, _: CurrentUser) -> dict[str, Any]:
+async def latest(device_id: uuid.UUID, session: SessionDep, _: Authenticated) -> dict[str, Any]:
     return await live.latest_for_device(session=session, device_id=device_id)
 
 

@@ -11,7 +11,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from ddms.api.deps import CurrentUser, SessionDep, TimeRangeDep
+from ddms.api.deps import Authenticated, SessionDep, TimeRangeDep
 from ddms.schemas.readings import (
     AggregatedReading,
     LatestReading,
@@ -30,7 +30,7 @@ router = APIRouter(prefix="/api/readings", tags=["readings"])
 async def list_readings(
     device_id: uuid.UUID,
     session: SessionDep,
-    _: CurrentUser,
+    _: Authenticated,
     window: TimeRangeDep,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     offset: Annotated[int, Query(ge=0)] = 0,
@@ -52,7 +52,7 @@ async def list_readings(
 
 
 @router.get("/{device_id}/latest", response_model=LatestReading)
-async def latest_reading(device_id: uuid.UUID, session: SessionDep, _: CurrentUser) -> LatestReading:
+async def latest_reading(device_id: uuid.UUID, session: SessionDep, _: Authenticated) -> LatestReading:
     reading = await readings.latest(session, device_id)
     return LatestReading(device_id=device_id, timestamp=reading.timestamp, value=reading.value)
 
@@ -61,7 +61,7 @@ async def latest_reading(device_id: uuid.UUID, session: SessionDep, _: CurrentUs
 async def count_readings(
     device_id: uuid.UUID,
     session: SessionDep,
-    _: CurrentUser,
+    _: Authenticated,
     window: TimeRangeDep,
 ) -> ReadingCount:
     start, end = window
@@ -72,7 +72,7 @@ async def count_readings(
 async def reading_series(
     device_id: uuid.UUID,
     session: SessionDep,
-    _: CurrentUser,
+    _: Authenticated,
     window: TimeRangeDep,
     max_points: Annotated[int, Query(ge=1, le=10_000)] = 1000,
 ) -> SeriesPublic:
