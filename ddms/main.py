@@ -12,14 +12,16 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi_offline import FastAPIOffline
-from starlette.responses import JSONResponse, Response
+from starlette.middleware import Middleware
+from starlette.responses import JSONResponse
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ddms import __version__, db, logs
 from ddms.api import errors
-from ddms.api.middleware import TrailingSlashMiddleware
+from ddms.api.middleware import HTTPMetricsMiddleware, TrailingSlashMiddleware
 from ddms.api.routes import auth as auth_routes
 from ddms.api.routes import devices as device_routes
 from ddms.api.routes import export as export_routes
@@ -129,9 +131,10 @@ def create_api(
     ):
         app.include_router(router)
     if settings.prometheus_enabled:
-        from ddms import metrics
+        from ddms.api.routes import metrics as metrics_routes
 
-        app.include_router(metrics.router)
+        app.include_router(metrics_routes.router)
+        app.add_middleware(HTTPMetricsMiddleware)  # outermost: it times everything inside
     _install_modbus_probe(settings)
     return app
 
@@ -155,22 +158,26 @@ def simulate(host: str, port: int, devices: int, faults: bool) -> None:
     asyncio.run(run(host, port, devices, faults))
 
 
-def _json_root_for_scripts(app: FastAPI) -> None:
-    """``GET /``: browsers get the UI, every other client the health JSON."""
+class _JSONRootForScripts:
+    """``GET /``: browsers get the UI, every other client the health JSON.
 
-    @app.middleware("http")
-    async def root_negotiation(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        if (
-            request.url.path == "/"
-            and request.method == "GET"
-            and "text/html" not in request.headers.get("accept", "")
-        ):
-            async with db.session_scope() as session:
-                result = await system.health(session=session)
-            return JSONResponse(result.model_dump(), status_code=200 if result.database == "ok" else 503)
-        return await call_next(request)
+    Pure ASGI (not ``@app.middleware("http")``): Starlette's BaseHTTPMiddleware runs every request
+    of the app, API and SSE included, through an extra task and a memory stream.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"] == "/" and scope["method"] == "GET":
+            accept = next((value for key, value in scope["headers"] if key == b"accept"), b"")
+            if b"text/html" not in accept:
+                async with db.session_scope() as session:
+                    result = await system.health(session=session)
+                status = 200 if result.database == "ok" else 503
+                await JSONResponse(result.model_dump(), status_code=status)(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
 
 
 def create_app(settings: Settings) -> FastAPI:
@@ -200,7 +207,8 @@ def create_app(settings: Settings) -> FastAPI:
         factories.insert(0, SimulatorService)
         hooks.append(register_simulated)
     app = create_api(settings, service_factories=factories, startup_hooks=hooks)
-    _json_root_for_scripts(app)
+    # Innermost, so the HTTP metrics count the health answers at / too.
+    app.user_middleware.append(Middleware(_JSONRootForScripts))
     pages.register(settings)
     ui.run_with(
         app,

@@ -24,7 +24,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from ddms import cache, metrics
 from ddms.bus import Bus, LatestValue, get_bus
 from ddms.errors import NotFound
-from ddms.models import Device, Reading, UTCDateTime
+from ddms.models import Device, DeviceStatus, Reading, UTCDateTime
 from ddms.services import system
 from ddms.services.devices import get_device
 from ddms.services.thresholds import HasThresholds, Level, classify
@@ -146,6 +146,22 @@ class SnapshotFeed:
             if self.subscribers == 0 and self._task is not None:
                 self._task.cancel()
                 self._task = None
+
+
+async def device_status_counts(*, session: AsyncSession) -> dict[str, int]:
+    """Devices per connection status (every status present, zero included).
+
+    The collector's live status from the bus where it has polled the device, the stored status
+    otherwise (before its first poll, or with the collector off). One small query per call.
+    """
+    query = select(Device.id, Device.status).where(Device.deleted_at.is_(None))  # type: ignore[union-attr]
+    bus = get_bus()
+    counts = {status.value: 0 for status in DeviceStatus}
+    for device_id, stored in (await session.exec(query)).all():
+        live = bus.status(device_id)
+        status = live.status if live is not None else stored
+        counts[status] = counts.get(status, 0) + 1
+    return counts
 
 
 # --- status batch (written by the collector's writer) -------------------------------------------
