@@ -118,8 +118,8 @@ async def wrk_load(url: str, token: str | None, concurrency: int, seconds: float
         script.write_text(WRK_SCRIPT)
         headers = ["-H", f"Authorization: Bearer {token}"] if token else []
         base = ["wrk", "-t1", f"-c{concurrency}", "--timeout", "10s", *headers, "-s", str(script), url]
-        await _wrk([*base[:3], f"-d{WARM_UP_SECONDS + 0.5:g}s", *base[3:]])
-        figures = await _wrk([*base[:3], f"-d{seconds:g}s", *base[3:]])
+        await _wrk([*base[:3], "-d1s", *base[3:]])  # warm-up
+        figures = await _wrk([*base[:3], f"-d{max(1, round(seconds))}s", *base[3:]])  # whole seconds only
     p = (figures["p50"] / 1000, figures["p95"] / 1000, figures["p99"] / 1000)
     return Result(figures["requests"], figures["duration_us"] / 1e6, figures["errors"] + figures["status"],
                   given_percentiles=p)

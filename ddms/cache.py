@@ -84,8 +84,8 @@ class _Entry(Generic[T]):
 class ReadCache(Generic[T]):
     """Values built from ``tables`` by key, reused while the tables' revisions hold and for ``ttl`` seconds.
 
-    Entries also remember the database (the session's bind) they came from. One build per key runs
-    at a time; concurrent readers of a missing key wait for it instead of each querying.
+    Entries also remember the database (its engine) they came from. One build per key runs at a
+    time; concurrent readers of a missing key wait for it instead of each querying.
     """
 
     def __init__(self, tables: tuple[str, ...], ttl: float, max_entries: int = 1024,
@@ -104,9 +104,11 @@ class ReadCache(Generic[T]):
             return None
         return entry if entry.revisions == tuple(revision(t) for t in self.tables) else None
 
-    async def get(self, key: Hashable, session: Any, build: Callable[[], Awaitable[T]]) -> T:
-        """The cached value of ``key`` for ``session``'s database, built with ``build()`` if stale."""
-        bind = session.bind
+    async def get(self, key: Hashable, bind: object, build: Callable[[], Awaitable[T]]) -> T:
+        """The cached value of ``key`` in the database ``bind``, built with ``build()`` if stale.
+
+        ``build`` opens its own session: a hit touches no session and no connection.
+        """
         entry = self._fresh(key, bind)
         if entry is not None:
             return entry.value

@@ -50,12 +50,12 @@ async def get_current_user(session: SessionDep, settings: SettingsDep, credentia
 CurrentUser = Annotated[User, Depends(get_current_user)]
 
 
-async def get_principal(session: SessionDep, settings: SettingsDep, credentials: BearerDep) -> Principal:
-    """The caller's id, role and token check, from a small cache (no user row loaded per request)."""
+async def get_principal(settings: SettingsDep, credentials: BearerDep) -> Principal:
+    """The caller's id, role and token check, from a small cache (no user row loaded per request,
+    no session opened unless the cache misses)."""
     if credentials is None or not credentials.credentials:
         raise Unauthorized("Not authenticated")
-    token = credentials.credentials
-    return await principal_from_access_token(session=session, settings=settings, token=token)
+    return await principal_from_access_token(settings=settings, token=credentials.credentials)
 
 
 Authenticated = Annotated[Principal, Depends(get_principal)]

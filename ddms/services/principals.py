@@ -5,23 +5,29 @@ the user's row). The rows are small and change rarely, so they are kept in a rea
 of this process to ``users`` (role change, password reset, deletion) drops it at once, and a change
 made by another process (``ddms user reset-password`` on the console) is seen within
 ``PRINCIPAL_CACHE_SECONDS``. Routes that need the whole account (``/api/auth/me``) still load the row.
+
+A token whose signature was verified once is not verified again (the claims are kept by token,
+bounded); its expiry is checked on every request.
 """
 
 from __future__ import annotations
 
+import time
 import uuid
 from dataclasses import dataclass
 
 from sqlmodel import select
-from sqlmodel.ext.asyncio.session import AsyncSession
 
+from ddms import db
 from ddms.cache import ReadCache
 from ddms.config import Settings
 from ddms.errors import Unauthorized
 from ddms.models import User
-from ddms.security import decode_token
+from ddms.security import TokenClaims, decode_token
 
 PRINCIPAL_CACHE_SECONDS = 2.0
+MAX_VERIFIED_TOKENS = 4096
+wall_clock = time.time  # token expiry is wall-clock time (tests move it)
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,21 +40,38 @@ class Principal:
 
 
 _principals: ReadCache[Principal | None] = ReadCache(tables=("users",), ttl=PRINCIPAL_CACHE_SECONDS)
+_verified: dict[tuple[str, str, str], tuple[TokenClaims, float]] = {}
 
 
-async def _load(session: AsyncSession, user_id: uuid.UUID) -> Principal | None:
-    query = select(User.id, User.role, User.token_version).where(User.id == user_id)
-    row = (await session.exec(query)).first()
+async def _load(user_id: uuid.UUID) -> Principal | None:
+    async with db.session_scope() as session:
+        query = select(User.id, User.role, User.token_version).where(User.id == user_id)
+        row = (await session.exec(query)).first()
     return Principal(*row) if row is not None else None
 
 
-async def principal_from_access_token(*, session: AsyncSession, settings: Settings, token: str) -> Principal:
+def _claims(settings: Settings, token: str) -> TokenClaims:
+    """The access token's claims: signature checked the first time, expiry every time."""
+    key = (token, settings.jwt_secret, settings.jwt_algorithm)
+    known = _verified.get(key)
+    if known is None:
+        claims = decode_token(
+            token, secret=settings.jwt_secret, algorithm=settings.jwt_algorithm, expected_type="access",
+        )
+        if len(_verified) >= MAX_VERIFIED_TOKENS:
+            _verified.clear()
+        known = _verified[key] = (claims, claims.expires_at.timestamp())
+    if wall_clock() >= known[1]:  # as PyJWT: expired from the "exp" second on
+        _verified.pop(key, None)
+        raise Unauthorized("Token has expired")
+    return known[0]
+
+
+async def principal_from_access_token(*, settings: Settings, token: str) -> Principal:
     """The caller behind a valid, unrevoked access token; Unauthorized otherwise (same rules and
     messages as ``auth.user_from_access_token``)."""
-    claims = decode_token(
-        token, secret=settings.jwt_secret, algorithm=settings.jwt_algorithm, expected_type="access",
-    )
-    principal = await _principals.get(claims.user_id, session, lambda: _load(session, claims.user_id))
+    claims = _claims(settings, token)
+    principal = await _principals.get(claims.user_id, db.current().engine, lambda: _load(claims.user_id))
     if principal is None or principal.token_version != claims.version:
         raise Unauthorized("Token has been revoked")
     return principal

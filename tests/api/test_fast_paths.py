@@ -20,8 +20,10 @@ from sqlalchemy import event, text
 from ddms import db
 from ddms.api.routes import devices as device_routes
 from ddms.models import Device, User, utcnow
+from ddms.security import decode_token
 from ddms.services import live, principals
 from tests.api.conftest import Account
+from tests.conftest import TEST_SECRET
 
 DEVICE = {"modbus_ip": "10.0.0.1", "modbus_slave_id": 1, "modbus_register": 1}
 
@@ -81,6 +83,10 @@ async def test_a_repeated_list_runs_no_sql_and_reads_load_no_user_row(
     assert answer.json() == created
     assert len(statements) == 1
     assert "users" not in statements[0]
+    statements.clear()
+    again = await client.get(f"/api/devices/{created['id']}", headers=reader.headers)
+    assert again.content == answer.content
+    assert statements == []
 
 
 async def test_every_write_of_this_process_shows_in_the_next_list(
@@ -189,3 +195,16 @@ async def test_a_revocation_by_another_process_is_seen_within_the_cache_lifetime
     answer = await client.get("/api/devices", headers=reader.headers)
     assert answer.status_code == 401
     assert answer.json() == {"detail": "Token has been revoked"}
+
+
+async def test_a_token_verified_once_still_expires(
+    client: httpx.AsyncClient, reader: Account, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert (await client.get("/api/devices", headers=reader.headers)).status_code == 200
+    claims = decode_token(
+        reader.access_token, secret=TEST_SECRET, algorithm="HS256", expected_type="access"
+    )
+    monkeypatch.setattr(principals, "wall_clock", lambda: claims.expires_at.timestamp())
+    answer = await client.get("/api/devices", headers=reader.headers)
+    assert answer.status_code == 401
+    assert answer.json() == {"detail": "Token has expired"}

@@ -1,8 +1,9 @@
 """/api/devices: CRUD for devices (admin and owner write, everyone reads).
 
-The list is the API's hottest answer (dashboards and scripts poll it): it is read as plain rows,
-validated and encoded once, and the bytes are reused until this process writes the devices table
-again (``ddms.cache``), or for at most ``LIST_CACHE_SECONDS`` when another process may have.
+The list and single devices are the API's hottest answers (dashboards and scripts poll them): they
+are read (the list as plain rows), validated and encoded once, and the bytes are reused until this
+process writes the devices table again (``ddms.cache``), or for at most ``LIST_CACHE_SECONDS`` when
+another process may have. A hit opens no session.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import uuid
 from fastapi import APIRouter, Response, status
 from pydantic import TypeAdapter
 
+from ddms import db
 from ddms.api.deps import AdminUser, Authenticated, SessionDep
 from ddms.api.responses import JSONBytes, model_response
 from ddms.cache import ReadCache
@@ -24,6 +26,7 @@ LIST_CACHE_SECONDS = 1.0
 PUBLIC_FIELDS = tuple(DevicePublic.model_fields)
 _device_list = TypeAdapter(list[DevicePublic])
 _listings: ReadCache[bytes] = ReadCache(tables=("devices",), ttl=LIST_CACHE_SECONDS)
+_devices: ReadCache[bytes] = ReadCache(tables=("devices",), ttl=LIST_CACHE_SECONDS)
 
 
 @router.post("", response_model=DevicePublic, status_code=status.HTTP_201_CREATED)
@@ -33,20 +36,25 @@ async def create_device(body: DeviceCreate, session: SessionDep, _: AdminUser) -
 
 
 @router.get("", response_model=list[DevicePublic])
-async def list_devices(session: SessionDep, _: Authenticated, status: str | None = None) -> Response:
+async def list_devices(_: Authenticated, status: str | None = None) -> Response:
     wanted = devices.parse_status(status)
 
     async def encode() -> bytes:
-        rows = await devices.list_rows(session=session, columns=PUBLIC_FIELDS, status=wanted)
+        async with db.session_scope() as session:  # only when the cached bytes are stale
+            rows = await devices.list_rows(session=session, columns=PUBLIC_FIELDS, status=wanted)
         return _device_list.dump_json(_device_list.validate_python(rows))
 
-    return JSONBytes(await _listings.get(wanted, session, encode))
+    return JSONBytes(await _listings.get(wanted, db.current().engine, encode))
 
 
 @router.get("/{device_id}", response_model=DevicePublic)
-async def get_device(device_id: uuid.UUID, session: SessionDep, _: Authenticated) -> Response:
-    device = await devices.get_device(session=session, device_id=device_id)
-    return model_response(DevicePublic.model_validate(device))
+async def get_device(device_id: uuid.UUID, _: Authenticated) -> Response:
+    async def encode() -> bytes:
+        async with db.session_scope() as session:  # NotFound propagates and is not cached
+            device = await devices.get_device(session=session, device_id=device_id)
+            return DevicePublic.model_validate(device).model_dump_json().encode()
+
+    return JSONBytes(await _devices.get(device_id, db.current().engine, encode))
 
 
 @router.put("/{device_id}", response_model=DevicePublic)
