@@ -11,10 +11,10 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request
 from starlette.responses import StreamingResponse
 
-from ddms import db
 from ddms.api.deps import AdminUser, Authenticated, BearerDep, SessionDep, SettingsDep
 from ddms.errors import Unauthorized
-from ddms.services import auth, live
+from ddms.services import live
+from ddms.services.principals import principal_from_access_token
 
 router = APIRouter(prefix="/api/devices", tags=["devices"])
 
@@ -38,8 +38,7 @@ async def stream(request: Request, settings: SettingsDep, credentials: BearerDep
         given = credentials.credentials if credentials is not None else token
         if not given:
             raise Unauthorized("Not authenticated")
-        async with db.session_scope() as session:  # closed before streaming starts
-            await auth.user_from_access_token(session=session, settings=settings, token=given)
+        await principal_from_access_token(settings=settings, token=given)  # no session held while streaming
     return StreamingResponse(_feed(request, settings.sse_interval).events(), media_type="text/event-stream",
                              headers=STREAM_HEADERS)
 
