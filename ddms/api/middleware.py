@@ -33,15 +33,18 @@ UNMATCHED = "unmatched"
 KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
 
-def route_template(scope: Scope) -> str:
+def route_template(scope: Scope, entry_root_path: str = "") -> str:
     """The template of the route that answered (``/api/devices/{device_id}``), never the raw path.
 
-    Every path no route matched (404s, probes) is one label, so clients cannot grow the series.
+    A mounted app without routes of its own (static files) is its prefix plus ``/{path}``; every
+    path nothing matched (404s, probes) is one label, so clients cannot grow the series.
     """
-    route = scope.get("route")
-    template = getattr(route, "path", None)
+    template = getattr(scope.get("route"), "path", None)
     if isinstance(template, str) and template:
         return template
+    mounted = scope.get("root_path", "")
+    if isinstance(mounted, str) and len(mounted) > len(entry_root_path):
+        return mounted.removeprefix(entry_root_path) + "/{path}"
     return "/" if scope["path"] == "/" else UNMATCHED
 
 
@@ -56,9 +59,9 @@ class HTTPMetricsMiddleware:
         self.app = app
         self._children: dict[tuple[str, str, str], tuple[Any, Any]] = {}
 
-    def _record(self, scope: Scope, status: int, seconds: float) -> None:
+    def _record(self, scope: Scope, root_path: str, status: int, seconds: float) -> None:
         method = scope["method"] if scope["method"] in KNOWN_METHODS else "other"
-        key = (method, route_template(scope), str(status))
+        key = (method, route_template(scope, root_path), str(status))
         children = self._children.get(key)
         if children is None:
             children = (metrics.HTTP_REQUESTS.labels(*key), metrics.HTTP_SECONDS.labels(*key))
@@ -71,13 +74,14 @@ class HTTPMetricsMiddleware:
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
+        root_path = scope.get("root_path", "")
         answered = False
 
         async def timed_send(message: Message) -> None:
             nonlocal answered
             if message["type"] == "http.response.start" and not answered:
                 answered = True
-                self._record(scope, message["status"], time.perf_counter() - started)
+                self._record(scope, root_path, message["status"], time.perf_counter() - started)
             await send(message)
 
         try:
@@ -85,5 +89,5 @@ class HTTPMetricsMiddleware:
         except Exception:
             if not answered:  # the error handler outside answers 500
                 answered = True
-                self._record(scope, 500, time.perf_counter() - started)
+                self._record(scope, root_path, 500, time.perf_counter() - started)
             raise

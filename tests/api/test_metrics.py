@@ -41,6 +41,8 @@ async def test_requests_are_counted_under_their_route_template(
     assert (await client.get("/api/devices/not-a-uuid", headers=admin.headers)).status_code == 422
     for probe in ("/wp-login.php", f"/api/{uuid.uuid4()}", "/api/devices/x/y/z"):
         assert (await client.get(probe)).status_code == 404
+    assert (await client.get("/api/docs-static/swagger-ui.css")).status_code == 200  # a mount
+    assert (await client.get(f"/api/docs-static/{uuid.uuid4()}.js")).status_code == 404
     after = await _samples(client, "ddms_http_requests_total")
 
     def grew(route: str, status: str) -> float:
@@ -50,6 +52,7 @@ async def test_requests_are_counted_under_their_route_template(
     template = "/api/devices/{device_id}"
     assert (grew(template, "200"), grew(template, "404"), grew(template, "422")) == (2, 1, 1)
     assert grew("unmatched", "404") == 3
+    assert (grew("/api/docs-static/{path}", "200"), grew("/api/docs-static/{path}", "404")) == (1, 1)
     routes = {dict(key)["route"] for key in after}
     assert all(device_id not in route and "wp-login" not in route for route in routes)
     durations = await _samples(client, "ddms_http_request_duration_seconds_count")
