@@ -13,7 +13,8 @@ database, no auth). Then, each beside its baseline:
   the server's CPU per request (psutil), keep-alive connections, after a short warm-up;
 * the same on a second ``ddms serve`` with PROMETHEUS_ENABLED=false: the cost of the HTTP metrics;
 * the list of --large devices (created after the first phase), sequential requests;
-* the SSE first frame of ``/api/devices/stream`` on fresh connections vs a bare SSE endpoint.
+* the SSE first frame of ``/api/devices/stream?token=...`` (PUBLIC_STREAM=false, so the token is
+  checked) on fresh connections, idle and under load, vs a bare SSE endpoint.
 
 The load generator is wrk when it is on PATH (``apt-get install wrk``) and ``--client auto``;
 otherwise raw asyncio sockets on uvloop with keep-alive (a few tens of µs per request, so the client
@@ -46,7 +47,7 @@ import psutil
 import uvloop
 from sqlalchemy.engine.url import make_url
 
-from benchmarks.api_load import Result, load, sse_first_frame, wrk_load
+from benchmarks.api_load import Result, load, request_bytes, sse_first_frame, wrk_load
 from ddms.config import Settings
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -108,7 +109,7 @@ def start_ddms(name: str, url: str, data_dir: Path, *, metrics: bool) -> Server:
         "PYTHONPATH": str(ROOT), "DATABASE_URL": url, "DDMS_DATA_DIR": str(data_dir),
         "COLLECTOR_ENABLED": "false", "HISTORY_JOBS_ENABLED": "false", "COOKIE_SECURE": "false",
         "DDMS_OWNER_PASSWORD": PASSWORD, "JWT_SECRET_KEY": SECRET, "LOG_LEVEL": "WARNING",
-        "PROMETHEUS_ENABLED": str(metrics).lower(),
+        "PROMETHEUS_ENABLED": str(metrics).lower(), "PUBLIC_STREAM": "false",
     }
     command = [sys.executable, "-m", "ddms", "serve", "--host", "127.0.0.1", "--port", str(port)]
     process = subprocess.Popen(command, env=env, cwd=ROOT, stdout=subprocess.DEVNULL)
@@ -249,7 +250,7 @@ async def sse_under_load(args: argparse.Namespace, server: Server, token: str) -
         work = load(server.port, "/api/devices", token, concurrency, seconds)
     background = asyncio.ensure_future(work)
     await asyncio.sleep(1.0 + (1.0 if args.client == "wrk" else 0.5))  # past the load's warm-up
-    times = await sse_first_frame(server.port, "/api/devices/stream", args.sse_repeat)
+    times = await sse_first_frame(server.port, f"/api/devices/stream?token={token}", args.sse_repeat)
     if background.done():
         print(f"  ({server.name}: the load ended before the last SSE connection)")
     await background
@@ -265,8 +266,9 @@ def print_sse(label: str, ours: list[float], base: list[float]) -> None:
 async def phase_sse(args: argparse.Namespace, ddms: Server, bare: Server, token: str) -> None:
     print(f"\nSSE first frame of /api/devices/stream, {args.sse_repeat} fresh connections (target: "
           "DDMS − bare ≤ 50 ms)")
-    ours = await sse_first_frame(ddms.port, "/api/devices/stream", args.sse_repeat)
-    base = await sse_first_frame(bare.port, "/api/devices/stream", args.sse_repeat)
+    path = f"/api/devices/stream?token={token}"
+    ours = await sse_first_frame(ddms.port, path, args.sse_repeat)
+    base = await sse_first_frame(bare.port, path, args.sse_repeat)
     print_sse("idle server", ours, base)
     ours = await sse_under_load(args, ddms, token)
     base = await sse_under_load(args, bare, token)
@@ -334,7 +336,7 @@ async def run(args: argparse.Namespace) -> None:
         device_id = json.loads(listing)[0]["id"]
         await put_bytes(bare, "list", listing)
         await put_bytes(bare, "one", await capture(ddms.base, token, f"/api/devices/{device_id}"))
-        await put_bytes(bare, "stream", await sse_frame_of(ddms.port))
+        await put_bytes(bare, "stream", await sse_frame_of(ddms.port, token))
         load1 = os.getloadavg()
         print(f"backend {'PostgreSQL' if postgres else 'SQLite'}; list of {args.devices} devices "
               f"{len(listing) / 1024:.1f} KB; {args.seconds:g} s per point; client {args.client}; "
@@ -355,10 +357,10 @@ async def run(args: argparse.Namespace) -> None:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-async def sse_frame_of(port: int) -> bytes:
+async def sse_frame_of(port: int, token: str) -> bytes:
     """DDMS's first SSE frame, so the bare stream sends the same bytes."""
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    writer.write(b"GET /api/devices/stream HTTP/1.1\r\nHost: bench\r\nAccept: text/event-stream\r\n\r\n")
+    writer.write(request_bytes(f"/api/devices/stream?token={token}", None, accept="text/event-stream"))
     data = b""
     while b"\n\n" not in data.partition(b"data: ")[2]:
         data += await reader.read(65536)
