@@ -6,12 +6,13 @@ is committed; SQL text statements mark their tables with ``wrote(session, table)
 remembers the revisions it was built under and is used only while they are unchanged, so a read
 after a commit of this process never sees the old value, and a value built from data read between
 a flush and its commit is dropped at the commit. Writes by other processes (the console, another
-instance) are not seen: ``ttl`` bounds how long such a value may be used.
+instance) are not seen: no value older than ``2 * ttl`` is ever answered (``ReadCache``).
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Awaitable, Callable, Hashable, Iterable
 from dataclasses import dataclass
@@ -21,6 +22,7 @@ from sqlalchemy import event
 from sqlalchemy.orm import ORMExecuteState, Session, UOWTransaction
 
 T = TypeVar("T")
+logger = logging.getLogger(__name__)
 
 _revisions: dict[str, int] = {}
 _WRITTEN = "ddms_written_tables"
@@ -78,14 +80,18 @@ class _Entry(Generic[T]):
     value: T
     bind: object
     revisions: tuple[int, ...]
-    expires: float
+    built: float
 
 
 class ReadCache(Generic[T]):
-    """Values built from ``tables`` by key, reused while the tables' revisions hold and for ``ttl`` seconds.
+    """Values built from ``tables`` by key, reused while the tables' revisions hold.
 
-    Entries also remember the database (its engine) they came from. One build per key runs at a
-    time; concurrent readers of a missing key wait for it instead of each querying.
+    Within ``ttl`` of its build a value is answered as it is. Between ``ttl`` and ``2 * ttl`` (only
+    another process can have changed it) it is still answered while one refresh runs in the
+    background, so readers never queue behind a periodic refresh; later, or once this process wrote
+    one of the tables, the value is rebuilt before anyone gets it. One build per key runs at a time:
+    concurrent readers of a missing key wait for it instead of each querying. Entries remember
+    the database (its engine) they came from.
     """
 
     def __init__(self, tables: tuple[str, ...], ttl: float, max_entries: int = 1024,
@@ -97,35 +103,59 @@ class ReadCache(Generic[T]):
         self.builds = 0
         self._entries: dict[Hashable, _Entry[T]] = {}
         self._locks: dict[Hashable, asyncio.Lock] = {}
+        self._refreshing: dict[Hashable, asyncio.Task[None]] = {}
 
-    def _fresh(self, key: Hashable, bind: object) -> _Entry[T] | None:
+    def _current(self, key: Hashable, bind: object) -> tuple[_Entry[T] | None, float]:
+        """The entry still valid for this database and these revisions, and its age."""
         entry = self._entries.get(key)
-        if entry is None or entry.bind is not bind or self.clock() >= entry.expires:
-            return None
-        return entry if entry.revisions == tuple(revision(t) for t in self.tables) else None
+        if entry is None or entry.bind is not bind or entry.revisions != self._revisions():
+            return None, 0.0
+        return entry, self.clock() - entry.built
+
+    def _revisions(self) -> tuple[int, ...]:
+        return tuple(revision(table) for table in self.tables)
 
     async def get(self, key: Hashable, bind: object, build: Callable[[], Awaitable[T]]) -> T:
         """The cached value of ``key`` in the database ``bind``, built with ``build()`` if stale.
 
         ``build`` opens its own session: a hit touches no session and no connection.
         """
-        entry = self._fresh(key, bind)
-        if entry is not None:
+        entry, age = self._current(key, bind)
+        if entry is not None and age < self.ttl:
             return entry.value
-        lock = self._locks.setdefault(key, asyncio.Lock())
-        async with lock:
-            entry = self._fresh(key, bind)
-            if entry is not None:
+        if entry is not None and age < 2 * self.ttl:
+            if key not in self._refreshing:
+                refresh = self._refresh(key, bind, build)
+                self._refreshing[key] = asyncio.get_running_loop().create_task(refresh)
+            return entry.value
+        async with self._locks.setdefault(key, asyncio.Lock()):
+            entry, age = self._current(key, bind)
+            if entry is not None and age < self.ttl:
                 return entry.value
-            revisions = tuple(revision(t) for t in self.tables)  # read before the data, never after
-            expires = self.clock() + self.ttl
-            value = await build()
-            self.builds += 1
-            if len(self._entries) >= self.max_entries:  # many keys (users): start again, stay bounded
-                self._entries.clear()
-                self._locks = {k: held for k, held in self._locks.items() if held.locked()}
-            self._entries[key] = _Entry(value, bind, revisions, expires)
-            return value
+            return await self._build(key, bind, build)
+
+    async def _build(self, key: Hashable, bind: object, build: Callable[[], Awaitable[T]]) -> T:
+        revisions, built = self._revisions(), self.clock()  # read before the data, never after
+        value = await build()
+        self.builds += 1
+        if len(self._entries) >= self.max_entries:  # many keys (users): start again, stay bounded
+            self._entries.clear()
+            self._locks = {k: held for k, held in self._locks.items() if held.locked()}
+        self._entries[key] = _Entry(value, bind, revisions, built)
+        return value
+
+    async def _refresh(self, key: Hashable, bind: object, build: Callable[[], Awaitable[T]]) -> None:
+        try:
+            async with self._locks.setdefault(key, asyncio.Lock()):
+                await self._build(key, bind, build)
+        except Exception as exc:  # the next reader past 2 * ttl builds it and sees the error
+            logger.debug("background refresh of %r failed: %s", key, type(exc).__name__)
+        finally:
+            self._refreshing.pop(key, None)
+
+    async def settle(self) -> None:
+        """Wait for the background refreshes running now (tests)."""
+        await asyncio.gather(*self._refreshing.values(), return_exceptions=True)
 
     def clear(self) -> None:
         self._entries.clear()

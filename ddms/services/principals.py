@@ -3,7 +3,7 @@
 Every authenticated request checks that its token was not revoked (``token_version`` still matches
 the user's row). The rows are small and change rarely, so they are kept in a read cache: any write
 of this process to ``users`` (role change, password reset, deletion) drops it at once, and a change
-made by another process (``ddms user reset-password`` on the console) is seen within
+made by another process (``ddms user reset-password`` on the console) is seen within twice
 ``PRINCIPAL_CACHE_SECONDS``. Routes that need the whole account (``/api/auth/me``) still load the row.
 
 A token whose signature was verified once is not verified again (the claims are kept by token,
@@ -25,7 +25,7 @@ from ddms.errors import Unauthorized
 from ddms.models import User
 from ddms.security import TokenClaims, decode_token
 
-PRINCIPAL_CACHE_SECONDS = 2.0
+PRINCIPAL_CACHE_SECONDS = 1.0
 MAX_VERIFIED_TOKENS = 4096
 wall_clock = time.time  # token expiry is wall-clock time (tests move it)
 

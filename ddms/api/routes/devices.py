@@ -2,8 +2,8 @@
 
 The list and single devices are the API's hottest answers (dashboards and scripts poll them): they
 are read (the list as plain rows), validated and encoded once, and the bytes are reused until this
-process writes the devices table again (``ddms.cache``), or for at most ``LIST_CACHE_SECONDS`` when
-another process may have. A hit opens no session.
+process writes the devices table again (``ddms.cache``); a change by another process shows within
+twice ``LIST_CACHE_SECONDS``. A hit opens no session.
 """
 
 from __future__ import annotations
