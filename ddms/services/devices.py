@@ -123,7 +123,8 @@ async def list_rows(
     if status is not None:
         query = query.where(table.c.status == status)
     result = await session.exec(query.order_by(table.c.name))  # type: ignore[call-overload]
-    return [dict(row) for row in result.mappings()]
+    names = tuple(columns)
+    return [dict(zip(names, row, strict=True)) for row in result.all()]
 
 
 async def _ensure_unique_name(session: AsyncSession, name: str, exclude: uuid.UUID | None = None) -> None:
