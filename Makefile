@@ -55,6 +55,7 @@ test: lint unit pages e2e
 bench: $(STAMP)
 	$(BIN)/python benchmarks/collector.py
 	$(BIN)/python benchmarks/history.py
+	$(BIN)/python benchmarks/api.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

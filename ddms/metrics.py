@@ -1,15 +1,16 @@
-"""Prometheus metrics: one registry for the process and the ``GET /metrics`` route.
+"""Prometheus metrics: one registry for the process (served by ``ddms/api/routes/metrics.py``).
 
 Poll accounting is not counted on the hot path: a custom collector reads the per-device
 ``PollStats`` the collector keeps on the bus at scrape time. The writer and the SSE stream update
-the module-level metrics below directly (once per batch or snapshot, not per reading).
+the module-level metrics below directly (once per batch or snapshot, not per reading). HTTP
+requests are counted by ``ddms.api.middleware.HTTPMetricsMiddleware``; ``ddms_devices`` is set
+by the metrics route when it is scraped. No web framework here: services import this module.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 
-from fastapi import APIRouter
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
@@ -20,7 +21,6 @@ from prometheus_client import (
 )
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
-from starlette.responses import Response
 
 from ddms.bus import get_bus
 
@@ -43,6 +43,24 @@ POLL_LAG_SECONDS = Histogram(
 SSE_SUBSCRIBERS = Gauge("ddms_sse_subscribers", "Open /api/devices/stream connections", registry=REGISTRY)
 SSE_SNAPSHOTS = Counter("ddms_sse_snapshots", "Snapshots built for the device stream", registry=REGISTRY)
 
+# Labels: method (known methods, else "other"), route template ("/api/devices/{device_id}", never a
+# raw path; "unmatched" for every path no route answers), status code. Bounded by the routes.
+HTTP_LABELS = ("method", "route", "status")
+HTTP_REQUESTS = Counter(
+    "ddms_http_requests", "HTTP requests answered, by method, route template and status",
+    HTTP_LABELS, registry=REGISTRY,
+)
+HTTP_SECONDS = Histogram(
+    "ddms_http_request_duration_seconds",
+    "Seconds from a request's arrival to the start of its answer (for streams: the first byte)",
+    HTTP_LABELS, registry=REGISTRY,
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
+DEVICES = Gauge(
+    "ddms_devices", "Devices by connection status (live status from the collector, else the stored one)",
+    ["status"], registry=REGISTRY,
+)
+
 
 class PollStatsCollector(Collector):
     """Per-device poll counters read from the bus at scrape time."""
@@ -64,10 +82,7 @@ class PollStatsCollector(Collector):
 
 REGISTRY.register(PollStatsCollector())
 
-router = APIRouter(tags=["system"])
 
-
-@router.get("/metrics", include_in_schema=False)
-async def metrics() -> Response:
-    """Prometheus text exposition of every DDMS metric."""
-    return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
+def exposition() -> tuple[bytes, str]:
+    """The text exposition of every DDMS metric and its content type."""
+    return generate_latest(REGISTRY), CONTENT_TYPE_LATEST

@@ -1,4 +1,8 @@
-"""Dependencies shared by the routers: settings, a session, the current user and role checks."""
+"""Dependencies shared by the routers: settings, a session, the current user and role checks.
+
+Every dependency here is ``async``: FastAPI runs plain ``def`` dependencies in a worker thread, a
+thread hop per request for a one-line lookup.
+"""
 
 from __future__ import annotations
 
@@ -15,11 +19,12 @@ from ddms.db import AsyncSession
 from ddms.errors import Forbidden, Unauthorized
 from ddms.models import Role, User
 from ddms.services import auth, readings
+from ddms.services.principals import Principal, principal_from_access_token
 
 bearer = HTTPBearer(auto_error=False, description="Access token from POST /api/auth/login")
 
 
-def get_app_settings(request: Request) -> Settings:
+async def get_app_settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 
@@ -40,6 +45,7 @@ BearerDep = Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
 
 
 async def get_current_user(session: SessionDep, settings: SettingsDep, credentials: BearerDep) -> User:
+    """The caller's whole account row, for routes about the account itself (``/api/auth/me``)."""
     if credentials is None or not credentials.credentials:
         raise Unauthorized("Not authenticated")
     token = credentials.credentials
@@ -52,14 +58,30 @@ CurrentUser = Annotated[User, Depends(get_current_user)]
 _role_checks: set[Callable[..., Any]] = set()
 
 
-def require_roles(*roles: Role) -> Callable[..., Coroutine[Any, Any, User]]:
+async def get_principal(settings: SettingsDep, credentials: BearerDep) -> Principal:
+    """The caller's id, role and token check, from a small cache (no user row loaded per request,
+    no session opened unless the cache misses)."""
+    if credentials is None or not credentials.credentials:
+        raise Unauthorized("Not authenticated")
+    return await principal_from_access_token(settings=settings, token=credentials.credentials)
+
+
+Authenticated = Annotated[Principal, Depends(get_principal)]
+
+
+def is_authentication(call: Callable[..., Any]) -> bool:
+    """Whether ``call`` checks the caller's access token (its routes can answer 401)."""
+    return call in (get_current_user, get_principal)
+
+
+def require_roles(*roles: Role) -> Callable[..., Coroutine[Any, Any, Principal]]:
     """A dependency admitting only ``roles``; others get 403 naming the roles required."""
     names = ", ".join(role.value for role in roles)
 
-    async def check(user: CurrentUser) -> User:
-        if user.role not in roles:
+    async def check(principal: Authenticated) -> Principal:
+        if principal.role not in roles:
             raise Forbidden(f"Access forbidden. Required roles: {names}")
-        return user
+        return principal
 
     _role_checks.add(check)
     return check
@@ -70,8 +92,8 @@ def is_role_check(call: Callable[..., Any]) -> bool:
     return call in _role_checks
 
 
-OwnerUser = Annotated[User, Depends(require_roles(Role.OWNER))]
-AdminUser = Annotated[User, Depends(require_roles(Role.OWNER, Role.ADMIN))]
+OwnerUser = Annotated[Principal, Depends(require_roles(Role.OWNER))]
+AdminUser = Annotated[Principal, Depends(require_roles(Role.OWNER, Role.ADMIN))]
 
 
 # Parsed by the readings service (a bad value is a 400 with a readable message, not a 422), so
@@ -88,7 +110,7 @@ AggregateParam = Annotated[
 ]
 
 
-def time_range(
+async def time_range(
     start_time: TimeParam = None, end_time: TimeParam = None
 ) -> tuple[datetime | None, datetime | None]:
     """``start_time``/``end_time`` query parameters, parsed by the readings service (bad input: 400)."""

@@ -5,7 +5,7 @@ DDMS answers every error as ``{"detail": "<message>"}`` (``ddms.api.errors``), a
 schemathesis read the document to know what to expect. Most statuses follow from what a route
 depends on, so a new route is documented without thinking about it:
 
-- a signed-in user (``get_current_user``): 401; a role check (``require_roles``): 403;
+- a signed-in caller (``get_current_user`` or ``get_principal``): 401; a role check (``require_roles``): 403;
 - a path parameter (an id): 404; any parameter or body: 422; a JSON body: 400 (malformed JSON);
 - every route: 503 (a database outage is answered 503 wherever it happens).
 
@@ -93,7 +93,7 @@ def derived_statuses(route: APIRoute, operation: dict[str, Any]) -> set[int]:
     """The error statuses that follow from a route's dependencies, parameters and body."""
     calls = set(_calls(route.dependant))
     statuses = {503}
-    if deps.get_current_user in calls:
+    if any(deps.is_authentication(call) for call in calls):
         statuses.add(401)
     if any(deps.is_role_check(call) for call in calls):
         statuses.add(403)

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Collection
 from itertools import pairwise
 from typing import Any
 
 from sqlalchemy import delete, func
+from sqlalchemy import select as sa_select
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -107,6 +109,22 @@ async def list_devices(*, session: AsyncSession, status: DeviceStatus | None = N
     if status is not None:
         query = query.where(Device.status == status)
     return list((await session.exec(query)).all())
+
+
+async def list_rows(
+    *, session: AsyncSession, columns: Collection[str], status: DeviceStatus | None = None
+) -> list[dict[str, Any]]:
+    """``columns`` of every device (by name, optionally of one status) as plain dicts.
+
+    For read-only answers: no ORM instance, identity map or change tracking per row.
+    """
+    table = Device.__table__  # type: ignore[attr-defined]
+    query = sa_select(*(table.c[name] for name in columns)).where(table.c.deleted_at.is_(None))
+    if status is not None:
+        query = query.where(table.c.status == status)
+    result = await session.exec(query.order_by(table.c.name))  # type: ignore[call-overload]
+    names = tuple(columns)
+    return [dict(zip(names, row, strict=True)) for row in result.all()]
 
 
 async def _ensure_unique_name(session: AsyncSession, name: str, exclude: uuid.UUID | None = None) -> None:

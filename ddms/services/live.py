@@ -21,11 +21,11 @@ from sqlalchemy import bindparam, text
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from ddms import metrics
+from ddms import cache, metrics
 from ddms.bus import Bus, LatestValue, get_bus
 from ddms.clock import LOOP_CLOCK, Clock
 from ddms.errors import NotFound
-from ddms.models import Device, Reading, UTCDateTime
+from ddms.models import Device, DeviceStatus, Reading, UTCDateTime
 from ddms.services import system
 from ddms.services.devices import get_device
 from ddms.services.thresholds import HasThresholds, Level, classify
@@ -177,6 +177,22 @@ class SnapshotFeed:
                 self._task = None
 
 
+async def device_status_counts(*, session: AsyncSession) -> dict[str, int]:
+    """Devices per connection status (every status present, zero included).
+
+    The collector's live status from the bus where it has polled the device, the stored status
+    otherwise (before its first poll, or with the collector off). One small query per call.
+    """
+    query = select(Device.id, Device.status).where(Device.deleted_at.is_(None))  # type: ignore[union-attr]
+    bus = get_bus()
+    counts = {status.value: 0 for status in DeviceStatus}
+    for device_id, stored in (await session.exec(query)).all():
+        live = bus.status(device_id)
+        status = live.status if live is not None else stored
+        counts[status] = counts.get(status, 0) + 1
+    return counts
+
+
 # --- status batch (written by the collector's writer) -------------------------------------------
 @dataclass(slots=True)
 class StatusUpdate:
@@ -220,12 +236,14 @@ async def store_statuses(*, session: AsyncSession, updates: list[StatusUpdate]) 
             "ids": [u.device_id for u in updates], "statuses": [u.status for u in updates],
             "errors": [u.error for u in updates], "ats": [u.last_reading_at for u in updates],
         })
+        cache.wrote(session, "devices")  # SQL text: the session events cannot see the table
         await session.commit()
         return
     await session.exec(_STATUS_SQL, params=[  # type: ignore[call-overload]
         {"status": u.status, "error": u.error, "last_reading_at": u.last_reading_at, "device_id": u.device_id}
         for u in updates
     ])
+    cache.wrote(session, "devices")
     await session.commit()
 
 

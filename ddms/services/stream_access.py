@@ -25,8 +25,7 @@ from ddms.bus import Bus, Revocation, get_bus
 from ddms.config import Settings
 from ddms.errors import Forbidden, Unauthorized
 from ddms.models import utcnow
-from ddms.security import decode_token
-from ddms.services import auth, display_tokens
+from ddms.services import auth, display_tokens, principals
 
 logger = logging.getLogger(__name__)
 
@@ -113,14 +112,19 @@ async def display_grant(
     return grant, await display_tokens.allowed_devices(session=session, token=token)
 
 
-async def token_grant(*, session: AsyncSession, settings: Settings, token: str) -> tuple[Grant, Devices]:
-    """The grant of a stream caller: a display link (read-only, maybe one group) or an access token."""
+async def token_grant(*, settings: Settings, token: str) -> tuple[Grant, Devices]:
+    """The grant of a stream caller: a display link (read-only, maybe one group) or an access token.
+
+    An access token is checked through the principal cache (no session while the cache holds it);
+    the re-checks (``AccessTokenGrant.check``) read the user's row itself, so a revocation by another
+    process (the console) ends the stream too.
+    """
     if display_tokens.is_display_token(token):
-        return await display_grant(session=session, secret=token)
-    user = await auth.user_from_access_token(session=session, settings=settings, token=token)
-    claims = decode_token(token, secret=settings.jwt_secret, algorithm=settings.jwt_algorithm,
-                          expected_type="access")
-    return AccessTokenGrant(settings, token, user.id, claims.expires_at), None
+        async with db.session_scope() as session:  # closed before streaming starts
+            return await display_grant(session=session, secret=token)
+    principal = await principals.principal_from_access_token(settings=settings, token=token)
+    claims = principals.verified_claims(settings, token)
+    return AccessTokenGrant(settings, token, principal.id, claims.expires_at), None
 
 
 @dataclass

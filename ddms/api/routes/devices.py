@@ -1,41 +1,69 @@
-"""/api/devices: CRUD for devices (admin and owner write, everyone reads)."""
+"""/api/devices: CRUD for devices (admin and owner write, everyone reads).
+
+The list and single devices are the API's hottest answers (dashboards and scripts poll them): they
+are read (the list as plain rows), validated and encoded once, and the bytes are reused until this
+process writes the devices table again (``ddms.cache``); a change by another process shows within
+twice ``LIST_CACHE_SECONDS``. A hit opens no session.
+"""
 
 from __future__ import annotations
 
 import uuid
 
 from fastapi import APIRouter, Response, status
+from pydantic import TypeAdapter
 
-from ddms.api.deps import AdminUser, CurrentUser, SessionDep
+from ddms import db
+from ddms.api.deps import AdminUser, Authenticated, SessionDep
 from ddms.api.openapi import errors
+from ddms.api.responses import JSONBytes, model_response
+from ddms.cache import ReadCache
 from ddms.schemas.devices import DeviceCreate, DevicePublic, DeviceUpdate
 from ddms.services import devices
 
 router = APIRouter(prefix="/api/devices", tags=["devices"])
 
+LIST_CACHE_SECONDS = 1.0
+PUBLIC_FIELDS = tuple(DevicePublic.model_fields)
+_device_list = TypeAdapter(list[DevicePublic])
+_listings: ReadCache[bytes] = ReadCache(tables=("devices",), ttl=LIST_CACHE_SECONDS)
+_devices: ReadCache[bytes] = ReadCache(tables=("devices",), ttl=LIST_CACHE_SECONDS)
+
 
 @router.post("", response_model=DevicePublic, status_code=status.HTTP_201_CREATED, responses=errors(409))
-async def create_device(body: DeviceCreate, session: SessionDep, _: AdminUser) -> DevicePublic:
-    return DevicePublic.model_validate(await devices.create_device(session=session, data=body))
+async def create_device(body: DeviceCreate, session: SessionDep, _: AdminUser) -> Response:
+    device = await devices.create_device(session=session, data=body)
+    return model_response(DevicePublic.model_validate(device), status.HTTP_201_CREATED)
 
 
 @router.get("", response_model=list[DevicePublic], responses=errors(400))
-async def list_devices(session: SessionDep, _: CurrentUser, status: str | None = None) -> list[DevicePublic]:
-    rows = await devices.list_devices(session=session, status=devices.parse_status(status))
-    return [DevicePublic.model_validate(device) for device in rows]
+async def list_devices(_: Authenticated, status: str | None = None) -> Response:
+    wanted = devices.parse_status(status)
+
+    async def encode() -> bytes:
+        async with db.session_scope() as session:  # only when the cached bytes are stale
+            rows = await devices.list_rows(session=session, columns=PUBLIC_FIELDS, status=wanted)
+        return _device_list.dump_json(_device_list.validate_python(rows))
+
+    return JSONBytes(await _listings.get(wanted, db.current().engine, encode))
 
 
 @router.get("/{device_id}", response_model=DevicePublic)
-async def get_device(device_id: uuid.UUID, session: SessionDep, _: CurrentUser) -> DevicePublic:
-    return DevicePublic.model_validate(await devices.get_device(session=session, device_id=device_id))
+async def get_device(device_id: uuid.UUID, _: Authenticated) -> Response:
+    async def encode() -> bytes:
+        async with db.session_scope() as session:  # NotFound propagates and is not cached
+            device = await devices.get_device(session=session, device_id=device_id)
+            return DevicePublic.model_validate(device).model_dump_json().encode()
+
+    return JSONBytes(await _devices.get(device_id, db.current().engine, encode))
 
 
 @router.put("/{device_id}", response_model=DevicePublic, responses=errors(409))
 async def update_device(
     device_id: uuid.UUID, body: DeviceUpdate, session: SessionDep, _: AdminUser,
-) -> DevicePublic:
+) -> Response:
     device = await devices.update_device(session=session, device_id=device_id, data=body)
-    return DevicePublic.model_validate(device)
+    return model_response(DevicePublic.model_validate(device))
 
 
 @router.delete("/{device_id}", status_code=status.HTTP_204_NO_CONTENT)

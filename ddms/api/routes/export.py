@@ -8,7 +8,7 @@ from typing import Any
 from fastapi import APIRouter
 from starlette.responses import StreamingResponse
 
-from ddms.api.deps import AggregateParam, CurrentUser, SessionDep, TimeRangeDep
+from ddms.api.deps import AggregateParam, Authenticated, SessionDep, TimeRangeDep
 from ddms.api.openapi import errors
 from ddms.services import export, readings
 
@@ -34,7 +34,7 @@ def _response(plan: export.ExportPlan) -> StreamingResponse:
 async def export_device(
     device_id: uuid.UUID,
     session: SessionDep,
-    _: CurrentUser,
+    _: Authenticated,
     window: TimeRangeDep,
     aggregate: AggregateParam = None,
 ) -> StreamingResponse:
@@ -47,7 +47,7 @@ async def export_device(
 async def export_group(
     group_id: uuid.UUID,
     session: SessionDep,
-    _: CurrentUser,
+    _: Authenticated,
     window: TimeRangeDep,
 ) -> StreamingResponse:
     start, end = window
@@ -57,7 +57,7 @@ async def export_group(
 @router.get("/devices", response_class=StreamingResponse, responses=CSV_RESPONSES)
 async def export_devices(
     session: SessionDep,
-    _: CurrentUser,
+    _: Authenticated,
     window: TimeRangeDep,
     device_ids: str | None = None,
 ) -> StreamingResponse:

@@ -6,7 +6,7 @@ import uuid
 
 from fastapi import APIRouter, Response, status
 
-from ddms.api.deps import AdminUser, CurrentUser, SessionDep
+from ddms.api.deps import AdminUser, Authenticated, SessionDep
 from ddms.api.openapi import errors
 from ddms.schemas.devices import GroupCreate, GroupDetail, GroupPublic, GroupUpdate
 from ddms.services import groups
@@ -20,12 +20,12 @@ async def create_group(body: GroupCreate, session: SessionDep, _: AdminUser) -> 
 
 
 @router.get("", response_model=list[GroupPublic])
-async def list_groups(session: SessionDep, _: CurrentUser) -> list[GroupPublic]:
+async def list_groups(session: SessionDep, _: Authenticated) -> list[GroupPublic]:
     return await groups.list_groups(session=session)
 
 
 @router.get("/{group_id}", response_model=GroupDetail)
-async def get_group(group_id: uuid.UUID, session: SessionDep, _: CurrentUser) -> GroupDetail:
+async def get_group(group_id: uuid.UUID, session: SessionDep, _: Authenticated) -> GroupDetail:
     return await groups.group_detail(session=session, group_id=group_id)
 
 

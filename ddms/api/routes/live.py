@@ -11,8 +11,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request
 from starlette.responses import StreamingResponse
 
-from ddms import db
-from ddms.api.deps import AdminUser, BearerDep, CurrentUser, SessionDep, SettingsDep
+from ddms.api.deps import AdminUser, Authenticated, BearerDep, SessionDep, SettingsDep
 from ddms.api.openapi import errors
 from ddms.errors import Unauthorized
 from ddms.services import live, stream_access
@@ -47,8 +46,7 @@ async def stream(request: Request, settings: SettingsDep, credentials: BearerDep
     given = credentials.credentials if credentials is not None else token
     if not given:
         raise Unauthorized("Not authenticated")
-    async with db.session_scope() as session:  # closed before streaming starts
-        grant, devices = await stream_access.token_grant(session=session, settings=settings, token=given)
+    grant, devices = await stream_access.token_grant(settings=settings, token=given)  # no session held
     policy: stream_access.RecheckPolicy = request.app.state.stream_policy
     watch = stream_access.Watch(grant, devices, policy)
     return StreamingResponse(stream_access.guarded(feed.events(watch.allowed), watch),
@@ -56,7 +54,7 @@ async def stream(request: Request, settings: SettingsDep, credentials: BearerDep
 
 
 @router.get("/{device_id}/latest")
-async def latest(device_id: uuid.UUID, session: SessionDep, _: CurrentUser) -> dict[str, Any]:
+async def latest(device_id: uuid.UUID, session: SessionDep, _: Authenticated) -> dict[str, Any]:
     return await live.latest_for_device(session=session, device_id=device_id)
 
 

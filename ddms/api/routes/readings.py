@@ -11,7 +11,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from ddms.api.deps import AggregateParam, CurrentUser, SessionDep, TimeRangeDep
+from ddms.api.deps import AggregateParam, Authenticated, SessionDep, TimeRangeDep
 from ddms.api.openapi import errors
 from ddms.schemas.readings import (
     AggregatedReading,
@@ -31,7 +31,7 @@ router = APIRouter(prefix="/api/readings", tags=["readings"])
 async def list_readings(
     device_id: uuid.UUID,
     session: SessionDep,
-    _: CurrentUser,
+    _: Authenticated,
     window: TimeRangeDep,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     offset: Annotated[int, Query(ge=0, le=readings.MAX_OFFSET)] = 0,
@@ -53,7 +53,7 @@ async def list_readings(
 
 
 @router.get("/{device_id}/latest", response_model=LatestReading)
-async def latest_reading(device_id: uuid.UUID, session: SessionDep, _: CurrentUser) -> LatestReading:
+async def latest_reading(device_id: uuid.UUID, session: SessionDep, _: Authenticated) -> LatestReading:
     reading = await readings.latest(session, device_id)
     return LatestReading(device_id=device_id, timestamp=reading.timestamp, value=reading.value)
 
@@ -62,7 +62,7 @@ async def latest_reading(device_id: uuid.UUID, session: SessionDep, _: CurrentUs
 async def count_readings(
     device_id: uuid.UUID,
     session: SessionDep,
-    _: CurrentUser,
+    _: Authenticated,
     window: TimeRangeDep,
 ) -> ReadingCount:
     start, end = window
@@ -73,7 +73,7 @@ async def count_readings(
 async def reading_series(
     device_id: uuid.UUID,
     session: SessionDep,
-    _: CurrentUser,
+    _: Authenticated,
     window: TimeRangeDep,
     max_points: Annotated[int, Query(ge=1, le=10_000)] = 1000,
 ) -> SeriesPublic:
