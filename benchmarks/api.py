@@ -106,10 +106,17 @@ def start_ddms(name: str, url: str, data_dir: Path, *, metrics: bool) -> Server:
     port = free_port()
     env = {key: value for key, value in os.environ.items() if key.lower() not in Settings.model_fields}  # noqa: TID251
     env |= {
-        "PYTHONPATH": str(ROOT), "DATABASE_URL": url, "DDMS_DATA_DIR": str(data_dir),
-        "COLLECTOR_ENABLED": "false", "HISTORY_JOBS_ENABLED": "false", "COOKIE_SECURE": "false",
-        "DDMS_OWNER_PASSWORD": PASSWORD, "JWT_SECRET_KEY": SECRET, "LOG_LEVEL": "WARNING",
-        "PROMETHEUS_ENABLED": str(metrics).lower(), "PUBLIC_STREAM": "false",
+        "PYTHONPATH": str(ROOT),
+        "DATABASE_URL": url,
+        "DDMS_DATA_DIR": str(data_dir),
+        "COLLECTOR_ENABLED": "false",
+        "HISTORY_JOBS_ENABLED": "false",
+        "COOKIE_SECURE": "false",
+        "DDMS_OWNER_PASSWORD": PASSWORD,
+        "JWT_SECRET_KEY": SECRET,
+        "LOG_LEVEL": "WARNING",
+        "PROMETHEUS_ENABLED": str(metrics).lower(),
+        "PUBLIC_STREAM": "false",
     }
     command = [sys.executable, "-m", "ddms", "serve", "--host", "127.0.0.1", "--port", str(port)]
     process = subprocess.Popen(command, env=env, cwd=ROOT, stdout=subprocess.DEVNULL)
@@ -145,11 +152,20 @@ async def drop_pg() -> None:
 def device_body(index: int) -> dict[str, object]:
     """A realistic device: float32 sensor with all four thresholds and a description."""
     return {
-        "name": f"Line {index // 20 + 1} sensor {index:04d}", "description": "Bench device on the simulator",
-        "modbus_ip": "127.0.0.1", "modbus_port": 5020, "modbus_slave_id": 1 + index % 247,
-        "modbus_register": (2 * index) % 65000, "data_type": "float32", "unit": "°C",
-        "sampling_interval": 5, "threshold_critical_lower": 0.0, "threshold_warning_lower": 10.0,
-        "threshold_warning_upper": 80.0, "threshold_critical_upper": 95.0, "hysteresis": 0.5,
+        "name": f"Line {index // 20 + 1} sensor {index:04d}",
+        "description": "Bench device on the simulator",
+        "modbus_ip": "127.0.0.1",
+        "modbus_port": 5020,
+        "modbus_slave_id": 1 + index % 247,
+        "modbus_register": (2 * index) % 65000,
+        "data_type": "float32",
+        "unit": "°C",
+        "sampling_interval": 5,
+        "threshold_critical_lower": 0.0,
+        "threshold_warning_lower": 10.0,
+        "threshold_warning_upper": 80.0,
+        "threshold_critical_upper": 95.0,
+        "hysteresis": 0.5,
     }
 
 
@@ -189,7 +205,12 @@ async def put_bytes(bare: Server, name: str, content: bytes) -> None:
 
 
 async def measure(
-    server: Server, path: str, token: str, concurrency: int, seconds: float, client: str,
+    server: Server,
+    path: str,
+    token: str,
+    concurrency: int,
+    seconds: float,
+    client: str,
 ) -> Result:
     cpu0 = server.cpu()
     if client == "wrk":
@@ -225,8 +246,9 @@ def header(title: str) -> None:
     print(f"{'point (ms; CPU in ms per request)':<34} {cols} | {cols} | rate÷b p95÷b")
 
 
-async def phase_small(args: argparse.Namespace, ddms: Server, plain: Server | None, bare: Server,
-                      token: str, device_path: str) -> None:
+async def phase_small(
+    args: argparse.Namespace, ddms: Server, plain: Server | None, bare: Server, token: str, device_path: str
+) -> None:
     header(f"DDMS {args.devices} devices | bare FastAPI, same bytes | ratios to bare")
     for path, label in (("/api/devices", "GET /api/devices"), (device_path, "GET /api/devices/{id}")):
         for concurrency in args.concurrency:
@@ -237,8 +259,10 @@ async def phase_small(args: argparse.Namespace, ddms: Server, plain: Server | No
                 off = await measure(plain, path, token, concurrency, args.seconds, args.client)
                 print_point("  same, PROMETHEUS_ENABLED=false", off, base)
                 cost = 1000 * (ours.cpu_seconds / max(1, ours.count) - off.cpu_seconds / max(1, off.count))
-                print(f"  HTTP metrics: {cost:+.3f} ms CPU per request, "
-                      f"req/s on ÷ off {ours.rate / off.rate:.2f}")
+                print(
+                    f"  HTTP metrics: {cost:+.3f} ms CPU per request, "
+                    f"req/s on ÷ off {ours.rate / off.rate:.2f}"
+                )
 
 
 async def sse_under_load(args: argparse.Namespace, server: Server, token: str) -> list[float]:
@@ -259,13 +283,17 @@ async def sse_under_load(args: argparse.Namespace, server: Server, token: str) -
 
 def print_sse(label: str, ours: list[float], base: list[float]) -> None:
     gap = statistics.median(ours) - statistics.median(base)
-    print(f"{label:<44} DDMS median {statistics.median(ours):7.1f} ms (max {max(ours):7.1f}) | "
-          f"bare {statistics.median(base):6.1f} ms (max {max(base):6.1f}) | DDMS − bare {gap:+7.1f} ms")
+    print(
+        f"{label:<44} DDMS median {statistics.median(ours):7.1f} ms (max {max(ours):7.1f}) | "
+        f"bare {statistics.median(base):6.1f} ms (max {max(base):6.1f}) | DDMS − bare {gap:+7.1f} ms"
+    )
 
 
 async def phase_sse(args: argparse.Namespace, ddms: Server, bare: Server, token: str) -> None:
-    print(f"\nSSE first frame of /api/devices/stream, {args.sse_repeat} fresh connections (target: "
-          "DDMS − bare ≤ 50 ms)")
+    print(
+        f"\nSSE first frame of /api/devices/stream, {args.sse_repeat} fresh connections (target: "
+        "DDMS − bare ≤ 50 ms)"
+    )
     path = f"/api/devices/stream?token={token}"
     ours = await sse_first_frame(ddms.port, path, args.sse_repeat)
     base = await sse_first_frame(bare.port, path, args.sse_repeat)
@@ -292,27 +320,44 @@ def p50_p95(values: list[float]) -> str:
     return f"p50 {statistics.median(values):6.1f} ms, p95 {values[int(0.95 * (len(values) - 1))]:6.1f} ms"
 
 
-async def phase_lists(args: argparse.Namespace, ddms: Server, bare: Server, token: str, device_id: str,
-                      devices: int, bare_path: str) -> None:
+async def phase_lists(
+    args: argparse.Namespace,
+    ddms: Server,
+    bare: Server,
+    token: str,
+    device_id: str,
+    devices: int,
+    bare_path: str,
+) -> None:
     """The list of ``devices`` one request at a time: repeated, and rebuilt after every write."""
     ours = await sequential(ddms, "/api/devices", token, args.large_repeat)
     again = await rebuilt(ddms, token, device_id, args.large_repeat)
     base = await sequential(bare, bare_path, token, args.large_repeat)
-    print(f"{devices:>5} devices, repeated      DDMS {p50_p95(ours)} | bare {p50_p95(base)} | "
-          f"p50 ÷ bare {statistics.median(ours) / statistics.median(base):5.1f}")
-    print(f"{devices:>5} devices, after a write DDMS {p50_p95(again)} | (HTTP client included; "
-          "target for 1000: < 100 ms)")
+    print(
+        f"{devices:>5} devices, repeated      DDMS {p50_p95(ours)} | bare {p50_p95(base)} | "
+        f"p50 ÷ bare {statistics.median(ours) / statistics.median(base):5.1f}"
+    )
+    print(
+        f"{devices:>5} devices, after a write DDMS {p50_p95(again)} | (HTTP client included; "
+        "target for 1000: < 100 ms)"
+    )
 
 
 async def phase_large(
-    args: argparse.Namespace, ddms: Server, bare: Server, token: str, device_id: str,
+    args: argparse.Namespace,
+    ddms: Server,
+    bare: Server,
+    token: str,
+    device_id: str,
 ) -> None:
     started = time.perf_counter()
     await add_devices(ddms.base, token, args.devices, args.large - args.devices)
     content = await capture(ddms.base, token, "/api/devices")
     await put_bytes(bare, "large", content)
-    print(f"\n(added {args.large - args.devices} devices through POST /api/devices in "
-          f"{time.perf_counter() - started:.1f} s; list of {args.large}: {len(content) / 1024:.0f} KB)")
+    print(
+        f"\n(added {args.large - args.devices} devices through POST /api/devices in "
+        f"{time.perf_counter() - started:.1f} s; list of {args.large}: {len(content) / 1024:.0f} KB)"
+    )
     await phase_lists(args, ddms, bare, token, device_id, args.large, "/api/devices-large")
 
 
@@ -338,10 +383,12 @@ async def run(args: argparse.Namespace) -> None:
         await put_bytes(bare, "one", await capture(ddms.base, token, f"/api/devices/{device_id}"))
         await put_bytes(bare, "stream", await sse_frame_of(ddms.port, token))
         load1 = os.getloadavg()
-        print(f"backend {'PostgreSQL' if postgres else 'SQLite'}; list of {args.devices} devices "
-              f"{len(listing) / 1024:.1f} KB; {args.seconds:g} s per point; client {args.client}; "
-              f"{os.cpu_count()} CPUs, load average {load1[0]:.2f} / {load1[1]:.2f} / {load1[2]:.2f} "
-              "at start")
+        print(
+            f"backend {'PostgreSQL' if postgres else 'SQLite'}; list of {args.devices} devices "
+            f"{len(listing) / 1024:.1f} KB; {args.seconds:g} s per point; client {args.client}; "
+            f"{os.cpu_count()} CPUs, load average {load1[0]:.2f} / {load1[1]:.2f} / {load1[2]:.2f} "
+            "at start"
+        )
         await phase_small(args, ddms, plain, bare, token, f"/api/devices/{device_id}")
         await phase_sse(args, ddms, bare, token)
         print(f"\nGET /api/devices one request at a time ({args.large_repeat}×), keep-alive")
@@ -371,18 +418,24 @@ async def sse_frame_of(port: int, token: str) -> bytes:
 
 def main() -> None:
     parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--backend", choices=["postgresql", "sqlite"], default="postgresql")
     parser.add_argument("--devices", type=int, default=100)
     parser.add_argument("--large", type=int, default=1000, help="devices in the large-list phase")
     parser.add_argument("--seconds", type=float, default=3.0, help="measured seconds per point")
-    parser.add_argument("--concurrency", type=lambda text: [int(c) for c in text.split(",")],
-                        default=[10, 50])
+    parser.add_argument(
+        "--concurrency", type=lambda text: [int(c) for c in text.split(",")], default=[10, 50]
+    )
     parser.add_argument("--client", choices=["auto", "asyncio", "wrk"], default="auto")
     parser.add_argument("--sse-repeat", type=int, default=10)
     parser.add_argument("--large-repeat", type=int, default=30)
-    parser.add_argument("--no-metrics-off", dest="metrics_off", action="store_false",
-                        help="skip the second server without HTTP metrics")
+    parser.add_argument(
+        "--no-metrics-off",
+        dest="metrics_off",
+        action="store_false",
+        help="skip the second server without HTTP metrics",
+    )
     args = parser.parse_args()
     if args.client == "auto":
         args.client = "wrk" if shutil.which("wrk") else "asyncio"

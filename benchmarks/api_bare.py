@@ -41,8 +41,11 @@ async def _frames() -> AsyncIterator[bytes]:
 
 @app.get("/api/devices/stream")
 async def stream() -> StreamingResponse:
-    return StreamingResponse(_frames(), media_type="text/event-stream",
-                             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+    return StreamingResponse(
+        _frames(),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )
 
 
 @app.get("/api/devices")

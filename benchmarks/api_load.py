@@ -54,7 +54,7 @@ async def read_response(reader: asyncio.StreamReader) -> int:
     at = lower.find(b"\r\ncontent-length:")
     if at >= 0:
         end = lower.index(b"\r\n", at + 2)
-        await reader.readexactly(int(lower[at + 17:end]))
+        await reader.readexactly(int(lower[at + 17 : end]))
     elif b"transfer-encoding: chunked" in lower:
         while True:
             size = int((await reader.readuntil(b"\r\n")).strip(), 16)
@@ -65,7 +65,12 @@ async def read_response(reader: asyncio.StreamReader) -> int:
 
 
 async def load(
-    port: int, path: str, token: str | None, concurrency: int, seconds: float, requests: int | None = None,
+    port: int,
+    path: str,
+    token: str | None,
+    concurrency: int,
+    seconds: float,
+    requests: int | None = None,
 ) -> Result:
     """``concurrency`` keep-alive connections in a closed loop for ``seconds`` (or ``requests`` in all)."""
     message = request_bytes(path, token)
@@ -73,8 +78,9 @@ async def load(
     latencies: list[float] = []
     errors = 0
 
-    async def worker(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, until: float, quota: int,
-                     record: bool) -> None:
+    async def worker(
+        reader: asyncio.StreamReader, writer: asyncio.StreamWriter, until: float, quota: int, record: bool
+    ) -> None:
         nonlocal errors
         done = 0
         while done < quota and time.perf_counter() < until:
@@ -121,8 +127,12 @@ async def wrk_load(url: str, token: str | None, concurrency: int, seconds: float
         await _wrk([*base[:3], "-d1s", *base[3:]])  # warm-up
         figures = await _wrk([*base[:3], f"-d{max(1, round(seconds))}s", *base[3:]])  # whole seconds only
     p = (figures["p50"] / 1000, figures["p95"] / 1000, figures["p99"] / 1000)
-    return Result(figures["requests"], figures["duration_us"] / 1e6, figures["errors"] + figures["status"],
-                  given_percentiles=p)
+    return Result(
+        figures["requests"],
+        figures["duration_us"] / 1e6,
+        figures["errors"] + figures["status"],
+        given_percentiles=p,
+    )
 
 
 async def _wrk(command: list[str]) -> dict[str, int]:

@@ -68,8 +68,11 @@ async def create_pg(admin_url: str) -> str:
         await conn.execute(f'CREATE DATABASE "{PG_BENCH_DB}"')
     finally:
         await conn.close()
-    return make_url(admin_url).set(drivername="postgresql+asyncpg", database=PG_BENCH_DB).render_as_string(
-        hide_password=False)
+    return (
+        make_url(admin_url)
+        .set(drivername="postgresql+asyncpg", database=PG_BENCH_DB)
+        .render_as_string(hide_password=False)
+    )
 
 
 async def drop_pg(admin_url: str) -> None:
@@ -120,11 +123,19 @@ async def main(devices: int, interval: int, seconds: float, postgres: str | None
             reset_bus()
             signals = catalog(devices + 8)[8:]  # the float32 sensors
             async with db.session_scope() as session:
-                session.add_all(Device(
-                    name=s.name, modbus_ip="127.0.0.1", modbus_port=port, modbus_slave_id=s.unit_id,
-                    modbus_register=s.address, modbus_register_count=2, data_type="float32",
-                    sampling_interval=interval,
-                ) for s in signals)
+                session.add_all(
+                    Device(
+                        name=s.name,
+                        modbus_ip="127.0.0.1",
+                        modbus_port=port,
+                        modbus_slave_id=s.unit_id,
+                        modbus_register=s.address,
+                        modbus_register_count=2,
+                        data_type="float32",
+                        sampling_interval=interval,
+                    )
+                    for s in signals
+                )
                 await session.commit()
             lags: list[float] = []
             original = Poller.poll_once
@@ -134,8 +145,12 @@ async def main(devices: int, interval: int, seconds: float, postgres: str | None
                 return await original(self)
 
             Poller.poll_once = measured  # type: ignore[method-assign]
-            settings = load_settings(database_url=url, modbus_timeout=2.0, ddms_data_dir=Path(tmp),
-                                     jwt_secret_key="bench-" + "x" * 40)
+            settings = load_settings(
+                database_url=url,
+                modbus_timeout=2.0,
+                ddms_data_dir=Path(tmp),
+                jwt_secret_key="bench-" + "x" * 40,
+            )
             collector = Collector(settings)
             await collector.start()
             stalls: list[float] = []
@@ -172,16 +187,22 @@ async def main(devices: int, interval: int, seconds: float, postgres: str | None
     lags_ms = sorted(lag * 1000 for lag in lags) or [0.0]
     p99 = lags_ms[min(len(lags_ms) - 1, int(len(lags_ms) * 0.99))]
     rate = polls / wall
-    print(f"database {'PostgreSQL' if postgres else 'SQLite'}, "
-          f"devices {devices}, interval {interval} s, measured {wall:.1f} s on {published} polls")
+    print(
+        f"database {'PostgreSQL' if postgres else 'SQLite'}, "
+        f"devices {devices}, interval {interval} s, measured {wall:.1f} s on {published} polls"
+    )
     print(f"polls per second        {rate:9.1f}  (due: {devices / interval:.1f})")
-    print(f"on schedule             {100 * on_time / max(1, on_time + late + missed):9.3f} %  "
-          f"(late {late}, missed {missed}, failed {failed})")
+    print(
+        f"on schedule             {100 * on_time / max(1, on_time + late + missed):9.3f} %  "
+        f"(late {late}, missed {missed}, failed {failed})"
+    )
     print(f"schedule lag p50 / p99  {statistics.median(lags_ms):9.2f} / {p99:.2f} ms")
     share = 100 * cpu / wall
     print(f"collector CPU per poll  {1e6 * cpu / max(1, polls):9.1f} us  ({share:.1f} % of one core)")
-    print(f"event-loop stalls       max {stall_ms[-1]:.1f} ms, > 50 ms: {sum(s > 50 for s in stall_ms)}, "
-          f"> 100 ms: {sum(s > 100 for s in stall_ms)}")
+    print(
+        f"event-loop stalls       max {stall_ms[-1]:.1f} ms, > 50 ms: {sum(s > 50 for s in stall_ms)}, "
+        f"> 100 ms: {sum(s > 100 for s in stall_ms)}"
+    )
     print(f"readings written / s    {written / wall:9.1f}")
     print(f"every reading stored    {stored == total_taken}  ({stored} stored, {total_taken} written)")
     print(f"raw pymodbus ceiling    {ceiling:9.1f} round trips/s on one connection (sequential)")
@@ -193,8 +214,12 @@ if __name__ == "__main__":
     parser.add_argument("--devices", type=int, default=1000)
     parser.add_argument("--interval", type=int, default=1)
     parser.add_argument("--seconds", type=float, default=30.0)
-    parser.add_argument("--postgres", metavar="ADMIN_URL", nargs="?",
-                        const="postgresql://postgres@127.0.0.1:5432/postgres",
-                        help="write to a scratch PostgreSQL database made through ADMIN_URL (default SQLite)")
+    parser.add_argument(
+        "--postgres",
+        metavar="ADMIN_URL",
+        nargs="?",
+        const="postgresql://postgres@127.0.0.1:5432/postgres",
+        help="write to a scratch PostgreSQL database made through ADMIN_URL (default SQLite)",
+    )
     args = parser.parse_args()
     asyncio.run(main(args.devices, args.interval, args.seconds, args.postgres))

@@ -41,8 +41,15 @@ REPO = Path(__file__).resolve().parents[1]
 if sys.path and Path(sys.path[0]).resolve() == REPO / "benchmarks":
     sys.path[0] = str(REPO)  # `collector` is the package, not the benchmarks/collector.py script
 CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+]
 OWNER_PASSWORD = "bench-owner-password"  # noqa: S105 - a throwaway data directory
 MODULUS = 1_000_000
 
@@ -122,9 +129,18 @@ def serve(port: int, data_dir: Path, count: int) -> None:
         async with db.session_scope() as session:
             existing = await devices.list_devices(session=session)
             for i in range(len(existing), count):
-                await devices.create_device(session=session, data=DeviceCreate(
-                    name=f"Bench {i:03d}", modbus_ip="127.0.0.1", modbus_port=1, modbus_slave_id=1,
-                    modbus_register=i, unit="u", sampling_interval=3600))
+                await devices.create_device(
+                    session=session,
+                    data=DeviceCreate(
+                        name=f"Bench {i:03d}",
+                        modbus_ip="127.0.0.1",
+                        modbus_port=1,
+                        modbus_slave_id=1,
+                        modbus_register=i,
+                        unit="u",
+                        sampling_interval=3600,
+                    ),
+                )
             rows = (await devices.list_devices(session=session))[:count]
         ids.extend(row.id for row in rows)
         names = {row.id: row.name for row in rows}
@@ -138,8 +154,9 @@ def serve(port: int, data_dir: Path, count: int) -> None:
                 await asyncio.sleep(delay)
             device_id = ids[k % len(ids)]
             stamp = float(int(time.time() * 1000) % MODULUS)
-            bus.publish_reading(LatestValue(device_id, datetime.now(UTC), stamp, "normal", "online",
-                                            names[device_id], "u"))
+            bus.publish_reading(
+                LatestValue(device_id, datetime.now(UTC), stamp, "normal", "online", names[device_id], "u")
+            )
             k += 1
 
     running = asyncio.Event()
@@ -151,9 +168,16 @@ def serve(port: int, data_dir: Path, count: int) -> None:
     nicegui_app.add_api_route("/_bench/inject/{state}", set_injection, methods=["POST"])
     tasks: list[asyncio.Task[None]] = []
     nicegui_app.on_startup(lambda: tasks.append(asyncio.create_task(inject())))
-    settings = load_settings(ddms_data_dir=data_dir, collector_enabled=False, cookie_secure=False,
-                             ddms_owner_password=OWNER_PASSWORD, jwt_secret_key="bench-" + "z" * 40,
-                             host="127.0.0.1", port=port, log_level="WARNING")
+    settings = load_settings(
+        ddms_data_dir=data_dir,
+        collector_enabled=False,
+        cookie_secure=False,
+        ddms_owner_password=OWNER_PASSWORD,
+        jwt_secret_key="bench-" + "z" * 40,
+        host="127.0.0.1",
+        port=port,
+        log_level="WARNING",
+    )
     uvicorn.run(create_app(settings), host="127.0.0.1", port=port, log_level="warning")
 
 
@@ -215,8 +239,11 @@ async def wait_ready(url: str, count: int, process: subprocess.Popen[bytes]) -> 
                 raise SystemExit(f"the benchmark server exited with {process.returncode}")
             try:
                 if (await http.get("/api/health")).status_code == 200:
-                    token = (await http.post("/api/auth/login", json={
-                        "username": "admin", "password": OWNER_PASSWORD})).json()["access_token"]
+                    token = (
+                        await http.post(
+                            "/api/auth/login", json={"username": "admin", "password": OWNER_PASSWORD}
+                        )
+                    ).json()["access_token"]
                     listed = await http.get("/api/devices", headers={"Authorization": f"Bearer {token}"})
                     if len(listed.json()) >= count:
                         return
@@ -234,8 +261,9 @@ async def open_client(browser: object, url: str, selector: str, state: dict, cou
     loads = [0]
     page.on("load", lambda _page: loads.__setitem__(0, loads[0] + 1))
     await page.goto(url, timeout=180_000)
-    await page.wait_for_function(f"document.querySelectorAll({json.dumps(selector)}).length >= {count}",
-                                 timeout=180_000)
+    await page.wait_for_function(
+        f"document.querySelectorAll({json.dumps(selector)}).length >= {count}", timeout=180_000
+    )
     return ctx, page, loads
 
 
@@ -247,8 +275,19 @@ async def inject(url: str, on: bool) -> None:
         reply.raise_for_status()
 
 
-async def measure(browser: object, url: str, path: str, selector: str, state: dict, clients: int,
-                  count: int, seconds: float, warmup: float, server: object, idle: float) -> Result:
+async def measure(
+    browser: object,
+    url: str,
+    path: str,
+    selector: str,
+    state: dict,
+    clients: int,
+    count: int,
+    seconds: float,
+    warmup: float,
+    server: object,
+    idle: float,
+) -> Result:
     """Open the clients while the injector is paused, then publish, warm up and measure."""
     opened = [await open_client(browser, url + path, selector, state, count) for _ in range(clients)]
     await inject(url, on=True)
@@ -276,10 +315,20 @@ async def measure(browser: object, url: str, path: str, selector: str, state: di
     window = time.monotonic() - window_start
     for ctx, _page, _loads in opened:
         await ctx.close()
-    return Result(path, clients, len(latencies), int(count * window * clients), statistics.median(latencies)
-                  if latencies else float("nan"), percentile(latencies, 0.99), max(latencies, default=0.0),
-                  cpu_cores, (cpu_cores - idle) / clients, reloads, browser_cores,
-                  received / window / clients / 1024)
+    return Result(
+        path,
+        clients,
+        len(latencies),
+        int(count * window * clients),
+        statistics.median(latencies) if latencies else float("nan"),
+        percentile(latencies, 0.99),
+        max(latencies, default=0.0),
+        cpu_cores,
+        (cpu_cores - idle) / clients,
+        reloads,
+        browser_cores,
+        received / window / clients / 1024,
+    )
 
 
 async def drive(args: argparse.Namespace) -> list[Result]:
@@ -289,8 +338,17 @@ async def drive(args: argparse.Namespace) -> list[Result]:
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     with tempfile.TemporaryDirectory() as tmp:
-        command = [sys.executable, __file__, "--serve", "--port", str(port), "--data-dir", tmp,
-                   "--devices", str(args.devices)]
+        command = [
+            sys.executable,
+            __file__,
+            "--serve",
+            "--port",
+            str(port),
+            "--data-dir",
+            tmp,
+            "--devices",
+            str(args.devices),
+        ]
         process = subprocess.Popen(command, cwd=REPO)  # noqa: ASYNC220 - started once, before measuring
         try:
             await wait_ready(url, args.devices, process)
@@ -315,8 +373,19 @@ async def drive(args: argparse.Namespace) -> list[Result]:
                 results = []
                 for path, selector in (("/_bench/bare", ".bench-value"), ("/", ".ddms-numeral")):
                     for clients in args.clients:
-                        result = await measure(browser, url, path, selector, state, clients, args.devices,
-                                               args.seconds, args.warmup, server, idle)
+                        result = await measure(
+                            browser,
+                            url,
+                            path,
+                            selector,
+                            state,
+                            clients,
+                            args.devices,
+                            args.seconds,
+                            args.warmup,
+                            server,
+                            idle,
+                        )
                         print(json.dumps(result.__dict__))
                         results.append(result)
                 await browser.close()
@@ -329,18 +398,22 @@ async def drive(args: argparse.Namespace) -> list[Result]:
 def report(results: list[Result], devices: int) -> None:
     base = {r.clients: r for r in results if r.page == "/_bench/bare"}
     print(f"\nUI latency, {devices} devices x 1 reading/s, bus publish -> value in the browser DOM")
-    print(f"{'page':<22}{'clients':>8}{'p50 ms':>9}{'p99 ms':>9}{'max ms':>9}{'delivered':>11}"
-          f"{'CPU/client':>12}{'p99 vs base':>13}{'CPU vs base':>13}{'reloads':>9}{'browsers':>10}"
-          f"{'KiB/s/client':>14}")
+    print(
+        f"{'page':<22}{'clients':>8}{'p50 ms':>9}{'p99 ms':>9}{'max ms':>9}{'delivered':>11}"
+        f"{'CPU/client':>12}{'p99 vs base':>13}{'CPU vs base':>13}{'reloads':>9}{'browsers':>10}"
+        f"{'KiB/s/client':>14}"
+    )
     for r in results:
         b = base.get(r.clients)
         name = "baseline: bare labels" if r.page == "/_bench/bare" else "dashboard (/)"
         ratio_p99 = f"{r.p99 / b.p99:.2f}x" if b and b.p99 else "-"
         ratio_cpu = f"{r.per_client / b.per_client:.2f}x" if b and b.per_client > 0 else "-"
         delivered = r.samples / max(r.expected, 1)
-        print(f"{name:<22}{r.clients:>8}{r.p50:>9.0f}{r.p99:>9.0f}{r.worst:>9.0f}{delivered:>10.0%}"
-              f"{r.per_client * 100:>10.1f} %{ratio_p99:>13}{ratio_cpu:>13}{r.reloads:>9}"
-              f"{r.browser_cores * 100:>8.0f} %{r.kib_per_client:>14.0f}")
+        print(
+            f"{name:<22}{r.clients:>8}{r.p50:>9.0f}{r.p99:>9.0f}{r.worst:>9.0f}{delivered:>10.0%}"
+            f"{r.per_client * 100:>10.1f} %{ratio_p99:>13}{ratio_cpu:>13}{r.reloads:>9}"
+            f"{r.browser_cores * 100:>8.0f} %{r.kib_per_client:>14.0f}"
+        )
     load = ", ".join(f"{value:.1f}" for value in os.getloadavg())
     print(f"machine: {os.cpu_count()} CPUs, load average at the end {load} (all processes)")
     dash = [r for r in results if r.page == "/"]
@@ -349,13 +422,16 @@ def report(results: list[Result], devices: int) -> None:
         verdict = "met" if worst < 500 else "NOT met"
         print(f"\ntarget p99 < 500 ms: {verdict} (worst dashboard p99 {worst:.0f} ms)")
         if len(dash) > 1:
-            print(f"per-client CPU, {dash[0].clients} -> {dash[-1].clients} clients: "
-                  f"{dash[0].per_client * 100:.1f} % -> {dash[-1].per_client * 100:.1f} % of one core")
+            print(
+                f"per-client CPU, {dash[0].clients} -> {dash[-1].clients} clients: "
+                f"{dash[0].per_client * 100:.1f} % -> {dash[-1].per_client * 100:.1f} % of one core"
+            )
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, default=0, help=argparse.SUPPRESS)
     parser.add_argument("--data-dir", type=Path, help=argparse.SUPPRESS)

@@ -47,9 +47,15 @@ DEAD_LINK_TIMEOUTS = 3  # timeouts in a row with no answer received: the link is
 UNSOLICITED_LIMIT = 8  # answers to no request in flight tolerated between two real answers
 
 EXCEPTION_NAMES = {
-    1: "illegal function", 2: "illegal data address", 3: "illegal data value",
-    4: "server device failure", 5: "acknowledge", 6: "server device busy",
-    8: "memory parity error", 10: "gateway path unavailable", 11: "gateway target failed to respond",
+    1: "illegal function",
+    2: "illegal data address",
+    3: "illegal data value",
+    4: "server device failure",
+    5: "acknowledge",
+    6: "server device busy",
+    8: "memory parity error",
+    10: "gateway path unavailable",
+    11: "gateway target failed to respond",
 }
 
 
@@ -114,9 +120,11 @@ class _Link(asyncio.Protocol):
             return
         if len(self.buffer) + len(data) > self._receive_budget():
             # Checked before anything is copied or parsed: a flood costs one comparison per read.
-            self._fault(BadResponse(
-                f"the device sent more data than answers to {len(self.pending)} request(s) can hold"
-            ))
+            self._fault(
+                BadResponse(
+                    f"the device sent more data than answers to {len(self.pending)} request(s) can hold"
+                )
+            )
             return
         buffer = self.buffer
         buffer += data
@@ -131,7 +139,7 @@ class _Link(asyncio.Protocol):
             end = 6 + length
             if len(buffer) < end:
                 return
-            pdu = bytes(buffer[MBAP.size:end])
+            pdu = bytes(buffer[MBAP.size : end])
             del buffer[:end]
             self.stats.frames += 1
             future = self.pending.pop(tid, None)
@@ -139,10 +147,12 @@ class _Link(asyncio.Protocol):
                 self.stats.unsolicited += 1
                 self.unsolicited += 1
                 if self.unsolicited >= UNSOLICITED_LIMIT:
-                    self._fault(BadResponse(
-                        f"the device sent {self.unsolicited} answers to no request in flight "
-                        "(unknown transaction ids)"
-                    ))
+                    self._fault(
+                        BadResponse(
+                            f"the device sent {self.unsolicited} answers to no request in flight "
+                            "(unknown transaction ids)"
+                        )
+                    )
                     return
                 continue
             self.answered += 1
@@ -193,7 +203,13 @@ class Hub:
     """
 
     def __init__(
-        self, host: str, port: int, *, timeout: float, retries: int = 0, pipeline_depth: int = 16,
+        self,
+        host: str,
+        port: int,
+        *,
+        timeout: float,
+        retries: int = 0,
+        pipeline_depth: int = 16,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.host, self.port = host, port
@@ -420,8 +436,9 @@ class HubPool:
         key = (host, port)
         hub = self._hubs.get(key)
         if hub is None:
-            hub = self._hubs[key] = Hub(host, port, timeout=self.timeout, retries=self.retries,
-                                        pipeline_depth=self.pipeline_depth)
+            hub = self._hubs[key] = Hub(
+                host, port, timeout=self.timeout, retries=self.retries, pipeline_depth=self.pipeline_depth
+            )
         self._users.setdefault(key, set()).add(user)
         return hub
 

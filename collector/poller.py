@@ -64,31 +64,60 @@ class DeviceConfig:
     @classmethod
     def from_device(cls, device: Device) -> DeviceConfig:
         return cls(
-            id=device.id, name=device.name, unit=device.unit, host=device.modbus_ip,
-            port=device.modbus_port, unit_id=device.modbus_slave_id, address=device.modbus_register,
-            count=device.modbus_register_count, data_type=device.data_type, byte_order=device.byte_order,
-            scale=device.scale, offset=device.offset,
+            id=device.id,
+            name=device.name,
+            unit=device.unit,
+            host=device.modbus_ip,
+            port=device.modbus_port,
+            unit_id=device.modbus_slave_id,
+            address=device.modbus_register,
+            count=device.modbus_register_count,
+            data_type=device.data_type,
+            byte_order=device.byte_order,
+            scale=device.scale,
+            offset=device.offset,
             interval=float(device.sampling_interval),
             threshold_warning_lower=device.threshold_warning_lower,
             threshold_warning_upper=device.threshold_warning_upper,
             threshold_critical_lower=device.threshold_critical_lower,
             threshold_critical_upper=device.threshold_critical_upper,
-            hysteresis=device.hysteresis, status=device.status, last_error=device.last_error,
+            hysteresis=device.hysteresis,
+            status=device.status,
+            last_error=device.last_error,
         )
 
     @property
     def poll_key(self) -> tuple[object, ...]:
         """The fields that change how the device is read; other changes apply without a restart."""
-        return (self.host, self.port, self.unit_id, self.address, self.count, self.data_type,
-                self.byte_order, self.scale, self.offset, self.interval)
+        return (
+            self.host,
+            self.port,
+            self.unit_id,
+            self.address,
+            self.count,
+            self.data_type,
+            self.byte_order,
+            self.scale,
+            self.offset,
+            self.interval,
+        )
 
 
 class Poller:
     """Polls one device until stopped; publishes readings and status changes."""
 
-    def __init__(self, config: DeviceConfig, hub: Hub, writer: Writer, bus: Bus, *,
-                 stats: PollStats | None = None, status: str | None = None, error: str | None = None,
-                 backoff_cap: float = 60.0) -> None:
+    def __init__(
+        self,
+        config: DeviceConfig,
+        hub: Hub,
+        writer: Writer,
+        bus: Bus,
+        *,
+        stats: PollStats | None = None,
+        status: str | None = None,
+        error: str | None = None,
+        backoff_cap: float = 60.0,
+    ) -> None:
         self.config = config
         self.hub, self.writer, self.bus = hub, writer, bus
         self.stats = stats or PollStats()
@@ -175,10 +204,17 @@ class Poller:
         self._level = level
         self._set_status(DeviceStatus.ONLINE, None, now)
         self.writer.add(config.id, now, value)
-        self.bus.publish_reading(LatestValue(
-            device_id=config.id, timestamp=now, value=value, level=level, device_status=DeviceStatus.ONLINE,
-            device_name=config.name, unit=config.unit,
-        ))
+        self.bus.publish_reading(
+            LatestValue(
+                device_id=config.id,
+                timestamp=now,
+                value=value,
+                level=level,
+                device_status=DeviceStatus.ONLINE,
+                device_name=config.name,
+                unit=config.unit,
+            )
+        )
         return True
 
     def _set_status(self, status: str, error: str | None, reading_at: object = None) -> None:
@@ -188,8 +224,14 @@ class Poller:
             if status == DeviceStatus.ONLINE:
                 logger.info("device %s (%s unit %d): online", config.name, self.hub.name, config.unit_id)
             else:
-                logger.warning("device %s (%s unit %d): %s: %s", config.name, self.hub.name, config.unit_id,
-                               status, error)
+                logger.warning(
+                    "device %s (%s unit %d): %s: %s",
+                    config.name,
+                    self.hub.name,
+                    config.unit_id,
+                    status,
+                    error,
+                )
         if changed or not self._published:
             # The bus learns the first status of every run too (it may equal the stored one).
             self._published = True

@@ -37,11 +37,17 @@ class Collector:
         self.backoff_cap = backoff_cap
         self.pollers: dict[uuid.UUID, Poller] = {}
         self.bus: Bus = get_bus()
-        self.pool = HubPool(timeout=settings.modbus_timeout, retries=settings.modbus_retry_attempts,
-                            pipeline_depth=settings.modbus_pipeline_depth)
-        self.writer = Writer(self.bus, batch_size=settings.writer_batch_size,
-                             flush_interval=settings.writer_flush_interval,
-                             buffer_limit=settings.writer_buffer_limit)
+        self.pool = HubPool(
+            timeout=settings.modbus_timeout,
+            retries=settings.modbus_retry_attempts,
+            pipeline_depth=settings.modbus_pipeline_depth,
+        )
+        self.writer = Writer(
+            self.bus,
+            batch_size=settings.writer_batch_size,
+            flush_interval=settings.writer_flush_interval,
+            buffer_limit=settings.writer_buffer_limit,
+        )
         self._changes: set[asyncio.Task[None]] = set()
         self._lock = asyncio.Lock()
         self._unlisten: object = None
@@ -60,8 +66,11 @@ class Collector:
         # Everything loaded so far (modules, the app) lives as long as the process: keep it out of
         # the cyclic GC's full passes, which otherwise stall the loop (and the schedule) for tens of ms.
         gc.freeze()
-        logger.info("collector started: %d device(s) on %d connection(s)", len(self.pollers),
-                    len({(p.config.host, p.config.port) for p in self.pollers.values()}))
+        logger.info(
+            "collector started: %d device(s) on %d connection(s)",
+            len(self.pollers),
+            len({(p.config.host, p.config.port) for p in self.pollers.values()}),
+        )
 
     async def stop(self) -> None:
         if callable(self._unlisten):
@@ -80,9 +89,14 @@ class Collector:
     def _start_poller(self, config: DeviceConfig, previous: Poller | None = None) -> None:
         hub = self.pool.acquire(config.host, config.port, config.id)
         poller = Poller(
-            config, hub, self.writer, self.bus, backoff_cap=self.backoff_cap,
+            config,
+            hub,
+            self.writer,
+            self.bus,
+            backoff_cap=self.backoff_cap,
             stats=previous.stats if previous else None,
-            status=previous.status if previous else None, error=previous.error if previous else None,
+            status=previous.status if previous else None,
+            error=previous.error if previous else None,
         )
         self.pollers[config.id] = poller
         poller.start()
@@ -111,8 +125,11 @@ class Collector:
                 if not db.is_outage(exc):
                     logger.exception("collector: applying a change of device %s failed", device_id)
                     return
-                logger.warning("collector: database unavailable while reloading device %s (attempt %d)",
-                               device_id, attempt + 1)
+                logger.warning(
+                    "collector: database unavailable while reloading device %s (attempt %d)",
+                    device_id,
+                    attempt + 1,
+                )
                 await asyncio.sleep(1.0)
 
     async def _reload(self, device_id: uuid.UUID) -> None:
@@ -135,9 +152,15 @@ class Collector:
             return
         previous = await self._stop_poller(device_id)
         self._start_poller(config, previous)
-        logger.info("collector: %s %s (every %g s from %s:%d unit %d)",
-                    "restarted" if previous else "started", config.name, config.interval, config.host,
-                    config.port, config.unit_id)
+        logger.info(
+            "collector: %s %s (every %g s from %s:%d unit %d)",
+            "restarted" if previous else "started",
+            config.name,
+            config.interval,
+            config.host,
+            config.port,
+            config.unit_id,
+        )
 
     async def wait_idle(self) -> None:
         """Wait until every configuration change received so far has been applied (tests)."""

@@ -77,49 +77,86 @@ class Signal:
     def device_fields(self, host: str, port: int, interval: int = 2) -> dict[str, Any]:
         """The DeviceCreate body that polls this signal."""
         return {
-            "name": self.name, "modbus_ip": host, "modbus_port": port, "modbus_slave_id": self.unit_id,
-            "modbus_register": self.address, "data_type": self.data_type, "byte_order": self.byte_order,
-            "scale": self.scale, "unit": self.unit_label, "sampling_interval": interval,
-            "description": "Built-in simulator", **self.thresholds,
+            "name": self.name,
+            "modbus_ip": host,
+            "modbus_port": port,
+            "modbus_slave_id": self.unit_id,
+            "modbus_register": self.address,
+            "data_type": self.data_type,
+            "byte_order": self.byte_order,
+            "scale": self.scale,
+            "unit": self.unit_label,
+            "sampling_interval": interval,
+            "description": "Built-in simulator",
+            **self.thresholds,
         }
 
 
 def _sine(
     mean: float, amplitude: float, period: float, noise: float = 0.0, phase: float = 0.0
 ) -> Callable[[float], float]:
-    return lambda t: mean + amplitude * math.sin(2 * math.pi * t / period + phase) + (
-        random.gauss(0, noise) if noise else 0.0
+    return lambda t: (
+        mean
+        + amplitude * math.sin(2 * math.pi * t / period + phase)
+        + (random.gauss(0, noise) if noise else 0.0)
     )
 
 
 def catalog(count: int = 8) -> list[Signal]:
     """The documented signals: the eight standard ones, then float32 sensors up to ``count``."""
     standard = [
-        Signal("Sim boiler temperature", "°C", 1, 0, "float32", "ABCD", 1.0, _sine(65, 12, 120, 0.3),
-               {"threshold_warning_upper": 75.0, "threshold_critical_upper": 80.0, "hysteresis": 1.0}),
-        Signal("Sim line pressure", "bar", 1, 2, "float32", "CDAB", 1.0, _sine(4.2, 0.6, 45, 0.02),
-               {"threshold_warning_lower": 3.7, "threshold_warning_upper": 4.7}),
+        Signal(
+            "Sim boiler temperature",
+            "°C",
+            1,
+            0,
+            "float32",
+            "ABCD",
+            1.0,
+            _sine(65, 12, 120, 0.3),
+            {"threshold_warning_upper": 75.0, "threshold_critical_upper": 80.0, "hysteresis": 1.0},
+        ),
+        Signal(
+            "Sim line pressure",
+            "bar",
+            1,
+            2,
+            "float32",
+            "CDAB",
+            1.0,
+            _sine(4.2, 0.6, 45, 0.02),
+            {"threshold_warning_lower": 3.7, "threshold_warning_upper": 4.7},
+        ),
         Signal("Sim coolant flow", "L/min", 2, 0, "int16", "ABCD", 0.1, _sine(120, 15, 30, 0.5)),
         Signal("Sim energy meter", "kWh", 2, 10, "uint32", "ABCD", 1.0, lambda t: 100_000 + 5 * int(t)),
         Signal("Sim ambient temperature", "°C", 3, 0, "int16", "ABCD", 0.1, _sine(21.5, 3, 600, 0.1)),
         Signal("Sim tank level", "%", 3, 4, "float32", "DCBA", 1.0, lambda t: 20 + 70 * ((t % 300) / 300)),
-        Signal("Sim motor speed", "rpm", 4, 0, "uint16", "ABCD", 1.0,
-               lambda t: 1450 + random.uniform(-30, 30)),
+        Signal(
+            "Sim motor speed", "rpm", 4, 0, "uint16", "ABCD", 1.0, lambda t: 1450 + random.uniform(-30, 30)
+        ),
         Signal("Sim pump cycles", "cycles", 4, 2, "uint32", "CDAB", 1.0, lambda t: 5000 + int(t // 3)),
     ]
     signals = standard[:count]
     for index in range(max(0, count - len(standard))):
-        signals.append(Signal(
-            f"Sim sensor {index + 9:04d}", "°C", EXTRA_FIRST_UNIT + index // 100, 2 * (index % 100),
-            "float32", "ABCD", 1.0, _sine(40, 10, 60 + index % 50, 0.1, phase=index * 0.37),
-        ))
+        signals.append(
+            Signal(
+                f"Sim sensor {index + 9:04d}",
+                "°C",
+                EXTRA_FIRST_UNIT + index // 100,
+                2 * (index % 100),
+                "float32",
+                "ABCD",
+                1.0,
+                _sine(40, 10, 60 + index % 50, 0.1, phase=index * 0.37),
+            )
+        )
     return signals
 
 
 class FaultKind(StrEnum):
-    SLOW = "slow"            # answer after ``value`` seconds
+    SLOW = "slow"  # answer after ``value`` seconds
     EXCEPTION = "exception"  # answer with exception code ``value``
-    SILENT = "silent"        # never answer
+    SILENT = "silent"  # never answer
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,8 +178,12 @@ class _PipelinedHandler(ServerRequestHandler):
             try:
                 length, pdu = self.framer.handleFrame(data[used:], 0, 0)
             except ModbusIOException as exc:
-                refusal = ExceptionResponse(exc.fcode or 0, exception_code=ExcCodes.ILLEGAL_FUNCTION,
-                                            device_id=exc.dev_id, transaction=exc.transaction_id)
+                refusal = ExceptionResponse(
+                    exc.fcode or 0,
+                    exception_code=ExcCodes.ILLEGAL_FUNCTION,
+                    device_id=exc.dev_id,
+                    transaction=exc.transaction_id,
+                )
                 self.server_send(refusal, addr)
                 return len(data)
             if not length:
@@ -205,17 +246,24 @@ class Simulator:
 
     async def start(self, *, fault_script: bool = False) -> None:
         devices = [
-            SimDevice(id=unit, simdata=[SimData(address=0, count=REGISTERS_PER_UNIT, values=0,
-                                                datatype=DataType.REGISTERS)],
-                      action=self._action_for(unit))
+            SimDevice(
+                id=unit,
+                simdata=[SimData(address=0, count=REGISTERS_PER_UNIT, values=0, datatype=DataType.REGISTERS)],
+                action=self._action_for(unit),
+            )
             for unit in self.unit_ids
         ]
         self._server = _Server(devices, address=(self.host, self.requested_port))
         await self._server.serve_forever(background=True)
         if fault_script:
             self._script = asyncio.get_running_loop().create_task(self._run_script())
-        logger.info("Modbus simulator: %d device(s) on %s:%d (unit ids %s)", len(self.signals), self.host,
-                    self.port, ", ".join(map(str, self.unit_ids)))
+        logger.info(
+            "Modbus simulator: %d device(s) on %s:%d (unit ids %s)",
+            len(self.signals),
+            self.host,
+            self.port,
+            ", ".join(map(str, self.unit_ids)),
+        )
 
     async def stop(self) -> None:
         if self._script is not None:
@@ -252,10 +300,13 @@ class Simulator:
 
     async def _run_script(self) -> None:
         steps: list[tuple[float, Callable[[], object]]] = [
-            (10, lambda: self.set_fault(4, FaultKind.SLOW, 1.5)), (20, lambda: self.clear_faults(4)),
-            (25, lambda: self.set_fault(3, FaultKind.EXCEPTION, 4)), (35, lambda: self.clear_faults(3)),
+            (10, lambda: self.set_fault(4, FaultKind.SLOW, 1.5)),
+            (20, lambda: self.clear_faults(4)),
+            (25, lambda: self.set_fault(3, FaultKind.EXCEPTION, 4)),
+            (35, lambda: self.clear_faults(3)),
             (40, self.drop_connections),
-            (45, lambda: self.set_fault(2, FaultKind.SILENT)), (55, lambda: self.clear_faults(2)),
+            (45, lambda: self.set_fault(2, FaultKind.SILENT)),
+            (55, lambda: self.clear_faults(2)),
         ]
         while True:
             start = time.monotonic()
@@ -267,14 +318,21 @@ class Simulator:
 
     # --- register values -----------------------------------------------------------------------
     def _action_for(self, unit_id: int) -> Callable[..., Awaitable[ExcCodes | None]]:
-        async def action(function_code: int, start_address: int, address: int, count: int,
-                         registers: list[int], set_values: object) -> ExcCodes | None:
+        async def action(
+            function_code: int,
+            start_address: int,
+            address: int,
+            count: int,
+            registers: list[int],
+            set_values: object,
+        ) -> ExcCodes | None:
             return await self._on_access(unit_id, address, count, start_address, registers)
 
         return action
 
-    async def _on_access(self, unit_id: int, address: int, count: int, start: int,
-                         registers: list[int]) -> ExcCodes | None:
+    async def _on_access(
+        self, unit_id: int, address: int, count: int, start: int, registers: list[int]
+    ) -> ExcCodes | None:
         self.requests += 1
         fault = self.faults.get(unit_id)
         if fault is not None:
@@ -292,7 +350,7 @@ class Simulator:
             if signal is not None:
                 offset = register - start
                 values = signal.registers(elapsed)
-                registers[offset:offset + len(values)] = values
+                registers[offset : offset + len(values)] = values
         return None
 
 
@@ -334,8 +392,10 @@ async def run(host: str, port: int, count: int, faults: bool) -> None:
     await simulator.start(fault_script=faults)
     print(f"Modbus simulator on {host}:{simulator.port}: {count} device(s)", flush=True)  # noqa: T201
     for signal in simulator.signals[:20]:
-        print(f"  unit {signal.unit_id:3d}  register {signal.address:3d}  {signal.data_type:7s} "  # noqa: T201
-              f"{signal.byte_order}  x{signal.scale:g}  {signal.unit_label:6s} {signal.name}")
+        print(  # noqa: T201
+            f"  unit {signal.unit_id:3d}  register {signal.address:3d}  {signal.data_type:7s} "
+            f"{signal.byte_order}  x{signal.scale:g}  {signal.unit_label:6s} {signal.name}"
+        )
     try:
         await asyncio.Event().wait()
     finally:

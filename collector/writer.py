@@ -55,21 +55,33 @@ async def insert_readings(database: db.Database, rows: list[Row]) -> None:
             await conn.execute(_PG_STAGE)
             raw = await conn.get_raw_connection()
             await raw.driver_connection.copy_records_to_table(  # type: ignore[union-attr]
-                "readings_stage", records=[(ts, device_id, value) for _, device_id, ts, value in rows],
+                "readings_stage",
+                records=[(ts, device_id, value) for _, device_id, ts, value in rows],
                 columns=["timestamp", "device_id", "value"],
             )
             await conn.execute(_PG_MERGE)
         else:
-            await conn.execute(_SQLITE_INSERT, [
-                {"timestamp": ts, "device_id": device_id, "value": value} for _, device_id, ts, value in rows
-            ])
+            await conn.execute(
+                _SQLITE_INSERT,
+                [
+                    {"timestamp": ts, "device_id": device_id, "value": value}
+                    for _, device_id, ts, value in rows
+                ],
+            )
 
 
 class Writer:
     """Buffers readings and statuses; writes them in batches from one background task."""
 
-    def __init__(self, bus: Bus, *, batch_size: int = 1000, flush_interval: float = 1.0,
-                 buffer_limit: int = 100_000, timeout: float = 15.0) -> None:
+    def __init__(
+        self,
+        bus: Bus,
+        *,
+        batch_size: int = 1000,
+        flush_interval: float = 1.0,
+        buffer_limit: int = 100_000,
+        timeout: float = 15.0,
+    ) -> None:
         self.bus = bus
         self.batch_size, self.flush_interval = batch_size, flush_interval
         self.buffer_limit, self.timeout = max(buffer_limit, batch_size), timeout
@@ -94,8 +106,11 @@ class Writer:
             now = time.monotonic()
             if now - self._last_drop_log > 10:
                 self._last_drop_log = now
-                logger.error("write buffer full (%d rows): dropping the oldest readings (%d dropped so far)",
-                             self.buffer_limit, self.dropped)
+                logger.error(
+                    "write buffer full (%d rows): dropping the oldest readings (%d dropped so far)",
+                    self.buffer_limit,
+                    self.dropped,
+                )
         self._seq += 1
         self.rows.append((self._seq, device_id, timestamp, value))
         if len(self.rows) >= self.batch_size:
@@ -153,8 +168,13 @@ class Writer:
         if self._outage_since is None:
             self._outage_since = time.monotonic()
             kind = "unavailable" if db.is_outage(exc) else "failing"
-            logger.error("database %s (%s): keeping readings in memory (%d buffered, limit %d)",
-                         kind, type(exc).__name__, len(self.rows), self.buffer_limit)
+            logger.error(
+                "database %s (%s): keeping readings in memory (%d buffered, limit %d)",
+                kind,
+                type(exc).__name__,
+                len(self.rows),
+                self.buffer_limit,
+            )
             if not db.is_outage(exc):
                 logger.error("write failure detail", exc_info=exc)
 
@@ -186,8 +206,10 @@ class Writer:
             self.bus.readings_stored([StoredReading(dev, ts, value) for _, dev, ts, value in batch])
         metrics.WRITER_BUFFER.set(len(self.rows))
         if self._outage_since is not None:
-            logger.warning("database writes work again after %.1f s; buffered readings written",
-                           time.monotonic() - self._outage_since)
+            logger.warning(
+                "database writes work again after %.1f s; buffered readings written",
+                time.monotonic() - self._outage_since,
+            )
             self._outage_since = None
         self._flushed.set()
         self._flushed = asyncio.Event()

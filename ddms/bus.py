@@ -325,6 +325,16 @@ def reset_bus() -> Bus:
 
 
 __all__ = [
-    "Bus", "ChangeKind", "DeviceChange", "Event", "LatestValue", "PollStats", "Revocation", "StatusChange",
-    "StoredReading", "Subscription", "get_bus", "reset_bus",
+    "Bus",
+    "ChangeKind",
+    "DeviceChange",
+    "Event",
+    "LatestValue",
+    "PollStats",
+    "Revocation",
+    "StatusChange",
+    "StoredReading",
+    "Subscription",
+    "get_bus",
+    "reset_bus",
 ]

@@ -94,8 +94,13 @@ class ReadCache(Generic[T]):
     the database (its engine) they came from.
     """
 
-    def __init__(self, tables: tuple[str, ...], ttl: float, max_entries: int = 1024,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        tables: tuple[str, ...],
+        ttl: float,
+        max_entries: int = 1024,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.tables = tables
         self.ttl = ttl
         self.max_entries = max_entries

@@ -81,8 +81,12 @@ async def _with_session(settings: Settings, work: Callable[..., object]) -> obje
 def _user_create(args: argparse.Namespace, settings: Settings) -> int:
     from ddms.services import users
 
-    data = UserCreate(username=args.username, password=_read_password(args.password), role=args.role,
-                      language_preference=args.language)
+    data = UserCreate(
+        username=args.username,
+        password=_read_password(args.password),
+        role=args.role,
+        language_preference=args.language,
+    )
     user = asyncio.run(_with_session(settings, lambda session: users.create_user(session=session, data=data)))
     print(f"created {user.role} '{user.username}' ({user.id})")  # type: ignore[attr-defined]
     return 0
@@ -92,10 +96,12 @@ def _user_reset(args: argparse.Namespace, settings: Settings) -> int:
     from ddms.services import users
 
     password = _read_password(args.password)
-    asyncio.run(_with_session(
-        settings,
-        lambda session: users.set_password(session=session, username=args.username, password=password),
-    ))
+    asyncio.run(
+        _with_session(
+            settings,
+            lambda session: users.set_password(session=session, username=args.username, password=password),
+        )
+    )
     print(f"password of '{args.username}' reset; existing sessions were signed out")
     return 0
 
@@ -136,16 +142,22 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host")
     serve.add_argument("--port", type=int)
     serve.add_argument("--no-migrate", action="store_true", help="do not upgrade the database on start")
-    serve.add_argument("--simulator", action="store_true",
-                       help="also run the built-in Modbus simulator (on an empty database: add its devices)")
+    serve.add_argument(
+        "--simulator",
+        action="store_true",
+        help="also run the built-in Modbus simulator (on an empty database: add its devices)",
+    )
     serve.set_defaults(handler=_serve)
 
     simulate = commands.add_parser("simulate", help="run the built-in Modbus TCP simulator")
     simulate.add_argument("--host", default="127.0.0.1")
     simulate.add_argument("--port", type=int, default=5020)
     simulate.add_argument("--devices", type=int, default=8, help="number of simulated devices (default 8)")
-    simulate.add_argument("--faults", action="store_true",
-                          help="scripted faults: slow answers, exception codes, dropped connections, silence")
+    simulate.add_argument(
+        "--faults",
+        action="store_true",
+        help="scripted faults: slow answers, exception codes, dropped connections, silence",
+    )
     simulate.set_defaults(handler=_simulate)
 
     commands.add_parser("migrate", help="upgrade the database schema").set_defaults(handler=_migrate)

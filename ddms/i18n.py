@@ -211,8 +211,10 @@ ERROR_TEMPLATES: list[str] = [
     N_("Display link not found"),
     N_("This display link is not valid (it may have been revoked)"),
     N_("This display link is for another display"),
-    N_("{tool} was not found on PATH: install the PostgreSQL client tools (same major version as the "
-       "server) to enable backups"),
+    N_(
+        "{tool} was not found on PATH: install the PostgreSQL client tools (same major version as the "
+        "server) to enable backups"
+    ),
 ]
 
 
@@ -260,8 +262,9 @@ def translate_detail(detail: str) -> str:
     for pattern, template in _PATTERNS:
         match = pattern.match(detail)
         if match:
-            values = {key: gettext(_field_labels[value]) if value in _field_labels else value
-                      for key, value in match.groupdict().items()}
+            values = {
+                key: gettext(_field_labels[value]) if value in _field_labels else value
+                for key, value in match.groupdict().items()
+            }
             return gettext(template).format(**values)
     return gettext(detail)
-

@@ -33,11 +33,15 @@ READINGS_DROPPED = Counter(
 WRITER_BUFFER = Gauge("ddms_writer_buffer_rows", "Readings waiting to be written", registry=REGISTRY)
 WRITER_FAILURES = Counter("ddms_writer_failures", "Failed write attempts (retried)", registry=REGISTRY)
 WRITER_FLUSH_SECONDS = Histogram(
-    "ddms_writer_flush_seconds", "Time to write one batch", registry=REGISTRY,
+    "ddms_writer_flush_seconds",
+    "Time to write one batch",
+    registry=REGISTRY,
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
 )
 POLL_LAG_SECONDS = Histogram(
-    "ddms_poll_lag_seconds", "How long after its due time a poll started", registry=REGISTRY,
+    "ddms_poll_lag_seconds",
+    "How long after its due time a poll started",
+    registry=REGISTRY,
     buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5),
 )
 SSE_SUBSCRIBERS = Gauge("ddms_sse_subscribers", "Open /api/devices/stream connections", registry=REGISTRY)
@@ -47,18 +51,23 @@ SSE_SNAPSHOTS = Counter("ddms_sse_snapshots", "Snapshots built for the device st
 # raw path; "unmatched" for every path no route answers), status code. Bounded by the routes.
 HTTP_LABELS = ("method", "route", "status")
 HTTP_REQUESTS = Counter(
-    "ddms_http_requests", "HTTP requests answered, by method, route template and status",
-    HTTP_LABELS, registry=REGISTRY,
+    "ddms_http_requests",
+    "HTTP requests answered, by method, route template and status",
+    HTTP_LABELS,
+    registry=REGISTRY,
 )
 HTTP_SECONDS = Histogram(
     "ddms_http_request_duration_seconds",
     "Seconds from a request's arrival to the start of its answer (for streams: the first byte)",
-    HTTP_LABELS, registry=REGISTRY,
+    HTTP_LABELS,
+    registry=REGISTRY,
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
 )
 DEVICES = Gauge(
-    "ddms_devices", "Devices by connection status (live status from the collector, else the stored one)",
-    ["status"], registry=REGISTRY,
+    "ddms_devices",
+    "Devices by connection status (live status from the collector, else the stored one)",
+    ["status"],
+    registry=REGISTRY,
 )
 
 
@@ -67,7 +76,8 @@ class PollStatsCollector(Collector):
 
     def collect(self) -> Iterator[CounterMetricFamily | GaugeMetricFamily]:
         polls = CounterMetricFamily(
-            "ddms_polls", "Polls per device by outcome (on_time, late, missed, deferred, failed)",
+            "ddms_polls",
+            "Polls per device by outcome (on_time, late, missed, deferred, failed)",
             labels=["device_id", "outcome"],
         )
         for device_id, stats in get_bus().poll_stats_all().items():

@@ -121,18 +121,33 @@ class TokenClaims:
 
 
 def encode_token(
-    *, secret: str, algorithm: str, user_id: uuid.UUID, token_type: TokenType, version: int,
-    lifetime: timedelta, jti: uuid.UUID | None = None, family_id: uuid.UUID | None = None,
+    *,
+    secret: str,
+    algorithm: str,
+    user_id: uuid.UUID,
+    token_type: TokenType,
+    version: int,
+    lifetime: timedelta,
+    jti: uuid.UUID | None = None,
+    family_id: uuid.UUID | None = None,
 ) -> tuple[str, TokenClaims]:
     """Sign a token; returns it with the claims it carries."""
     now = utcnow()
     claims = TokenClaims(
-        user_id=user_id, jti=jti or uuid.uuid4(), token_type=token_type, version=version,
-        expires_at=now + lifetime, family_id=family_id,
+        user_id=user_id,
+        jti=jti or uuid.uuid4(),
+        token_type=token_type,
+        version=version,
+        expires_at=now + lifetime,
+        family_id=family_id,
     )
     payload: dict[str, Any] = {
-        "sub": str(user_id), "jti": str(claims.jti), "type": token_type, "ver": version,
-        "iat": int(now.timestamp()), "exp": int(claims.expires_at.timestamp()),
+        "sub": str(user_id),
+        "jti": str(claims.jti),
+        "type": token_type,
+        "ver": version,
+        "iat": int(now.timestamp()),
+        "exp": int(claims.expires_at.timestamp()),
     }
     if family_id is not None:
         payload["fam"] = str(family_id)
@@ -140,7 +155,11 @@ def encode_token(
 
 
 def decode_token(
-    token: str, *, secret: str, algorithm: str, expected_type: TokenType | tuple[TokenType, ...],
+    token: str,
+    *,
+    secret: str,
+    algorithm: str,
+    expected_type: TokenType | tuple[TokenType, ...],
     verify_expiry: bool = True,
 ) -> TokenClaims:
     """Verify signature, expiry and type; Unauthorized otherwise.
@@ -155,7 +174,9 @@ def decode_token(
         if payload.get("type") not in accepted:
             raise Unauthorized("Invalid token type")
         return TokenClaims(
-            user_id=uuid.UUID(payload["sub"]), jti=uuid.UUID(payload["jti"]), token_type=payload["type"],
+            user_id=uuid.UUID(payload["sub"]),
+            jti=uuid.UUID(payload["jti"]),
+            token_type=payload["type"],
             version=int(payload.get("ver", 0)),
             expires_at=datetime.fromtimestamp(payload["exp"], tz=utcnow().tzinfo),
             family_id=uuid.UUID(payload["fam"]) if payload.get("fam") else None,

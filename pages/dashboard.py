@@ -29,9 +29,13 @@ class SummaryBar:
         self.labels: dict[str, ui.label] = {}
         with ui.row().classes("w-full gap-3"):
             for level in LEVELS:
-                with ui.card().classes("px-4 py-2 min-w-[140px]").style(
-                        f"border-top: 6px solid {theme.LEVEL_COLOURS[level]}").mark(f"summary-{level}") \
-                        .props(theme.testid(f"summary-{level}")):
+                with (
+                    ui.card()
+                    .classes("px-4 py-2 min-w-[140px]")
+                    .style(f"border-top: 6px solid {theme.LEVEL_COLOURS[level]}")
+                    .mark(f"summary-{level}")
+                    .props(theme.testid(f"summary-{level}"))
+                ):
                     ui.label(_(theme.LEVEL_LABELS[level])).classes("text-sm text-grey-7")
                     self.labels[level] = ui.label("0").classes("text-h4 font-bold")
 
@@ -44,22 +48,29 @@ class SummaryBar:
 class Dashboard:
     """The cards, which of them the filters show, and the live feed that updates them."""
 
-    def __init__(self, device_rows: list[Any], group_options: dict[str, str],
-                 trends: dict[uuid.UUID, Trend]) -> None:
+    def __init__(
+        self, device_rows: list[Any], group_options: dict[str, str], trends: dict[uuid.UUID, Trend]
+    ) -> None:
         self.group_members: set[uuid.UUID] | None = None
         self.status = ""
         with ui.row().classes("w-full items-center gap-3"):
-            ui.select(group_options, value="", label=_("Group"), on_change=self.choose_group) \
-                .props("outlined dense").classes("w-56").mark("group-filter")
+            ui.select(group_options, value="", label=_("Group"), on_change=self.choose_group).props(
+                "outlined dense"
+            ).classes("w-56").mark("group-filter")
             status_options = {"": _("All statuses")} | {lvl: _(theme.LEVEL_LABELS[lvl]) for lvl in LEVELS}
-            ui.select(status_options, value="", label=_("Status"), on_change=self.choose_status) \
-                .props("outlined dense").classes("w-56").mark("status-filter")
+            ui.select(status_options, value="", label=_("Status"), on_change=self.choose_status).props(
+                "outlined dense"
+            ).classes("w-56").mark("status-filter")
         self.summary = SummaryBar()
         bus = get_bus()
-        with ui.grid().classes("w-full gap-4 grid-cols-1 sm:grid-cols-2 lg:grid-cols-3 xl:grid-cols-4") \
-                .mark("cards"):
-            self.cards = {row.id: DeviceCard(row, bus.latest(row.id), trends.get(row.id, []))
-                          for row in device_rows}
+        with (
+            ui.grid()
+            .classes("w-full gap-4 grid-cols-1 sm:grid-cols-2 lg:grid-cols-3 xl:grid-cols-4")
+            .mark("cards")
+        ):
+            self.cards = {
+                row.id: DeviceCard(row, bus.latest(row.id), trends.get(row.id, [])) for row in device_rows
+            }
         self.empty = ui.label(_("No devices match the filters.")).classes("text-grey-7").mark("empty")
         self.apply()
         watch_latest(self.update, set(self.cards), after=self.apply)
@@ -85,8 +96,11 @@ class Dashboard:
 
     def apply(self) -> None:
         """Show the cards the filters select and recount the summary (once per batch of updates)."""
-        in_group = [card for card in self.cards.values()
-                    if self.group_members is None or card.device_id in self.group_members]
+        in_group = [
+            card
+            for card in self.cards.values()
+            if self.group_members is None or card.device_id in self.group_members
+        ]
         shown = {card.device_id for card in in_group if self.status in ("", card.level_name)}
         for card in self.cards.values():
             visible = card.device_id in shown

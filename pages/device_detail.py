@@ -44,8 +44,12 @@ class HistoryChart:
             self.range = TimeRange(self.reload)
             ui.button(_("Export CSV"), icon="download", on_click=self.export).mark("export-csv")
         self.info = ui.label().classes("text-xs text-grey-7").mark("series-info")
-        self.chart = ui.echart(charts.device_options(device, [])).classes("w-full h-[420px]") \
-            .mark("history-chart").props(theme.testid("history-chart"))
+        self.chart = (
+            ui.echart(charts.device_options(device, []))
+            .classes("w-full h-[420px]")
+            .mark("history-chart")
+            .props(theme.testid("history-chart"))
+        )
 
     async def reload(self) -> None:
         self.appended = 0
@@ -61,8 +65,11 @@ class HistoryChart:
         data = [_point(p.timestamp, p.avg, p.min, p.max, p.count) for p in series.points]
         self.chart.options.update(charts.device_options(self.device, data))
         self.chart.update()
-        self.info.set_text(_("{n} points, bucket {seconds} s").format(
-            n=format_number(len(data), 0), seconds=format_number(series.bucket_seconds, 0)))
+        self.info.set_text(
+            _("{n} points, bucket {seconds} s").format(
+                n=format_number(len(data), 0), seconds=format_number(series.bucket_seconds, 0)
+            )
+        )
 
     def extend(self, state: DeviceState) -> None:
         """A new reading while the range ends now: append it (the chart is not reloaded)."""
@@ -95,8 +102,9 @@ def info_grid(device: Any) -> None:
             ui.label(_(field.label)).classes("text-xs text-grey-7")
             ui.label("—" if value in (None, "") else str(value)).classes("text-body2")
     if device.last_error:
-        ui.label(_("Last error: {error}").format(error=translate_detail(device.last_error))) \
-            .classes("text-negative text-sm")
+        ui.label(_("Last error: {error}").format(error=translate_detail(device.last_error))).classes(
+            "text-negative text-sm"
+        )
 
 
 POLL_COUNTERS = {
@@ -145,12 +153,19 @@ async def device_detail_page(request: Request, device_id: str) -> RedirectRespon
                 card = DeviceCard(device, get_bus().latest(device.id), trend, link=False)
                 if user.can_edit_devices:
                     with ui.row().classes("gap-2"):
-                        ui.button(_("Edit"), icon="edit", on_click=lambda: device_dialog(
-                            device, lambda body, form: save_device(device.id, body, form, ui.navigate.reload))
+                        ui.button(
+                            _("Edit"),
+                            icon="edit",
+                            on_click=lambda: device_dialog(
+                                device,
+                                lambda body, form: save_device(device.id, body, form, ui.navigate.reload),
+                            ),
                         ).mark("edit")
-                        ui.button(_("Test connection"), icon="network_check",
-                                  on_click=lambda: run_connection_test(device.id)).props("outline") \
-                            .mark("test-connection")
+                        ui.button(
+                            _("Test connection"),
+                            icon="network_check",
+                            on_click=lambda: run_connection_test(device.id),
+                        ).props("outline").mark("test-connection")
             with ui.card().classes("grow"):
                 if device.description:
                     ui.label(device.description).classes("text-body1")

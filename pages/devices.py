@@ -32,8 +32,9 @@ async def editor() -> SessionUser:
 Done = Callable[[], Any]
 
 
-async def save_device(device_id: uuid.UUID | None, body: dict[str, Any], form: DeviceForm,
-                      done: Done) -> bool:
+async def save_device(
+    device_id: uuid.UUID | None, body: dict[str, Any], form: DeviceForm, done: Done
+) -> bool:
     """Create or update through the service; its errors go next to their field or into a toast."""
     try:
         await editor()
@@ -49,7 +50,8 @@ async def save_device(device_id: uuid.UUID | None, body: dict[str, Any], form: D
                 device = await devices.create_device(session=session, data=DeviceCreate.model_validate(body))
             else:
                 device = await devices.update_device(
-                    session=session, device_id=device_id, data=DeviceUpdate.model_validate(body))
+                    session=session, device_id=device_id, data=DeviceUpdate.model_validate(body)
+                )
     except ValidationError:  # pragma: no cover - field_errors ran the same validation
         return False
     except DDMSError as exc:
@@ -74,33 +76,46 @@ def delete_dialog(device: Any, done: Done) -> None:
         async with db.session_scope() as session:
             await devices.delete_device(session=session, device_id=device.id, keep_data=keep[0].value)
 
-    confirm_delete(_("Delete device '{name}'?").format(name=device.name), delete,
-                   _("Device '{name}' deleted").format(name=device.name), done, choices)
+    confirm_delete(
+        _("Delete device '{name}'?").format(name=device.name),
+        delete,
+        _("Device '{name}' deleted").format(name=device.name),
+        done,
+        choices,
+    )
 
 
 def device_row(device: Any, user: SessionUser, done: Done) -> None:
     address = _("{host}:{port} · slave {slave} · register {register}").format(
-        host=device.modbus_ip, port=device.modbus_port, slave=device.modbus_slave_id,
-        register=device.modbus_register)
-    with ui.card().classes("w-full").mark(theme.key("device-row", device.id)), \
-            ui.row().classes("w-full items-center gap-3"):
+        host=device.modbus_ip,
+        port=device.modbus_port,
+        slave=device.modbus_slave_id,
+        register=device.modbus_register,
+    )
+    with (
+        ui.card().classes("w-full").mark(theme.key("device-row", device.id)),
+        ui.row().classes("w-full items-center gap-3"),
+    ):
         with ui.column().classes("gap-0 grow"):
             ui.link(device.name, f"/devices/{device.id}").classes("text-subtitle1 font-bold")
             ui.label(address).classes("text-sm text-grey-7")
             last = format_datetime(device.last_reading_at, browser_timezone())
-            ui.label(_("Last reading: {when} · every {n} s").format(when=last, n=device.sampling_interval)) \
-                .classes("text-xs text-grey-7")
-        ui.badge(_(theme.STATUS_LABELS.get(device.status, device.status))) \
-            .style(f"background: {theme.STATUS_COLOURS.get(device.status, '#757575')} !important") \
-            .classes("text-sm px-2 py-1")
+            ui.label(
+                _("Last reading: {when} · every {n} s").format(when=last, n=device.sampling_interval)
+            ).classes("text-xs text-grey-7")
+        ui.badge(_(theme.STATUS_LABELS.get(device.status, device.status))).style(
+            f"background: {theme.STATUS_COLOURS.get(device.status, '#757575')} !important"
+        ).classes("text-sm px-2 py-1")
         if user.can_edit_devices:
-            ui.button(_("Test connection"), icon="network_check",
-                      on_click=lambda: run_connection_test(device.id)).props("outline") \
-                .mark("test-connection")
-            ui.button(_("Edit"), icon="edit", on_click=lambda: edit(device, done)).props("outline") \
-                .mark("edit")
-            ui.button(_("Delete"), icon="delete", color="negative",
-                      on_click=lambda: delete_dialog(device, done)).props("outline").mark("delete")
+            ui.button(
+                _("Test connection"), icon="network_check", on_click=lambda: run_connection_test(device.id)
+            ).props("outline").mark("test-connection")
+            ui.button(_("Edit"), icon="edit", on_click=lambda: edit(device, done)).props("outline").mark(
+                "edit"
+            )
+            ui.button(
+                _("Delete"), icon="delete", color="negative", on_click=lambda: delete_dialog(device, done)
+            ).props("outline").mark("delete")
 
 
 async def add(done: Done) -> None:
@@ -130,8 +145,9 @@ class DeviceList:
         async with db.session_scope() as session:
             rows = await devices.list_devices(session=session)
         shown = [row for row in rows if self.search in row.name.lower()]
-        ui.label(_("{n} devices").format(n=format_integer(len(shown)))).classes("text-sm text-grey-7") \
-            .mark("device-count")
+        ui.label(_("{n} devices").format(n=format_integer(len(shown)))).classes("text-sm text-grey-7").mark(
+            "device-count"
+        )
         if not shown:
             ui.label(_("No devices yet.")).classes("text-grey-7").mark("empty")
         for device in shown:
@@ -146,14 +162,13 @@ async def devices_page(request: Request) -> RedirectResponse | None:
     listing = DeviceList(user)
     with frame(_("Devices"), user):
         with ui.row().classes("w-full items-center gap-3"):
-            ui.input(placeholder=_("Search by name"), on_change=lambda e: listing.filter(e.value)) \
-                .props("outlined dense clearable").classes("w-64").mark("search")
+            ui.input(placeholder=_("Search by name"), on_change=lambda e: listing.filter(e.value)).props(
+                "outlined dense clearable"
+            ).classes("w-64").mark("search")
             ui.space()
             if user.can_edit_devices:
-                ui.button(_("Add device"), icon="add", on_click=lambda: add(listing.reload)) \
-                    .mark("add-device")
+                ui.button(_("Add device"), icon="add", on_click=lambda: add(listing.reload)).mark(
+                    "add-device"
+                )
         await listing.show()
     return None
-
-
-

@@ -50,7 +50,8 @@ async def _admit(group_id: uuid.UUID | None, token: str | None, path: str) -> Ad
         try:
             async with db.session_scope() as session:
                 grant, allowed = await stream_access.display_grant(
-                    session=session, secret=token, group_id=group_id, page=True)
+                    session=session, secret=token, group_id=group_id, page=True
+                )
         except (Unauthorized, Forbidden) as exc:
             return exc.detail
         return stream_access.Watch(grant, allowed, RECHECK)
@@ -129,10 +130,12 @@ async def _show(group_id: str | None) -> None:
         connection_indicator()
         here = "/display" if group_id is None else f"/display/{group_id}"
         for code, (name, _locale) in LANGUAGES.items():
-            ui.button(name, on_click=lambda code=code: ui.navigate.to(language_url(code, here))) \
-                .props("flat dense no-caps color=white").mark(f"language-{code}")
-        ui.button(icon="fullscreen", on_click=fullscreen.toggle).props("flat round color=white") \
-            .tooltip(_("Full screen")).mark("fullscreen")
+            ui.button(name, on_click=lambda code=code: ui.navigate.to(language_url(code, here))).props(
+                "flat dense no-caps color=white"
+            ).mark(f"language-{code}")
+        ui.button(icon="fullscreen", on_click=fullscreen.toggle).props("flat round color=white").tooltip(
+            _("Full screen")
+        ).mark("fullscreen")
     ui.timer(1.0, lambda: clock.set_text(_clock()))
     bus = get_bus()
     with ui.grid().classes("w-full gap-4 p-2 grid-cols-1 md:grid-cols-2 xl:grid-cols-3"):

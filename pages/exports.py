@@ -37,12 +37,16 @@ async def _download(kind: str, target: str, start_time: str | None, end_time: st
     except DDMSError as exc:
         status = _STATUS.get(type(exc), 400)
         return JSONResponse({"detail": translate_detail(exc.detail)}, status_code=status)
-    return StreamingResponse(export.stream(plan), media_type="text/csv; charset=utf-8",
-                             headers={"Content-Disposition": plan.content_disposition})
+    return StreamingResponse(
+        export.stream(plan),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": plan.content_disposition},
+    )
 
 
-async def export_device(device_id: str, start_time: str | None = None,
-                        end_time: str | None = None) -> Response:
+async def export_device(
+    device_id: str, start_time: str | None = None, end_time: str | None = None
+) -> Response:
     return await _download("device", device_id, start_time, end_time)
 
 

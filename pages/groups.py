@@ -38,18 +38,36 @@ async def group_dialog(group: Any | None, members: list[uuid.UUID]) -> None:
         all_devices = await devices.list_devices(session=session)
     with ui.dialog() as dialog, ui.card().classes("w-full max-w-xl").mark("group-dialog"):
         ui.label(_("Edit group") if group else _("Add group")).classes("text-h6")
-        name = ui.input(_("Name"), value=group.name if group else "").props("outlined").classes("w-full") \
+        name = (
+            ui.input(_("Name"), value=group.name if group else "")
+            .props("outlined")
+            .classes("w-full")
             .mark("field-name")
-        description = ui.textarea(_("Description"), value=(group.description or "") if group else "") \
-            .props("outlined autogrow").classes("w-full").mark("field-description")
-        chosen = ui.select({str(d.id): d.name for d in all_devices}, multiple=True, label=_("Devices"),
-                           value=[str(m) for m in members]).props("outlined use-chips").classes("w-full") \
+        )
+        description = (
+            ui.textarea(_("Description"), value=(group.description or "") if group else "")
+            .props("outlined autogrow")
+            .classes("w-full")
+            .mark("field-description")
+        )
+        chosen = (
+            ui.select(
+                {str(d.id): d.name for d in all_devices},
+                multiple=True,
+                label=_("Devices"),
+                value=[str(m) for m in members],
+            )
+            .props("outlined use-chips")
+            .classes("w-full")
             .mark("field-devices")
+        )
 
         async def save() -> None:
-            body = {"name": (name.value or "").strip(),
-                    "description": (description.value or "").strip() or None,
-                    "device_ids": [uuid.UUID(v) for v in chosen.value or []]}
+            body = {
+                "name": (name.value or "").strip(),
+                "description": (description.value or "").strip() or None,
+                "device_ids": [uuid.UUID(v) for v in chosen.value or []],
+            }
             errors = field_errors(GroupCreate, body)
             name.error, description.error = errors.get("name"), errors.get("description")
             if errors:
@@ -60,8 +78,9 @@ async def group_dialog(group: Any | None, members: list[uuid.UUID]) -> None:
                     if group is None:
                         await groups.create_group(session=session, data=GroupCreate.model_validate(body))
                     else:
-                        await groups.update_group(session=session, group_id=group.id,
-                                                  data=GroupUpdate.model_validate(body))
+                        await groups.update_group(
+                            session=session, group_id=group.id, data=GroupUpdate.model_validate(body)
+                        )
             except DDMSError as exc:
                 if exc.detail.startswith("A group named"):
                     name.error = translate_detail(exc.detail)
@@ -84,8 +103,12 @@ def delete_group_dialog(group: Any) -> None:
         async with db.session_scope() as session:
             await groups.delete_group(session=session, group_id=group.id)
 
-    confirm_delete(_("Delete group '{name}'? Its devices are kept.").format(name=group.name), delete,
-                   _("Group '{name}' deleted").format(name=group.name), lambda: ui.navigate.to("/groups"))
+    confirm_delete(
+        _("Delete group '{name}'? Its devices are kept.").format(name=group.name),
+        delete,
+        _("Group '{name}' deleted").format(name=group.name),
+        lambda: ui.navigate.to("/groups"),
+    )
 
 
 async def members_of(group_id: uuid.UUID) -> list[uuid.UUID]:
@@ -114,11 +137,15 @@ async def groups_page(request: Request) -> RedirectResponse | None:
                     ui.label(_("{n} devices").format(n=format_integer(group.device_count))).classes("text-sm")
                     if user.can_edit_devices:
                         with ui.row().classes("gap-2"):
-                            ui.button(_("Edit"), icon="edit", on_click=lambda g=group: edit(g)) \
-                                .props("outline").mark("edit")
-                            ui.button(_("Delete"), icon="delete", color="negative",
-                                      on_click=lambda g=group: delete_group_dialog(g)).props("outline") \
-                                .mark("delete")
+                            ui.button(_("Edit"), icon="edit", on_click=lambda g=group: edit(g)).props(
+                                "outline"
+                            ).mark("edit")
+                            ui.button(
+                                _("Delete"),
+                                icon="delete",
+                                color="negative",
+                                on_click=lambda g=group: delete_group_dialog(g),
+                            ).props("outline").mark("delete")
     return None
 
 
@@ -144,8 +171,11 @@ class GroupHistory:
         except DDMSError as exc:
             notify_error(exc)
             return
-        lines = [(d.name, [[p.timestamp.isoformat(), p.avg, p.min, p.max, p.count]
-                           for p in result[d.id].points]) for d in self.members if d.id in result]
+        lines = [
+            (d.name, [[p.timestamp.isoformat(), p.avg, p.min, p.max, p.count] for p in result[d.id].points])
+            for d in self.members
+            if d.id in result
+        ]
         self.chart.options.update(charts.group_options(lines))
         self.chart.update()
 
@@ -175,8 +205,9 @@ async def group_page(request: Request, group_id: str) -> RedirectResponse | None
         if user.can_edit_devices:
             with ui.row().classes("gap-2"):
                 ui.button(_("Edit"), icon="edit", on_click=lambda: edit(group)).mark("edit")
-                ui.button(_("Delete"), icon="delete", color="negative",
-                          on_click=lambda: delete_group_dialog(group)).props("outline").mark("delete")
+                ui.button(
+                    _("Delete"), icon="delete", color="negative", on_click=lambda: delete_group_dialog(group)
+                ).props("outline").mark("delete")
         summary = SummaryBar()
         bus = get_bus()
         with ui.grid().classes("w-full gap-4 grid-cols-1 sm:grid-cols-2 lg:grid-cols-3 xl:grid-cols-4"):

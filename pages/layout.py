@@ -51,8 +51,12 @@ def to_login(path: str) -> RedirectResponse:
 
 def apply_theme() -> None:
     """Colours, CSS and dark mode (saved per browser) for the current page."""
-    ui.colors(primary=theme.PRIMARY, positive=theme.LEVEL_COLOURS["normal"],
-              warning=theme.LEVEL_COLOURS["warning"], negative=theme.LEVEL_COLOURS["critical"])
+    ui.colors(
+        primary=theme.PRIMARY,
+        positive=theme.LEVEL_COLOURS["normal"],
+        warning=theme.LEVEL_COLOURS["warning"],
+        negative=theme.LEVEL_COLOURS["critical"],
+    )
     ui.add_css(theme.CSS)
     ui.add_body_html(theme.CONNECTION_JS)
     # One way (storage to page): a page view must not write the storage (no file per anonymous visitor).
@@ -75,15 +79,20 @@ def language_switch(user: SessionUser | None) -> None:
             try:
                 async with db.session_scope() as session:
                     account = await users.get_user(session=session, user_id=user.id)
-                    await users.update_profile(session=session, user=account,
-                                               data=ProfileUpdate(language_preference=language))
+                    await users.update_profile(
+                        session=session, user=account, data=ProfileUpdate(language_preference=language)
+                    )
             except DDMSError as exc:
                 ui.notify(translate_detail(exc.detail), type="negative")
         ui.navigate.reload()
 
     current = app.storage.user.get("language", "en")
-    with ui.button(icon="translate", text=LANGUAGES.get(current, LANGUAGES["en"])[0]) \
-            .props("flat color=white no-caps").mark("language"), ui.menu():
+    with (
+        ui.button(icon="translate", text=LANGUAGES.get(current, LANGUAGES["en"])[0])
+        .props("flat color=white no-caps")
+        .mark("language"),
+        ui.menu(),
+    ):
         for code, (name, _locale) in LANGUAGES.items():
             ui.menu_item(name, on_click=lambda code=code: choose(code)).mark(f"language-{code}")
 
@@ -92,8 +101,9 @@ def dark_mode_toggle() -> None:
     def toggle() -> None:
         app.storage.user["dark_mode"] = not app.storage.user.get("dark_mode", False)
 
-    ui.button(icon="contrast", on_click=toggle).props("flat round color=white") \
-        .tooltip(_("Dark mode")).mark("dark-mode")
+    ui.button(icon="contrast", on_click=toggle).props("flat round color=white").tooltip(_("Dark mode")).mark(
+        "dark-mode"
+    )
 
 
 def user_menu(user: SessionUser) -> None:
@@ -101,8 +111,12 @@ def user_menu(user: SessionUser) -> None:
         forget()
         ui.navigate.to("/login")
 
-    with ui.button(icon="account_circle", text=user.username).props("flat color=white no-caps") \
-            .mark("user-menu"), ui.menu():
+    with (
+        ui.button(icon="account_circle", text=user.username)
+        .props("flat color=white no-caps")
+        .mark("user-menu"),
+        ui.menu(),
+    ):
         ui.menu_item(_("Profile"), on_click=lambda: ui.navigate.to("/profile"))
         ui.menu_item(_("Change password"), on_click=lambda: ui.navigate.to("/profile#password"))
         ui.separator()
@@ -128,8 +142,10 @@ def frame(title: str, user: SessionUser) -> Iterator[ui.column]:
         language_switch(user)
         dark_mode_toggle()
         user_menu(user)
-    with ui.left_drawer(value=None).props("bordered width=220 breakpoint=1024") as drawer, \
-            ui.list().classes("w-full"):
+    with (
+        ui.left_drawer(value=None).props("bordered width=220 breakpoint=1024") as drawer,
+        ui.list().classes("w-full"),
+    ):
         for path, icon, label, who in NAV:
             if _visible(who, user):
                 with ui.item(on_click=lambda path=path: ui.navigate.to(path)).mark(f"nav-{path}"):

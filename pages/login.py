@@ -44,7 +44,8 @@ async def login_page(redirect_to: str | None = None) -> RedirectResponse | None:
         remember(user)
         with contextlib.suppress(TimeoutError):  # the browser's zone for dates (else UTC)
             app.storage.user["timezone"] = await ui.run_javascript(
-                "Intl.DateTimeFormat().resolvedOptions().timeZone", timeout=2)
+                "Intl.DateTimeFormat().resolvedOptions().timeZone", timeout=2
+            )
         ui.navigate.to(after_login(redirect_to))
 
     def choose(language: str) -> None:
@@ -55,13 +56,15 @@ async def login_page(redirect_to: str | None = None) -> RedirectResponse | None:
             ui.label(app_title()).classes("text-h5 text-weight-bold").mark("app-title")
             with ui.row().classes("gap-1"):
                 for code, (name, _locale) in LANGUAGES.items():
-                    ui.button(name, on_click=lambda code=code: choose(code)) \
-                        .props("flat dense no-caps").mark(f"language-{code}")
+                    ui.button(name, on_click=lambda code=code: choose(code)).props("flat dense no-caps").mark(
+                        f"language-{code}"
+                    )
         ui.label(_("Device Data Monitoring System")).classes("text-sm text-grey-7")
         username = ui.input(_("Username")).props("outlined autofocus").classes("w-full").mark("username")
         password = ui.input(_("Password"), password=True, password_toggle_button=True).props("outlined")
         password.classes("w-full").mark("password").on("keydown.enter", attempt)
         error = ui.label("").classes("text-negative").mark("login-error").props(testid("login-error"))
-        button = ui.button(_("Log in"), on_click=attempt).classes("w-full").props("size=lg") \
-            .mark("login-button")
+        button = (
+            ui.button(_("Log in"), on_click=attempt).classes("w-full").props("size=lg").mark("login-button")
+        )
     return None

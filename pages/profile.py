@@ -22,11 +22,22 @@ def profile_card(user: SessionUser) -> None:
     with ui.card().classes("w-full max-w-xl gap-3").mark("profile-form"):
         ui.label(_("Account")).classes("text-h6")
         ui.label(_("Role: {role}").format(role=_(theme.ROLE_LABELS.get(user.role, user.role)))).mark("role")
-        username = ui.input(_("Username"), value=user.username).props("outlined").classes("w-full") \
+        username = (
+            ui.input(_("Username"), value=user.username)
+            .props("outlined")
+            .classes("w-full")
             .mark("field-username")
-        language = ui.select({code: name for code, (name, _locale) in LANGUAGES.items()},
-                             value=user.language, label=_("Language")).props("outlined").classes("w-full") \
+        )
+        language = (
+            ui.select(
+                {code: name for code, (name, _locale) in LANGUAGES.items()},
+                value=user.language,
+                label=_("Language"),
+            )
+            .props("outlined")
+            .classes("w-full")
             .mark("field-language")
+        )
 
         async def save() -> None:
             body = {"username": (username.value or "").strip(), "language_preference": language.value}
@@ -57,12 +68,24 @@ def profile_card(user: SessionUser) -> None:
 def password_card() -> None:
     with ui.card().classes("w-full max-w-xl gap-3").props("id=password").mark("password-form"):
         ui.label(_("Change password")).classes("text-h6")
-        current = ui.input(_("Current password"), password=True, password_toggle_button=True) \
-            .props("outlined").classes("w-full").mark("field-current-password")
-        new = ui.input(_("New password"), password=True, password_toggle_button=True) \
-            .props("outlined").classes("w-full").mark("field-new-password")
-        repeat = ui.input(_("Repeat new password"), password=True).props("outlined").classes("w-full") \
+        current = (
+            ui.input(_("Current password"), password=True, password_toggle_button=True)
+            .props("outlined")
+            .classes("w-full")
+            .mark("field-current-password")
+        )
+        new = (
+            ui.input(_("New password"), password=True, password_toggle_button=True)
+            .props("outlined")
+            .classes("w-full")
+            .mark("field-new-password")
+        )
+        repeat = (
+            ui.input(_("Repeat new password"), password=True)
+            .props("outlined")
+            .classes("w-full")
             .mark("field-repeat-password")
+        )
 
         async def change() -> None:
             current.error = new.error = repeat.error = None
@@ -84,8 +107,12 @@ def password_card() -> None:
                     async with db.session_scope() as session:
                         account = await users.get_user(session=session, user_id=me.id)
                         issued = await auth.change_password(
-                            session=session, settings=settings(), user=account,
-                            old_password=current.value or "", new_password=new.value)
+                            session=session,
+                            settings=settings(),
+                            user=account,
+                            old_password=current.value or "",
+                            new_password=new.value,
+                        )
                 except Unauthorized as exc:
                     current.error = translate_detail(exc.detail)
                     return
@@ -110,4 +137,3 @@ async def profile_page(request: Request) -> RedirectResponse | None:
         profile_card(user)
         password_card()
     return None
-

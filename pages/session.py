@@ -98,7 +98,9 @@ class SessionUser:
 def remember(user: User) -> None:
     """Sign this browser in; the account's language preference becomes the page language."""
     app.storage.user.update(
-        user_id=str(user.id), token_version=user.token_version, language=user.language_preference,
+        user_id=str(user.id),
+        token_version=user.token_version,
+        language=user.language_preference,
     )
 
 

@@ -59,7 +59,7 @@ def note_active(session_id: str) -> None:
 def _session_id(name: str) -> str | None:
     for suffix in SUFFIXES:
         if name.startswith(PREFIX) and name.endswith(suffix):
-            return name[len(PREFIX):-len(suffix)]
+            return name[len(PREFIX) : -len(suffix)]
     return None
 
 
@@ -89,8 +89,9 @@ def sweep(directory: Path, *, now: float, max_age: float, active: Collection[str
 class SessionSweeper:
     """Background service: ``sweep`` the session directory every ``interval`` seconds."""
 
-    def __init__(self, settings: Settings, *, interval: float = SWEEP_INTERVAL,
-                 clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self, settings: Settings, *, interval: float = SWEEP_INTERVAL, clock: Callable[[], float] = time.time
+    ) -> None:
         self.directory = session_directory(settings)
         self.max_age = settings.refresh_token_expire_days * 86400.0
         self.interval = interval
@@ -100,8 +101,9 @@ class SessionSweeper:
     async def sweep_once(self) -> int:
         active = set(_seen)
         _seen.difference_update(active)
-        removed = await asyncio.to_thread(sweep, self.directory, now=self.clock(), max_age=self.max_age,
-                                          active=active)
+        removed = await asyncio.to_thread(
+            sweep, self.directory, now=self.clock(), max_age=self.max_age, active=active
+        )
         if removed:
             logger.info("removed %d stale browser session(s)", removed)
         return removed

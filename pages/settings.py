@@ -24,9 +24,17 @@ HINTS = {
     "backup_schedule": N_("Five fields, e.g. 0 2 * * * for 02:00 every day"),
     "sse_interval": N_("How often the SSE stream sends a snapshot"),
 }
-FIELDS = {name: (FIELD_LABELS[name], HINTS.get(name, "")) for name in (
-    "app_title", "backup_enabled", "backup_schedule", "backup_retention_count", "default_retention_days",
-    "sse_interval")}
+FIELDS = {
+    name: (FIELD_LABELS[name], HINTS.get(name, ""))
+    for name in (
+        "app_title",
+        "backup_enabled",
+        "backup_schedule",
+        "backup_retention_count",
+        "default_retention_days",
+        "sse_interval",
+    )
+}
 
 
 class SettingsForm:

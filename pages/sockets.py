@@ -76,8 +76,12 @@ def _guard_message(kind: str, handler: Handler) -> Handler:
             return None
         assert isinstance(message, dict)
         if owning_client(sid, message) is None:
-            logger.debug("dropped a %s message for client %r from socket %r, not its own", kind,
-                         message["client_id"], sid)
+            logger.debug(
+                "dropped a %s message for client %r from socket %r, not its own",
+                kind,
+                message["client_id"],
+                sid,
+            )
             return None
         try:
             return handler(sid, message)

@@ -11,8 +11,12 @@ PRIMARY = "#1f5f99"
 HEADER = "#1b2631"
 LEVEL_COLOURS = {"normal": "#2e7d32", "warning": "#f59e0b", "critical": "#c62828", "offline": "#757575"}
 STATUS_COLOURS = {"online": "#2e7d32", "offline": "#757575", "error": "#c62828"}
-LEVEL_LABELS = {"normal": N_("Normal"), "warning": N_("Warning"), "critical": N_("Critical"),
-                "offline": N_("Offline")}
+LEVEL_LABELS = {
+    "normal": N_("Normal"),
+    "warning": N_("Warning"),
+    "critical": N_("Critical"),
+    "offline": N_("Offline"),
+}
 STATUS_LABELS = {"online": N_("Online"), "offline": N_("Offline"), "error": N_("Error")}
 ROLE_LABELS = {"owner": N_("Owner"), "admin": N_("Admin"), "read_only": N_("Read-only")}
 

@@ -61,14 +61,25 @@ class UsersView:
         with ui.dialog() as dialog, ui.card().classes("w-96").mark("user-dialog"):
             ui.label(_("Add user")).classes("text-h6")
             username = ui.input(_("Username")).props("outlined").classes("w-full").mark("field-username")
-            password = ui.input(_("Password"), password=True, password_toggle_button=True).props("outlined") \
-                .classes("w-full").mark("field-password")
-            role = ui.select(role_options(), value="read_only", label=_("Role")).props("outlined") \
-                .classes("w-full").mark("field-role")
+            password = (
+                ui.input(_("Password"), password=True, password_toggle_button=True)
+                .props("outlined")
+                .classes("w-full")
+                .mark("field-password")
+            )
+            role = (
+                ui.select(role_options(), value="read_only", label=_("Role"))
+                .props("outlined")
+                .classes("w-full")
+                .mark("field-role")
+            )
 
             async def save() -> None:
-                body = {"username": (username.value or "").strip(), "password": password.value or "",
-                        "role": role.value}
+                body = {
+                    "username": (username.value or "").strip(),
+                    "password": password.value or "",
+                    "role": role.value,
+                }
                 errors = field_errors(UserCreate, body)
                 username.error = errors.get("username")
                 password.error = errors.get("password") or password_error(body["password"])
@@ -93,27 +104,31 @@ class UsersView:
                 ui.button(_("Save"), on_click=busy(save)).mark("save")
         dialog.open()
 
-
     def reset_password_dialog(self, account: Any) -> None:
         with ui.dialog() as dialog, ui.card().classes("w-96").mark("reset-dialog"):
             ui.label(_("Reset password of '{name}'").format(name=account.username)).classes("text-h6")
-            password = ui.input(_("New password"), password=True, password_toggle_button=True) \
-                .props("outlined").classes("w-full").mark("field-password")
+            password = (
+                ui.input(_("New password"), password=True, password_toggle_button=True)
+                .props("outlined")
+                .classes("w-full")
+                .mark("field-password")
+            )
 
             async def save() -> None:
                 password.error = password_error(password.value or "")
                 if password.error:
                     return
-                await self.change(account.id, UserUpdate(password=password.value),
-                             _("Password of '{name}' reset; their sessions have ended")
-                             .format(name=account.username))
+                await self.change(
+                    account.id,
+                    UserUpdate(password=password.value),
+                    _("Password of '{name}' reset; their sessions have ended").format(name=account.username),
+                )
                 dialog.close()
 
             with ui.row().classes("w-full justify-end"):
                 ui.button(_("Cancel"), on_click=dialog.close).props("flat")
                 ui.button(_("Reset password"), on_click=busy(save)).mark("save")
         dialog.open()
-
 
     async def change(self, user_id: uuid.UUID, data: UserUpdate, done: str) -> None:
         try:
@@ -126,16 +141,18 @@ class UsersView:
         notify_done(done)
         self.show.refresh()
 
-
     def delete_dialog(self, account: Any) -> None:
         async def delete() -> None:
             await owner()
             async with db.session_scope() as session:
                 await users.delete_user(session=session, user_id=account.id)
 
-        confirm_delete(_("Delete user '{name}'?").format(name=account.username), delete,
-                       _("User '{name}' deleted").format(name=account.username), self.show.refresh)
-
+        confirm_delete(
+            _("Delete user '{name}'?").format(name=account.username),
+            delete,
+            _("User '{name}' deleted").format(name=account.username),
+            self.show.refresh,
+        )
 
     async def unlock(self, account: Any) -> None:
         try:
@@ -150,36 +167,42 @@ class UsersView:
 
     def lockout(self, account: Any, until: datetime) -> None:
         """The lock-out of a name (failed logins), with the owner's way to lift it."""
-        ui.badge(_("Locked out until {when}").format(when=format_moment(until, browser_timezone()))) \
-            .props("color=negative").classes("text-sm px-2 py-1").mark("lockout")
+        ui.badge(_("Locked out until {when}").format(when=format_moment(until, browser_timezone()))).props(
+            "color=negative"
+        ).classes("text-sm px-2 py-1").mark("lockout")
         if self.can_manage:
-            ui.button(_("Unlock"), icon="lock_open", on_click=busy(lambda: self.unlock(account))) \
-                .props("outline").mark("unlock")
+            ui.button(_("Unlock"), icon="lock_open", on_click=busy(lambda: self.unlock(account))).props(
+                "outline"
+            ).mark("unlock")
 
     def row(self, account: Any, locked_until: datetime | None = None) -> None:
-        with ui.card().classes("w-full").mark(theme.key("user-row", account.id)), \
-                ui.row().classes("w-full items-center gap-3"):
+        with (
+            ui.card().classes("w-full").mark(theme.key("user-row", account.id)),
+            ui.row().classes("w-full items-center gap-3"),
+        ):
             with ui.column().classes("gap-0 grow"):
                 ui.label(account.username).classes("text-subtitle1 font-bold")
                 created = format_datetime(account.created_at, browser_timezone())
-                ui.label(_("Created: {when}").format(when=created)) \
-                    .classes("text-xs text-grey-7")
+                ui.label(_("Created: {when}").format(when=created)).classes("text-xs text-grey-7")
             if locked_until is not None:
                 self.lockout(account, locked_until)
             if account.role == Role.OWNER or not self.can_manage:
-                ui.badge(_(theme.ROLE_LABELS.get(account.role, account.role))).classes("text-sm px-2 py-1") \
-                    .mark("role")
+                ui.badge(_(theme.ROLE_LABELS.get(account.role, account.role))).classes(
+                    "text-sm px-2 py-1"
+                ).mark("role")
                 return
-            ui.select(role_options(), value=account.role, label=_("Role"),
-                      on_change=lambda e: self.change(account.id, UserUpdate(role=e.value),
-                                                      _("Role changed"))) \
-                .props("outlined dense").classes("w-40").mark("role")
-            ui.button(_("Reset password"), icon="key", on_click=lambda: self.reset_password_dialog(account)) \
-                .props("outline").mark("reset-password")
-            ui.button(_("Delete"), icon="delete", color="negative",
-                      on_click=lambda: self.delete_dialog(account)) \
-                .props("outline").mark("delete")
-
+            ui.select(
+                role_options(),
+                value=account.role,
+                label=_("Role"),
+                on_change=lambda e: self.change(account.id, UserUpdate(role=e.value), _("Role changed")),
+            ).props("outlined dense").classes("w-40").mark("role")
+            ui.button(
+                _("Reset password"), icon="key", on_click=lambda: self.reset_password_dialog(account)
+            ).props("outline").mark("reset-password")
+            ui.button(
+                _("Delete"), icon="delete", color="negative", on_click=lambda: self.delete_dialog(account)
+            ).props("outline").mark("delete")
 
     @ui.refreshable_method
     async def show(self) -> None:

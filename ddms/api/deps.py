@@ -100,13 +100,17 @@ AdminUser = Annotated[Principal, Depends(require_roles(Role.OWNER, Role.ADMIN))]
 # the type stays a string; the format tells clients and schemathesis what to send.
 TimeParam = Annotated[
     str | None,
-    Query(description="ISO 8601 with offset (naive times are UTC), 1970-01-01 to 9999-12-30",
-          json_schema_extra={"format": "date-time"}),
+    Query(
+        description="ISO 8601 with offset (naive times are UTC), 1970-01-01 to 9999-12-30",
+        json_schema_extra={"format": "date-time"},
+    ),
 ]
 AggregateParam = Annotated[
     str | None,
-    Query(description="1min, 1hour or 1day (anything else: 400)",
-          json_schema_extra={"enum": list(readings.AGGREGATES)}),
+    Query(
+        description="1min, 1hour or 1day (anything else: 400)",
+        json_schema_extra={"enum": list(readings.AGGREGATES)},
+    ),
 ]
 
 

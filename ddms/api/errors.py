@@ -26,7 +26,12 @@ from ddms.errors import (
 logger = logging.getLogger(__name__)
 
 STATUS = {
-    NotFound: 404, Conflict: 409, Forbidden: 403, Invalid: 400, Unauthorized: 401, RateLimited: 429,
+    NotFound: 404,
+    Conflict: 409,
+    Forbidden: 403,
+    Invalid: 400,
+    Unauthorized: 401,
+    RateLimited: 429,
     Unavailable: 503,
 }
 

@@ -131,8 +131,10 @@ class SecurityHeadersMiddleware:
 
 
 SESSION_COOKIE = "session"  # Starlette's SessionMiddleware default, used by the UI
-_BOUNCE = (b'<!doctype html><html><head><meta http-equiv="refresh" content="0">'
-           b"<title>DDMS</title></head><body></body></html>")
+_BOUNCE = (
+    b'<!doctype html><html><head><meta http-equiv="refresh" content="0">'
+    b"<title>DDMS</title></head><body></body></html>"
+)
 
 
 class CrossSiteArrivalMiddleware:
@@ -163,8 +165,15 @@ class CrossSiteArrivalMiddleware:
         if not self._is_cookieless_cross_site_navigation(scope):
             await self.app(scope, receive, send)
             return
-        await send({"type": "http.response.start", "status": 200, "headers": [
-            (b"content-type", b"text/html; charset=utf-8"), (b"cache-control", b"no-store"),
-            (b"content-length", str(len(_BOUNCE)).encode()),
-        ]})
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [
+                    (b"content-type", b"text/html; charset=utf-8"),
+                    (b"cache-control", b"no-store"),
+                    (b"content-length", str(len(_BOUNCE)).encode()),
+                ],
+            }
+        )
         await send({"type": "http.response.body", "body": _BOUNCE})

@@ -63,14 +63,23 @@ async def issue(
     """A new access token and a new refresh token in ``family_id``."""
     secret, algorithm = settings.jwt_secret, settings.jwt_algorithm
     access, _ = encode_token(
-        secret=secret, algorithm=algorithm, user_id=user.id, token_type="access",  # noqa: S106
-        version=user.token_version, lifetime=timedelta(minutes=settings.access_token_expire_minutes),
+        secret=secret,
+        algorithm=algorithm,
+        user_id=user.id,
+        token_type="access",  # noqa: S106
+        version=user.token_version,
+        lifetime=timedelta(minutes=settings.access_token_expire_minutes),
         family_id=family_id,  # so that logout with only the access token ends this login
     )
     refresh_lifetime = timedelta(days=settings.refresh_token_expire_days)
     refresh, claims = encode_token(
-        secret=secret, algorithm=algorithm, user_id=user.id, token_type="refresh",  # noqa: S106
-        version=user.token_version, lifetime=refresh_lifetime, family_id=family_id,
+        secret=secret,
+        algorithm=algorithm,
+        user_id=user.id,
+        token_type="refresh",  # noqa: S106
+        version=user.token_version,
+        lifetime=refresh_lifetime,
+        family_id=family_id,
     )
     await tokens.remember(session=session, claims=claims)
     return IssuedTokens(user, access, refresh, int(refresh_lifetime.total_seconds()))
@@ -101,8 +110,11 @@ async def logout(*, session: AsyncSession, settings: Settings, presented: Iterab
     for token in presented:
         try:
             claims = decode_token(
-                token, secret=settings.jwt_secret, algorithm=settings.jwt_algorithm,
-                expected_type=("access", "refresh"), verify_expiry=False,
+                token,
+                secret=settings.jwt_secret,
+                algorithm=settings.jwt_algorithm,
+                expected_type=("access", "refresh"),
+                verify_expiry=False,
             )
         except Unauthorized:
             continue
@@ -140,7 +152,9 @@ async def user_from_access_token(*, session: AsyncSession, settings: Settings, t
 
 def _decode(settings: Settings, token: str, expected: str) -> TokenClaims:
     return decode_token(
-        token, secret=settings.jwt_secret, algorithm=settings.jwt_algorithm,
+        token,
+        secret=settings.jwt_secret,
+        algorithm=settings.jwt_algorithm,
         expected_type=expected,  # type: ignore[arg-type]
     )
 
@@ -153,9 +167,7 @@ async def session_user(*, session: AsyncSession, user_id: uuid.UUID, token_versi
     return user
 
 
-async def check_credentials(
-    *, session: AsyncSession, username: str, password: str, client: str = ""
-) -> User:
+async def check_credentials(*, session: AsyncSession, username: str, password: str, client: str = "") -> User:
     """Login for the UI: same throttle and messages as ``login`` but no tokens are issued.
 
     ``client`` is the caller's address: the throttle counts per (username, address) and per username.

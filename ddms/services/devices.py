@@ -24,18 +24,29 @@ logger = logging.getLogger(__name__)
 
 # Registers each data type occupies (16 bits per register).
 REGISTER_WIDTH: dict[str, int] = {
-    DataType.UINT16: 1, DataType.INT16: 1,
-    DataType.UINT32: 2, DataType.INT32: 2, DataType.FLOAT32: 2,
-    DataType.UINT64: 4, DataType.INT64: 4, DataType.FLOAT64: 4,
+    DataType.UINT16: 1,
+    DataType.INT16: 1,
+    DataType.UINT32: 2,
+    DataType.INT32: 2,
+    DataType.FLOAT32: 2,
+    DataType.UINT64: 4,
+    DataType.INT64: 4,
+    DataType.FLOAT64: 4,
 }
 # The contract's defaults when data_type is omitted.
 DEFAULT_TYPE_FOR_COUNT = {1: DataType.UINT16, 2: DataType.FLOAT32}
 
 # Fields an update may set to null: the optional ones, and the register count (derived again).
-NULLABLE = frozenset({
-    "description", "threshold_warning_lower", "threshold_warning_upper", "threshold_critical_lower",
-    "threshold_critical_upper", "modbus_register_count",
-})
+NULLABLE = frozenset(
+    {
+        "description",
+        "threshold_warning_lower",
+        "threshold_warning_upper",
+        "threshold_critical_lower",
+        "threshold_critical_upper",
+        "modbus_register_count",
+    }
+)
 
 STATUS_ALIASES = {"connected": DeviceStatus.ONLINE, "disconnected": DeviceStatus.OFFLINE}
 
@@ -128,8 +139,13 @@ async def list_rows(
 
 
 async def _ensure_unique_name(session: AsyncSession, name: str, exclude: uuid.UUID | None = None) -> None:
-    query = select(func.count()).select_from(Device).where(
-        Device.name == name, Device.deleted_at.is_(None)  # type: ignore[union-attr]
+    query = (
+        select(func.count())
+        .select_from(Device)
+        .where(
+            Device.name == name,
+            Device.deleted_at.is_(None),  # type: ignore[union-attr]
+        )
     )
     if exclude is not None:
         query = query.where(Device.id != exclude)

@@ -65,8 +65,13 @@ def link(base_url: str, token: DisplayTokenPublic, secret: str) -> str:
 
 def _public(token: DisplayToken, group_name: str | None) -> DisplayTokenPublic:
     return DisplayTokenPublic(
-        id=token.id, name=token.name, group_id=token.group_id, group_name=group_name,
-        path=display_path(token.group_id), created_at=token.created_at, last_used_at=token.last_used_at,
+        id=token.id,
+        name=token.name,
+        group_id=token.group_id,
+        group_name=group_name,
+        path=display_path(token.group_id),
+        created_at=token.created_at,
+        last_used_at=token.last_used_at,
     )
 
 
@@ -118,9 +123,9 @@ async def verify(*, session: AsyncSession, secret: str, now: datetime | None = N
     """The live link behind ``secret`` (Unauthorized when unknown or revoked); notes its last use."""
     if not is_display_token(secret):
         raise Unauthorized(INVALID)
-    token = (await session.exec(
-        select(DisplayToken).where(DisplayToken.token_hash == hash_secret(secret))
-    )).first()
+    token = (
+        await session.exec(select(DisplayToken).where(DisplayToken.token_hash == hash_secret(secret)))
+    ).first()
     if token is None:
         raise Unauthorized(INVALID)
     moment = now or utcnow()

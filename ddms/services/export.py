@@ -118,8 +118,15 @@ async def device_plan(
         lo, hi = readings.aligned(start, end, aggregate)
         query = await readings.build_bucket_query(session, [device_id], aggregate, lo, hi)
         statement = readings.typed(query, f"SELECT * FROM ({query.sql}) AS grouped ORDER BY tb DESC")
-        return ExportPlan(device.name, AGGREGATE_HEADER, statement, query.params, "aggregate",
-                          csv_text(device.unit), quote_all="\r" in device.unit)
+        return ExportPlan(
+            device.name,
+            AGGREGATE_HEADER,
+            statement,
+            query.params,
+            "aggregate",
+            csv_text(device.unit),
+            quote_all="\r" in device.unit,
+        )
     where, params, binds = _range_sql('"timestamp"', start, end)
     iso = db.iso_text_sql(_dialect(session), '"timestamp"')
     statement = text(
@@ -128,8 +135,15 @@ async def device_plan(
     ).bindparams(bindparam("device", type_=Uuid()), bindparam("unit", type_=String()), *binds)
     statement = statement.columns(ts=String(), value=Float(), unit=String())
     params |= {"device": device_id, "unit": csv_text(device.unit)}
-    return ExportPlan(device.name, RAW_HEADER, statement, params, "rows", csv_text(device.unit),
-                      quote_all="\r" in device.unit)
+    return ExportPlan(
+        device.name,
+        RAW_HEADER,
+        statement,
+        params,
+        "rows",
+        csv_text(device.unit),
+        quote_all="\r" in device.unit,
+    )
 
 
 def _dialect(session: AsyncSession) -> str:
@@ -144,10 +158,16 @@ def _labels_sql(members: Sequence[Device]) -> tuple[str, str, dict[str, object],
     for number, device in enumerate(members):
         names.append(f"WHEN :id{number} THEN :name{number}")
         units.append(f"WHEN :id{number} THEN :unit{number}")
-        params |= {f"id{number}": device.id, f"name{number}": csv_text(device.name),
-                   f"unit{number}": csv_text(device.unit)}
-        binds += [bindparam(f"id{number}", type_=Uuid()), bindparam(f"name{number}", type_=String()),
-                  bindparam(f"unit{number}", type_=String())]
+        params |= {
+            f"id{number}": device.id,
+            f"name{number}": csv_text(device.name),
+            f"unit{number}": csv_text(device.unit),
+        }
+        binds += [
+            bindparam(f"id{number}", type_=Uuid()),
+            bindparam(f"name{number}", type_=String()),
+            bindparam(f"unit{number}", type_=String()),
+        ]
     return f"CASE r.device_id {' '.join(names)} END", f"CASE r.device_id {' '.join(units)} END", params, binds
 
 
@@ -164,8 +184,9 @@ def _named_plan(
     statement = statement.columns(ts=String(), name=String(), value=Float(), unit=String())
     ids = [device.id for device in members] or [uuid.UUID(int=0)]
     quote_all = any("\r" in device.name or "\r" in device.unit for device in members)
-    return ExportPlan(name, NAMED_HEADER, statement, params | label_params | {"ids": ids}, "rows",
-                      quote_all=quote_all)
+    return ExportPlan(
+        name, NAMED_HEADER, statement, params | label_params | {"ids": ids}, "rows", quote_all=quote_all
+    )
 
 
 async def group_plan(

@@ -17,8 +17,12 @@ from ddms.schemas.devices import AlertSummary, GroupCreate, GroupDetail, GroupMe
 
 def _public(group: Group, device_count: int) -> GroupPublic:
     return GroupPublic(
-        id=group.id, name=group.name, description=group.description, device_count=device_count,
-        created_at=group.created_at, updated_at=group.updated_at,
+        id=group.id,
+        name=group.name,
+        description=group.description,
+        device_count=device_count,
+        created_at=group.created_at,
+        updated_at=group.updated_at,
     )
 
 
@@ -87,9 +91,13 @@ async def _check_device_ids(session: AsyncSession, device_ids: list[uuid.UUID]) 
     unique = list(dict.fromkeys(device_ids))
     if not unique:
         return unique
-    found = set((await session.exec(
-        select(Device.id).where(Device.id.in_(unique), Device.deleted_at.is_(None))  # type: ignore[attr-defined,union-attr]
-    )).all())
+    found = set(
+        (
+            await session.exec(
+                select(Device.id).where(Device.id.in_(unique), Device.deleted_at.is_(None))  # type: ignore[attr-defined,union-attr]
+            )
+        ).all()
+    )
     missing = [str(device_id) for device_id in unique if device_id not in found]
     if missing:
         raise Invalid(f"Unknown device id(s): {', '.join(missing)}")

@@ -52,16 +52,25 @@ async def latest_for_device(*, session: AsyncSession, device_id: uuid.UUID) -> d
     if latest is not None:
         timestamp, value, level = latest.timestamp, latest.value, latest.level
     else:  # after a restart, before the first poll: the newest stored reading
-        query = select(Reading).where(Reading.device_id == device_id).order_by(
-            Reading.timestamp.desc()  # type: ignore[attr-defined]
-        ).limit(1)
+        query = (
+            select(Reading)
+            .where(Reading.device_id == device_id)
+            .order_by(
+                Reading.timestamp.desc()  # type: ignore[attr-defined]
+            )
+            .limit(1)
+        )
         row = (await session.exec(query)).first()
         if row is None:
             raise NotFound("No readings for this device yet")
         timestamp, value, level = row.timestamp, row.value, level_of(row.value, device)
     return {
-        "device_id": str(device.id), "device_name": device.name, "unit": device.unit,
-        "timestamp": iso(timestamp), "value": value, "status": str(level),
+        "device_id": str(device.id),
+        "device_name": device.name,
+        "unit": device.unit,
+        "timestamp": iso(timestamp),
+        "value": value,
+        "status": str(level),
     }
 
 
@@ -82,8 +91,12 @@ def _encode(values: list[LatestValue]) -> bytes:
 
 def _item(latest: LatestValue) -> dict[str, Any]:
     return {
-        "device_id": str(latest.device_id), "device_name": latest.device_name, "unit": latest.unit,
-        "timestamp": iso(latest.timestamp), "value": latest.value, "status": latest.level,
+        "device_id": str(latest.device_id),
+        "device_name": latest.device_name,
+        "unit": latest.unit,
+        "timestamp": iso(latest.timestamp),
+        "value": latest.value,
+        "status": latest.level,
         "device_status": latest.device_status,
     }
 
@@ -232,17 +245,30 @@ async def store_statuses(*, session: AsyncSession, updates: list[StatusUpdate]) 
     if not updates:
         return
     if session.get_bind().dialect.name == "postgresql":
-        await session.exec(_STATUS_SQL_PG, params={  # type: ignore[call-overload]
-            "ids": [u.device_id for u in updates], "statuses": [u.status for u in updates],
-            "errors": [u.error for u in updates], "ats": [u.last_reading_at for u in updates],
-        })
+        await session.exec(
+            _STATUS_SQL_PG,
+            params={  # type: ignore[call-overload]
+                "ids": [u.device_id for u in updates],
+                "statuses": [u.status for u in updates],
+                "errors": [u.error for u in updates],
+                "ats": [u.last_reading_at for u in updates],
+            },
+        )
         cache.wrote(session, "devices")  # SQL text: the session events cannot see the table
         await session.commit()
         return
-    await session.exec(_STATUS_SQL, params=[  # type: ignore[call-overload]
-        {"status": u.status, "error": u.error, "last_reading_at": u.last_reading_at, "device_id": u.device_id}
-        for u in updates
-    ])
+    await session.exec(
+        _STATUS_SQL,
+        params=[  # type: ignore[call-overload]
+            {
+                "status": u.status,
+                "error": u.error,
+                "last_reading_at": u.last_reading_at,
+                "device_id": u.device_id,
+            }
+            for u in updates
+        ],
+    )
     cache.wrote(session, "devices")
     await session.commit()
 
@@ -274,7 +300,10 @@ async def probe_connection(
     device = await get_device(session=session, device_id=device_id)
     probe = probe or _probe
     result: dict[str, Any] = {
-        "success": False, "error": None, "device_id": str(device.id), "device_name": device.name,
+        "success": False,
+        "error": None,
+        "device_id": str(device.id),
+        "device_name": device.name,
     }
     if probe is None:
         result["error"] = "Modbus access is not available in this process"

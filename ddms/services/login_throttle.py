@@ -67,8 +67,11 @@ class LoginThrottle:
     """Counts, reserves and clears failed logins; one instance holds the rules and the clock."""
 
     def __init__(
-        self, limit: int = LOGIN_FAILURE_LIMIT, window: float = LOGIN_WINDOW_SECONDS,
-        user_limit: int = LOGIN_USER_LIMIT, clock: Callable[[], datetime] = utcnow,
+        self,
+        limit: int = LOGIN_FAILURE_LIMIT,
+        window: float = LOGIN_WINDOW_SECONDS,
+        user_limit: int = LOGIN_USER_LIMIT,
+        clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self.limit = limit
         self.user_limit = user_limit
@@ -86,16 +89,27 @@ class LoginThrottle:
         row = LoginFailure(username=key, client=client, at=now)
         session.add(row)
         await session.flush()  # the write comes first: on SQLite it takes the write lock before we read
-        earlier = (await session.exec(
-            select(LoginFailure.at, LoginFailure.client)
-            .where(col(LoginFailure.username) == key, col(LoginFailure.at) > now - self.window,
-                   col(LoginFailure.id) != row.id)
-            .order_by(col(LoginFailure.at))
-        )).all()
+        earlier = (
+            await session.exec(
+                select(LoginFailure.at, LoginFailure.client)
+                .where(
+                    col(LoginFailure.username) == key,
+                    col(LoginFailure.at) > now - self.window,
+                    col(LoginFailure.id) != row.id,
+                )
+                .order_by(col(LoginFailure.at))
+            )
+        ).all()
         from_client = [at for at, address in earlier if address == client]
         everyone = [at for at, _address in earlier]
-        locked = [moment for moment in (_free_at(from_client, self.limit, self.window),
-                                        _free_at(everyone, self.user_limit, self.window)) if moment]
+        locked = [
+            moment
+            for moment in (
+                _free_at(from_client, self.limit, self.window),
+                _free_at(everyone, self.user_limit, self.window),
+            )
+            if moment
+        ]
         if locked:
             await session.rollback()
             retry_after = max(1, math.ceil((max(locked) - now).total_seconds()))
@@ -111,24 +125,34 @@ class LoginThrottle:
         self, from_client: list[datetime], everyone: list[datetime], now: datetime
     ) -> datetime | None:
         """The end of the lock-out this attempt's failure starts (it is the limit-th), if any."""
-        ends = [_free_at([*times, now], limit, self.window) for times, limit in
-                ((from_client, self.limit), (everyone, self.user_limit)) if len(times) + 1 == limit]
+        ends = [
+            _free_at([*times, now], limit, self.window)
+            for times, limit in ((from_client, self.limit), (everyone, self.user_limit))
+            if len(times) + 1 == limit
+        ]
         return max((end for end in ends if end), default=None)
 
     def failed(self, attempt: Attempt) -> None:
         """The reserved attempt's password was wrong: it stays counted; a lock-out it starts is logged."""
         if attempt.lockout_until is not None:
-            logger.warning("login locked out", extra={
-                "username": attempt.username, "client": attempt.client,
-                "until": attempt.lockout_until.isoformat(timespec="seconds"),
-            })
+            logger.warning(
+                "login locked out",
+                extra={
+                    "username": attempt.username,
+                    "client": attempt.client,
+                    "until": attempt.lockout_until.isoformat(timespec="seconds"),
+                },
+            )
 
     async def succeed(self, *, session: AsyncSession, attempt: Attempt) -> None:
         """Right password: forget this client's failures for the name (others' still count)."""
-        await session.exec(delete(LoginFailure).where(  # type: ignore[call-overload]
-            col(LoginFailure.username) == attempt.username, col(LoginFailure.client) == attempt.client,
-            col(LoginFailure.id) <= attempt.id,
-        ))
+        await session.exec(
+            delete(LoginFailure).where(  # type: ignore[call-overload]
+                col(LoginFailure.username) == attempt.username,
+                col(LoginFailure.client) == attempt.client,
+                col(LoginFailure.id) <= attempt.id,
+            )
+        )
         await session.commit()
 
     async def release(self, *, session: AsyncSession, attempt: Attempt) -> None:
@@ -140,11 +164,13 @@ class LoginThrottle:
         """Each locked-out name of ``usernames`` -> when its last lock-out (one client's, or overall) ends."""
         now = self.clock()
         names = {username_key(name): name for name in usernames}
-        rows = (await session.exec(
-            select(LoginFailure.username, LoginFailure.client, LoginFailure.at)
-            .where(col(LoginFailure.at) > now - self.window, col(LoginFailure.username).in_(list(names)))
-            .order_by(col(LoginFailure.at))
-        )).all()
+        rows = (
+            await session.exec(
+                select(LoginFailure.username, LoginFailure.client, LoginFailure.at)
+                .where(col(LoginFailure.at) > now - self.window, col(LoginFailure.username).in_(list(names)))
+                .order_by(col(LoginFailure.at))
+            )
+        ).all()
         per_client: dict[tuple[str, str], list[datetime]] = defaultdict(list)
         per_user: dict[str, list[datetime]] = defaultdict(list)
         for key, address, at in rows:
@@ -162,18 +188,22 @@ class LoginThrottle:
 
     async def purge(self, *, session: AsyncSession) -> int:
         """Delete failures that left the window (they no longer count); returns how many."""
-        result = await session.exec(delete(LoginFailure).where(  # type: ignore[call-overload]
-            col(LoginFailure.at) <= self.clock() - self.window
-        ))
+        result = await session.exec(
+            delete(LoginFailure).where(  # type: ignore[call-overload]
+                col(LoginFailure.at) <= self.clock() - self.window
+            )
+        )
         await session.commit()
         return int(result.rowcount or 0)
 
 
 async def clear(*, session: AsyncSession, username: str) -> int:
     """Forget every failure of ``username`` (all clients): an unlock; returns how many were dropped."""
-    result = await session.exec(delete(LoginFailure).where(  # type: ignore[call-overload]
-        col(LoginFailure.username) == username_key(username)
-    ))
+    result = await session.exec(
+        delete(LoginFailure).where(  # type: ignore[call-overload]
+            col(LoginFailure.username) == username_key(username)
+        )
+    )
     await session.commit()
     cleared = int(result.rowcount or 0)
     if cleared:

@@ -56,7 +56,10 @@ def verified_claims(settings: Settings, token: str) -> TokenClaims:
     known = _verified.get(key)
     if known is None:
         claims = decode_token(
-            token, secret=settings.jwt_secret, algorithm=settings.jwt_algorithm, expected_type="access",
+            token,
+            secret=settings.jwt_secret,
+            algorithm=settings.jwt_algorithm,
+            expected_type="access",
         )
         if len(_verified) >= MAX_VERIFIED_TOKENS:
             _verified.clear()

@@ -153,10 +153,16 @@ def _refresh_statements(dialect: str) -> tuple[str, str, str]:
         "FROM {source} WHERE device_id = :device AND time_bucket >= :lo AND time_bucket < :hi "
         "GROUP BY device_id, {bucket}"
     )
-    hourly = cascade.format(target="readings_1hour", source="readings_1min",
-                            bucket=db.time_bucket_sql(dialect, "time_bucket", 3600))
-    daily = cascade.format(target="readings_1day", source="readings_1hour",
-                           bucket=db.time_bucket_sql(dialect, "time_bucket", 86400))
+    hourly = cascade.format(
+        target="readings_1hour",
+        source="readings_1min",
+        bucket=db.time_bucket_sql(dialect, "time_bucket", 3600),
+    )
+    daily = cascade.format(
+        target="readings_1day",
+        source="readings_1hour",
+        bucket=db.time_bucket_sql(dialect, "time_bucket", 86400),
+    )
     return from_raw, hourly, daily
 
 

@@ -211,8 +211,11 @@ async def guarded(chunks: AsyncGenerator[bytes, None], watch: Watch) -> AsyncIte
             if pending is None:
                 pending = asyncio.ensure_future(_next(chunks))
             while not pending.done() and not watch.due():
-                await asyncio.wait({pending, watch.alarm()}, timeout=watch.seconds_until_due(),
-                                   return_when=asyncio.FIRST_COMPLETED)
+                await asyncio.wait(
+                    {pending, watch.alarm()},
+                    timeout=watch.seconds_until_due(),
+                    return_when=asyncio.FIRST_COMPLETED,
+                )
             if watch.due() and not await watch.recheck():
                 return
             if pending.done():

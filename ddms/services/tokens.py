@@ -17,9 +17,14 @@ REUSE_DETAIL = "Refresh token has already been used; all sessions of this login 
 async def remember(*, session: AsyncSession, claims: TokenClaims) -> None:
     """Store a newly issued refresh token so it can be rotated or revoked later."""
     assert claims.family_id is not None
-    session.add(RefreshToken(
-        id=claims.jti, user_id=claims.user_id, family_id=claims.family_id, expires_at=claims.expires_at,
-    ))
+    session.add(
+        RefreshToken(
+            id=claims.jti,
+            user_id=claims.user_id,
+            family_id=claims.family_id,
+            expires_at=claims.expires_at,
+        )
+    )
     await session.commit()
 
 
@@ -64,7 +69,8 @@ async def revoke_family(*, session: AsyncSession, family_id: uuid.UUID) -> None:
 
 async def revoke_one(*, session: AsyncSession, jti: uuid.UUID) -> None:
     await session.exec(  # type: ignore[call-overload]
-        update(RefreshToken).where(RefreshToken.id == jti, RefreshToken.revoked_at.is_(None))  # type: ignore[union-attr]
+        update(RefreshToken)
+        .where(RefreshToken.id == jti, RefreshToken.revoked_at.is_(None))  # type: ignore[union-attr]
         .values(revoked_at=utcnow())
     )
     await session.commit()
@@ -75,7 +81,8 @@ async def revoke_all(
 ) -> None:
     """Revoke every live refresh token of a user (optionally sparing one login's family)."""
     query = update(RefreshToken).where(
-        RefreshToken.user_id == user_id, RefreshToken.revoked_at.is_(None)  # type: ignore[union-attr]
+        RefreshToken.user_id == user_id,
+        RefreshToken.revoked_at.is_(None),  # type: ignore[union-attr]
     )
     if except_family is not None:
         query = query.where(RefreshToken.family_id != except_family)

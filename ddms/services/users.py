@@ -49,7 +49,9 @@ async def create_user(*, session: AsyncSession, data: UserCreate) -> User:
         raise Conflict(f"Username '{data.username}' is already taken")
     await session.commit()  # end the read: no pooled connection is held across bcrypt
     user = User(
-        username=data.username, password_hash=await hash_password(data.password), role=data.role,
+        username=data.username,
+        password_hash=await hash_password(data.password),
+        role=data.role,
         language_preference=data.language_preference,
     )
     session.add(user)

@@ -82,8 +82,12 @@ def upgrade() -> None:
         sa.Column("deleted_at", UTCDateTime(), nullable=True),
     )
     op.create_index(
-        "ix_devices_name", "devices", ["name"], unique=True,
-        sqlite_where=sa.text("deleted_at IS NULL"), postgresql_where=sa.text("deleted_at IS NULL"),
+        "ix_devices_name",
+        "devices",
+        ["name"],
+        unique=True,
+        sqlite_where=sa.text("deleted_at IS NULL"),
+        postgresql_where=sa.text("deleted_at IS NULL"),
     )
 
     op.create_table(
@@ -126,5 +130,13 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    for table in ("configuration", "device_groups", "groups", "readings", "devices", "refresh_tokens", "users"):
+    for table in (
+        "configuration",
+        "device_groups",
+        "groups",
+        "readings",
+        "devices",
+        "refresh_tokens",
+        "users",
+    ):
         op.drop_table(table)

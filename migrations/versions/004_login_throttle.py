@@ -26,8 +26,9 @@ def upgrade() -> None:
     op.create_table(
         "login_failures",
         # BIGINT on PostgreSQL; SQLite autoincrements only an INTEGER PRIMARY KEY (its 64-bit rowid).
-        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), primary_key=True,
-                  autoincrement=True),
+        sa.Column(
+            "id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), primary_key=True, autoincrement=True
+        ),
         sa.Column("username", sa.String(200), nullable=False),
         sa.Column("client", sa.String(64), nullable=False),
         sa.Column("at", UTCDateTime(), nullable=False),

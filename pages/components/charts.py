@@ -53,10 +53,12 @@ def _axis_end(end: str, low: float, high: float) -> str:
     rounded to a tenth of the span's magnitude (so the tick labels stay short)."""
     rounding = "floor" if end == "min" else "ceil"
     lo, hi = _js_number(low), _js_number(high)
-    return (f"(v) => {{ const lo = Math.min(v.min, {lo}), hi = Math.max(v.max, {hi});"
-            " const span = (hi - lo) || Math.abs(hi) || 1;"
-            " const inv = Math.pow(10, 1 - Math.floor(Math.log10(span)));"
-            f" return Math.{rounding}({'lo' if end == 'min' else 'hi'} * inv) / inv; }}")
+    return (
+        f"(v) => {{ const lo = Math.min(v.min, {lo}), hi = Math.max(v.max, {hi});"
+        " const span = (hi - lo) || Math.abs(hi) || 1;"
+        " const inv = Math.pow(10, 1 - Math.floor(Math.log10(span)));"
+        f" return Math.{rounding}({'lo' if end == 'min' else 'hi'} * inv) / inv; }}"
+    )
 
 
 def browser_language() -> str:
@@ -64,8 +66,12 @@ def browser_language() -> str:
 
 
 def tooltip() -> dict[str, Any]:
-    code = _TOOLTIP_JS % {"lang": json.dumps(browser_language()), "min": json.dumps(_("min")),
-                          "max": json.dumps(_("max")), "primary": json.dumps(theme.PRIMARY)}
+    code = _TOOLTIP_JS % {
+        "lang": json.dumps(browser_language()),
+        "min": json.dumps(_("min")),
+        "max": json.dumps(_("max")),
+        "primary": json.dumps(theme.PRIMARY),
+    }
     return {"trigger": "axis", ":formatter": code, "confine": True, "className": TOOLTIP_CLASS}
 
 
@@ -77,12 +83,18 @@ def base_options() -> dict[str, Any]:
         "yAxis": {"type": "value", "scale": True},
         "tooltip": tooltip(),
         "legend": {"top": 4},
-        "dataZoom": [{"type": "inside", "filterMode": "none"},
-                     {"type": "slider", "height": 28, "bottom": 16}],
-        "toolbox": {"right": 16, "top": 0, "feature": {
-            "dataZoom": {"yAxisIndex": "none", "title": {"zoom": _("Zoom"), "back": _("Undo zoom")}},
-            "restore": {"title": _("Reset zoom")},
-        }},
+        "dataZoom": [
+            {"type": "inside", "filterMode": "none"},
+            {"type": "slider", "height": 28, "bottom": 16},
+        ],
+        "toolbox": {
+            "right": 16,
+            "top": 0,
+            "feature": {
+                "dataZoom": {"yAxisIndex": "none", "title": {"zoom": _("Zoom"), "back": _("Undo zoom")}},
+                "restore": {"title": _("Reset zoom")},
+            },
+        },
         "series": [],
     }
 
@@ -92,10 +104,17 @@ def _bands(device: Any) -> tuple[list[list[dict[str, Any]]], list[dict[str, Any]
     cl, wl = device.threshold_critical_lower, device.threshold_warning_lower
     wu, cu = device.threshold_warning_upper, device.threshold_critical_upper
     big = 1e12  # bands reach past any axis range; the axis is fitted to the data
-    edges = [("critical", -big, cl), ("warning", cl if cl is not None else -big, wl),
-             ("normal", wl if wl is not None else (cl if cl is not None else -big),
-              wu if wu is not None else (cu if cu is not None else big)),
-             ("warning", wu, cu if cu is not None else big), ("critical", cu, big)]
+    edges = [
+        ("critical", -big, cl),
+        ("warning", cl if cl is not None else -big, wl),
+        (
+            "normal",
+            wl if wl is not None else (cl if cl is not None else -big),
+            wu if wu is not None else (cu if cu is not None else big),
+        ),
+        ("warning", wu, cu if cu is not None else big),
+        ("critical", cu, big),
+    ]
     areas, pieces = [], []
     for level, low, high in edges:
         if low is None or high is None or low >= high:
@@ -119,23 +138,41 @@ def device_options(device: Any, points: list[list[Any]]) -> dict[str, Any]:
     ):
         value = getattr(device, name)
         if value is not None:
-            lines.append({"yAxis": value, "name": label, "lineStyle": {"color": colour, "type": "dashed"},
-                          "label": {"formatter": f"{label}: {value:g}", "position": "insideStartTop"}})
+            lines.append(
+                {
+                    "yAxis": value,
+                    "name": label,
+                    "lineStyle": {"color": colour, "type": "dashed"},
+                    "label": {"formatter": f"{label}: {value:g}", "position": "insideStartTop"},
+                }
+            )
     areas, pieces = _bands(device)
     options["yAxis"]["name"] = device.unit
     limits = [line["yAxis"] for line in lines]
     if limits:  # the axis fits the data; stretch it so every threshold line stays in view
         options["yAxis"][":min"] = _axis_end("min", min(limits), max(limits))
         options["yAxis"][":max"] = _axis_end("max", min(limits), max(limits))
-    options["series"] = [{
-        "type": "line", "name": device.name, "data": points, "showSymbol": False, "sampling": "lttb",
-        "encode": {"x": 0, "y": 1}, "lineStyle": {"width": 2},
-        "markLine": {"symbol": "none", "silent": True, "data": lines},
-        "markArea": {"silent": True, "data": areas},
-    }]
+    options["series"] = [
+        {
+            "type": "line",
+            "name": device.name,
+            "data": points,
+            "showSymbol": False,
+            "sampling": "lttb",
+            "encode": {"x": 0, "y": 1},
+            "lineStyle": {"width": 2},
+            "markLine": {"symbol": "none", "silent": True, "data": lines},
+            "markArea": {"silent": True, "data": areas},
+        }
+    ]
     if pieces and len(pieces) > 1:
-        options["visualMap"] = {"show": False, "dimension": 1, "seriesIndex": 0, "pieces": pieces,
-                                "outOfRange": {"color": theme.PRIMARY}}
+        options["visualMap"] = {
+            "show": False,
+            "dimension": 1,
+            "seriesIndex": 0,
+            "pieces": pieces,
+            "outOfRange": {"color": theme.PRIMARY},
+        }
     return options
 
 
@@ -143,8 +180,14 @@ def group_options(series: list[tuple[str, list[list[Any]]]]) -> dict[str, Any]:
     """One line per device of a group."""
     options = base_options()
     options["series"] = [
-        {"type": "line", "name": name, "data": points, "showSymbol": False, "sampling": "lttb",
-         "encode": {"x": 0, "y": 1}}
+        {
+            "type": "line",
+            "name": name,
+            "data": points,
+            "showSymbol": False,
+            "sampling": "lttb",
+            "encode": {"x": 0, "y": 1},
+        }
         for name, points in series
     ]
     return options

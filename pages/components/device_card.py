@@ -44,16 +44,24 @@ def sparkline(values: list[float], colour: str = theme.PRIMARY) -> str:
     span = (high - low) or 1.0
     step = 100 / (len(values) - 1)
     points = " ".join(f"{i * step:.1f},{28 - 26 * (v - low) / span:.1f}" for i, v in enumerate(values))
-    return (f'<svg class="ddms-spark" viewBox="0 0 100 30" preserveAspectRatio="none">'
-            f'<polyline points="{points}" fill="none" stroke="{colour}" stroke-width="1.5" '
-            f'vector-effect="non-scaling-stroke"/></svg>')
+    return (
+        f'<svg class="ddms-spark" viewBox="0 0 100 30" preserveAspectRatio="none">'
+        f'<polyline points="{points}" fill="none" stroke="{colour}" stroke-width="1.5" '
+        f'vector-effect="non-scaling-stroke"/></svg>'
+    )
 
 
 class DeviceCard:
     """One device's card; ``update`` applies a new latest value pushed from the bus."""
 
-    def __init__(self, device: Any, latest: LatestValue | None, trend: list[tuple[datetime, float]],
-                 *, link: bool = True) -> None:
+    def __init__(
+        self,
+        device: Any,
+        latest: LatestValue | None,
+        trend: list[tuple[datetime, float]],
+        *,
+        link: bool = True,
+    ) -> None:
         self.device_id: uuid.UUID = device.id
         self.unit: str = device.unit
         self.status: str = latest.device_status if latest is not None else device.status
@@ -62,8 +70,13 @@ class DeviceCard:
         self.trend: deque[float] = deque((value for _t, value in trend[-TREND_POINTS:]), maxlen=TREND_POINTS)
         on_click = (lambda: ui.navigate.to(f"/devices/{self.device_id}")) if link else None
         card_key = theme.key("device-card", device.id)
-        with ui.card().classes("ddms-card w-full cursor-pointer gap-1").on("click", on_click) \
-                .mark(card_key).props(theme.testid(card_key)) as self.card:
+        with (
+            ui.card()
+            .classes("ddms-card w-full cursor-pointer gap-1")
+            .on("click", on_click)
+            .mark(card_key)
+            .props(theme.testid(card_key)) as self.card
+        ):
             with ui.row().classes("w-full items-center justify-between no-wrap"):
                 ui.label(device.name).classes("text-subtitle1 font-bold leading-tight")
                 self.badge = ui.badge().classes("text-sm px-2 py-1").mark("status-badge")
@@ -113,8 +126,12 @@ class DeviceTile:
         self.status: str = latest.device_status if latest is not None else device.status
         self.latest = latest
         tile_key = theme.key("tile", device.id)
-        with ui.column().classes("ddms-tile w-full gap-1").mark(tile_key).props(theme.testid(tile_key)) \
-                as self.tile:
+        with (
+            ui.column()
+            .classes("ddms-tile w-full gap-1")
+            .mark(tile_key)
+            .props(theme.testid(tile_key)) as self.tile
+        ):
             ui.label(device.name).classes("ddms-tile-name")
             with ui.row().classes("items-baseline gap-1"):
                 self.value = ui.label().classes("ddms-numeral").mark("value")

@@ -27,31 +27,50 @@ class Field:
 
 
 SECTIONS: list[tuple[str, list[Field]]] = [
-    (N_("Device"), [
-        Field("name", FIELD_LABELS["name"]),
-        Field("description", FIELD_LABELS["description"], "area"),
-        Field("unit", FIELD_LABELS["unit"], default=""),
-    ]),
-    (N_("Modbus connection"), [
-        Field("modbus_ip", FIELD_LABELS["modbus_ip"]),
-        Field("modbus_port", FIELD_LABELS["modbus_port"], "int", 502),
-        Field("modbus_slave_id", FIELD_LABELS["modbus_slave_id"], "int", 1),
-        Field("modbus_register", FIELD_LABELS["modbus_register"], "int", 0),
-        Field("modbus_register_count", FIELD_LABELS["modbus_register_count"], "int"),
-        Field("data_type", FIELD_LABELS["data_type"], "select", None, tuple(t.value for t in DataType)),
-        Field("byte_order", FIELD_LABELS["byte_order"], "select", "ABCD", tuple(b.value for b in ByteOrder)),
-        Field("scale", FIELD_LABELS["scale"], "float", 1.0),
-        Field("offset", FIELD_LABELS["offset"], "float", 0.0),
-        Field("sampling_interval", FIELD_LABELS["sampling_interval"], "int", 10),
-    ]),
-    (N_("Alarms and storage"), [
-        Field("threshold_critical_lower", FIELD_LABELS["threshold_critical_lower"], "float", clearable=True),
-        Field("threshold_warning_lower", FIELD_LABELS["threshold_warning_lower"], "float", clearable=True),
-        Field("threshold_warning_upper", FIELD_LABELS["threshold_warning_upper"], "float", clearable=True),
-        Field("threshold_critical_upper", FIELD_LABELS["threshold_critical_upper"], "float", clearable=True),
-        Field("hysteresis", FIELD_LABELS["hysteresis"], "float", 0.0),
-        Field("retention_days", FIELD_LABELS["retention_days"], "int", 90),
-    ]),
+    (
+        N_("Device"),
+        [
+            Field("name", FIELD_LABELS["name"]),
+            Field("description", FIELD_LABELS["description"], "area"),
+            Field("unit", FIELD_LABELS["unit"], default=""),
+        ],
+    ),
+    (
+        N_("Modbus connection"),
+        [
+            Field("modbus_ip", FIELD_LABELS["modbus_ip"]),
+            Field("modbus_port", FIELD_LABELS["modbus_port"], "int", 502),
+            Field("modbus_slave_id", FIELD_LABELS["modbus_slave_id"], "int", 1),
+            Field("modbus_register", FIELD_LABELS["modbus_register"], "int", 0),
+            Field("modbus_register_count", FIELD_LABELS["modbus_register_count"], "int"),
+            Field("data_type", FIELD_LABELS["data_type"], "select", None, tuple(t.value for t in DataType)),
+            Field(
+                "byte_order", FIELD_LABELS["byte_order"], "select", "ABCD", tuple(b.value for b in ByteOrder)
+            ),
+            Field("scale", FIELD_LABELS["scale"], "float", 1.0),
+            Field("offset", FIELD_LABELS["offset"], "float", 0.0),
+            Field("sampling_interval", FIELD_LABELS["sampling_interval"], "int", 10),
+        ],
+    ),
+    (
+        N_("Alarms and storage"),
+        [
+            Field(
+                "threshold_critical_lower", FIELD_LABELS["threshold_critical_lower"], "float", clearable=True
+            ),
+            Field(
+                "threshold_warning_lower", FIELD_LABELS["threshold_warning_lower"], "float", clearable=True
+            ),
+            Field(
+                "threshold_warning_upper", FIELD_LABELS["threshold_warning_upper"], "float", clearable=True
+            ),
+            Field(
+                "threshold_critical_upper", FIELD_LABELS["threshold_critical_upper"], "float", clearable=True
+            ),
+            Field("hysteresis", FIELD_LABELS["hysteresis"], "float", 0.0),
+            Field("retention_days", FIELD_LABELS["retention_days"], "int", 90),
+        ],
+    ),
 ]
 FIELDS = [field for _section, fields in SECTIONS for field in fields]
 
@@ -152,8 +171,10 @@ async def device_dialog(device: Any | None, save: Saver) -> None:
     if device is None:
         async with db.session_scope() as session:
             defaults["retention_days"] = (await system.get_config(session=session)).default_retention_days
-    with ui.dialog().props("maximized-on-mobile") as dialog, \
-            ui.card().classes("w-full max-w-4xl").mark("device-dialog"):
+    with (
+        ui.dialog().props("maximized-on-mobile") as dialog,
+        ui.card().classes("w-full max-w-4xl").mark("device-dialog"),
+    ):
         ui.label(_("Edit device") if device else _("Add device")).classes("text-h6")
         form = DeviceForm(device, defaults)
         with ui.row().classes("w-full justify-end gap-2"):

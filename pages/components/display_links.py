@@ -34,17 +34,26 @@ class DisplayLinks:
             if settings().public_stream:
                 note = _("The wall display is public now; links are needed once it is made private.")
             else:
-                note = _("The wall display needs a sign-in or a display link: open a link once on "
-                         "the screen.")
+                note = _(
+                    "The wall display needs a sign-in or a display link: open a link once on the screen."
+                )
             ui.label(note).classes("text-grey-8").mark("display-links-note")
             with ui.row().classes("w-full items-start gap-2"):
-                self.name = ui.input(_("Screen name")).props("outlined dense").classes("grow") \
+                self.name = (
+                    ui.input(_("Screen name"))
+                    .props("outlined dense")
+                    .classes("grow")
                     .mark("display-link-name")
-                self.group = ui.select({"": _("All devices")} | group_options, value="",
-                                       label=_("Devices shown")).props("outlined dense").classes("w-56") \
+                )
+                self.group = (
+                    ui.select({"": _("All devices")} | group_options, value="", label=_("Devices shown"))
+                    .props("outlined dense")
+                    .classes("w-56")
                     .mark("display-link-group")
-                ui.button(_("Create link"), icon="add_link", on_click=busy(self.create)) \
-                    .mark("create-display-link")
+                )
+                ui.button(_("Create link"), icon="add_link", on_click=busy(self.create)).mark(
+                    "create-display-link"
+                )
             self.issued = ui.column().classes("w-full gap-1")
             self.rows = ui.column().classes("w-full gap-1")
 
@@ -57,7 +66,8 @@ class DisplayLinks:
             await acting_user(is_owner)
             async with db.session_scope() as session:
                 issued = await display_tokens.create_token(
-                    session=session, data=DisplayTokenCreate.model_validate(body))
+                    session=session, data=DisplayTokenCreate.model_validate(body)
+                )
         except DDMSError as exc:
             notify_error(exc)
             return
@@ -69,10 +79,15 @@ class DisplayLinks:
         """The new link with a copy button; it is not kept anywhere on the page after a reload."""
         self.issued.clear()
         with self.issued, ui.card().classes("w-full bg-blue-1").mark("display-link-issued"):
-            ui.label(_("Link for '{name}': copy it now, it is shown only once.").format(name=name)) \
-                .classes("font-bold")
-            field = ui.input(value=url).props("outlined dense readonly").classes("w-full") \
+            ui.label(_("Link for '{name}': copy it now, it is shown only once.").format(name=name)).classes(
+                "font-bold"
+            )
+            field = (
+                ui.input(value=url)
+                .props("outlined dense readonly")
+                .classes("w-full")
                 .mark("display-link-url")
+            )
 
             def copy() -> None:
                 ui.clipboard.write(field.value)
@@ -89,13 +104,19 @@ class DisplayLinks:
                 ui.label(token.name).classes("font-bold")
                 scope = token.group_name if token.group_name is not None else _("All devices")
                 ui.label(scope).classes("text-sm")
-                used = (_("Last used: {when}").format(when=format_datetime(token.last_used_at, zone))
-                        if token.last_used_at else _("Never used"))
+                used = (
+                    _("Last used: {when}").format(when=format_datetime(token.last_used_at, zone))
+                    if token.last_used_at
+                    else _("Never used")
+                )
                 created = _("Created: {when}").format(when=format_datetime(token.created_at, zone))
                 ui.label(f"{created} · {used}").classes("text-xs text-grey-7")
-            ui.button(_("Revoke"), icon="link_off", color="negative",
-                      on_click=lambda: self.revoke(token.id, token.name)) \
-                .props("outline").mark("revoke-display-link")
+            ui.button(
+                _("Revoke"),
+                icon="link_off",
+                color="negative",
+                on_click=lambda: self.revoke(token.id, token.name),
+            ).props("outline").mark("revoke-display-link")
 
     def revoke(self, token_id: uuid.UUID, name: str) -> None:
         async def delete() -> None:
@@ -104,8 +125,9 @@ class DisplayLinks:
                 await display_tokens.revoke_token(session=session, token_id=token_id)
 
         question = _("Revoke the display link '{name}'? Screens using it stop at once.").format(name=name)
-        confirm_delete(question, delete, _("Display link '{name}' revoked").format(name=name),
-                       self.show.refresh)
+        confirm_delete(
+            question, delete, _("Display link '{name}' revoked").format(name=name), self.show.refresh
+        )
 
     @ui.refreshable_method
     async def show(self) -> None:

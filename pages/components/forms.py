@@ -36,8 +36,11 @@ def message_for(error: dict[str, Any]) -> str:
     """One pydantic error as a sentence in the user's language."""
     kind, ctx = error["type"], error.get("ctx") or {}
     if kind == "string_too_short":
-        return _("Required") if ctx.get("min_length") == 1 else \
-            _("At least {min_length} characters").format(**ctx)
+        return (
+            _("Required")
+            if ctx.get("min_length") == 1
+            else _("At least {min_length} characters").format(**ctx)
+        )
     if kind == "value_error":
         return translate_detail(str(ctx.get("error", error["msg"])))
     template = _MESSAGES.get(kind)

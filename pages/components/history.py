@@ -20,8 +20,9 @@ async def load_series(device_id: uuid.UUID, start: datetime, end: datetime, max_
         return await readings.series(session, device_id, start, end, max_points)
 
 
-async def load_group_series(device_ids: list[uuid.UUID], start: datetime, end: datetime,
-                            max_points: int = 1000) -> dict[uuid.UUID, Series]:
+async def load_group_series(
+    device_ids: list[uuid.UUID], start: datetime, end: datetime, max_points: int = 1000
+) -> dict[uuid.UUID, Series]:
     """One series per device, in one query (a group chart)."""
     if not device_ids:
         return {}

@@ -39,8 +39,12 @@ def _state(event: Event) -> DeviceState | None:
     return None  # DeviceChange: configuration, not a value
 
 
-def watch_latest(callback: Callback, device_ids: set[uuid.UUID] | None = None, interval: float = 0.25,
-                 after: Callable[[], Any] | None = None) -> ui.timer:
+def watch_latest(
+    callback: Callback,
+    device_ids: set[uuid.UUID] | None = None,
+    interval: float = 0.25,
+    after: Callable[[], Any] | None = None,
+) -> ui.timer:
     """Call ``callback(state)`` in this page for every reading or status change the bus publishes.
 
     ``after()`` runs once per tick that delivered something (e.g. recounting a summary once, not
@@ -84,4 +88,3 @@ def reload_on_device_changes(device_ids: set[uuid.UUID] | None = None) -> None:
             ui.navigate.reload()
 
     ui.timer(1.0, check)
-

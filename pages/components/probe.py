@@ -37,8 +37,12 @@ async def run_connection_test(device_id: uuid.UUID) -> None:
         note.dismiss()
     if result.get("success"):
         message = _("Connection OK: value {value} read in {latency} ms").format(
-            value=format_number(result.get("value"), 4), latency=format_number(result.get("latency_ms"), 1))
+            value=format_number(result.get("value"), 4), latency=format_number(result.get("latency_ms"), 1)
+        )
         ui.notify(message, type="positive", timeout=8000)
     else:
-        ui.notify(_("Connection failed: {error}").format(error=translate_detail(str(result.get("error")))),
-                  type="negative", timeout=8000)
+        ui.notify(
+            _("Connection failed: {error}").format(error=translate_detail(str(result.get("error")))),
+            type="negative",
+            timeout=8000,
+        )

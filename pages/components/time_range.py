@@ -45,8 +45,15 @@ class TimeRange:
         self.preset: str | None = preset
         self.custom: tuple[datetime, datetime] | None = None
         with ui.row().classes("items-center gap-2 flex-wrap"):
-            self.toggle = ui.toggle({key: _(label) for key, (label, _delta) in PRESETS.items()}, value=preset,
-                                    on_change=self._choose_preset).props("no-caps").mark("range-presets")
+            self.toggle = (
+                ui.toggle(
+                    {key: _(label) for key, (label, _delta) in PRESETS.items()},
+                    value=preset,
+                    on_change=self._choose_preset,
+                )
+                .props("no-caps")
+                .mark("range-presets")
+            )
             self.start_input = ui.input(_("From")).props("type=datetime-local outlined dense")
             self.start_input.mark("range-start")
             self.end_input = ui.input(_("To")).props("type=datetime-local outlined dense").mark("range-end")

@@ -165,8 +165,9 @@ async def test_throttle_window_passes(database: db.Database) -> None:
     clock.advance(10)
     await check(throttle, "a")
     async with db.session_scope() as session:  # a success forgets this client's earlier failures
-        await throttle.succeed(session=session, attempt=await throttle.reserve(
-            session=session, username="a", client=ASGI_CLIENT))
+        await throttle.succeed(
+            session=session, attempt=await throttle.reserve(session=session, username="a", client=ASGI_CLIENT)
+        )
     await fail(throttle, "a")
     await check(throttle, "a")
 

@@ -205,9 +205,7 @@ async def test_a_token_verified_once_still_expires(
     client: httpx.AsyncClient, reader: Account, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     assert (await client.get("/api/devices", headers=reader.headers)).status_code == 200
-    claims = decode_token(
-        reader.access_token, secret=TEST_SECRET, algorithm="HS256", expected_type="access"
-    )
+    claims = decode_token(reader.access_token, secret=TEST_SECRET, algorithm="HS256", expected_type="access")
     monkeypatch.setattr(principals, "wall_clock", lambda: claims.expires_at.timestamp())
     answer = await client.get("/api/devices", headers=reader.headers)
     assert answer.status_code == 401

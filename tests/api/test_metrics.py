@@ -73,7 +73,9 @@ async def test_devices_gauge_counts_live_status_else_the_stored_one(
     assert archived.status_code == 204
     devices = await _samples(client, "ddms_devices")
     assert devices == {
-        _key(status="online"): 1, _key(status="error"): 1, _key(status="offline"): 1,  # fan: stored
+        _key(status="online"): 1,
+        _key(status="error"): 1,
+        _key(status="offline"): 1,  # fan: stored
     }
     bus.publish_status(StatusChange(ids[2], "online", None, utcnow()))
     devices = await _samples(client, "ddms_devices")

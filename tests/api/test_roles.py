@@ -89,8 +89,13 @@ async def make_world(client: httpx.AsyncClient, owner: Account, tag: str) -> dic
         "/api/display-tokens", headers=owner.headers, json={"name": f"screen 1 {tag}"}
     )
     assert display.status_code == 201, display.text
-    return {"user": str(target.id), "device": device.json()["id"], "group": group.json()["id"],
-            "display": display.json()["id"], "tag": tag}
+    return {
+        "user": str(target.id),
+        "device": device.json()["id"],
+        "group": group.json()["id"],
+        "display": display.json()["id"],
+        "tag": tag,
+    }
 
 
 @pytest.fixture
@@ -100,8 +105,14 @@ async def world(client: httpx.AsyncClient, owner: Account) -> dict[str, str]:
 
 async def snapshot(client: httpx.AsyncClient, owner: Account, world: dict[str, str]) -> dict[str, Any]:
     """Everything a write endpoint could touch, as the owner sees it."""
-    paths = ["/api/users", "/api/devices", "/api/groups", f"/api/groups/{world['group']}", "/api/config",
-             "/api/display-tokens"]
+    paths = [
+        "/api/users",
+        "/api/devices",
+        "/api/groups",
+        f"/api/groups/{world['group']}",
+        "/api/config",
+        "/api/display-tokens",
+    ]
     state = {}
     for path in paths:
         answer = await client.get(path, headers=owner.headers)

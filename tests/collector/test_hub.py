@@ -46,7 +46,9 @@ async def test_silent_unit_costs_one_timeout_and_does_not_stall_its_neighbour(
 ) -> None:
     held = asyncio.Event()
     raw_server.units = {
-        1: Unit(registers={0: 9}, hold=held), 2: Unit(registers={0: 42}), 3: Unit(silent=True),
+        1: Unit(registers={0: 9}, hold=held),
+        2: Unit(registers={0: 42}),
+        3: Unit(silent=True),
     }
     hub = Hub("127.0.0.1", raw_server.port, timeout=30.0, retries=3)
     try:

@@ -15,8 +15,9 @@ from ddms.models import Reading, utcnow
 from tests.collector.conftest import add_device
 
 
-async def test_a_full_buffer_drops_the_oldest_and_says_so(database: db.Database,
-                                                          caplog: pytest.LogCaptureFixture) -> None:
+async def test_a_full_buffer_drops_the_oldest_and_says_so(
+    database: db.Database, caplog: pytest.LogCaptureFixture
+) -> None:
     device = await add_device(name="counter", modbus_port=502, modbus_slave_id=1)
     stored: list[StoredReading] = []
     get_bus().on_readings_stored(stored.extend)

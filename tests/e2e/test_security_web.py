@@ -25,9 +25,19 @@ from tests.security.test_web_redirect import SAFE
 
 # Values a browser resolves to another origin (as the page receives them, percent-decoded).
 LEAVES_THE_SITE = [
-    "//evil.example", "/\\evil.example", "\\/evil.example", "/\t/evil.example", "/\n/evil.example",
-    " //evil.example", "\x00//evil.example", "/\\/evil.example", "https://evil.example", "///evil.example",
-    "javascript:alert(1)", "java\tscript:alert(1)", "data:text/html,x",
+    "//evil.example",
+    "/\\evil.example",
+    "\\/evil.example",
+    "/\t/evil.example",
+    "/\n/evil.example",
+    " //evil.example",
+    "\x00//evil.example",
+    "/\\/evil.example",
+    "https://evil.example",
+    "///evil.example",
+    "javascript:alert(1)",
+    "java\tscript:alert(1)",
+    "data:text/html,x",
 ]
 
 
@@ -67,8 +77,9 @@ async def test_the_browsers_answers_pass_the_socket_guard(page: Page, live_serve
 
 async def make_account(rest: httpx.AsyncClient, role: str = "read_only") -> tuple[str, str]:
     name, password = f"victim_{uuid.uuid4().hex[:8]}", "victim-password-1"
-    made = await rest.post("/api/users", json={"username": name, "password": password, "role": role,
-                                               "language_preference": "en"})
+    made = await rest.post(
+        "/api/users", json={"username": name, "password": password, "role": role, "language_preference": "en"}
+    )
     assert made.status_code == 201, made.text
     return name, str(made.json()["id"])
 

@@ -220,7 +220,8 @@ async def test_refresh_waits_for_an_uncommitted_writer_and_includes_its_rows(dat
     async with database.engine.connect() as writer:
         await writer.execute(
             text('INSERT INTO readings ("timestamp", device_id, value) VALUES (:t, :d, 3.0)').bindparams(
-                bindparam("t", type_=UTCDateTime()), bindparam("d", type_=Uuid())),
+                bindparam("t", type_=UTCDateTime()), bindparam("d", type_=Uuid())
+            ),
             {"t": hour + timedelta(minutes=1, seconds=30), "d": device},  # the same (dirty) minute
         )
 
@@ -237,8 +238,12 @@ async def test_refresh_waits_for_an_uncommitted_writer_and_includes_its_rows(dat
 
 
 async def test_time_bucket_sql_matches_epoch_floor_for_every_chart_width(database: db.Database) -> None:
-    moments = [datetime(2026, 3, 1, 23, 59, 59, 999_999, tzinfo=UTC), datetime(2026, 3, 2, tzinfo=UTC),
-               datetime(2024, 2, 29, 13, 47, 31, 5, tzinfo=UTC), datetime(1999, 12, 31, 23, 0, tzinfo=UTC)]
+    moments = [
+        datetime(2026, 3, 1, 23, 59, 59, 999_999, tzinfo=UTC),
+        datetime(2026, 3, 2, tzinfo=UTC),
+        datetime(2024, 2, 29, 13, 47, 31, 5, tzinfo=UTC),
+        datetime(1999, 12, 31, 23, 0, tzinfo=UTC),
+    ]
     moments += [datetime(2026, 1, 1, tzinfo=UTC) + timedelta(seconds=9_973 * i + 0.5) for i in range(40)]
     dialect = database.engine.dialect.name
     column = "CAST(:m AS TIMESTAMPTZ)" if database.is_postgres else ":m"

@@ -55,16 +55,22 @@ async def ui_database(ui_db_url: str) -> AsyncIterator[ddms.db.Database]:
 @pytest.fixture
 def ui_settings(ui_db_url: str, tmp_path: Path) -> Settings:
     settings = load_settings(
-        database_url=ui_db_url, ddms_data_dir=tmp_path / "data", jwt_secret_key=TEST_SECRET,
-        cookie_secure=False, collector_enabled=False, auto_migrate=False, app_title="Plant DDMS",
+        database_url=ui_db_url,
+        ddms_data_dir=tmp_path / "data",
+        jwt_secret_key=TEST_SECRET,
+        cookie_secure=False,
+        collector_enabled=False,
+        auto_migrate=False,
+        app_title="Plant DDMS",
     )
     harness.current_settings = settings
     return settings
 
 
 @pytest.fixture
-async def user(ui_database: ddms.db.Database, ui_settings: Settings,
-               caplog: pytest.LogCaptureFixture) -> AsyncIterator[User]:
+async def user(
+    ui_database: ddms.db.Database, ui_settings: Settings, caplog: pytest.LogCaptureFixture
+) -> AsyncIterator[User]:
     """A simulated browser on the real pages (replaces the plugin's fixture to build our app)."""
     async with user_simulation(main_file=MAIN_FILE) as simulated:
         simulated.javascript_rules[re.compile(r".*Intl\.DateTimeFormat.*")] = lambda _match: "UTC"
@@ -76,8 +82,9 @@ async def user(ui_database: ddms.db.Database, ui_settings: Settings,
 @pytest.fixture
 def make_account(ui_database: ddms.db.Database, password_hash: str) -> Callable[..., Awaitable[Account]]:
     async def make(username: str, role: Role = Role.READ_ONLY, language: str = "en") -> Account:
-        account = Account(username=username, password_hash=password_hash, role=role,
-                          language_preference=language)
+        account = Account(
+            username=username, password_hash=password_hash, role=role, language_preference=language
+        )
         async with ddms.db.session_scope() as session:
             session.add(account)
             await session.commit()

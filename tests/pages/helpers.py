@@ -24,12 +24,14 @@ async def make_device(name: str = "Boiler", **fields: Any) -> Device:
 
 async def make_group(name: str, members: list[Device]) -> Any:
     async with ddms.db.session_scope() as session:
-        return await groups.create_group(session=session, data=GroupCreate(
-            name=name, device_ids=[device.id for device in members]))
+        return await groups.create_group(
+            session=session, data=GroupCreate(name=name, device_ids=[device.id for device in members])
+        )
 
 
-def publish(device: Device, value: float, level: str = "normal", status: str = "online",
-            at: datetime | None = None) -> LatestValue:
+def publish(
+    device: Device, value: float, level: str = "normal", status: str = "online", at: datetime | None = None
+) -> LatestValue:
     """What the collector does after a poll: the bus gets the new latest value."""
     latest = LatestValue(device.id, at or utcnow(), value, level, status, device.name, device.unit)
     get_bus().publish_reading(latest)

@@ -43,8 +43,9 @@ async def test_short_password_is_refused_inline(user: User, owner: Account, sign
     assert field.error == "Password must be at least 8 characters"
 
 
-async def test_owner_row_has_no_delete_and_others_do(user: User, owner: Account, reader: Account,
-                                                     sign_in) -> None:
+async def test_owner_row_has_no_delete_and_others_do(
+    user: User, owner: Account, reader: Account, sign_in
+) -> None:
     await sign_in(owner)
     await user.open("/users")
     with user.scope(marker=f"user-row-{owner.id}"):
@@ -138,8 +139,9 @@ async def test_password_change_needs_the_current_password(user: User, reader: Ac
     assert field.error == "Current password is incorrect"
 
 
-async def test_owner_resets_a_password_and_ends_its_sessions(user: User, owner: Account, reader: Account,
-                                                             sign_in) -> None:
+async def test_owner_resets_a_password_and_ends_its_sessions(
+    user: User, owner: Account, reader: Account, sign_in
+) -> None:
     await sign_in(owner)
     await user.open("/users")
     with user.scope(marker=f"user-row-{reader.id}"):
@@ -174,8 +176,12 @@ async def test_settings_show_the_last_backup_and_why_backups_fail(
         await user.open("/settings")
         await user.should_see("Last backup:")
         await user.should_not_see(marker="backup-problem")
-        monkeypatch.setattr(backup.last_status, "error", "pg_dump was not found on PATH: install the "
-                            "PostgreSQL client tools (same major version as the server) to enable backups")
+        monkeypatch.setattr(
+            backup.last_status,
+            "error",
+            "pg_dump was not found on PATH: install the "
+            "PostgreSQL client tools (same major version as the server) to enable backups",
+        )
         await user.open("/settings")
         await user.should_see(marker="backup-problem")
         await user.should_see("pg_dump was not found on PATH")
@@ -191,8 +197,9 @@ async def lock_out(username: str, address: str = "10.0.0.66") -> None:
             auth.throttle.failed(attempt)
 
 
-async def test_owner_sees_a_lockout_and_unlocks_it(user: User, owner: Account, reader: Account,
-                                                   sign_in, monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_owner_sees_a_lockout_and_unlocks_it(
+    user: User, owner: Account, reader: Account, sign_in, monkeypatch: pytest.MonkeyPatch
+) -> None:
     clock = lambda: datetime(2026, 1, 5, 8, 0, tzinfo=UTC)  # noqa: E731
     monkeypatch.setattr(auth, "throttle", LoginThrottle(clock=clock))
     await lock_out("operator")
@@ -208,8 +215,9 @@ async def test_owner_sees_a_lockout_and_unlocks_it(user: User, owner: Account, r
         assert await auth.throttle.locked_until(session=session, usernames=["operator"]) == {}
 
 
-async def test_admin_sees_a_lockout_but_cannot_unlock(user: User, admin: Account, reader: Account,
-                                                      sign_in) -> None:
+async def test_admin_sees_a_lockout_but_cannot_unlock(
+    user: User, admin: Account, reader: Account, sign_in
+) -> None:
     await lock_out("operator")
     await sign_in(admin)
     await user.open("/users")

@@ -43,8 +43,9 @@ def closed_port() -> int:
         return sock.getsockname()[1]
 
 
-async def test_shows_the_value_read_and_the_latency(user: User, admin: Account, sign_in,
-                                                    simulator: Simulator, probe: None) -> None:
+async def test_shows_the_value_read_and_the_latency(
+    user: User, admin: Account, sign_in, simulator: Simulator, probe: None
+) -> None:
     # "Sim motor speed": unit 4, register 0, uint16, about 1450 rpm
     await make_device("Motor", modbus_port=simulator.port, modbus_slave_id=4, modbus_register=0, unit="rpm")
     await sign_in(admin)

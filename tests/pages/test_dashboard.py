@@ -132,8 +132,14 @@ async def test_card_trend_starts_from_stored_history(user: User, reader: Account
     boiler = await make_device("Boiler")
     now = utcnow()
     async with ddms.db.session_scope() as session:
-        session.add_all(Reading(device_id=boiler.id, timestamp=now.replace(second=0, microsecond=0)
-                                - timedelta(minutes=m), value=float(m)) for m in range(1, 11))
+        session.add_all(
+            Reading(
+                device_id=boiler.id,
+                timestamp=now.replace(second=0, microsecond=0) - timedelta(minutes=m),
+                value=float(m),
+            )
+            for m in range(1, 11)
+        )
         await session.commit()
     await sign_in(reader)
     await user.open("/")

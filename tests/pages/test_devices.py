@@ -134,8 +134,9 @@ async def test_server_refuses_a_delete_from_a_read_only_session(user: User, read
     assert ui  # the dialog was built in the page's context
 
 
-async def test_one_tab_saving_never_rerenders_another_users_list(user: User, create_user, admin: Account,
-                                                                  reader: Account, sign_in) -> None:
+async def test_one_tab_saving_never_rerenders_another_users_list(
+    user: User, create_user, admin: Account, reader: Account, sign_in
+) -> None:
     """Each tab's list is its own: an admin's save must not redraw a read-only tab with admin controls."""
     from tests.pages.conftest import log_in
 
@@ -157,8 +158,9 @@ async def test_one_tab_saving_never_rerenders_another_users_list(user: User, cre
     await operator.should_not_see(marker=f"device-row-{chiller.id}")  # its list reloads when it chooses to
 
 
-async def test_new_device_starts_with_the_configured_default_retention(user: User, admin: Account,
-                                                                       sign_in) -> None:
+async def test_new_device_starts_with_the_configured_default_retention(
+    user: User, admin: Account, sign_in
+) -> None:
     from ddms.schemas.system import ConfigUpdate
     from ddms.services import system
 

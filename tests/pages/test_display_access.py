@@ -36,7 +36,8 @@ async def make_link(
 ) -> display_tokens.IssuedToken:
     async with ddms.db.session_scope() as session:
         return await display_tokens.create_token(
-            session=session, data=DisplayTokenCreate(name=name, group_id=group_id))
+            session=session, data=DisplayTokenCreate(name=name, group_id=group_id)
+        )
 
 
 async def revoke(issued: display_tokens.IssuedToken) -> None:

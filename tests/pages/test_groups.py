@@ -47,8 +47,9 @@ async def test_read_only_user_sees_groups_without_controls(user: User, reader: A
     await user.should_not_see("Edit")
 
 
-async def test_group_dashboard_shows_member_cards_and_live_summary(user: User, reader: Account,
-                                                                   sign_in) -> None:
+async def test_group_dashboard_shows_member_cards_and_live_summary(
+    user: User, reader: Account, sign_in
+) -> None:
     pump = await make_device("Pump")
     fan = await make_device("Fan")
     group = await make_group("Water", [pump])

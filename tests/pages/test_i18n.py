@@ -64,9 +64,10 @@ def test_compile_writes_mo_files_that_gettext_reads(tmp_path: Path) -> None:
 def test_service_errors_are_translated_with_their_values(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(i18n, "current_language", lambda: "zh")
     assert i18n.translate_detail("A device named 'Boiler' already exists") == "名为“Boiler”的设备已存在"
-    assert i18n.translate_detail(
-        "threshold_warning_lower (50) must be below threshold_warning_upper (10)"
-    ) == "警告下限（50）必须小于警告上限（10）"
+    assert (
+        i18n.translate_detail("threshold_warning_lower (50) must be below threshold_warning_upper (10)")
+        == "警告下限（50）必须小于警告上限（10）"
+    )
 
 
 def test_dates_and_numbers_follow_the_locale(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -92,16 +93,37 @@ def english_words(strings: list[str], data: set[str]) -> list[str]:
     return leftovers
 
 
-@pytest.mark.parametrize("path", ["/", "/devices", "/devices/{device}", "/groups", "/groups/{group}",
-                                  "/users", "/settings", "/profile", "/display"])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/",
+        "/devices",
+        "/devices/{device}",
+        "/groups",
+        "/groups/{group}",
+        "/users",
+        "/settings",
+        "/profile",
+        "/display",
+    ],
+)
 async def test_pages_in_chinese_show_no_english(user: User, make_account, sign_in, path: str) -> None:
     boss = await make_account("boss", Role.OWNER, language="zh")
     boiler = await make_device("Boiler", unit="bar", threshold_warning_upper=5)
     group = await make_group("Water", [boiler])
     await sign_in(boss)
     await user.open(path.format(device=boiler.id, group=group.id))
-    data = {"Boiler", "Water", "boss", "bar", "uint16", "ABCD", "Plant DDMS", "127.0.0.1",
-            str(backup.backup_dir(session.settings()))}  # a file path is data, not a message
+    data = {
+        "Boiler",
+        "Water",
+        "boss",
+        "bar",
+        "uint16",
+        "ABCD",
+        "Plant DDMS",
+        "127.0.0.1",
+        str(backup.backup_dir(session.settings())),
+    }  # a file path is data, not a message
     assert english_words(texts(user), data) == []
 
 

@@ -66,8 +66,9 @@ async def test_password_reset_by_the_owner_ends_the_ui_session(user: User, reade
     await user.open("/devices")
     await user.should_see(marker="page-title", content="Devices")
     async with ddms.db.session_scope() as session:
-        await users.update_user(session=session, user_id=reader.id,
-                                data=UserUpdate(password="reset-by-owner-1"))
+        await users.update_user(
+            session=session, user_id=reader.id, data=UserUpdate(password="reset-by-owner-1")
+        )
     await user.open("/devices")
     await user.should_see(marker="login-card")
 

@@ -17,8 +17,9 @@ def stored_sessions() -> list[str]:
     return sorted(path.name for path in Storage.path.glob("storage-user-*"))
 
 
-async def test_sessions_are_kept_in_the_data_directory(user: User, ui_settings: Settings,
-                                                       reader: Account) -> None:
+async def test_sessions_are_kept_in_the_data_directory(
+    user: User, ui_settings: Settings, reader: Account
+) -> None:
     assert Storage.path == (ui_settings.ddms_data_dir / "ui-sessions").resolve()
     await log_in(user, "operator")
     await user.should_see(marker="page-title", retries=100)

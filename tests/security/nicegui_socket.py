@@ -43,8 +43,12 @@ class PageView:
 
     def event(self, element_id: int, listener_id: str, args: list[Any] | None = None) -> dict[str, Any]:
         """The message NiceGUI's JavaScript sends when that listener fires."""
-        return {"id": element_id, "client_id": self.client_id, "listener_id": listener_id,
-                "args": [json.dumps(arg) for arg in args or []]}
+        return {
+            "id": element_id,
+            "client_id": self.client_id,
+            "listener_id": listener_id,
+            "args": [json.dumps(arg) for arg in args or []],
+        }
 
 
 async def open_page(http: httpx.AsyncClient, path: str) -> PageView:
@@ -77,13 +81,19 @@ class PageSocket:
             self.received.append((event, data))
             self.arrived.set()
 
-        query = urlencode({
-            "client_id": self.view.client_id, "tab_id": str(uuid.uuid4()), "document_id": str(uuid.uuid4()),
-            "next_message_id": 0, "implicit_handshake": "true",
-        })
+        query = urlencode(
+            {
+                "client_id": self.view.client_id,
+                "tab_id": str(uuid.uuid4()),
+                "document_id": str(uuid.uuid4()),
+                "next_message_id": 0,
+                "implicit_handshake": "true",
+            }
+        )
         headers = {"Cookie": self.view.cookie} if self.view.cookie else {}
-        await self.sio.connect(f"{self.base_url}?{query}", socketio_path=SOCKET_PATH,
-                               transports=["websocket"], headers=headers)
+        await self.sio.connect(
+            f"{self.base_url}?{query}", socketio_path=SOCKET_PATH, transports=["websocket"], headers=headers
+        )
         return self
 
     async def __aexit__(self, *_exc: type[BaseException] | BaseException | TracebackType | None) -> None:

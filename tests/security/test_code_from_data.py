@@ -23,15 +23,18 @@ CODE_SINKS = {"run_javascript", "add_head_html", "add_body_html", "add_css"}
 HTML_BUILDERS = {"sparkline", "html"}
 
 
-@pytest.mark.parametrize("name", [
-    'device-card-x" :title="alert(1)" y="',
-    "device-card-Line pressure",
-    "tile-{{ constructor.constructor('alert(1)')() }}",
-    "row-<img src=x onerror=alert(1)>",
-    "x:title=alert(1)",
-    "Value",
-    "",
-])
+@pytest.mark.parametrize(
+    "name",
+    [
+        'device-card-x" :title="alert(1)" y="',
+        "device-card-Line pressure",
+        "tile-{{ constructor.constructor('alert(1)')() }}",
+        "row-<img src=x onerror=alert(1)>",
+        "x:title=alert(1)",
+        "Value",
+        "",
+    ],
+)
 def test_a_test_id_refuses_anything_but_words_and_ids(name: str) -> None:
     with pytest.raises(ValueError, match="not user data"):
         theme.testid(name)
@@ -63,10 +66,12 @@ def _problems(source: str, filename: str) -> list[str]:
         name, where = _name(call.func), f"{filename}:{call.lineno}"
         arguments = [*call.args, *(k.value for k in call.keywords)]
         if name == "props" and not all(
-                _literal(a) or (isinstance(a, ast.Call) and _name(a.func) == "testid") for a in arguments):
+            _literal(a) or (isinstance(a, ast.Call) and _name(a.func) == "testid") for a in arguments
+        ):
             found.append(f"{where}: .props() with a computed string (set element.props[key] instead)")
-        if name in CODE_SINKS and not all(_literal(a) or isinstance(a, ast.Attribute | ast.Name)
-                                          for a in call.args):
+        if name in CODE_SINKS and not all(
+            _literal(a) or isinstance(a, ast.Attribute | ast.Name) for a in call.args
+        ):
             found.append(f"{where}: {name}() with computed code")
         if name == "html" and isinstance(call.func, ast.Attribute) and _name(call.func.value) == "ui":
             content = call.args[0] if call.args else ast.Constant("")
@@ -79,8 +84,11 @@ def _problems(source: str, filename: str) -> list[str]:
 def test_pages_never_build_props_or_code_from_data() -> None:
     sources = sorted(PAGES.rglob("*.py"))
     assert len(sources) > 10, "the scan reads the page sources"
-    problems = [problem for path in sources for problem in
-                _problems(path.read_text(encoding="utf-8"), str(path.relative_to(PAGES.parent)))]
+    problems = [
+        problem
+        for path in sources
+        for problem in _problems(path.read_text(encoding="utf-8"), str(path.relative_to(PAGES.parent)))
+    ]
     assert problems == []
 
 

@@ -31,7 +31,7 @@ from tests.history.helpers import add_device, add_rows
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 # (name, unit) as stored -> (name, unit) as the exported cells must read
 HOSTILE = {
-    ('=HYPERLINK("http://x")', "@SUM(1)"): ("'=HYPERLINK(\"http://x\")", "'@SUM(1)"),
+    ('=HYPERLINK("http://x")', "@SUM(1)"): ('\'=HYPERLINK("http://x")', "'@SUM(1)"),
     ("-cmd|' /C calc'!A0", "+1+1"): ("'-cmd|' /C calc'!A0", "'+1+1"),
     ("\tTAB", "\r=1"): ("'\tTAB", "'\r=1"),
     ("-3.5", "-2"): ("-3.5", "-2"),  # numbers are no formulas: left as they are
@@ -72,10 +72,24 @@ async def hostile_devices() -> dict[uuid.UUID, tuple[str, str]]:
 @pytest.mark.parametrize(
     ("cell", "exported"),
     [
-        ("=1+1", "'=1+1"), ("+A1", "'+A1"), ("-A1", "'-A1"), ("@SUM(A1)", "'@SUM(A1)"),
-        ("\t=1", "'\t=1"), ("\r=1", "'\r=1"), ("-", "'-"), ("+", "'+"), ("-inf", "'-inf"),
-        ("-3.5", "-3.5"), ("+2", "+2"), ("-1e3", "-1e3"), ("-.5", "-.5"), ("3.5", "3.5"),
-        ("m³/h", "m³/h"), ("a=b", "a=b"), (" =1", " =1"), ("", ""),
+        ("=1+1", "'=1+1"),
+        ("+A1", "'+A1"),
+        ("-A1", "'-A1"),
+        ("@SUM(A1)", "'@SUM(A1)"),
+        ("\t=1", "'\t=1"),
+        ("\r=1", "'\r=1"),
+        ("-", "'-"),
+        ("+", "'+"),
+        ("-inf", "'-inf"),
+        ("-3.5", "-3.5"),
+        ("+2", "+2"),
+        ("-1e3", "-1e3"),
+        ("-.5", "-.5"),
+        ("3.5", "3.5"),
+        ("m³/h", "m³/h"),
+        ("a=b", "a=b"),
+        (" =1", " =1"),
+        ("", ""),
     ],
 )
 def test_csv_text_prefixes_what_a_spreadsheet_would_evaluate(cell: str, exported: str) -> None:

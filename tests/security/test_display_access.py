@@ -94,8 +94,9 @@ def _free_port() -> int:
 async def server(app: FastAPI) -> AsyncIterator[Server]:
     """uvicorn on a free port serving the ``app`` fixture (whose lifespan already runs)."""
     port = _free_port()
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off",
-                            timeout_graceful_shutdown=5)
+    config = uvicorn.Config(
+        app, host="127.0.0.1", port=port, log_level="warning", lifespan="off", timeout_graceful_shutdown=5
+    )
     running = uvicorn.Server(config)
     task = asyncio.get_running_loop().create_task(running.serve())
     while not running.started:  # uvicorn offers no start event  # noqa: ASYNC110
@@ -178,8 +179,11 @@ async def test_stream_ends_within_the_interval_without_the_bus(server: Server, r
 
     async def bump_behind_the_services() -> None:
         async with db.session_scope() as session:
-            await session.exec(update(User).where(User.id == reader.user.id)  # type: ignore[call-overload]
-                               .values(token_version=User.token_version + 1))
+            await session.exec(
+                update(User)
+                .where(User.id == reader.user.id)  # type: ignore[call-overload]
+                .values(token_version=User.token_version + 1)
+            )
             await session.commit()
 
     await open_then_end(server, reader.access_token, bump_behind_the_services)
@@ -228,7 +232,8 @@ async def test_display_link_is_shown_once_and_stored_as_a_hash(
     assert secret not in listed.text
     assert "token" not in listed.json()[0]
     assert [(row["id"], row["name"], row["path"]) for row in listed.json()] == [
-        (made["id"], "Lobby screen", "/display")]
+        (made["id"], "Lobby screen", "/display")
+    ]
     async with db.session_scope() as session:
         row = (await session.exec(select(DisplayToken))).one()
     assert row.token_hash == hashlib.sha256(secret.encode()).hexdigest()
@@ -266,13 +271,17 @@ async def test_a_link_bound_to_a_group_streams_only_that_group(
 ) -> None:
     ids = []
     for name in ("Pump", "Fan"):
-        device = await client.post("/api/devices", headers=owner.headers, json={
-            "name": name, "modbus_ip": "127.0.0.1", "modbus_slave_id": 1, "modbus_register": 0})
+        device = await client.post(
+            "/api/devices",
+            headers=owner.headers,
+            json={"name": name, "modbus_ip": "127.0.0.1", "modbus_slave_id": 1, "modbus_register": 0},
+        )
         assert device.status_code == 201, device.text
         ids.append(uuid.UUID(device.json()["id"]))
         publish(ids[-1], name)
-    group = await client.post("/api/groups", headers=owner.headers,
-                              json={"name": "Water", "device_ids": [str(ids[0])]})
+    group = await client.post(
+        "/api/groups", headers=owner.headers, json={"name": "Water", "device_ids": [str(ids[0])]}
+    )
     made = await create_link(client, owner, group_id=group.json()["id"])
     assert (made["group_name"], made["path"]) == ("Water", f"/display/{group.json()['id']}")
     async with (
@@ -291,8 +300,9 @@ async def test_a_link_bound_to_a_group_streams_only_that_group(
 async def test_unknown_group_and_bad_tokens_are_refused(
     server: Server, client: httpx.AsyncClient, owner: Account
 ) -> None:
-    missing = await client.post("/api/display-tokens", headers=owner.headers,
-                                json={"name": "Ghost", "group_id": str(uuid.uuid4())})
+    missing = await client.post(
+        "/api/display-tokens", headers=owner.headers, json={"name": "Ghost", "group_id": str(uuid.uuid4())}
+    )
     assert missing.status_code == 400, missing.text
     assert "Unknown group id" in missing.json()["detail"]
     blank = await client.post("/api/display-tokens", headers=owner.headers, json={"name": "   "})
@@ -307,8 +317,11 @@ async def test_only_the_owner_manages_display_links(
     client: httpx.AsyncClient, owner: Account, admin: Account, reader: Account
 ) -> None:
     made = await create_link(client, owner)
-    calls = [("POST", "/api/display-tokens", {"name": "Mine"}), ("GET", "/api/display-tokens", None),
-             ("DELETE", f"/api/display-tokens/{made['id']}", None)]
+    calls = [
+        ("POST", "/api/display-tokens", {"name": "Mine"}),
+        ("GET", "/api/display-tokens", None),
+        ("DELETE", f"/api/display-tokens/{made['id']}", None),
+    ]
     for method, path, body in calls:
         for account in (admin, reader):
             answer = await client.request(method, path, headers=account.headers, json=body)

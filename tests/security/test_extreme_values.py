@@ -58,8 +58,14 @@ DEVICE_BODY = '"name": "extreme", "modbus_ip": "10.0.0.9", "modbus_slave_id": 1,
 NON_FINITE = ["1e999", "-1e999", "NaN", "Infinity", "-Infinity", "1" + "0" * 400]
 TOO_BIG = ["9223372036854775808", "-9223372036854775809", "1e308"]
 DEVICE_FLOATS = ["threshold_warning_upper", "threshold_critical_lower", "scale", "offset", "hysteresis"]
-DEVICE_INTEGERS = ["sampling_interval", "modbus_port", "retention_days", "modbus_register_count",
-                   "modbus_slave_id", "modbus_register"]
+DEVICE_INTEGERS = [
+    "sampling_interval",
+    "modbus_port",
+    "retention_days",
+    "modbus_register_count",
+    "modbus_slave_id",
+    "modbus_register",
+]
 CONFIG_FLOATS = ["sse_interval"]
 CONFIG_INTEGERS = ["backup_retention_count", "default_retention_days"]
 NUMBER_CASES = [
@@ -86,11 +92,20 @@ async def _snapshot(client: httpx.AsyncClient, owner: Account) -> tuple[object, 
     return devices.json(), config.json(), await count_rows(Reading), await count_rows(Device)
 
 
-@pytest.mark.parametrize(("path", "query", "status", "detail"), QUERY_CASES,
-                         ids=[f"{case[0]}?{case[1][:40]}" for case in QUERY_CASES])
+@pytest.mark.parametrize(
+    ("path", "query", "status", "detail"),
+    QUERY_CASES,
+    ids=[f"{case[0]}?{case[1][:40]}" for case in QUERY_CASES],
+)
 async def test_extreme_query_values_are_refused(
-    client: httpx.AsyncClient, reader: Account, owner: Account, targets: dict[str, str],
-    path: str, query: str, status: int, detail: str,
+    client: httpx.AsyncClient,
+    reader: Account,
+    owner: Account,
+    targets: dict[str, str],
+    path: str,
+    query: str,
+    status: int,
+    detail: str,
 ) -> None:
     before = await _snapshot(client, owner)
     url = f"/api/{path}?{query}".format(**targets)
@@ -102,19 +117,28 @@ async def test_extreme_query_values_are_refused(
     assert await _snapshot(client, owner) == before
 
 
-@pytest.mark.parametrize(("number", "device_fields", "config_fields"), NUMBER_CASES,
-                         ids=[case[0][:20] for case in NUMBER_CASES])
+@pytest.mark.parametrize(
+    ("number", "device_fields", "config_fields"), NUMBER_CASES, ids=[case[0][:20] for case in NUMBER_CASES]
+)
 async def test_extreme_json_numbers_are_refused(
-    client: httpx.AsyncClient, owner: Account, targets: dict[str, str],
-    number: str, device_fields: list[str], config_fields: list[str],
+    client: httpx.AsyncClient,
+    owner: Account,
+    targets: dict[str, str],
+    number: str,
+    device_fields: list[str],
+    config_fields: list[str],
 ) -> None:
     """Every numeric field of a device (create and update) and of the configuration, as raw JSON."""
     headers = {**owner.headers, "content-type": "application/json"}
     before = await _snapshot(client, owner)
-    attempts = [("POST", "/api/devices", "{" + DEVICE_BODY + f', "{field}": {number}' + "}", field)
-                for field in device_fields]
-    attempts += [("PUT", f"/api/devices/{targets['device']}", f'{{"{field}": {number}}}', field)
-                 for field in device_fields]
+    attempts = [
+        ("POST", "/api/devices", "{" + DEVICE_BODY + f', "{field}": {number}' + "}", field)
+        for field in device_fields
+    ]
+    attempts += [
+        ("PUT", f"/api/devices/{targets['device']}", f'{{"{field}": {number}}}', field)
+        for field in device_fields
+    ]
     attempts += [("PUT", "/api/config", f'{{"{field}": {number}}}', field) for field in config_fields]
     for method, url, body, field in attempts:
         answer = await client.request(method, url, headers=headers, content=body)
@@ -124,7 +148,9 @@ async def test_extreme_json_numbers_are_refused(
 
 
 async def test_the_extremes_that_fit_are_answered(
-    client: httpx.AsyncClient, reader: Account, targets: dict[str, str],
+    client: httpx.AsyncClient,
+    reader: Account,
+    targets: dict[str, str],
 ) -> None:
     """The bounds themselves work, and the widest bucket arithmetic stays inside datetime."""
     device, headers = targets["device"], reader.headers
@@ -134,20 +160,23 @@ async def test_the_extremes_that_fit_are_answered(
     assert far.json()["readings"] == []
     assert far.json()["total"] == ROWS
     days = await client.get(
-        f"/api/readings/{device}", headers=headers,
+        f"/api/readings/{device}",
+        headers=headers,
         params={"aggregate": "1day", "start_time": first, "end_time": last},
     )
     assert days.status_code == 200, days.text
     buckets = [(bucket["timestamp"], bucket["count"]) for bucket in days.json()["readings"]]
     assert buckets == [("2026-05-04T00:00:00+00:00", ROWS)]
     one_point = await client.get(
-        f"/api/readings/{device}/series", headers=headers,
+        f"/api/readings/{device}/series",
+        headers=headers,
         params={"start_time": first, "end_time": last, "max_points": 1},
     )
     assert one_point.status_code == 200, one_point.text
     assert [point["count"] for point in one_point.json()["points"]] == [ROWS]
     csv = await client.get(
-        f"/api/export/device/{device}", headers=headers,
+        f"/api/export/device/{device}",
+        headers=headers,
         params={"aggregate": "1day", "start_time": first, "end_time": last},
     )
     assert csv.status_code == 200, csv.text
@@ -155,7 +184,8 @@ async def test_the_extremes_that_fit_are_answered(
 
 
 async def test_the_history_service_refuses_out_of_range_charts(
-    client: httpx.AsyncClient, targets: dict[str, str],
+    client: httpx.AsyncClient,
+    targets: dict[str, str],
 ) -> None:
     """Pages call the service directly (a custom chart range): the same bounds, as Invalid, not a crash."""
     device = uuid.UUID(targets["device"])

@@ -53,12 +53,21 @@ app, owner, reader = api_fixtures.app, api_fixtures.owner, api_fixtures.reader
 # An SSE stream never ends, so there is no complete answer to check; tests/api/test_stream.py covers it.
 NOT_FUZZED = {("GET", "/api/devices/stream")}
 # Each of these costs a bcrypt round (~0.25 s) per valid case: fewer examples keep the run short.
-BCRYPT = {("POST", "/api/auth/login"), ("POST", "/api/auth/change-password"), ("POST", "/api/users"),
-          ("PUT", "/api/users/{user_id}")}
+BCRYPT = {
+    ("POST", "/api/auth/login"),
+    ("POST", "/api/auth/change-password"),
+    ("POST", "/api/users"),
+    ("PUT", "/api/users/{user_id}"),
+}
 EXAMPLES, BOUNDARY_CASES, BCRYPT_EXAMPLES = 5, 50, 3
 MODES = (GenerationMode.POSITIVE, GenerationMode.NEGATIVE)
-CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,
-          response_headers_conformance, response_schema_conformance]
+CHECKS = [
+    not_a_server_error,
+    status_code_conformance,
+    content_type_conformance,
+    response_headers_conformance,
+    response_schema_conformance,
+]
 BASE_URL = "http://test"
 T0 = datetime(2026, 5, 4, tzinfo=UTC)
 
@@ -100,7 +109,8 @@ def fuzz_plan() -> list[tuple[APIOperation, list[Case]]]:
     schema = schemathesis.openapi.from_dict(document.openapi())
     operations = [result.ok() for result in schema.get_all_operations()]
     chosen = [
-        op for op in operations
+        op
+        for op in operations
         if op.path.startswith("/api") and (op.method.upper(), op.path) not in NOT_FUZZED
     ]
     ordered = sorted(chosen, key=lambda op: op.method.upper() == "DELETE")
@@ -117,10 +127,13 @@ def boundary_cases(schema: BaseSchema, operation: APIOperation) -> list[Case]:
     It also sends the path with the methods it does not declare (a 405 is then expected). Operations
     with many fields (a device has twenty) get an even sample of at most BOUNDARY_CASES of them.
     """
-    cases = list(schema.iter_coverage_cases(
-        operation, generation_modes=list(MODES),
-        generation_config=schema.config.generation_for(operation=operation),
-    ))
+    cases = list(
+        schema.iter_coverage_cases(
+            operation,
+            generation_modes=list(MODES),
+            generation_config=schema.config.generation_for(operation=operation),
+        )
+    )
     step = math.ceil(len(cases) / _budget(operation, BOUNDARY_CASES))
     return cases[::step]
 
@@ -132,10 +145,16 @@ def random_cases(operation: APIOperation) -> list[Case]:
 
         @given(operation.as_strategy(generation_mode=mode))
         @hypothesis_settings(
-            max_examples=_budget(operation, EXAMPLES), derandomize=True, deadline=None, database=None,
+            max_examples=_budget(operation, EXAMPLES),
+            derandomize=True,
+            deadline=None,
+            database=None,
             phases=[Phase.generate],
-            suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much,
-                                   HealthCheck.data_too_large],
+            suppress_health_check=[
+                HealthCheck.too_slow,
+                HealthCheck.filter_too_much,
+                HealthCheck.data_too_large,
+            ],
         )
         def collect(case: Case) -> None:
             cases.append(case)
@@ -151,8 +170,12 @@ def random_cases(operation: APIOperation) -> list[Case]:
 # of datetime's range, in the most distant UTC offsets, and integers past int64. A time parameter is a
 # free string in the document, so schemathesis cannot know where its limits are.
 EXTREMES: dict[str, list[object]] = {
-    "start_time": ["0001-01-01T00:00:00", "0001-01-01T00:00:00+14:00", "1969-12-31T23:59:59Z",
-                   "1970-01-01T00:00:00Z"],
+    "start_time": [
+        "0001-01-01T00:00:00",
+        "0001-01-01T00:00:00+14:00",
+        "1969-12-31T23:59:59Z",
+        "1970-01-01T00:00:00Z",
+    ],
     "end_time": ["9999-12-31T23:59:59", "9999-12-31T23:59:59.999999-14:00", "9999-12-30T23:59:59.999999Z"],
     "offset": [2**63 - 1, 2**63, 10**30],
     "limit": [2**63],
@@ -168,13 +191,19 @@ def extreme_cases(operation: APIOperation) -> list[Case]:
     widths = [{}, {"aggregate": "1day"}] if "aggregate" in names else [{}]
     queries = [
         {name: value, **width}
-        for name, values in EXTREMES.items() if name in names
+        for name, values in EXTREMES.items()
+        if name in names
         for value in values
         for width in widths
     ]
     if {"start_time", "end_time"} <= names:  # the widest range, as one bucket where the route allows it
-        queries.append({"start_time": "1970-01-01T00:00:00Z", "end_time": "9999-12-30T23:59:59Z",
-                        **({"max_points": 1} if "max_points" in names else {})})
+        queries.append(
+            {
+                "start_time": "1970-01-01T00:00:00Z",
+                "end_time": "9999-12-30T23:59:59Z",
+                **({"max_points": 1} if "max_points" in names else {}),
+            }
+        )
     return [operation.Case(path_parameters=dict(path), query=query) for query in queries]
 
 
@@ -183,8 +212,9 @@ async def send(client: httpx.AsyncClient, case: Case, token: str) -> httpx.Respo
     kwargs = case.as_transport_kwargs(base_url=BASE_URL, headers={"Authorization": f"Bearer {token}"})
     prepared = requests.Request(**kwargs).prepare()
     headers = {name: value for name, value in prepared.headers.items() if name.lower() != "connection"}
-    return await client.request(prepared.method or "GET", prepared.url or "", headers=headers,
-                                content=prepared.body)
+    return await client.request(
+        prepared.method or "GET", prepared.url or "", headers=headers, content=prepared.body
+    )
 
 
 def with_real_ids(case: Case, ids: dict[str, str]) -> Case | None:
@@ -194,7 +224,10 @@ def with_real_ids(case: Case, ids: dict[str, str]) -> Case | None:
         return None
     return case.operation.Case(
         path_parameters={name: ids.get(name, value) for name, value in case.path_parameters.items()},
-        headers=case.headers, cookies=case.cookies, query=case.query, body=case.body,
+        headers=case.headers,
+        cookies=case.cookies,
+        query=case.query,
+        body=case.body,
         media_type=case.media_type,
     )
 
@@ -206,7 +239,10 @@ def _describe(case: Case, answer: httpx.Response, error: FailureGroup) -> str:
 
 
 async def fuzz(
-    client: httpx.AsyncClient, settings: Settings, user: User, ids: dict[str, str],
+    client: httpx.AsyncClient,
+    settings: Settings,
+    user: User,
+    ids: dict[str, str],
 ) -> tuple[list[str], Counter[tuple[str, int]]]:
     """Send every case of every operation; return the findings and how often each status was seen."""
     findings: list[str] = []
@@ -230,16 +266,25 @@ def _answered(statuses: Counter[tuple[str, int]], label: str, low: int, high: in
 
 @pytest.mark.parametrize("role", [Role.OWNER, Role.READ_ONLY])
 async def test_schemathesis_finds_no_server_error_and_no_schema_violation(
-    app: FastAPI, raw_client: httpx.AsyncClient, settings: Settings, owner: Account, reader: Account,
-    real_ids: dict[str, str], role: Role,
+    app: FastAPI,
+    raw_client: httpx.AsyncClient,
+    settings: Settings,
+    owner: Account,
+    reader: Account,
+    real_ids: dict[str, str],
+    role: Role,
 ) -> None:
     account = owner if role == Role.OWNER else reader
     findings, statuses = await fuzz(raw_client, settings, account.user, real_ids)
     assert not findings, f"{len(findings)} findings:\n" + "\n".join(dict.fromkeys(findings))
     assert {label for label, _status in statuses} == {operation.label for operation, _cases in fuzz_plan()}
     # The cases reached real objects with a valid token, not only 401s and 404s ...
-    for label in ("GET /api/auth/me", "GET /api/devices/{device_id}", "GET /api/groups/{group_id}",
-                  "GET /api/readings/{device_id}/latest"):
+    for label in (
+        "GET /api/auth/me",
+        "GET /api/devices/{device_id}",
+        "GET /api/groups/{group_id}",
+        "GET /api/readings/{device_id}/latest",
+    ):
         assert _answered(statuses, label, 200, 299), (label, statuses)
     # ... and the role decided what was allowed.
     assert _answered(statuses, "PUT /api/config", 200, 299) == (role == Role.OWNER), statuses

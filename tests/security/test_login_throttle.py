@@ -61,7 +61,9 @@ def roomy_slots(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 async def test_a_concurrent_burst_checks_at_most_five_passwords(
-    client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch, roomy_slots: None  # noqa: F811
+    client: httpx.AsyncClient,
+    monkeypatch: pytest.MonkeyPatch,
+    roomy_slots: None,
 ) -> None:
     """39 wrong passwords at once, then the right one while they are being checked: 5 checks, no login."""
     checking = 0
@@ -90,7 +92,7 @@ async def test_a_concurrent_burst_checks_at_most_five_passwords(
     assert checking == auth.throttle.limit
 
 
-async def test_a_stranger_cannot_lock_the_owner_out_of_another_address(app: FastAPI) -> None:  # noqa: F811
+async def test_a_stranger_cannot_lock_the_owner_out_of_another_address(app: FastAPI) -> None:
     async with client_at(app, "10.0.0.66") as stranger, client_at(app, "10.0.0.1") as owner:
         for _ in range(auth.throttle.limit):
             assert (await login(stranger, "admin", WRONG)).status_code == 401
@@ -99,7 +101,7 @@ async def test_a_stranger_cannot_lock_the_owner_out_of_another_address(app: Fast
         assert (await login(owner, "admin", OWNER_PASSWORD)).status_code == 200
 
 
-async def test_failures_from_many_addresses_lock_the_name_everywhere(app: FastAPI) -> None:  # noqa: F811
+async def test_failures_from_many_addresses_lock_the_name_everywhere(app: FastAPI) -> None:
     per_address = auth.throttle.limit - 1  # below the per-address limit everywhere
     for index, start in enumerate(range(0, auth.throttle.user_limit, per_address)):
         await record_failures("admin", f"10.1.0.{index}", min(per_address, auth.throttle.user_limit - start))
@@ -110,7 +112,8 @@ async def test_failures_from_many_addresses_lock_the_name_everywhere(app: FastAP
 
 
 async def test_the_lockout_is_logged_once_when_it_starts(
-    client: httpx.AsyncClient, caplog: pytest.LogCaptureFixture  # noqa: F811
+    client: httpx.AsyncClient,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     with caplog.at_level(logging.INFO, logger="ddms"):
         answers = [(await login(client, "admin", WRONG)).status_code for _ in range(auth.throttle.limit + 2)]
@@ -122,21 +125,27 @@ async def test_the_lockout_is_logged_once_when_it_starts(
 
 
 async def test_the_console_password_reset_lifts_a_lockout(
-    client: httpx.AsyncClient, db_url: str, tmp_path: Path  # noqa: F811
+    client: httpx.AsyncClient,
+    db_url: str,
+    tmp_path: Path,
 ) -> None:
     """``ddms user reset-password`` runs in another process: the lock-out must live where it can reach."""
     for _ in range(auth.throttle.limit):
         assert (await login(client, "admin", WRONG)).status_code == 401
     assert (await login(client, "admin", OWNER_PASSWORD)).status_code == 429
-    reset = ddms_command("user", "reset-password", "admin", "--password", "after-reset-1", url=db_url,
-                         data_dir=tmp_path)
+    reset = ddms_command(
+        "user", "reset-password", "admin", "--password", "after-reset-1", url=db_url, data_dir=tmp_path
+    )
     assert reset.returncode == 0, reset.stderr
     assert (await login(client, "admin", "after-reset-1")).status_code == 200
     assert await count_rows(LoginFailure) == 0
 
 
 async def test_a_login_flood_gets_quick_answers_and_never_starves_health(
-    app: FastAPI, client: httpx.AsyncClient, database: db.Database, monkeypatch: pytest.MonkeyPatch  # noqa: F811
+    app: FastAPI,
+    client: httpx.AsyncClient,
+    database: db.Database,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """100 logins at once: no 500, each refused or answered 503 + Retry-After when the slots are full;
     logins hold at most one pooled connection per slot, so health always has one."""
@@ -157,9 +166,10 @@ async def test_a_login_flood_gets_quick_answers_and_never_starves_health(
     event.listen(database.engine.sync_engine, "checkout", on_checkout)
     event.listen(database.engine.sync_engine, "checkin", on_checkin)
     try:
-        answers, health = await flood_with_health(client, [
-            login(client, f"nobody_{index}" if index % 10 else "admin", WRONG) for index in range(100)
-        ])
+        answers, health = await flood_with_health(
+            client,
+            [login(client, f"nobody_{index}" if index % 10 else "admin", WRONG) for index in range(100)],
+        )
     finally:
         event.remove(database.engine.sync_engine, "checkout", on_checkout)
         event.remove(database.engine.sync_engine, "checkin", on_checkin)

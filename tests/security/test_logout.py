@@ -28,8 +28,12 @@ def family_of(settings: Settings, token: str) -> uuid.UUID | None:
 def expired_access_token(settings: Settings, account: Account) -> str:
     """The access token of this login as it is once its 30 minutes are over (same user, family, key)."""
     token, _claims = encode_token(
-        secret=settings.jwt_secret, algorithm=settings.jwt_algorithm, user_id=account.user.id,
-        token_type="access", version=account.user.token_version, lifetime=timedelta(seconds=-60),
+        secret=settings.jwt_secret,
+        algorithm=settings.jwt_algorithm,
+        user_id=account.user.id,
+        token_type="access",
+        version=account.user.token_version,
+        lifetime=timedelta(seconds=-60),
         family_id=family_of(settings, account.refresh_token),
     )
     return token
@@ -55,7 +59,7 @@ async def forged_and_missing_tokens_revoke_nothing(http: httpx.AsyncClient, acco
     assert await count_rows(RefreshToken, revoked_at=None) == live
 
 
-def test_the_access_token_names_its_login(settings: Settings, owner: Account) -> None:  # noqa: F811
+def test_the_access_token_names_its_login(settings: Settings, owner: Account) -> None:
     family = family_of(settings, owner.refresh_token)
     assert family is not None
     assert family_of(settings, owner.access_token) == family
@@ -63,7 +67,10 @@ def test_the_access_token_names_its_login(settings: Settings, owner: Account) ->
 
 @pytest.mark.parametrize("presented", ["bearer", "expired bearer", "cookie", "body"])
 async def test_logout_revokes_the_login_whatever_is_presented(
-    client: httpx.AsyncClient, settings: Settings, owner: Account, presented: str  # noqa: F811
+    client: httpx.AsyncClient,
+    settings: Settings,
+    owner: Account,
+    presented: str,
 ) -> None:
     elsewhere = await tokens_for(settings, owner.user)  # another login of the same user
     await forged_and_missing_tokens_revoke_nothing(client, owner)

@@ -109,8 +109,12 @@ class HostilePeer:
 @pytest.fixture
 async def running_collector(database: db.Database, settings: Settings) -> AsyncIterator[Collector]:
     """A collector over the test database with short timeouts (as tests/collector's fixture)."""
-    tuned = {"modbus_timeout": 0.4, "modbus_retry_attempts": 1, "writer_flush_interval": 0.2,
-             "collector_enabled": True}
+    tuned = {
+        "modbus_timeout": 0.4,
+        "modbus_retry_attempts": 1,
+        "writer_flush_interval": 0.2,
+        "collector_enabled": True,
+    }
     running = Collector(load_settings(**(settings.model_dump() | tuned)), backoff_cap=1.0)
     await running.start()
     try:

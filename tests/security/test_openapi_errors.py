@@ -24,11 +24,23 @@ UNKNOWN = str(uuid.uuid4()).encode()
 ERROR_REF = {"$ref": "#/components/schemas/ErrorResponse"}
 # Operations limited to a role, as the routers declare them (everything else under /api is any role).
 ROLE_LIMITED = {
-    "GET /api/users", "POST /api/users", "GET /api/users/{user_id}", "PUT /api/users/{user_id}",
-    "DELETE /api/users/{user_id}", "POST /api/devices", "PUT /api/devices/{device_id}",
-    "DELETE /api/devices/{device_id}", "POST /api/devices/{device_id}/test-connection", "POST /api/groups",
-    "PUT /api/groups/{group_id}", "DELETE /api/groups/{group_id}", "GET /api/config", "PUT /api/config",
-    "GET /api/display-tokens", "POST /api/display-tokens", "DELETE /api/display-tokens/{token_id}",
+    "GET /api/users",
+    "POST /api/users",
+    "GET /api/users/{user_id}",
+    "PUT /api/users/{user_id}",
+    "DELETE /api/users/{user_id}",
+    "POST /api/devices",
+    "PUT /api/devices/{device_id}",
+    "DELETE /api/devices/{device_id}",
+    "POST /api/devices/{device_id}/test-connection",
+    "POST /api/groups",
+    "PUT /api/groups/{group_id}",
+    "DELETE /api/groups/{group_id}",
+    "GET /api/config",
+    "PUT /api/config",
+    "GET /api/display-tokens",
+    "POST /api/display-tokens",
+    "DELETE /api/display-tokens/{token_id}",
 }
 
 
@@ -88,8 +100,14 @@ def test_each_operation_lists_the_statuses_it_can_answer() -> None:
             assert "WWW-Authenticate" in operation["responses"]["401"]["headers"], label
     assert {"401", "429"} <= set(ops["POST /api/auth/login"]["responses"])
     assert ops["POST /api/auth/login"]["responses"]["429"]["headers"]["Retry-After"]
-    for label in ("POST /api/users", "POST /api/devices", "PUT /api/devices/{device_id}", "POST /api/groups",
-                  "PUT /api/groups/{group_id}", "PUT /api/auth/me"):
+    for label in (
+        "POST /api/users",
+        "POST /api/devices",
+        "PUT /api/devices/{device_id}",
+        "POST /api/groups",
+        "PUT /api/groups/{group_id}",
+        "PUT /api/auth/me",
+    ):
         assert "409" in ops[label]["responses"], label
     for label in ops:
         if label.startswith(("GET /api/readings", "GET /api/export")) and not label.endswith("/latest"):
@@ -117,14 +135,21 @@ async def test_the_served_document_is_the_declared_one(client: httpx.AsyncClient
     ],
 )
 async def test_real_error_answers_match_the_document(
-    client: httpx.AsyncClient, owner: Account, reader: Account,
-    method: str, path: str, who: str | None, body: bytes | None, status: int,
+    client: httpx.AsyncClient,
+    owner: Account,
+    reader: Account,
+    method: str,
+    path: str,
+    who: str | None,
+    body: bytes | None,
+    status: int,
 ) -> None:
     missing = str(uuid.uuid4())
     headers = {"owner": owner.headers, "reader": reader.headers}.get(who or "", {})
     url = path.replace("{missing}", missing)
-    answer = await client.request(method, url, headers={**headers, "content-type": "application/json"},
-                                  content=body)
+    answer = await client.request(
+        method, url, headers={**headers, "content-type": "application/json"}, content=body
+    )
     assert answer.status_code == status, answer.text
     assert answer.headers["content-type"] == "application/json"
     payload = answer.json()

@@ -160,8 +160,12 @@ def test_settings_reach_uvicorn(tmp_path: Path) -> None:
     from ddms.http_server import uvicorn_options
 
     settings = load_settings(
-        ddms_data_dir=tmp_path, http_header_timeout=3, http_keep_alive_timeout=7,
-        http_max_header_bytes=10_000, http_limit_concurrency=321, forwarded_allow_ips="10.0.0.5",
+        ddms_data_dir=tmp_path,
+        http_header_timeout=3,
+        http_keep_alive_timeout=7,
+        http_max_header_bytes=10_000,
+        http_limit_concurrency=321,
+        forwarded_allow_ips="10.0.0.5",
     )
     options = uvicorn_options(settings)
     assert options["timeout_keep_alive"] == 7

@@ -29,10 +29,15 @@ EXPECTED = {
 def secure_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LiveServer, Path]]:
     root = tmp_path_factory.mktemp("hardened")
     data_dir = root / "fresh" / "data"  # DDMS creates it
-    server = start_server(root, extra_env={
-        "COOKIE_SECURE": "true", "DDMS_DATA_DIR": str(data_dir), "JWT_SECRET_KEY": "",
-        "COLLECTOR_ENABLED": "false",
-    })
+    server = start_server(
+        root,
+        extra_env={
+            "COOKIE_SECURE": "true",
+            "DDMS_DATA_DIR": str(data_dir),
+            "JWT_SECRET_KEY": "",
+            "COLLECTOR_ENABLED": "false",
+        },
+    )
     try:
         yield server, data_dir
     finally:

@@ -42,7 +42,7 @@ async def test_anonymous_page_views_store_nothing(session_server: LiveServer) ->
         async with httpx.AsyncClient(base_url=session_server.url) as browser:  # a new browser each time
             page = await open_page(browser, path)
             if view % 10 == 0:  # the page's socket too (dark mode sent back), and the language switch
-                (dark, listener), = page.listeners("nicegui-dark_mode", "update:value")
+                ((dark, listener),) = page.listeners("nicegui-dark_mode", "update:value")
                 async with PageSocket(session_server.url, page) as socket:
                     await socket.emit("event", page.event(dark, listener, [True]))
                     await asyncio.sleep(0.2)

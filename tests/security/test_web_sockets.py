@@ -31,8 +31,10 @@ def socket_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServ
 @pytest.fixture
 async def visitors(socket_server: LiveServer) -> AsyncIterator[tuple[PageView, PageView]]:
     """Two anonymous browsers on /login (separate cookie jars)."""
-    async with httpx.AsyncClient(base_url=socket_server.url) as first, \
-            httpx.AsyncClient(base_url=socket_server.url) as second:
+    async with (
+        httpx.AsyncClient(base_url=socket_server.url) as first,
+        httpx.AsyncClient(base_url=socket_server.url) as second,
+    ):
         yield await open_page(first, "/login"), await open_page(second, "/login")
 
 
@@ -56,8 +58,10 @@ async def test_a_click_replayed_from_another_socket_is_ignored(
     element_id, listener_id = victim.listeners("q-btn", "click")[-1]  # "Log in", the last button
     click = victim.event(element_id, listener_id)
     before = failed_logins(socket_server)
-    async with PageSocket(socket_server.url, victim) as victim_socket, \
-            PageSocket(socket_server.url, stranger) as stranger_socket:
+    async with (
+        PageSocket(socket_server.url, victim) as victim_socket,
+        PageSocket(socket_server.url, stranger) as stranger_socket,
+    ):
         for _replay in range(3):
             await stranger_socket.emit("event", click)
         # The stranger's own click is handled after its earlier messages have been dispatched.
@@ -128,8 +132,9 @@ def test_messages_shaped_as_nicegui_js_sends_them_pass_the_shape_check() -> None
     from pages.sockets import well_formed
 
     client_id = "b41c2543-0372-4f03-895f-5f48f26c4397"
-    assert well_formed("event", {"id": 17, "client_id": client_id, "listener_id": "7a14df35",
-                                 "args": ['"text"', None]})
+    assert well_formed(
+        "event", {"id": 17, "client_id": client_id, "listener_id": "7a14df35", "args": ['"text"', None]}
+    )
     assert well_formed("event", {"id": 5, "client_id": client_id, "listener_id": "l"})  # no args
     assert well_formed("javascript_response", {"request_id": "e1f0", "client_id": client_id, "result": 3})
     assert well_formed("ack", {"client_id": client_id, "next_message_id": 12})

@@ -121,7 +121,9 @@ async def test_purge_removes_only_expired_refresh_tokens(database: db.Database, 
         rows = (await session.exec(select(RefreshToken))).all()
         assert len(rows) == 2
         jti = decode_token(
-            expired.refresh_token, secret=settings.jwt_secret, algorithm=settings.jwt_algorithm,
+            expired.refresh_token,
+            secret=settings.jwt_secret,
+            algorithm=settings.jwt_algorithm,
             expected_type="refresh",
         ).jti
         stale = next(row for row in rows if row.id == jti)

@@ -31,25 +31,43 @@ COOKIE_PATH = "/api/auth"
 
 def _set_refresh_cookie(response: Response, settings: Settings, issued: auth.IssuedTokens) -> None:
     response.set_cookie(
-        REFRESH_COOKIE, issued.refresh_token, max_age=issued.refresh_expires_in, httponly=True,
-        samesite="strict", secure=settings.cookie_secure, path=COOKIE_PATH,
+        REFRESH_COOKIE,
+        issued.refresh_token,
+        max_age=issued.refresh_expires_in,
+        httponly=True,
+        samesite="strict",
+        secure=settings.cookie_secure,
+        path=COOKIE_PATH,
     )
 
 
 @router.post("/login", response_model=LoginResponse, responses=errors(401, 429))
 async def login(
-    body: LoginRequest, request: Request, response: Response, session: SessionDep, settings: SettingsDep,
+    body: LoginRequest,
+    request: Request,
+    response: Response,
+    session: SessionDep,
+    settings: SettingsDep,
 ) -> LoginResponse:
     issued = await auth.login(
-        session=session, settings=settings, username=body.username, password=body.password,
+        session=session,
+        settings=settings,
+        username=body.username,
+        password=body.password,
         client=client_address(request),
     )
     _set_refresh_cookie(response, settings, issued)
     user = issued.user
     return LoginResponse(
-        access_token=issued.access_token, refresh_token=issued.refresh_token,
-        user=LoginUser(user_id=user.id, id=user.id, username=user.username, role=user.role,
-                       language_preference=user.language_preference),
+        access_token=issued.access_token,
+        refresh_token=issued.refresh_token,
+        user=LoginUser(
+            user_id=user.id,
+            id=user.id,
+            username=user.username,
+            role=user.role,
+            language_preference=user.language_preference,
+        ),
     )
 
 
@@ -80,7 +98,11 @@ async def _presented_refresh_token(request: Request, credentials: BearerDep) -> 
 
 @router.post("/refresh", response_model=TokenPair, responses=errors(400, 401, 422))
 async def refresh(
-    request: Request, response: Response, session: SessionDep, settings: SettingsDep, credentials: BearerDep,
+    request: Request,
+    response: Response,
+    session: SessionDep,
+    settings: SettingsDep,
+    credentials: BearerDep,
 ) -> TokenPair:
     token = await _presented_refresh_token(request, credentials)
     if not token:
@@ -92,27 +114,40 @@ async def refresh(
 
 @router.post("/logout", response_model=Message, responses=errors(400, 401, 422))
 async def logout(
-    request: Request, response: Response, session: SessionDep, settings: SettingsDep, credentials: BearerDep,
+    request: Request,
+    response: Response,
+    session: SessionDep,
+    settings: SettingsDep,
+    credentials: BearerDep,
 ) -> Message:
     """Ends this login whatever the client still has: the Bearer access token (even expired), the
     refresh cookie or a refresh token in the body; the cookie is cleared."""
     presented = [
-        await _body_refresh_token(request), request.cookies.get(REFRESH_COOKIE),
+        await _body_refresh_token(request),
+        request.cookies.get(REFRESH_COOKIE),
         credentials.credentials if credentials else None,
     ]
     await auth.logout(session=session, settings=settings, presented=[token for token in presented if token])
-    response.delete_cookie(REFRESH_COOKIE, path=COOKIE_PATH, httponly=True, samesite="strict",
-                           secure=settings.cookie_secure)
+    response.delete_cookie(
+        REFRESH_COOKIE, path=COOKIE_PATH, httponly=True, samesite="strict", secure=settings.cookie_secure
+    )
     return Message(message="Logged out")
 
 
 @router.post("/change-password", response_model=TokenPair)
 async def change_password(
-    body: PasswordChange, response: Response, session: SessionDep, settings: SettingsDep, user: CurrentUser,
+    body: PasswordChange,
+    response: Response,
+    session: SessionDep,
+    settings: SettingsDep,
+    user: CurrentUser,
 ) -> TokenPair:
     """New password; every other token of the user is revoked and this caller gets a fresh pair."""
     issued = await auth.change_password(
-        session=session, settings=settings, user=user, old_password=body.old_password,
+        session=session,
+        settings=settings,
+        user=user,
+        old_password=body.old_password,
         new_password=body.new_password,
     )
     _set_refresh_cookie(response, settings, issued)

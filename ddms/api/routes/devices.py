@@ -60,7 +60,10 @@ async def get_device(device_id: uuid.UUID, _: Authenticated) -> Response:
 
 @router.put("/{device_id}", response_model=DevicePublic, responses=errors(409))
 async def update_device(
-    device_id: uuid.UUID, body: DeviceUpdate, session: SessionDep, _: AdminUser,
+    device_id: uuid.UUID,
+    body: DeviceUpdate,
+    session: SessionDep,
+    _: AdminUser,
 ) -> Response:
     device = await devices.update_device(session=session, device_id=device_id, data=body)
     return model_response(DevicePublic.model_validate(device))
@@ -68,7 +71,10 @@ async def update_device(
 
 @router.delete("/{device_id}", status_code=status.HTTP_204_NO_CONTENT)
 async def delete_device(
-    device_id: uuid.UUID, session: SessionDep, _: AdminUser, keep_data: bool = False,
+    device_id: uuid.UUID,
+    session: SessionDep,
+    _: AdminUser,
+    keep_data: bool = False,
 ) -> Response:
     await devices.delete_device(session=session, device_id=device_id, keep_data=keep_data)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -16,8 +16,10 @@ router = APIRouter(prefix="/api/export", tags=["export"])
 
 CSV_MEDIA_TYPE = "text/csv; charset=utf-8"
 CSV_RESPONSES: dict[int | str, dict[str, Any]] = {
-    200: {"description": "CSV file, newest row first",
-          "content": {"text/csv": {"schema": {"type": "string"}}}},
+    200: {
+        "description": "CSV file, newest row first",
+        "content": {"text/csv": {"schema": {"type": "string"}}},
+    },
     **errors(400),
 }
 

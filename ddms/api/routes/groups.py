@@ -31,7 +31,10 @@ async def get_group(group_id: uuid.UUID, session: SessionDep, _: Authenticated) 
 
 @router.put("/{group_id}", response_model=GroupDetail, responses=errors(409))
 async def update_group(
-    group_id: uuid.UUID, body: GroupUpdate, session: SessionDep, _: AdminUser,
+    group_id: uuid.UUID,
+    body: GroupUpdate,
+    session: SessionDep,
+    _: AdminUser,
 ) -> GroupDetail:
     return await groups.update_group(session=session, group_id=group_id, data=body)
 

@@ -29,11 +29,20 @@ def _feed(request: Request, interval: float) -> live.SnapshotFeed:
     return feed
 
 
-@router.get("/stream", response_class=StreamingResponse,
-            responses={200: {"content": {"text/event-stream": {}}, "description": "Server-Sent Events"},
-                       **errors(401)})
-async def stream(request: Request, settings: SettingsDep, credentials: BearerDep,
-                 token: Annotated[str | None, Query(max_length=4096)] = None) -> StreamingResponse:
+@router.get(
+    "/stream",
+    response_class=StreamingResponse,
+    responses={
+        200: {"content": {"text/event-stream": {}}, "description": "Server-Sent Events"},
+        **errors(401),
+    },
+)
+async def stream(
+    request: Request,
+    settings: SettingsDep,
+    credentials: BearerDep,
+    token: Annotated[str | None, Query(max_length=4096)] = None,
+) -> StreamingResponse:
     """Every SSE_INTERVAL one event: a JSON array with the latest value of every device.
 
     With PUBLIC_STREAM=false the caller needs an access token or a display link's token (header or
@@ -49,8 +58,11 @@ async def stream(request: Request, settings: SettingsDep, credentials: BearerDep
     grant, devices = await stream_access.token_grant(settings=settings, token=given)  # no session held
     policy: stream_access.RecheckPolicy = request.app.state.stream_policy
     watch = stream_access.Watch(grant, devices, policy)
-    return StreamingResponse(stream_access.guarded(feed.events(watch.allowed), watch),
-                             media_type="text/event-stream", headers=STREAM_HEADERS)
+    return StreamingResponse(
+        stream_access.guarded(feed.events(watch.allowed), watch),
+        media_type="text/event-stream",
+        headers=STREAM_HEADERS,
+    )
 
 
 @router.get("/{device_id}/latest")

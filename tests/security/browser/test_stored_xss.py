@@ -82,21 +82,37 @@ def store_hostile_data(server: LiveServer) -> Hostile:
         http.headers["Authorization"] = f"Bearer {login.json()['access_token']}"
         made = []
         for index, name in enumerate(NAMES):
-            body = {"name": name, "description": DESCRIPTION, "unit": UNITS[index % len(UNITS)],
-                    "modbus_ip": "127.0.0.1", "modbus_port": server.simulator_port, "modbus_slave_id": 1,
-                    "modbus_register": 0, "data_type": "float32", "sampling_interval": 1,
-                    "threshold_warning_upper": 75, "threshold_critical_upper": 80}
+            body = {
+                "name": name,
+                "description": DESCRIPTION,
+                "unit": UNITS[index % len(UNITS)],
+                "modbus_ip": "127.0.0.1",
+                "modbus_port": server.simulator_port,
+                "modbus_slave_id": 1,
+                "modbus_register": 0,
+                "data_type": "float32",
+                "sampling_interval": 1,
+                "threshold_warning_upper": 75,
+                "threshold_critical_upper": 80,
+            }
             reply = http.post("/api/devices", json=body)
             assert reply.status_code == 201, reply.text
             made.append(reply.json())
-        group = http.post("/api/groups", json={"name": GROUP_NAME, "description": GROUP_DESCRIPTION,
-                                               "device_ids": [d["id"] for d in made]})
+        group = http.post(
+            "/api/groups",
+            json={
+                "name": GROUP_NAME,
+                "description": GROUP_DESCRIPTION,
+                "device_ids": [d["id"] for d in made],
+            },
+        )
         assert group.status_code == 201, group.text
         config = http.put("/api/config", json={"app_title": APP_TITLE})
         assert config.status_code == 200, config.text
         for username in ('x" :title="__pwn()" y="', "<img src=x>", "{{__pwn()}}"):
-            refused = http.post("/api/users", json={"username": username, "password": "long-enough-1",
-                                                    "role": "admin"})
+            refused = http.post(
+                "/api/users", json={"username": username, "password": "long-enough-1", "role": "admin"}
+            )
             assert refused.status_code == 422, f"usernames are letters, digits and _ only: {refused.text}"
         wait_for_readings(http, [d["id"] for d in made])
     return Hostile(server, made, group.json())
@@ -262,9 +278,7 @@ async def hover_chart(page: Page) -> str:
     return await tooltip.inner_text()
 
 
-async def test_anonymous_visitors_see_hostile_data_as_text(
-    tab: tuple[Page, Watch], hostile: Hostile
-) -> None:
+async def test_anonymous_visitors_see_hostile_data_as_text(tab: tuple[Page, Watch], hostile: Hostile) -> None:
     page, seen = tab
     url, group, device = hostile.server.url, hostile.group, hostile.devices[0]
     await visit(page, seen, f"{url}/display", [APP_TITLE, *NAMES, *units()])
