@@ -1,4 +1,4 @@
-"""Registers to a value, and back. Pure and table-driven.
+"""Registers to a value, and back. Pure, driven by the type table in ``ddms.modbus_types``.
 
 A Modbus register is 16 bits, sent big-endian. Devices disagree on how multi-register values are
 laid out, so the device's ``byte_order`` names the order of the bytes A (most significant) .. D/H:
@@ -14,7 +14,9 @@ CDAB   C D | A B                   registers (words) swapped
 
 The same rules extend to 64-bit values (four registers) and to single registers (ABCD/CDAB keep the
 register as it is, DCBA/BADC swap its two bytes). The value is ``raw * scale + offset``; a result that
-is not finite (NaN, infinity) is an error, never a reading.
+is not finite (NaN, infinity) is an error, never a reading. A float32 leaves with the digits it
+carries (the table's ``digits``), not with the float64 noise of widening it: 75.32569, not
+75.32569122314453.
 """
 
 from __future__ import annotations
@@ -22,47 +24,23 @@ from __future__ import annotations
 import math
 import struct
 from collections.abc import Sequence
-from dataclasses import dataclass
+
+from ddms.modbus_types import BYTE_ORDERS, TYPES, ByteOrder, DataType, TypeSpec
 
 
 class DecodeError(ValueError):
     """The registers cannot be turned into a valid value (wrong length, not finite, unknown type)."""
 
 
-@dataclass(frozen=True, slots=True)
-class TypeSpec:
-    registers: int
-    fmt: str  # struct format of the big-endian value
-
-
-DATA_TYPES: dict[str, TypeSpec] = {
-    "uint16": TypeSpec(1, ">H"),
-    "int16": TypeSpec(1, ">h"),
-    "uint32": TypeSpec(2, ">I"),
-    "int32": TypeSpec(2, ">i"),
-    "float32": TypeSpec(2, ">f"),
-    "uint64": TypeSpec(4, ">Q"),
-    "int64": TypeSpec(4, ">q"),
-    "float64": TypeSpec(4, ">d"),
-}
-
-# (swap the two bytes inside each register, reverse the order of the registers)
-BYTE_ORDERS: dict[str, tuple[bool, bool]] = {
-    "ABCD": (False, False),
-    "DCBA": (True, True),
-    "BADC": (True, False),
-    "CDAB": (False, True),
-}
-
 _REGISTER_PACKERS = {n: struct.Struct(f">{n}H") for n in (1, 2, 4)}
 
 
 def _spec(data_type: str, byte_order: str) -> tuple[TypeSpec, bool, bool]:
     try:
-        spec = DATA_TYPES[data_type]
-        swap_bytes, reverse_words = BYTE_ORDERS[byte_order]
-    except KeyError as exc:
-        raise DecodeError(f"unsupported data type or byte order: {exc.args[0]}") from None
+        spec = TYPES[DataType(data_type)]
+        swap_bytes, reverse_words = BYTE_ORDERS[ByteOrder(byte_order)]
+    except ValueError as exc:
+        raise DecodeError(f"unsupported data type or byte order: {exc}") from None
     return spec, swap_bytes, reverse_words
 
 
@@ -74,12 +52,35 @@ def _reorder(registers: Sequence[int], swap_bytes: bool, reverse_words: bool) ->
     return words
 
 
-def registers_needed(data_type: str) -> int:
-    return _spec(data_type, "ABCD")[0].registers
+def _shortest(value: float, spec: TypeSpec, digits: int) -> float:
+    """The number with the fewest significant digits (at most ``digits``) that is still ``value``
+    when stored as ``spec``: a float32 read as 75.32569122314453 is the float32 of 75.32569.
+
+    Rounding to a fixed 7 digits would not do: 16777216.0 is a float32, 16777220 is another one.
+    The nearest n-digit decimal reads back as ``value`` for every n from some point on, so the
+    shortest is found by bisection (a subnormal float32 may need a single digit: 1e-45).
+    """
+    exact = struct.pack(spec.fmt, value)
+    low, high = 1, digits  # ``high`` digits always read back as ``value``
+    while low < high:
+        width = (low + high) // 2
+        if _reads_back(float(f"{value:.{width}g}"), spec.fmt, exact):
+            high = width
+        else:
+            low = width + 1
+    return float(f"{value:.{high}g}")
+
+
+def _reads_back(candidate: float, fmt: str, exact: bytes) -> bool:
+    try:
+        return struct.pack(fmt, candidate) == exact
+    except OverflowError:  # rounded up past the largest finite value
+        return False
 
 
 def decode_raw(registers: Sequence[int], data_type: str, byte_order: str) -> float:
-    """The raw number the registers hold, before scale and offset."""
+    """The raw number the registers hold, before scale and offset (a float32 with no more digits
+    than it carries)."""
     spec, swap_bytes, reverse_words = _spec(data_type, byte_order)
     if len(registers) != spec.registers:
         raise DecodeError(
@@ -88,6 +89,8 @@ def decode_raw(registers: Sequence[int], data_type: str, byte_order: str) -> flo
     words = _reorder(registers, swap_bytes, reverse_words)
     raw = _REGISTER_PACKERS[spec.registers].pack(*words)
     value: float = struct.unpack(spec.fmt, raw)[0]
+    if spec.digits is not None and math.isfinite(value):
+        value = _shortest(value, spec, spec.digits)
     return value
 
 
@@ -111,10 +114,12 @@ def encode(value: float, data_type: str, byte_order: str) -> list[int]:
     Integer types round to the nearest integer and must fit the type's range.
     """
     spec, swap_bytes, reverse_words = _spec(data_type, byte_order)
-    number: float | int = value if data_type.startswith("float") else round(value)
+    number: float | int = value if spec.is_float else round(value)
+    if not spec.is_float and not spec.minimum <= number <= spec.maximum:
+        raise DecodeError(f"{value} does not fit {data_type} ({spec.minimum:g} .. {spec.maximum:g})")
     try:
-        raw = struct.pack(spec.fmt, number)
-    except struct.error as exc:
-        raise DecodeError(f"{value} does not fit {data_type}: {exc}") from None
+        raw = struct.pack(spec.fmt, number)  # a float rounds to the nearest value of the type
+    except OverflowError:
+        raise DecodeError(f"{value} does not fit {data_type} (beyond ±{spec.maximum:g})") from None
     words = list(_REGISTER_PACKERS[spec.registers].unpack(raw))
     return _reorder(words, swap_bytes, reverse_words)

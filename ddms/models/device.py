@@ -9,6 +9,9 @@ from enum import StrEnum
 from sqlalchemy import Column, Float, ForeignKey, Index, String, Text, text
 from sqlmodel import Field, SQLModel
 
+# The type enums are the Modbus type table's (re-exported: models and schemas name them from here).
+from ddms.modbus_types import ByteOrder as ByteOrder
+from ddms.modbus_types import DataType as DataType
 from ddms.models.types import UTCDateTime, utcnow
 
 
@@ -16,24 +19,6 @@ class DeviceStatus(StrEnum):
     ONLINE = "online"
     OFFLINE = "offline"
     ERROR = "error"
-
-
-class DataType(StrEnum):
-    UINT16 = "uint16"
-    INT16 = "int16"
-    UINT32 = "uint32"
-    INT32 = "int32"
-    FLOAT32 = "float32"
-    UINT64 = "uint64"
-    INT64 = "int64"
-    FLOAT64 = "float64"
-
-
-class ByteOrder(StrEnum):
-    ABCD = "ABCD"
-    DCBA = "DCBA"
-    BADC = "BADC"
-    CDAB = "CDAB"
 
 
 class Device(SQLModel, table=True):

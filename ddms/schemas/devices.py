@@ -7,7 +7,8 @@ from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
-from ddms.models.device import ByteOrder, DataType, DeviceStatus
+from ddms.modbus_types import ByteOrder, DataType
+from ddms.models.device import DeviceStatus
 from ddms.schemas.common import StrictInput, UTCTimestamp
 from ddms.services.validation import check_host
 

@@ -16,23 +16,13 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from ddms.bus import ChangeKind, get_bus
 from ddms.errors import Conflict, Invalid, NotFound
+from ddms.modbus_types import registers_of
 from ddms.models import DataType, Device, DeviceGroup, DeviceStatus, Reading, utcnow
 from ddms.schemas.devices import DeviceCreate, DeviceUpdate
 from ddms.services import system
 
 logger = logging.getLogger(__name__)
 
-# Registers each data type occupies (16 bits per register).
-REGISTER_WIDTH: dict[str, int] = {
-    DataType.UINT16: 1,
-    DataType.INT16: 1,
-    DataType.UINT32: 2,
-    DataType.INT32: 2,
-    DataType.FLOAT32: 2,
-    DataType.UINT64: 4,
-    DataType.INT64: 4,
-    DataType.FLOAT64: 4,
-}
 # The contract's defaults when data_type is omitted.
 DEFAULT_TYPE_FOR_COUNT = {1: DataType.UINT16, 2: DataType.FLOAT32}
 
@@ -75,7 +65,7 @@ def resolve_data_type(fields: dict[str, Any]) -> None:
             raise Invalid("data_type is required when modbus_register_count is not 1 or 2")
         fields["data_type"], fields["modbus_register_count"] = DEFAULT_TYPE_FOR_COUNT[count], count
         return
-    width = REGISTER_WIDTH[DataType(data_type)]
+    width = registers_of(data_type)
     if count is None:
         fields["modbus_register_count"] = width
     elif count != width:
@@ -176,7 +166,7 @@ async def update_device(*, session: AsyncSession, device_id: uuid.UUID, data: De
     merged = device.model_dump() | changes
     if "modbus_register_count" in changes and "data_type" not in changes:
         count = changes["modbus_register_count"]
-        fits = count is None or REGISTER_WIDTH[DataType(merged["data_type"])] == count
+        fits = count is None or registers_of(merged["data_type"]) == count
         if not fits and count in DEFAULT_TYPE_FOR_COUNT:
             merged["data_type"] = None  # the old type no longer fits: the new count's default
     elif "data_type" in changes and "modbus_register_count" not in changes:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+import random
+import struct
 
 import pytest
 from pymodbus.client.mixin import ModbusClientMixin
@@ -26,7 +28,7 @@ VECTORS = [
     ("float32", "DCBA", [0x0000, 0xC03F], 1.5),
     ("float32", "BADC", [0xC03F, 0x0000], 1.5),
     ("float32", "CDAB", [0x0000, 0x3FC0], 1.5),
-    ("float32", "ABCD", [0xC2F6, 0xE979], -123.45600128173828),
+    ("float32", "ABCD", [0xC2F6, 0xE979], -123.456),  # the float32 of -123.456, not -123.45600128173828
     # 64-bit integers below 2**53, so the float a reading holds is exact
     ("uint64", "ABCD", [0x0001, 0x0203, 0x0405, 0x0607], 0x0001020304050607),
     ("uint64", "DCBA", [0x0706, 0x0504, 0x0302, 0x0100], 0x0001020304050607),
@@ -97,3 +99,61 @@ def test_scaled_values_carry_no_binary_noise() -> None:
     assert decode([239], "int16", "ABCD", scale=0.1) == 23.9
     assert str(decode([0xFFFF], "int16", "ABCD", scale=0.1, offset=0.3)) == "0.2"
     assert str(decode([1001], "uint16", "ABCD", scale=0.01)) == "10.01"
+
+
+# float32 bit patterns and the shortest decimal that reads back as each (what C's printf("%.9g")
+# would print once trailing noise is dropped, and what numpy shows for a float32)
+FLOAT32_SHORTEST = [
+    (0x3DCCCCCD, 0.1),  # float64 of it: 0.10000000149011612
+    (0x3F800001, 1.0000001),  # the next float32 after 1.0: 1.0000001192092896
+    (0x4296A6C1, 75.32569),  # the simulator's boiler, once shown as 75.32569122314453
+    (0x4B800000, 16777216.0),  # 2**24: exact, and 7 digits would make it 16777220
+    (0x4B7FFFFF, 16777215.0),
+    (0x7F7FFFFF, 3.4028235e38),  # the largest finite float32
+    (0x00000001, 1e-45),  # the smallest subnormal
+    (0xBF9D70A4, -1.23),
+]
+
+
+@pytest.mark.parametrize(("bits", "shortest"), FLOAT32_SHORTEST)
+def test_float32_leaves_with_its_own_digits_not_float64_noise(bits: int, shortest: float) -> None:
+    registers = [bits >> 16, bits & 0xFFFF]
+    assert decode(registers, "float32", "ABCD") == shortest
+    assert encode(shortest, "float32", "ABCD") == registers  # the same float32, nothing lost
+
+
+def test_every_float32_decodes_to_a_decimal_that_is_the_same_float32() -> None:
+    rng = random.Random(20261201)
+    for _ in range(5000):
+        bits = rng.getrandbits(32)
+        (wide,) = struct.unpack(">f", bits.to_bytes(4, "big"))
+        if not math.isfinite(wide):
+            continue
+        value = decode([bits >> 16, bits & 0xFFFF], "float32", "ABCD")
+        assert struct.pack(">f", value) == bits.to_bytes(4, "big"), hex(bits)
+        assert len(f"{value:e}".split("e")[0].replace("-", "").replace(".", "").rstrip("0")) <= 9
+
+
+def test_float64_and_integers_keep_every_digit() -> None:
+    noisy = 0.1 + 0.2  # 0.30000000000000004: a float64 carries these digits, the decoder keeps them
+    registers = encode(noisy, "float64", "ABCD")
+    assert decode(registers, "float64", "ABCD") == noisy
+    assert decode([0x1234, 0x5678], "uint32", "ABCD") == 0x12345678
+    assert decode([0x0000, 0x0000, 0x0000, 0x0001], "int64", "ABCD") == 1
+
+
+def test_float32_rounding_then_scale_and_offset_carry_no_noise() -> None:
+    boiler = [0x4296, 0xA6C1]  # 75.32569 as a float32
+    assert decode(boiler, "float32", "ABCD", scale=0.1) == 7.532569
+    assert decode(boiler, "float32", "ABCD", offset=0.1) == 75.42569
+    assert str(decode([0xA6C1, 0x4296], "float32", "CDAB", scale=2, offset=-1)) == "149.65138"
+
+
+def test_encode_refuses_values_outside_the_type() -> None:
+    with pytest.raises(DecodeError, match="does not fit uint16"):
+        encode(65536, "uint16", "ABCD")
+    with pytest.raises(DecodeError, match="does not fit int16"):
+        encode(-32769, "int16", "ABCD")
+    with pytest.raises(DecodeError, match="does not fit float32"):
+        encode(1e39, "float32", "ABCD")
+    assert encode(-32768, "int16", "ABCD") == [0x8000]
