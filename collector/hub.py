@@ -16,11 +16,22 @@ are bounded by what the requests in flight can bring back. Past either limit the
 closed and reconnection backs off, so a flooding peer costs a few frames per backoff step, not a
 CPU core.
 
+Frames are built and parsed by pymodbus's own socket framer and PDU classes (``FramerSocket``,
+``DecodePDU``, ``ReadHoldingRegistersRequest``), the parser the simulator uses on the server side.
+The hub adds what a shared, pipelined connection needs and the framer does not check: each MBAP
+header is vetted before the framer sees it (a non-zero protocol id or an impossible length means
+framing is lost: the framer would wait for more data forever, the hub closes the connection), and
+each answer must come from the unit asked and carry exactly the registers asked for.
+
 Frame format (all big-endian)::
 
     request : tid(2) proto=0(2) length=6(2) unit(1) | fc=0x03(1) address(2) count(2)
     answer  : tid(2) proto=0(2) length(2)   unit(1) | fc=0x03(1) bytes(1) registers(2*count)
     error   : tid(2) proto=0(2) length=3(2) unit(1) | fc=0x83(1) exception code(1)
+
+Every deadline (per request, for a place in the pipeline, for connecting) and the reconnect backoff
+run on the hub's ``clock`` (``ddms.clock.Clock``; the event loop's by default), so a test decides
+when a request times out instead of racing a timer.
 """
 
 from __future__ import annotations
@@ -29,16 +40,22 @@ import asyncio
 import contextlib
 import logging
 import struct
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from types import TracebackType
 from typing import Any
+
+from pymodbus.exceptions import ModbusIOException
+from pymodbus.framer import FramerSocket
+from pymodbus.pdu import DecodePDU, ExceptionResponse, ModbusPDU
+from pymodbus.pdu.register_message import ReadHoldingRegistersRequest, ReadHoldingRegistersResponse
+
+from ddms.clock import LOOP_CLOCK, Clock
 
 logger = logging.getLogger(__name__)
 
 READ_HOLDING_REGISTERS = 0x03
 MBAP = struct.Struct(">HHHB")
-REQUEST = struct.Struct(">HHHBBHH")
 MAX_PDU = 253
 MAX_FRAME = MBAP.size + MAX_PDU  # the largest frame a Modbus TCP server may send
 RECONNECT_BACKOFF_START = 0.5
@@ -88,9 +105,22 @@ class BadResponse(ModbusFailure):
 class LinkStats:
     """Frame accounting of one hub over all its connections (for logs, metrics and tests)."""
 
+    reads: int = 0  # chunks the socket delivered (a frame may arrive in many)
+    received: int = 0  # bytes received
     frames: int = 0  # complete frames parsed
     unsolicited: int = 0  # frames that answered no request in flight
     resets: int = 0  # connections closed because the peer broke the protocol or flooded it
+    dead: int = 0  # connections closed after DEAD_LINK_TIMEOUTS timeouts with no answer
+
+
+@dataclass(frozen=True, slots=True)
+class _Answer:
+    """One frame matched to its request: the unit it came from, the PDU pymodbus decoded from it
+    (None: not decodable) and the PDU's size in bytes (the framer's PDUs do not keep it)."""
+
+    unit: int
+    pdu: ModbusPDU | None
+    size: int
 
 
 class _Link(asyncio.Protocol):
@@ -103,7 +133,8 @@ class _Link(asyncio.Protocol):
         stats: LinkStats,
     ) -> None:
         self.transport: Any = None  # an asyncio or uvloop transport
-        self.pending: dict[int, asyncio.Future[tuple[int, bytes]]] = {}
+        self.framer = FramerSocket(DecodePDU(is_server=False))
+        self.pending: dict[int, asyncio.Future[_Answer]] = {}
         self.buffer = bytearray()
         self.answered = 0  # answers to requests in flight: the only sign of life that counts
         self.unsolicited = 0  # answers to no request in flight since the last real answer
@@ -115,9 +146,27 @@ class _Link(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport
 
+    def request(self, tid: int, unit_id: int, address: int, count: int) -> asyncio.Future[_Answer]:
+        """Send one FC 0x03 request; the future gets its answer (the caller forgets it if it gives up)."""
+        request = ReadHoldingRegistersRequest(
+            address=address, count=count, dev_id=unit_id, transaction_id=tid
+        )
+        frame = self.framer.buildFrame(request)  # ValueError for an address or count out of range
+        future: asyncio.Future[_Answer] = asyncio.get_running_loop().create_future()
+        self.pending[tid] = future
+        self.transport.write(frame)
+        return future
+
+    def forget(self, tid: int, future: asyncio.Future[_Answer]) -> None:
+        """The request timed out or its reader gave up: an answer that still comes is nobody's."""
+        if self.pending.get(tid) is future:
+            del self.pending[tid]
+
     def data_received(self, data: bytes) -> None:
         if self.closed:
             return
+        self.stats.reads += 1
+        self.stats.received += len(data)
         if len(self.buffer) + len(data) > self._receive_budget():
             # Checked before anything is copied or parsed: a flood costs one comparison per read.
             self._fault(
@@ -131,15 +180,16 @@ class _Link(asyncio.Protocol):
         while len(buffer) >= MBAP.size:
             tid, proto, length, unit = MBAP.unpack_from(buffer)
             if proto != 0 or length < 2 or length > MAX_PDU + 1:
-                # Framing is lost: nothing after this point can be trusted. Garbage costs one header
-                # per connection, so this alone does not back off (a gateway may pass on one bad unit).
+                # Framing is lost: nothing after this point can be trusted (pymodbus's framer would
+                # wait for more data). Garbage costs one header per connection, so this alone does
+                # not back off (a gateway may pass on one bad unit).
                 reason = BadResponse(f"malformed Modbus TCP header (protocol {proto}, length {length})")
                 self._fault(reason, backoff=False)
                 return
             end = 6 + length
             if len(buffer) < end:
                 return
-            pdu = bytes(buffer[MBAP.size : end])
+            frame = bytes(buffer[:end])
             del buffer[:end]
             self.stats.frames += 1
             future = self.pending.pop(tid, None)
@@ -158,7 +208,15 @@ class _Link(asyncio.Protocol):
             self.answered += 1
             self.unsolicited = 0
             if not future.done():
-                future.set_result((unit, pdu))
+                future.set_result(_Answer(unit, self._decode(frame), length - 1))
+
+    def _decode(self, frame: bytes) -> ModbusPDU | None:
+        """The PDU in one complete, vetted frame, by pymodbus's framer and decoder."""
+        try:
+            _, pdu = self.framer.handleFrame(frame, 0, 0)
+        except ModbusIOException:
+            return None
+        return pdu
 
     def _receive_budget(self) -> int:
         """Bytes the peer may have sent so far: a full answer per request in flight, plus the
@@ -198,8 +256,8 @@ class _Link(asyncio.Protocol):
 class Hub:
     """Reads holding registers from the units behind one host:port over one shared connection.
 
-    ``clock`` is what the reconnect backoff is measured on (monotonic seconds); tests pass a clock
-    they move by hand. Request deadlines always run on the event loop's own clock.
+    ``clock`` is what deadlines and the reconnect backoff run on (the event loop's by default);
+    tests pass a clock they move by hand.
     """
 
     def __init__(
@@ -210,7 +268,7 @@ class Hub:
         timeout: float,
         retries: int = 0,
         pipeline_depth: int = 16,
-        clock: Callable[[], float] = time.monotonic,
+        clock: Clock = LOOP_CLOCK,
     ) -> None:
         self.host, self.port = host, port
         self.timeout, self.retries = timeout, retries
@@ -231,8 +289,10 @@ class Hub:
         return f"{self.host}:{self.port}"
 
     @property
-    def connected(self) -> bool:
-        return self._link is not None and not self._link.closed
+    def in_flight(self) -> int:
+        """Requests sent and waiting for their answer (not those answered, timed out or given up)."""
+        link = self._link
+        return 0 if link is None else len(link.pending)
 
     async def read_holding(self, unit_id: int, address: int, count: int) -> list[int]:
         """One FC 0x03 read with up to ``retries`` retries for dropped connections and bad frames.
@@ -252,34 +312,34 @@ class Hub:
                     raise
 
     async def _read_once(self, unit_id: int, address: int, count: int) -> list[int]:
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + self.timeout
+        deadline = self._clock.time() + self.timeout
         await self._take_slot(deadline)
         try:
             link = await self._connected_link(deadline)
             if link.closed:  # closed between connecting and now (e.g. flooded at once): nobody would answer
                 raise type(link.reason)(str(link.reason))
             tid = self._allocate_tid(link)
-            future: asyncio.Future[tuple[int, bytes]] = loop.create_future()
-            link.pending[tid] = future
             answered_before = link.answered
-            link.transport.write(REQUEST.pack(tid, 0, 6, unit_id, READ_HOLDING_REGISTERS, address, count))
-            timer = loop.call_at(deadline, _expire, future)
+            future = link.request(tid, unit_id, address, count)
+            timer = asyncio.get_running_loop().create_task(self._expire_at(deadline, future))
             try:
-                unit, pdu = await future
+                answer = await future
             except RequestTimeout:
-                link.pending.pop(tid, None)
                 self._note_timeout(link, answered_before)
                 raise
             finally:
                 timer.cancel()
-                if not future.done():  # cancelled by the caller
-                    link.pending.pop(tid, None)
+                link.forget(tid, future)  # timed out or cancelled (a cancelled await cancels the future)
         finally:
             self._slots.release()
         self._dead_timeouts = 0
         self._backoff = 0.0  # the peer answered a request: whatever went wrong before is over
-        return _registers_from(pdu, unit, unit_id, address, count)
+        return _registers_from(answer, unit_id, address, count)
+
+    async def _expire_at(self, deadline: float, future: asyncio.Future[_Answer]) -> None:
+        await self._clock.sleep(max(0.0, deadline - self._clock.time()))
+        if not future.done():
+            future.set_exception(RequestTimeout("timeout: no answer from the device"))
 
     async def _take_slot(self, deadline: float) -> None:
         """A place among the requests in flight; waiting for one counts against the deadline."""
@@ -287,7 +347,7 @@ class Hub:
             await self._slots.acquire()
             return
         try:
-            async with asyncio.timeout_at(deadline):
+            async with _Deadline(self._clock, deadline):
                 await self._slots.acquire()
         except TimeoutError:
             raise RequestTimeout("timeout: the connection is saturated with requests") from None
@@ -311,6 +371,7 @@ class Hub:
         if self._dead_timeouts >= DEAD_LINK_TIMEOUTS and not link.closed:
             logger.info("modbus %s: no answer to %d requests, reconnecting", self.name, self._dead_timeouts)
             self._dead_timeouts = 0
+            self.stats.dead += 1
             link.abort(DeviceOffline("connection reset after repeated timeouts"))
 
     async def _connected_link(self, deadline: float) -> _Link:
@@ -319,7 +380,7 @@ class Hub:
             return link
         if self.closed:
             raise DeviceOffline("connection closed")
-        if self._clock() < self._retry_at:
+        if self._clock.time() < self._retry_at:
             raise type(self._waiting)(f"{self._waiting} (waiting before reconnecting)")
         loop = asyncio.get_running_loop()
         if self._connecting is None:
@@ -327,21 +388,19 @@ class Hub:
             task = loop.create_task(self._connect(self._connecting, deadline))
             task.add_done_callback(_consume)
         connecting = self._connecting
-        remaining = max(0.0, deadline - loop.time())
         try:
-            return await asyncio.wait_for(asyncio.shield(connecting), remaining)
+            async with _Deadline(self._clock, deadline):
+                return await asyncio.shield(connecting)
         except TimeoutError:
             raise RequestTimeout(f"connecting to {self.name} timed out") from None
 
     async def _connect(self, result: asyncio.Future[_Link], deadline: float) -> None:
         loop = asyncio.get_running_loop()
         try:
-            _, link = await asyncio.wait_for(
-                loop.create_connection(
+            async with _Deadline(self._clock, max(deadline, self._clock.time() + 0.05)):
+                _, link = await loop.create_connection(
                     lambda: _Link(self._lost, self._faulted, self.stats), self.host, self.port
-                ),
-                max(0.05, deadline - loop.time()),
-            )
+                )
         except (OSError, TimeoutError) as exc:
             error = DeviceOffline(_describe_connect_error(exc, self.name))
             self._back_off(error)
@@ -363,7 +422,7 @@ class Hub:
     def _back_off(self, reason: ModbusFailure) -> None:
         """No new connection before the backoff (0.5 s, doubling to 30 s) has passed."""
         self._backoff = min(RECONNECT_BACKOFF_CAP, self._backoff * 2 or RECONNECT_BACKOFF_START)
-        self._retry_at = self._clock() + self._backoff
+        self._retry_at = self._clock.time() + self._backoff
         self._waiting = reason
 
     def _faulted(self, reason: ModbusFailure) -> None:
@@ -389,9 +448,31 @@ class Hub:
         self._link = None
 
 
-def _expire(future: asyncio.Future[tuple[int, bytes]]) -> None:
-    if not future.done():
-        future.set_exception(RequestTimeout("timeout: no answer from the device"))
+class _Deadline:
+    """``asyncio.timeout_at`` on a ``Clock``: the body is cancelled at ``deadline`` and TimeoutError
+    raised in its place (a cancellation from outside stays a cancellation)."""
+
+    def __init__(self, clock: Clock, deadline: float) -> None:
+        self._clock, self._deadline = clock, deadline
+        self._expired = False
+
+    async def __aenter__(self) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self._task, self._cancelling = task, task.cancelling()
+        self._alarm = asyncio.get_running_loop().create_task(self._ring())
+
+    async def _ring(self) -> None:
+        await self._clock.sleep(max(0.0, self._deadline - self._clock.time()))
+        self._expired = True
+        self._task.cancel()
+
+    async def __aexit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self._alarm.cancel()
+        if self._expired and self._task.uncancel() <= self._cancelling and kind is asyncio.CancelledError:
+            raise TimeoutError from exc
 
 
 def _consume(task: asyncio.Task[None]) -> None:
@@ -407,21 +488,29 @@ def _describe_connect_error(exc: BaseException, name: str) -> str:
     return f"cannot connect to {name}: {exc.strerror or exc}" if isinstance(exc, OSError) else str(exc)
 
 
-def _registers_from(pdu: bytes, unit: int, unit_id: int, address: int, count: int) -> list[int]:
-    """Check the answer PDU against the request and return its registers."""
-    if unit != unit_id:
-        raise BadResponse(f"answer from unit {unit}, expected unit {unit_id}")
-    function = pdu[0]
-    if function == READ_HOLDING_REGISTERS | 0x80:
-        if len(pdu) < 2:
-            raise BadResponse("truncated exception response")
-        raise DeviceError(pdu[1], address)
-    if function != READ_HOLDING_REGISTERS:
-        raise BadResponse(f"unexpected function code {function:#04x} in the answer")
-    if len(pdu) < 2 or pdu[1] != 2 * count or len(pdu) != 2 + 2 * count:
-        got = (len(pdu) - 2) // 2 if len(pdu) >= 2 else 0
-        raise BadResponse(f"wrong response length: expected {count} register(s), got {got}")
-    return list(struct.unpack_from(f">{count}H", pdu, 2))
+def _registers_from(answer: _Answer, unit_id: int, address: int, count: int) -> list[int]:
+    """Check the answer against the request and return its registers.
+
+    Stricter than pymodbus's client: the unit must be the one asked, and the answer must hold
+    exactly the registers asked for (pymodbus's decoder takes a byte count at its word and ignores
+    bytes after it).
+    """
+    if answer.unit != unit_id:
+        raise BadResponse(f"answer from unit {answer.unit}, expected unit {unit_id}")
+    pdu = answer.pdu
+    if pdu is None:
+        raise BadResponse("undecodable answer (truncated, or an unknown function code)")
+    if isinstance(pdu, ExceptionResponse):
+        if pdu.function_code != READ_HOLDING_REGISTERS | 0x80:
+            raise BadResponse(f"unexpected function code {pdu.function_code:#04x} in the answer")
+        raise DeviceError(pdu.exception_code, address)
+    if not isinstance(pdu, ReadHoldingRegistersResponse) or pdu.function_code != READ_HOLDING_REGISTERS:
+        raise BadResponse(f"unexpected function code {pdu.function_code:#04x} in the answer")
+    if len(pdu.registers) != count or answer.size != 2 + 2 * count:
+        raise BadResponse(
+            f"wrong response length: expected {count} register(s), got {max(0, answer.size - 2) // 2}"
+        )
+    return list(pdu.registers)
 
 
 class HubPool:

@@ -2,13 +2,16 @@
 
 It shares no code with pymodbus or the collector, so the collector is not proven only against the
 library it is tested with. Per unit id it can hold registers, stay silent, answer an exception
-code, or answer garbage / a short frame, or hold its answers until the test releases them.
+code, answer garbage / a short frame / under another unit id, hold its answers until the test
+releases them, or send them one byte per TCP segment. Tests wait on what it has received
+(``wait_until``), never on time.
 """
 
 from __future__ import annotations
 
 import asyncio
 import struct
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 
@@ -19,8 +22,11 @@ class Unit:
     exception: int | None = None
     garbage: bool = False  # a header that breaks framing
     short: bool = False  # a well-framed answer with one register too few
-    delay: float = 0.0
     hold: asyncio.Event | None = None  # answers wait until the test sets it (no timing involved)
+    wrong_unit: bool = False  # a well-formed answer, from unit id + 1
+    # Send the answer one byte at a time, awaiting ``split(bytes sent so far)`` after each byte (the
+    # test waits there until the client has received it, so every byte is a segment of its own).
+    split: Callable[[int], Awaitable[None]] | None = None
 
 
 class RawModbusServer:
@@ -28,6 +34,9 @@ class RawModbusServer:
         self.units: dict[int, Unit] = {}
         self.requests: list[tuple[int, int, int]] = []  # (unit, address, count)
         self.connections = 0
+        self.outstanding = 0  # requests received and not answered (or dropped) yet
+        self.most_outstanding = 0
+        self._changed = asyncio.Condition()
         self._server: asyncio.Server | None = None
         self._writers: set[asyncio.StreamWriter] = set()
         self._tasks: set[asyncio.Task[None]] = set()
@@ -49,6 +58,17 @@ class RawModbusServer:
         if self._server is not None:
             self._server.close()
             await self._server.wait_closed()
+
+    async def wait_until(self, check: Callable[[], bool], within: float = 30.0) -> None:
+        """Wait until ``check`` holds (checked each time a request arrives or is answered)."""
+        async with asyncio.timeout(within), self._changed:
+            await self._changed.wait_for(check)
+
+    async def _note(self, change: int) -> None:
+        self.outstanding += change
+        self.most_outstanding = max(self.most_outstanding, self.outstanding)
+        async with self._changed:
+            self._changed.notify_all()
 
     def drop_connections(self) -> None:
         for writer in list(self._writers):
@@ -74,18 +94,32 @@ class RawModbusServer:
     async def _answer(self, writer: asyncio.StreamWriter, tid: int, unit_id: int, pdu: bytes) -> None:
         function, address, count = struct.unpack(">BHH", pdu[:5])
         self.requests.append((unit_id, address, count))
+        await self._note(+1)
+        try:
+            frame = await self._answer_frame(tid, unit_id, function, address, count)
+            if frame is None or writer.is_closing():
+                return
+            unit = self.units[unit_id]
+            if unit.split is None:
+                writer.write(frame)
+                return
+            for sent in range(1, len(frame) + 1):
+                writer.write(frame[sent - 1 : sent])
+                await writer.drain()
+                await unit.split(sent)
+        finally:
+            await self._note(-1)
+
+    async def _answer_frame(
+        self, tid: int, unit_id: int, function: int, address: int, count: int
+    ) -> bytes | None:
         unit = self.units.get(unit_id)
         if unit is None or unit.silent:
-            return
-        if unit.delay:
-            await asyncio.sleep(unit.delay)
+            return None
         if unit.hold is not None:
             await unit.hold.wait()
-        if writer.is_closing():
-            return
         if unit.garbage:
-            writer.write(b"\x13\x37\xde\xad\xbe\xef\x00\x01\x02")
-            return
+            return b"\x13\x37\xde\xad\xbe\xef\x00\x01\x02"
         if function != 3:
             body = bytes([function | 0x80, 1])
         elif unit.exception is not None:
@@ -94,4 +128,5 @@ class RawModbusServer:
             answered = count - 1 if unit.short else count
             values = [unit.registers.get(address + i, 0) for i in range(answered)]
             body = struct.pack(f">BB{answered}H", 3, 2 * answered, *values)
-        writer.write(struct.pack(">HHHB", tid, 0, len(body) + 1, unit_id) + body)
+        sender = unit_id + 1 if unit.wrong_unit else unit_id
+        return struct.pack(">HHHB", tid, 0, len(body) + 1, sender) + body
