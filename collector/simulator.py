@@ -35,13 +35,13 @@ import logging
 import math
 import random
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
 from pymodbus.constants import ExcCodes
-from pymodbus.exceptions import ModbusIOException, NoSuchIdException
+from pymodbus.exceptions import ModbusIOException
 from pymodbus.pdu import ExceptionResponse, ModbusPDU
 from pymodbus.server import ModbusTcpServer
 from pymodbus.server.requesthandler import ServerRequestHandler
@@ -50,6 +50,11 @@ from pymodbus.simulator import DataType, SimData, SimDevice
 from collector.decode import encode
 
 logger = logging.getLogger(__name__)
+
+# pymodbus's SimDevice action: (function code, start address, address, count, registers, values set)
+SimAction = Callable[
+    [int, int, int, int, list[int], list[int] | list[bool] | None], Coroutine[None, None, ExcCodes | None]
+]
 
 REGISTERS_PER_UNIT = 256
 EXTRA_FIRST_UNIT = 10
@@ -166,11 +171,17 @@ class Fault:
 
 
 class _PipelinedHandler(ServerRequestHandler):
-    """Answers every request in a segment, each in its own task (pymodbus keeps only the last)."""
+    """Answers every request in a segment, each in its own task (pymodbus keeps only the last).
+
+    A request for a unit id the simulator does not have is answered with exception 0x0B (gateway
+    target failed to respond), as a Modbus TCP gateway answers for a unit behind it that is not
+    there; pymodbus's datastore would fail with a KeyError (unit 0 is its fallback).
+    """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
+        super().__init__(*args, **kwargs)  # type: ignore[no-untyped-call]  # pymodbus: unannotated
         self._answers: set[asyncio.Task[None]] = set()
+        self._units = frozenset(self.server.context.device_ids())
 
     def callback_data(self, data: bytes, addr: tuple[Any, ...] | None = None) -> int:
         used = 0
@@ -184,7 +195,7 @@ class _PipelinedHandler(ServerRequestHandler):
                     device_id=exc.dev_id,
                     transaction=exc.transaction_id,
                 )
-                self.server_send(refusal, addr)
+                self.server_send(refusal, addr)  # type: ignore[no-untyped-call]
                 return len(data)
             if not length:
                 break
@@ -197,16 +208,17 @@ class _PipelinedHandler(ServerRequestHandler):
 
     async def _answer(self, request: ModbusPDU, addr: tuple[Any, ...] | None) -> None:
         try:
-            response = await request.datastore_update(self.server.context, request.dev_id)
-        except NoSuchIdException:
-            response = ExceptionResponse(request.function_code, ExcCodes.GATEWAY_NO_RESPONSE)
+            if request.dev_id in self._units:
+                response = await request.datastore_update(self.server.context, request.dev_id)
+            else:
+                response = ExceptionResponse(request.function_code, ExcCodes.GATEWAY_NO_RESPONSE)
         except Exception:
             logger.exception("simulator: request failed")
             response = ExceptionResponse(request.function_code, ExcCodes.DEVICE_FAILURE)
         response.transaction_id = request.transaction_id
         response.dev_id = request.dev_id
         if self.transport is not None and not self.transport.is_closing():
-            self.server_send(response, addr)
+            self.server_send(response, addr)  # type: ignore[no-untyped-call]
 
     def callback_disconnected(self, exc: Exception | None) -> None:
         for task in list(self._answers):
@@ -272,7 +284,7 @@ class Simulator:
                 await self._script
         self.clear_faults()
         if self._server is not None:
-            await self._server.shutdown()
+            await self._server.shutdown()  # type: ignore[no-untyped-call]
             self._server = None
 
     # --- faults --------------------------------------------------------------------------------
@@ -317,7 +329,7 @@ class Simulator:
             await asyncio.sleep(max(0.0, start + 60 - time.monotonic()))
 
     # --- register values -----------------------------------------------------------------------
-    def _action_for(self, unit_id: int) -> Callable[..., Awaitable[ExcCodes | None]]:
+    def _action_for(self, unit_id: int) -> SimAction:
         async def action(
             function_code: int,
             start_address: int,
