@@ -47,7 +47,6 @@ class Collector:
         self._changes: set[asyncio.Task[None]] = set()
         self._lock = asyncio.Lock()
         self._unlisten: object = None
-        self.changes_applied = 0
 
     async def start(self) -> None:
         self.bus = get_bus()
@@ -113,7 +112,6 @@ class Collector:
             try:
                 async with self._lock:
                     await self._reload(device_id)
-                self.changes_applied += 1
                 return
             except Exception as exc:
                 if not db.is_outage(exc):
