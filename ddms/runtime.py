@@ -1,7 +1,7 @@
 """What one running DDMS app owns: its database, bus, caches, throttle, probe and background services.
 
 The app's lifespan (``ddms.main.create_api``) builds one ``Runtime``, installs it as the current one
-and closes it at shutdown; nothing else in the process keeps mutable state. The modules keep their
+and closes it at shutdown; the modules whose state it holds keep none of their own. They keep their
 accessors (``db.current()``, ``get_bus()``, ``auth.throttle()``, ...) and read them from here, so a
 second app in the same process (a test, a restart) starts from nothing and shares nothing.
 
