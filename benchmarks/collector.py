@@ -35,7 +35,6 @@ from collector.poller import Poller
 from collector.runner import Collector
 from collector.simulator import catalog
 from ddms import db
-from ddms.bus import reset_bus
 from ddms.config import load_settings
 from ddms.migrate import upgrade
 from ddms.models import Device, Reading
@@ -119,8 +118,7 @@ async def main(devices: int, interval: int, seconds: float, postgres: str | None
         with tempfile.TemporaryDirectory() as tmp:
             url = await create_pg(postgres) if postgres else f"sqlite+aiosqlite:///{Path(tmp) / 'bench.db'}"
             await upgrade(url)
-            database = db.configure(url)
-            reset_bus()
+            database = db.configure(url)  # a process of its own: the default runtime is fresh
             signals = catalog(devices + 8)[8:]  # the float32 sensors
             async with db.session_scope() as session:
                 session.add_all(

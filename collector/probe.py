@@ -8,15 +8,15 @@ few connections); otherwise a connection is opened for this one read and closed 
 
 from __future__ import annotations
 
-from collector import runner
 from collector.decode import decode
 from collector.hub import Hub
+from ddms import runtime
 from ddms.models import Device
 
 
 async def probe_device(device: Device, *, modbus_timeout: float) -> float:
     """The decoded value of ``device``'s register, or a ModbusFailure/DecodeError saying why not."""
-    for collector in runner.running:
+    for collector in runtime.current().collectors:
         hub = collector.pool.get(device.modbus_ip, device.modbus_port)
         if hub is not None and not hub.closed:
             registers = await hub.read_holding(

@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import logging
 import uuid
 
 from collector.hub import HubPool
 from collector.poller import DeviceConfig, Poller
 from collector.writer import Writer
-from ddms import db
+from ddms import db, runtime
 from ddms.bus import Bus, DeviceChange, get_bus
 from ddms.config import Settings
 from ddms.errors import NotFound
@@ -26,9 +25,6 @@ from ddms.services import devices
 logger = logging.getLogger(__name__)
 
 RELOAD_ATTEMPTS = 30
-
-running: list[Collector] = []
-"""Collectors started in this process (test-connection reuses their connections)."""
 
 
 class Collector:
@@ -51,7 +47,6 @@ class Collector:
         self._changes: set[asyncio.Task[None]] = set()
         self._lock = asyncio.Lock()
         self._unlisten: object = None
-        self.changes_applied = 0
 
     async def start(self) -> None:
         self.bus = get_bus()
@@ -62,10 +57,7 @@ class Collector:
         for device in rows:
             self._start_poller(DeviceConfig.from_device(device))
         self._unlisten = self.bus.on_device_change(self._on_change)
-        running.append(self)
-        # Everything loaded so far (modules, the app) lives as long as the process: keep it out of
-        # the cyclic GC's full passes, which otherwise stall the loop (and the schedule) for tens of ms.
-        gc.freeze()
+        runtime.current().collectors.append(self)  # test-connection reuses its connections
         logger.info(
             "collector started: %d device(s) on %d connection(s)",
             len(self.pollers),
@@ -75,6 +67,7 @@ class Collector:
     async def stop(self) -> None:
         if callable(self._unlisten):
             self._unlisten()
+        running = runtime.current().collectors
         if self in running:
             running.remove(self)
         for task in list(self._changes):
@@ -119,7 +112,6 @@ class Collector:
             try:
                 async with self._lock:
                     await self._reload(device_id)
-                self.changes_applied += 1
                 return
             except Exception as exc:
                 if not db.is_outage(exc):

@@ -16,9 +16,6 @@ How to consume it:
 - ``bus.listen(callback, device_ids=None)``: a synchronous callback per event, called in the event
   loop right after publication. It must be quick and must not block (NiceGUI pages use this:
   ``unsubscribe = get_bus().listen(on_event)`` and call ``unsubscribe()`` when the client leaves).
-- ``async with bus.subscribe(device_ids=None) as events: async for event in events: ...``: an async
-  iterator with a bounded queue; a consumer that falls behind loses the oldest events (counted in
-  ``events.dropped``) rather than making the publisher wait.
 - ``bus.on_device_change(listener)``: configuration changes only (the collector).
 - ``bus.on_revocation(listener)``: credentials revoked (a user deleted, their password or role changed,
   a display link revoked); open SSE streams and wall displays re-check their caller at once.
@@ -33,14 +30,14 @@ How to consume it:
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import uuid
-from collections.abc import AsyncIterator, Callable, Collection
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import StrEnum
-from types import TracebackType
+
+from ddms import runtime
 
 logger = logging.getLogger(__name__)
 
@@ -130,42 +127,6 @@ StoredListener = Callable[[list[StoredReading]], None]
 RevocationListener = Callable[[Revocation], None]
 
 
-class Subscription:
-    """Bus events as an async iterator, from a bounded queue (oldest dropped when full)."""
-
-    def __init__(self, bus: Bus, device_ids: Collection[uuid.UUID] | None, maxsize: int) -> None:
-        self._bus = bus
-        self._queue: asyncio.Queue[Event] = asyncio.Queue(maxsize)
-        self._unsubscribe = bus.listen(self._put, device_ids=device_ids)
-        self.dropped = 0
-
-    def _put(self, event: Event) -> None:
-        if self._queue.full():
-            self._queue.get_nowait()
-            self.dropped += 1
-        self._queue.put_nowait(event)
-
-    def __aiter__(self) -> AsyncIterator[Event]:
-        return self
-
-    async def __anext__(self) -> Event:
-        return await self._queue.get()
-
-    async def get(self, within: float | None = None) -> Event:
-        """The next event; TimeoutError after ``within`` seconds."""
-        async with asyncio.timeout(within):
-            return await self._queue.get()
-
-    def close(self) -> None:
-        self._unsubscribe()
-
-    async def __aenter__(self) -> Subscription:
-        return self
-
-    async def __aexit__(self, *_exc: type[BaseException] | BaseException | TracebackType | None) -> None:
-        self.close()
-
-
 class Bus:
     """Latest state in memory and synchronous fan-out (listeners must not block)."""
 
@@ -189,9 +150,6 @@ class Bus:
     def status(self, device_id: uuid.UUID) -> StatusChange | None:
         """The last status the collector published for the device (None before its first poll)."""
         return self._status.get(device_id)
-
-    def set_latest(self, latest: LatestValue) -> None:
-        self._latest[latest.device_id] = latest
 
     def forget(self, device_id: uuid.UUID) -> None:
         self._latest.pop(device_id, None)
@@ -268,12 +226,6 @@ class Bus:
 
         return unsubscribe
 
-    def subscribe(
-        self, *, device_ids: Collection[uuid.UUID] | None = None, maxsize: int = 1000
-    ) -> Subscription:
-        """An async iterator of events; use ``async with`` (or call ``close()``) to unsubscribe."""
-        return Subscription(self, device_ids, maxsize)
-
     def on_device_change(self, listener: Listener) -> Callable[[], None]:
         """Register ``listener``; returns a function that unregisters it."""
         self._change_listeners.append(listener)
@@ -304,24 +256,10 @@ class Bus:
     def poll_stats_all(self) -> dict[uuid.UUID, PollStats]:
         return dict(self._poll_stats)
 
-    @property
-    def subscriber_count(self) -> int:
-        return len(self._callbacks)
-
-
-_bus = Bus()
-
 
 def get_bus() -> Bus:
-    """The process-wide bus."""
-    return _bus
-
-
-def reset_bus() -> Bus:
-    """A fresh bus (tests and app restarts within one process)."""
-    global _bus
-    _bus = Bus()
-    return _bus
+    """The current app's bus (``ddms.runtime``)."""
+    return runtime.current().bus
 
 
 __all__ = [
@@ -334,7 +272,5 @@ __all__ = [
     "Revocation",
     "StatusChange",
     "StoredReading",
-    "Subscription",
     "get_bus",
-    "reset_bus",
 ]

@@ -1,12 +1,13 @@
-"""Read caches for hot paths, kept correct by table revisions that every write of this process bumps.
+"""Read caches for hot paths, kept correct by table revisions that every write of this app bumps.
 
-A revision is a counter per table. Session events bump it for every table an ORM flush or an
-``update()``/``delete()``/``insert()`` statement writes, once when the write is sent and again when it
-is committed; SQL text statements mark their tables with ``wrote(session, table)``. A cached value
-remembers the revisions it was built under and is used only while they are unchanged, so a read
-after a commit of this process never sees the old value, and a value built from data read between
-a flush and its commit is dropped at the commit. Writes by other processes (the console, another
-instance) are not seen: no value older than ``2 * ttl`` is ever answered (``ReadCache``).
+A revision is a counter per table (kept by the app's ``Runtime``). Session events bump it for every
+table an ORM flush or an ``update()``/``delete()``/``insert()`` statement writes, once when the write
+is sent and again when it is committed; SQL text statements mark their tables with
+``wrote(session, table)``. A cached value remembers the revisions it was built under and is used only
+while they are unchanged, so a read after a commit of this app never sees the old value, and a value
+built from data read between a flush and its commit is dropped at the commit. Writes by other
+processes (the console, another instance) are not seen: no value older than ``2 * ttl`` is ever
+answered (``ReadCache``).
 """
 
 from __future__ import annotations
@@ -21,21 +22,23 @@ from typing import Any, Generic, TypeVar
 from sqlalchemy import event
 from sqlalchemy.orm import ORMExecuteState, Session, UOWTransaction
 
+from ddms import runtime
+
 T = TypeVar("T")
 logger = logging.getLogger(__name__)
 
-_revisions: dict[str, int] = {}
 _WRITTEN = "ddms_written_tables"
 
 
 def revision(table: str) -> int:
-    """The table's revision: it changes whenever this process writes the table."""
-    return _revisions.get(table, 0)
+    """The table's revision: it changes whenever this app writes the table."""
+    return runtime.current().revisions.get(table, 0)
 
 
 def bump(tables: Iterable[str]) -> None:
+    revisions = runtime.current().revisions
     for table in tables:
-        _revisions[table] = _revisions.get(table, 0) + 1
+        revisions[table] = revisions.get(table, 0) + 1
 
 
 def wrote(session: Any, *tables: str) -> None:
@@ -118,7 +121,8 @@ class ReadCache(Generic[T]):
         return entry, self.clock() - entry.built
 
     def _revisions(self) -> tuple[int, ...]:
-        return tuple(revision(table) for table in self.tables)
+        revisions = runtime.current().revisions
+        return tuple(revisions.get(table, 0) for table in self.tables)
 
     async def get(self, key: Hashable, bind: object, build: Callable[[], Awaitable[T]]) -> T:
         """The cached value of ``key`` in the database ``bind``, built with ``build()`` if stale.

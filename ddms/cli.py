@@ -11,7 +11,7 @@ from collections.abc import Callable
 from pydantic import ValidationError
 from sqlalchemy.engine.url import make_url
 
-from ddms import db, logs
+from ddms import db, logs, runtime
 from ddms.config import ConfigError, Settings, get_settings, load_settings
 from ddms.errors import DDMSError
 from ddms.migrate import upgrade
@@ -22,18 +22,17 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     from ddms import http_server
     from ddms.main import create_app
 
-    overrides: dict[str, object] = {}
+    migrate = settings.auto_migrate and not args.no_migrate
+    # Migrated here or not at all: the app's lifespan must not run Alembic a second time.
+    overrides: dict[str, object] = {"auto_migrate": False}
     if args.host:
         overrides["host"] = args.host
     if args.port:
         overrides["port"] = args.port
-    if args.no_migrate:
-        overrides["auto_migrate"] = False
     if getattr(args, "simulator", False):
         overrides["simulator_enabled"] = True
-    if overrides:
-        settings = load_settings(**(settings.model_dump(exclude_unset=True) | overrides))
-    if settings.auto_migrate:  # here, so an unreachable database is one line, not a lifespan traceback
+    settings = load_settings(**(settings.model_dump(exclude_unset=True) | overrides))
+    if migrate:  # here, so an unreachable database is one line, not a lifespan traceback
         asyncio.run(upgrade(settings.resolved_database_url))
     app = create_app(settings)
     print(f"DDMS: open http://{settings.host}:{settings.port} in a browser", flush=True)
@@ -69,11 +68,13 @@ def _read_password(given: str | None) -> str:
 
 
 async def _with_session(settings: Settings, work: Callable[..., object]) -> object:
+    """``work(session)`` in a runtime of its own, like an app's (the services read it)."""
     await upgrade(settings.resolved_database_url)
-    database = db.configure(settings.resolved_database_url)
+    database = db.Database(settings.resolved_database_url)
     try:
-        async with db.session_scope() as session:
-            return await work(session)  # type: ignore[misc]
+        with runtime.installed(runtime.Runtime(settings, database=database)):
+            async with db.session_scope() as session:
+                return await work(session)  # type: ignore[misc]
     finally:
         await database.dispose()
 

@@ -1,7 +1,8 @@
 """The async engine and sessions, and the one place where SQLite and PostgreSQL differ.
 
-``configure()`` is called once by the app's lifespan (or a CLI command, or a test fixture); every
-service receives an ``AsyncSession`` from ``session_scope()`` or the API's session dependency.
+The app's lifespan opens a ``Database`` for its ``Runtime`` (a CLI command or a test fixture calls
+``configure()``); every service receives an ``AsyncSession`` from ``session_scope()`` or the API's
+session dependency.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ from sqlalchemy.engine.url import make_url
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlmodel.ext.asyncio.session import AsyncSession
+
+from ddms import runtime
 
 logger = logging.getLogger(__name__)
 
@@ -90,21 +93,18 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
-_current: Database | None = None
-
-
 def configure(url: str) -> Database:
-    """Make ``url`` the process's database (replacing any earlier one, which the caller disposes)."""
-    global _current
-    _current = Database(url)
-    return _current
+    """Make ``url`` the current runtime's database (replacing any earlier one, which the caller disposes)."""
+    database = runtime.current().database = Database(url)
+    return database
 
 
 def current() -> Database:
-    """The configured database; raises if start-up has not configured one."""
-    if _current is None:
+    """The current runtime's database; raises if start-up has not configured one."""
+    database = runtime.current().database
+    if database is None:
         raise RuntimeError("database not configured: call ddms.db.configure() first")
-    return _current
+    return database
 
 
 @asynccontextmanager
@@ -144,7 +144,7 @@ def is_outage(exc: BaseException) -> bool:
 
 
 def current_or_none() -> Database | None:
-    return _current
+    return runtime.current().database
 
 
 def time_bucket_sql(dialect: str, column: str, seconds: int) -> str:

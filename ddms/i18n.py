@@ -1,8 +1,9 @@
 """Translations (gettext via Babel catalogs in ``locales/``) and locale-aware formatting.
 
-Every visible string goes through ``_()``. The language comes from a resolver the UI installs
-(``set_language_resolver``: the NiceGUI pages read the signed-in browser's ``app.storage.user``), so
-this module stays free of web frameworks. Service errors are English sentences built with f-strings;
+Every visible string goes through ``_()``. The language comes from a resolver the UI installs in
+the app's ``Runtime`` (``set_language_resolver``: the NiceGUI pages read the signed-in browser's
+``app.storage.user``), so this module stays free of web frameworks. Service errors are English
+sentences built with f-strings;
 ``translate_detail`` maps them back onto their templates (listed in ``ERROR_TEMPLATES``, which the
 extractor picks up through ``N_``) and translates them with their values kept.
 
@@ -27,6 +28,8 @@ from babel import numbers as babel_numbers
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 
+from ddms import runtime
+
 logger = logging.getLogger(__name__)
 
 DOMAIN = "messages"
@@ -43,8 +46,6 @@ LOCALES_DIR = _find_locales()
 DEFAULT_LANGUAGE = "en"
 # Language code on the account -> (name shown in the switch, Babel locale for dates and numbers).
 LANGUAGES: dict[str, tuple[str, str]] = {"en": ("English", "en_US"), "zh": ("中文", "zh_Hans_CN")}
-
-_resolver: Callable[[], str | None] = lambda: None  # noqa: E731
 
 
 def N_(message: str) -> str:
@@ -101,13 +102,12 @@ def translations(language: str) -> gettext_module.NullTranslations:
 
 def set_language_resolver(resolver: Callable[[], str | None]) -> None:
     """Install the function that tells which language the current request or page uses."""
-    global _resolver
-    _resolver = resolver
+    runtime.current().language_resolver = resolver
 
 
 def current_language() -> str:
     try:
-        language = _resolver()
+        language = runtime.current().language_resolver()
     except Exception:  # no page context (start-up, background task): fall back to the default
         language = None
     return language if language in LANGUAGES else DEFAULT_LANGUAGE

@@ -10,8 +10,6 @@ import gc
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
-from typing import Protocol
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
@@ -20,7 +18,7 @@ from starlette.middleware import Middleware
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from ddms import __version__, db, logs
+from ddms import __version__, db, logs, runtime
 from ddms.api import errors, openapi
 from ddms.api.middleware import (
     CrossSiteArrivalMiddleware,
@@ -39,27 +37,10 @@ from ddms.api.routes import system as system_routes
 from ddms.api.routes import users as user_routes
 from ddms.config import Settings
 from ddms.migrate import upgrade
+from ddms.runtime import Runtime, Service
 from ddms.services import stream_access, system, users
 
 logger = logging.getLogger(__name__)
-
-
-class Service(Protocol):
-    """A background part of the process (the collector, schedulers) started in the lifespan."""
-
-    async def start(self) -> None: ...
-
-    async def stop(self) -> None: ...
-
-
-@dataclass
-class Runtime:
-    """What the lifespan started, kept on ``app.state.runtime``."""
-
-    settings: Settings
-    services: list[Service] = field(default_factory=list)
-    owner_password_generated: str | None = None
-
 
 ServiceFactory = Callable[[Settings], Service]
 StartupHook = Callable[[Runtime], Awaitable[None]]
@@ -70,7 +51,11 @@ def create_api(
     service_factories: list[ServiceFactory] | None = None,
     startup_hooks: list[StartupHook] | None = None,
 ) -> FastAPI:
-    """The REST/SSE application with its lifespan (database, owner account, background services)."""
+    """The REST/SSE application with its lifespan (database, owner account, background services).
+
+    Each run of the lifespan builds a fresh ``Runtime``, current for the app's requests and for the
+    tasks its services start, and closes it at shutdown: two apps in one process share nothing.
+    """
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -78,32 +63,34 @@ def create_api(
         url = settings.resolved_database_url
         if settings.auto_migrate:
             await upgrade(url)
-        existing = db.current_or_none()
-        owns_db = existing is None or existing.url != url
-        database = db.configure(url) if owns_db else existing
-        runtime = Runtime(settings)
-        app.state.runtime = runtime
+        app_runtime = Runtime(settings, database=db.Database(url), probe=_modbus_probe(settings))
+        app.state.runtime = app_runtime
+        token = runtime.bind(app_runtime)  # the services' tasks inherit it
+        with runtime.installed(app_runtime):
+            try:
+                await _start(app_runtime, startup_hooks, service_factories)
+                yield
+            finally:
+                await app_runtime.close()
+                runtime.unbind(token)
+
+    async def _start(
+        app_runtime: Runtime, hooks: list[StartupHook] | None, factories: list[ServiceFactory] | None
+    ) -> None:
         async with db.session_scope() as session:
-            runtime.owner_password_generated = await users.ensure_owner(
+            app_runtime.owner_password_generated = await users.ensure_owner(
                 session=session, password=settings.ddms_owner_password or None
             )
             await system.get_config(
                 session=session,
                 defaults={"sse_interval": settings.sse_interval, "app_title": settings.app_title},
             )
-        for hook in startup_hooks or []:
-            await hook(runtime)
-        for factory in service_factories or []:
+        for hook in hooks or []:
+            await hook(app_runtime)
+        for factory in factories or []:
             service = factory(settings)
             await service.start()
-            runtime.services.append(service)
-        try:
-            yield
-        finally:
-            for service in reversed(runtime.services):
-                await service.stop()
-            if owns_db and database is not None:
-                await database.dispose()
+            app_runtime.services.append(service)
 
     # FastAPIOffline serves Swagger UI and ReDoc from the package, not a CDN: plant networks are
     # often offline, and /docs must still work there.
@@ -127,6 +114,7 @@ def create_api(
             allow_headers=["*"],
         )
     app.add_middleware(TrailingSlashMiddleware)
+    app.add_middleware(_BindRuntime)
     routers = [
         auth_routes.router,
         user_routes.router,
@@ -146,18 +134,37 @@ def create_api(
         app.include_router(metrics_routes.router)  # /metrics: not under /api, so not in the OpenAPI
         app.add_middleware(HTTPMetricsMiddleware)  # outside the routing: it times everything inside
     openapi.install(app, routers)
-    _install_modbus_probe(settings)
     return app
 
 
-def _install_modbus_probe(settings: Settings) -> None:
+def _modbus_probe(settings: Settings) -> runtime.Probe:
     """test-connection reads through the collector's Modbus code (ddms itself cannot import it)."""
     from functools import partial
 
     from collector.probe import probe_device
-    from ddms.services import live
 
-    live.set_probe(partial(probe_device, modbus_timeout=settings.modbus_timeout))
+    return partial(probe_device, modbus_timeout=settings.modbus_timeout)
+
+
+class _BindRuntime:
+    """Every request of an app runs with that app's ``Runtime`` current (another app may run beside it).
+
+    Pure ASGI, like every middleware here; the lifespan binds its own task itself.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        app_runtime = getattr(scope["app"].state, "runtime", None) if scope["type"] != "lifespan" else None
+        if app_runtime is None:
+            await self.app(scope, receive, send)
+            return
+        token = runtime.bind(app_runtime)
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            runtime.unbind(token)
 
 
 def simulate(host: str, port: int, devices: int, faults: bool) -> None:
@@ -206,7 +213,7 @@ def create_app(settings: Settings) -> FastAPI:
         from collector.runner import Collector
 
         factories.append(Collector)
-    hooks: list[StartupHook] = [_announce, _freeze_heap]
+    hooks: list[StartupHook] = [pages.attach, _announce]
     if settings.simulator_enabled:
         from collector.simulator import SimulatorService, register_devices
 
@@ -234,6 +241,7 @@ def create_app(settings: Settings) -> FastAPI:
         reconnect_timeout=10,
     )
     pages.bind_events_to_sockets()  # a page's messages count only on the socket it connected with
+    _freeze_heap()
     return app
 
 
@@ -253,12 +261,12 @@ def ui_session_cookie(settings: Settings) -> dict[str, object]:
     }
 
 
-async def _freeze_heap(_runtime: Runtime) -> None:
-    """Keep the start-up heap (modules, app, NiceGUI) out of the cyclic GC's full passes.
+def _freeze_heap() -> None:
+    """Keep the composed heap (modules, app, NiceGUI pages) out of the cyclic GC's full passes.
 
     Measured under load, a full pass over it stalled every request in flight for up to ~190 ms
     (the API's p99); after ``gc.freeze()`` full passes only walk what was allocated since.
-    Once, in the product's process (``create_app``), not in every test app.
+    Once, where the product is composed (``create_app``), not in every test app.
     """
     gc.collect()
     gc.freeze()
@@ -267,6 +275,7 @@ async def _freeze_heap(_runtime: Runtime) -> None:
 async def _announce(runtime: Runtime) -> None:
     """Tell the person who started DDMS where it is and how to log in (console only, never logged)."""
     settings = runtime.settings
+    assert settings is not None, "an app's runtime has its settings"
     url = f"http://{settings.host}:{settings.port}"
     logger.info("DDMS %s serving at %s", __version__, url)
     if runtime.owner_password_generated:

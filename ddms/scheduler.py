@@ -71,7 +71,7 @@ class HistoryScheduler:
         await retention.apply_retention()
         async with db.session_scope() as session:
             purged = await tokens.purge_expired(session=session)
-            await auth.throttle.purge(session=session)
+            await auth.throttle().purge(session=session)
         if purged:
             logger.info("purged %d expired refresh token(s)", purged)
 

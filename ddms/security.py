@@ -15,6 +15,7 @@ from typing import Any, Literal
 import jwt
 from passlib.context import CryptContext
 
+from ddms import runtime
 from ddms.errors import Invalid, Overloaded, Unauthorized
 from ddms.models.types import utcnow
 
@@ -90,12 +91,14 @@ class PasswordSlots:
             semaphore.release()
 
 
-password_slots = PasswordSlots()
+def password_slots() -> PasswordSlots:
+    """The current app's password slots (``ddms.runtime``)."""
+    return runtime.current().password_slots
 
 
 async def hash_password(password: str) -> str:
     """bcrypt hash, computed in a worker thread (about 0.2 s of CPU at cost 12) in a password slot."""
-    async with password_slots.hold():
+    async with password_slots().hold():
         return await asyncio.to_thread(_context.hash, password)
 
 
@@ -103,7 +106,7 @@ async def verify_password(password: str, password_hash: str | None) -> bool:
     """Constant-work check in a password slot; a missing hash still costs one bcrypt round trip."""
     if len(password.encode("utf-8")) > MAX_PASSWORD_BYTES:
         return False
-    async with password_slots.hold():
+    async with password_slots().hold():
         return await asyncio.to_thread(_context.verify, password, password_hash or _DUMMY_HASH)
 
 

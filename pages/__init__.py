@@ -2,21 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from datetime import datetime
 from typing import TYPE_CHECKING
 
 from ddms.config import Settings
-from ddms.models import utcnow
+from ddms.runtime import Runtime
 
 if TYPE_CHECKING:
     from pages.session_store import SessionSweeper
 
 
-def register(settings: Settings, now: Callable[[], datetime] = utcnow) -> None:
+def register(settings: Settings) -> None:
     """Compile the translations, then add every page to NiceGUI (importing a module adds its routes).
 
-    ``now`` is the pages' clock: where the history windows (1 h, 24 h, ...) end; tests fix it.
+    What the pages read while they run (settings, clock, language) is the app's ``Runtime``.
     """
     from nicegui import ui
 
@@ -39,8 +37,15 @@ def register(settings: Settings, now: Callable[[], datetime] = utcnow) -> None:
     use_session_directory(settings)  # before any browser session is stored
     i18n.compile_catalogs()
     ui.button.default_props("no-caps")
-    configure(settings, now)
+    configure()
     exports.register()
+
+
+async def attach(runtime: Runtime) -> None:
+    """A start-up hook of the app: its pages' language becomes the language of its messages."""
+    from pages.session import attach
+
+    attach(runtime)
 
 
 def bind_events_to_sockets() -> None:

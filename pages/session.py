@@ -11,7 +11,7 @@ is changed). An anonymous visitor's language goes into the signed session cookie
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterator, MutableMapping
+from collections.abc import Iterator, MutableMapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -22,39 +22,35 @@ from nicegui import app
 from starlette.requests import Request
 from starlette.responses import RedirectResponse
 
-from ddms import db, i18n
+from ddms import db, i18n, runtime
 from ddms.config import Settings
 from ddms.errors import Unauthorized
-from ddms.models import Role, User, utcnow
+from ddms.models import Role, User
 from ddms.redirects import same_origin_path
 from ddms.services import auth, system
 from pages import session_store
 
-_settings: Settings | None = None
-_now: Callable[[], datetime] = utcnow
 
-
-def configure(settings: Settings, now: Callable[[], datetime] = utcnow) -> None:
-    """Settings, the pages' clock, the i18n resolver and the language route (``pages.register``)."""
-    global _settings, _title_loaded, _now
-    _settings = settings
-    _now = now
-    _title_loaded = False
-    i18n.set_language_resolver(browser_language)
+def configure() -> None:
+    """The language route (``pages.register``)."""
     app.add_api_route("/language/{code}", set_browser_language, include_in_schema=False)
 
 
+def attach(app_runtime: runtime.Runtime) -> None:
+    """Make the pages' language the i18n language of ``app_runtime`` (a start-up hook of the app)."""
+    app_runtime.language_resolver = browser_language
+
+
 def settings() -> Settings:
-    assert _settings is not None, "pages.register() was not called"
-    return _settings
-
-
-_title_loaded = False
+    """The settings of the app these pages belong to."""
+    settings = runtime.current().settings
+    assert settings is not None, "the app's runtime has no settings"
+    return settings
 
 
 def current_time() -> datetime:
-    """Now (aware UTC) for the pages' time windows: the clock ``pages.register`` was given."""
-    return _now()
+    """Now (aware UTC) for the pages' time windows: the app's clock (``Runtime.clock``)."""
+    return runtime.current().clock()
 
 
 def app_title() -> str:
@@ -63,14 +59,12 @@ def app_title() -> str:
 
 
 async def load_app_title(force: bool = False) -> None:
-    """Make sure the configuration row has been read once in this process (no query per page view).
+    """Make sure the configuration row has been read once by this app (no query per page view).
 
     ``system.update_config`` refreshes the in-memory copy itself, so a change applies at once.
     """
-    global _title_loaded
-    if _title_loaded and not force:
+    if not force and system.live_setting("app_title", None) is not None:
         return
-    _title_loaded = True
     async with db.session_scope() as session:
         await system.get_config(
             session=session,

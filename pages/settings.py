@@ -106,7 +106,7 @@ async def settings_page(request: Request) -> RedirectResponse | None:
 def backup_status() -> None:
     """What the last backup did, or why backups cannot run here (e.g. pg_dump missing)."""
     problem = backup.problem(settings())
-    last = backup.last_status
+    last = backup.last_status()
     with ui.card().classes("w-full max-w-2xl gap-1").mark("backup-status"):
         ui.label(_("Backups")).classes("text-subtitle1 font-bold")
         ui.label(_("Saved in {folder}").format(folder=backup.backup_dir(settings()))).classes("text-grey-8")

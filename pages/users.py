@@ -208,7 +208,7 @@ class UsersView:
     async def show(self) -> None:
         async with db.session_scope() as session:
             accounts = await users.list_users(session=session)
-            locked = await auth.throttle.locked_until(
+            locked = await auth.throttle().locked_until(
                 session=session, usernames=[account.username for account in accounts]
             )
         for account in accounts:

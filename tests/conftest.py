@@ -21,10 +21,9 @@ from sqlmodel import SQLModel
 
 import ddms.db
 import ddms.models
-from ddms.bus import reset_bus
+from ddms import runtime
 from ddms.config import Settings, load_settings
 from ddms.migrate import upgrade
-from ddms.services import auth
 
 TEST_SECRET = "test-secret-" + "x" * 40
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")  # noqa: TID251
@@ -103,20 +102,23 @@ async def truncate_all(database: ddms.db.Database) -> None:
 
 @asynccontextmanager
 async def fresh_database(url: str) -> AsyncIterator[ddms.db.Database]:
-    """``url`` as the process's database with a fresh bus and login throttle; emptied afterwards."""
-    database = ddms.db.configure(url)
-    reset_bus()
-    auth.throttle = auth.LoginThrottle()
-    try:
-        yield database
-    finally:
-        await truncate_all(database)
-        await database.dispose()
+    """A fresh ``Runtime`` on ``url``, current while the block runs; the database emptied afterwards.
+
+    An app started meanwhile makes its own runtime current until it stops (test code then reaches
+    the app's bus, caches and throttle), so nothing is reset by hand.
+    """
+    database = ddms.db.Database(url)
+    with runtime.installed(runtime.Runtime(database=database)):
+        try:
+            yield database
+        finally:
+            await truncate_all(database)
+            await database.dispose()
 
 
 @pytest.fixture
 async def database(db_url: str) -> AsyncIterator[ddms.db.Database]:
-    """The process's configured database for one test (each backend); emptied afterwards."""
+    """The current runtime's database for one test (each backend); emptied afterwards."""
     async with fresh_database(db_url) as database:
         yield database
 

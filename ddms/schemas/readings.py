@@ -1,22 +1,30 @@
-"""Readings, aggregates and chart series on the wire (CONTRACT.md "Readings")."""
+"""Readings, aggregates and chart series on the wire (CONTRACT.md "Readings").
+
+``ReadingPublic``, ``SeriesPoint`` and ``SeriesPublic`` are plain dataclasses that
+``ddms.services.readings`` builds itself (one per row, cheaply) and the API returns as they are.
+"""
 
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 
 from pydantic import BaseModel
 
 from ddms.schemas.common import UTCTimestamp
 
 
-class ReadingPublic(BaseModel):
+@dataclass(frozen=True, slots=True)
+class ReadingPublic:
     timestamp: UTCTimestamp
     value: float
 
 
-class AggregatedReading(ReadingPublic):
+class AggregatedReading(BaseModel):
     """One bucket: ``value`` is the average."""
 
+    timestamp: UTCTimestamp
+    value: float
     min: float
     max: float
     count: int
@@ -39,7 +47,8 @@ class ReadingCount(BaseModel):
     count: int
 
 
-class SeriesPoint(BaseModel):
+@dataclass(frozen=True, slots=True)
+class SeriesPoint:
     timestamp: UTCTimestamp
     avg: float
     min: float
@@ -47,7 +56,8 @@ class SeriesPoint(BaseModel):
     count: int
 
 
-class SeriesPublic(BaseModel):
+@dataclass(frozen=True, slots=True)
+class SeriesPublic:
     device_id: uuid.UUID
     bucket_seconds: int
     source: str

@@ -14,7 +14,7 @@ from datetime import timedelta
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from ddms import security
+from ddms import runtime, security
 from ddms.config import Settings
 from ddms.errors import Invalid, Unauthorized
 from ddms.models import User
@@ -32,8 +32,10 @@ logger = logging.getLogger(__name__)
 
 INVALID_LOGIN = "Invalid username or password"
 
-# The process's throttle rules and clock (its counts are in the database); tests replace it.
-throttle = LoginThrottle()
+
+def throttle() -> LoginThrottle:
+    """The current app's throttle rules and clock (its counts are in the database)."""
+    return runtime.current().throttle
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,7 +54,7 @@ async def login(
     The whole attempt runs in one password slot, so concurrent logins hold at most that many
     database connections, each only for a short transaction, never across bcrypt.
     """
-    async with security.password_slots.hold():
+    async with security.password_slots().hold():
         user = await check_credentials(session=session, username=username, password=password, client=client)
         return await issue(session=session, settings=settings, user=user, family_id=uuid.uuid4())
 
@@ -174,7 +176,8 @@ async def check_credentials(*, session: AsyncSession, username: str, password: s
     The attempt is reserved (counted as a failure) before bcrypt runs and released if the password
     is right; the session's transaction ends before bcrypt, so no connection is held across it.
     """
-    async with security.password_slots.hold():
+    async with security.password_slots().hold():
+        throttle = runtime.current().throttle
         user = await users.find_by_username(session=session, username=username)
         attempt = await throttle.reserve(session=session, username=username, client=client)  # commits
         if not await verify_password(password, user.password_hash if user else None) or user is None:

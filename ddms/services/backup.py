@@ -3,7 +3,7 @@
 SQLite is copied with the online backup API (consistent while the app keeps writing; WAL-safe);
 PostgreSQL with ``pg_dump --format=custom`` and restored with ``pg_restore --clean``. When the
 PostgreSQL client tools are missing the error says so plainly, is logged, and is kept in
-``last_status`` for the settings page. Files are named ``ddms_<YYYYMMDD_HHMMSS>.db|.dump``; only the
+``last_status()`` for the settings page. Files are named ``ddms_<YYYYMMDD_HHMMSS>.db|.dump``; only the
 newest ``retention_count`` are kept.
 """
 
@@ -20,6 +20,7 @@ from pathlib import Path
 
 from sqlalchemy.engine.url import URL, make_url
 
+from ddms import runtime
 from ddms.config import Settings
 from ddms.errors import Invalid, NotFound, Unavailable
 from ddms.models import utcnow
@@ -37,20 +38,22 @@ PG_TOOLS_MISSING = (
 
 @dataclass
 class BackupStatus:
-    """The outcome of the latest backup attempt in this process (shown on the settings page)."""
+    """The outcome of the latest backup attempt of this app (shown on the settings page)."""
 
     at: datetime | None = None
     path: Path | None = None
     error: str | None = None
 
 
-last_status = BackupStatus()
+def last_status() -> BackupStatus:
+    """The current app's latest backup attempt (``ddms.runtime``)."""
+    return runtime.current().backup_status
 
 
 def problem(settings: Settings) -> str | None:
     """Why backups cannot run here (for the settings page), or None: the last failure, or a missing tool."""
-    if last_status.error:
-        return last_status.error
+    if error := last_status().error:
+        return error
     url = make_url(settings.resolved_database_url)
     if not _is_sqlite(url) and shutil.which("pg_dump") is None:
         return PG_TOOLS_MISSING.format(tool="pg_dump")
@@ -154,12 +157,14 @@ async def create_backup(settings: Settings, keep: int | None = None) -> Path:
         await asyncio.to_thread(partial.rename, target)
     except Exception as exc:
         message = exc.detail if isinstance(exc, Unavailable | Invalid) else f"{type(exc).__name__}: {exc}"
-        last_status.at, last_status.error = utcnow(), message
+        status = last_status()
+        status.at, status.error = utcnow(), message
         logger.error("backup failed: %s", message)
         raise
     if keep is not None:
         await asyncio.to_thread(prune, settings, keep)
-    last_status.at, last_status.path, last_status.error = utcnow(), target, None
+    status = last_status()
+    status.at, status.path, status.error = utcnow(), target, None
     logger.info("backup written to %s", target)
     return target
 

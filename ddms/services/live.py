@@ -12,7 +12,7 @@ import json
 import logging
 import time
 import uuid
-from collections.abc import AsyncGenerator, Awaitable, Callable
+from collections.abc import AsyncGenerator, Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -21,7 +21,7 @@ from sqlalchemy import bindparam, text
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from ddms import cache, metrics
+from ddms import cache, metrics, runtime
 from ddms.bus import Bus, LatestValue, get_bus
 from ddms.clock import LOOP_CLOCK, Clock
 from ddms.errors import NotFound
@@ -274,20 +274,16 @@ async def store_statuses(*, session: AsyncSession, updates: list[StatusUpdate]) 
 
 
 # --- test connection ------------------------------------------------------------------------------
-Probe = Callable[[Device], Awaitable[float]]
-"""One real read of a device's configured register, returning its decoded value or raising."""
-
-_probe: Probe | None = None
+Probe = runtime.Probe
 
 
 def set_probe(probe: Probe | None) -> None:
-    """Install the process's Modbus reader (the composition root passes the collector's)."""
-    global _probe
-    _probe = probe
+    """Install the current app's Modbus reader (the composition root passes the collector's)."""
+    runtime.current().probe = probe
 
 
 def get_probe() -> Probe | None:
-    return _probe
+    return runtime.current().probe
 
 
 async def probe_connection(
@@ -298,7 +294,7 @@ async def probe_connection(
     ``probe`` defaults to the one installed with ``set_probe``.
     """
     device = await get_device(session=session, device_id=device_id)
-    probe = probe or _probe
+    probe = probe or get_probe()
     result: dict[str, Any] = {
         "success": False,
         "error": None,

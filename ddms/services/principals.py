@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 from sqlmodel import select
 
-from ddms import db
+from ddms import db, runtime
 from ddms.cache import ReadCache
 from ddms.config import Settings
 from ddms.errors import Unauthorized
@@ -39,8 +39,20 @@ class Principal:
     token_version: int
 
 
-_principals: ReadCache[Principal | None] = ReadCache(tables=("users",), ttl=PRINCIPAL_CACHE_SECONDS)
-_verified: dict[tuple[str, str, str], tuple[TokenClaims, float]] = {}
+VerifiedTokens = dict[tuple[str, str, str], tuple[TokenClaims, float]]
+
+
+def cache() -> ReadCache[Principal | None]:
+    """This app's principals by user id."""
+    return runtime.current().cache(
+        "principals", lambda: ReadCache(tables=("users",), ttl=PRINCIPAL_CACHE_SECONDS)
+    )
+
+
+def _verified() -> VerifiedTokens:
+    caches = runtime.current().caches
+    verified: VerifiedTokens = caches.setdefault("verified_tokens", {})
+    return verified
 
 
 async def _load(user_id: uuid.UUID) -> Principal | None:
@@ -53,7 +65,8 @@ async def _load(user_id: uuid.UUID) -> Principal | None:
 def verified_claims(settings: Settings, token: str) -> TokenClaims:
     """The access token's claims: signature checked the first time, expiry every time."""
     key = (token, settings.jwt_secret, settings.jwt_algorithm)
-    known = _verified.get(key)
+    verified = _verified()
+    known = verified.get(key)
     if known is None:
         claims = decode_token(
             token,
@@ -61,11 +74,11 @@ def verified_claims(settings: Settings, token: str) -> TokenClaims:
             algorithm=settings.jwt_algorithm,
             expected_type="access",
         )
-        if len(_verified) >= MAX_VERIFIED_TOKENS:
-            _verified.clear()
-        known = _verified[key] = (claims, claims.expires_at.timestamp())
+        if len(verified) >= MAX_VERIFIED_TOKENS:
+            verified.clear()
+        known = verified[key] = (claims, claims.expires_at.timestamp())
     if wall_clock() >= known[1]:  # as PyJWT: expired from the "exp" second on
-        _verified.pop(key, None)
+        verified.pop(key, None)
         raise Unauthorized("Token has expired")
     return known[0]
 
@@ -74,7 +87,7 @@ async def principal_from_access_token(*, settings: Settings, token: str) -> Prin
     """The caller behind a valid, unrevoked access token; Unauthorized otherwise (same rules and
     messages as ``auth.user_from_access_token``)."""
     claims = verified_claims(settings, token)
-    principal = await _principals.get(claims.user_id, db.current().engine, lambda: _load(claims.user_id))
+    principal = await cache().get(claims.user_id, db.current().engine, lambda: _load(claims.user_id))
     if principal is None or principal.token_version != claims.version:
         raise Unauthorized("Token has been revoked")
     return principal

@@ -24,6 +24,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from ddms import db
 from ddms.errors import Invalid, NotFound
 from ddms.models import Device, UTCDateTime, utcnow
+from ddms.schemas.readings import ReadingPublic, SeriesPoint, SeriesPublic
 from ddms.services import devices, rollups
 
 AGGREGATES = {"1min": 60, "1hour": 3600, "1day": 86400}
@@ -65,19 +66,10 @@ OUT_OF_RANGE = "{name} must be between 1970-01-01T00:00:00Z and 9999-12-30T23:59
 MAX_OFFSET = 2**63 - 1
 
 
-@dataclass(frozen=True, slots=True)
-class Bucket:
-    timestamp: datetime
-    avg: float
-    min: float
-    max: float
-    count: int
-
-
-@dataclass(frozen=True, slots=True)
-class RawReading:
-    timestamp: datetime
-    value: float
+# What the service returns is what the API sends (no copy field by field).
+Bucket = SeriesPoint
+RawReading = ReadingPublic
+Series = SeriesPublic
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,14 +77,6 @@ class ReadingsPage:
     device_id: uuid.UUID
     items: list[RawReading] | list[Bucket]
     total: int
-
-
-@dataclass(frozen=True, slots=True)
-class Series:
-    device_id: uuid.UUID
-    bucket_seconds: int
-    source: str
-    points: list[Bucket]
 
 
 def parse_time(value: str | None, name: str) -> datetime | None:

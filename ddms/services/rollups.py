@@ -37,7 +37,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import Uuid, bindparam, text
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from ddms import db
+from ddms import db, runtime
 from ddms.models import UTCDateTime
 
 logger = logging.getLogger(__name__)
@@ -46,7 +46,6 @@ MINUTE = timedelta(minutes=1)
 HOUR = timedelta(hours=1)
 DAY = timedelta(days=1)
 ROLLUP_SECONDS = {"readings_1min": 60, "readings_1hour": 3600, "readings_1day": 86400}
-_continuous: dict[str, bool] = {}
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +59,7 @@ async def is_continuous(session: AsyncSession) -> bool:
     """True when the rollups are TimescaleDB continuous aggregates (views), cached per database URL."""
     bind = session.bind
     url = str(bind.url) if bind is not None else ""
+    _continuous = runtime.current().continuous_rollups
     if url not in _continuous:
         if session.bind is not None and session.bind.dialect.name == "postgresql":
             kind = (

@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import text
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from ddms import __version__
+from ddms import __version__, runtime
 from ddms.errors import Invalid
 from ddms.models import SINGLETON_ID, Configuration, utcnow
 from ddms.schemas.system import ConfigUpdate, Health
@@ -16,18 +16,15 @@ from ddms.schemas.system import ConfigUpdate, Health
 logger = logging.getLogger(__name__)
 
 
-# The configuration as last read or written, for hot paths (the SSE feed) that must not query the
-# database per tick. Updated by every get_config/update_config in this process.
-_live: dict[str, Any] = {}
-
-
+# The configuration as last read or written (``Runtime.live_config``), for hot paths (the SSE feed)
+# that must not query the database per tick. Updated by every get_config/update_config of this app.
 def live_setting(name: str, default: Any) -> Any:
     """The current value of a configuration field, or ``default`` before the row was first read."""
-    return _live.get(name, default)
+    return runtime.current().live_config.get(name, default)
 
 
 def _remember(config: Configuration) -> Configuration:
-    _live.update(config.model_dump(exclude={"id", "updated_at"}))
+    runtime.current().live_config.update(config.model_dump(exclude={"id", "updated_at"}))
     return config
 
 

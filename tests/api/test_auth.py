@@ -107,13 +107,15 @@ async def check(throttle: LoginThrottle, username: str, client: str = ASGI_CLIEN
         await throttle.release(session=session, attempt=attempt)
 
 
-async def test_sixth_failure_is_throttled_even_with_the_right_password(client: httpx.AsyncClient) -> None:
-    auth.throttle = auth.LoginThrottle(clock=Clock())
+async def test_sixth_failure_is_throttled_even_with_the_right_password(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    throttle = app.state.runtime.throttle = auth.LoginThrottle(clock=Clock())
     for _ in range(4):  # four failures recorded directly: each HTTP attempt would cost a bcrypt round
-        await fail(auth.throttle, "admin")
+        await fail(throttle, "admin")
     assert (await login(client)).status_code == 200  # four failures do not lock; a success forgets them
     for _ in range(4):
-        await fail(auth.throttle, "admin")
+        await fail(throttle, "admin")
     assert (await login(client, "admin", "wrong-password-1")).status_code == 401  # the fifth failure
     locked = await login(client, "admin", "wrong-password-1")
     assert locked.status_code == 429

@@ -15,6 +15,7 @@ from typing import Any
 
 import httpx
 import pytest
+from fastapi import FastAPI
 from sqlalchemy import event, text
 
 from ddms import db
@@ -41,16 +42,17 @@ async def _names(client: httpx.AsyncClient, account: Account, query: str = "") -
 
 
 @pytest.fixture
-def statements(database: db.Database) -> Iterator[list[str]]:
-    """Every SQL statement the app sends, in order."""
+def statements(app: FastAPI) -> Iterator[list[str]]:
+    """Every SQL statement the app sends (through its runtime's database), in order."""
     seen: list[str] = []
 
     def record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
         seen.append(statement)
 
-    event.listen(database.engine.sync_engine, "before_cursor_execute", record)
+    engine = app.state.runtime.database.engine.sync_engine
+    event.listen(engine, "before_cursor_execute", record)
     yield seen
-    event.remove(database.engine.sync_engine, "before_cursor_execute", record)
+    event.remove(engine, "before_cursor_execute", record)
 
 
 class FakeClock:
@@ -62,11 +64,11 @@ class FakeClock:
 
 
 @pytest.fixture
-def clock(monkeypatch: pytest.MonkeyPatch) -> FakeClock:
-    """The caches' time, moved by the test."""
+def clock(app: FastAPI, monkeypatch: pytest.MonkeyPatch) -> FakeClock:
+    """The running app's caches' time, moved by the test."""
     fake = FakeClock()
-    monkeypatch.setattr(device_routes._listings, "clock", fake)
-    monkeypatch.setattr(principals._principals, "clock", fake)
+    monkeypatch.setattr(device_routes.cache("listings"), "clock", fake)
+    monkeypatch.setattr(principals.cache(), "clock", fake)
     return fake
 
 
@@ -136,10 +138,10 @@ async def test_concurrent_readers_of_a_changed_list_build_it_once(
     client: httpx.AsyncClient, admin: Account, reader: Account
 ) -> None:
     await _create(client, admin, "boiler")
-    builds = device_routes._listings.builds
+    builds = device_routes.cache("listings").builds
     lists = await asyncio.gather(*(_names(client, reader) for _ in range(20)))
     assert lists == [["boiler"]] * 20
-    assert device_routes._listings.builds == builds + 1
+    assert device_routes.cache("listings").builds == builds + 1
 
 
 async def test_a_write_by_another_process_shows_once_the_cache_lifetime_passes(
@@ -152,7 +154,7 @@ async def test_a_write_by_another_process_shows_once_the_cache_lifetime_passes(
     assert await _names(client, reader) == ["pump"]
     clock.now += device_routes.LIST_CACHE_SECONDS
     assert await _names(client, reader) == ["pump"]  # answered while it is read again
-    await device_routes._listings.settle()
+    await device_routes.cache("listings").settle()
     assert await _names(client, reader) == ["renamed"]
     assert pump["name"] == "pump"
 
@@ -195,7 +197,7 @@ async def test_a_revocation_by_another_process_is_seen_within_the_cache_lifetime
         await conn.execute(text("UPDATE users SET token_version = token_version + 1"))
     clock.now += principals.PRINCIPAL_CACHE_SECONDS
     assert (await client.get("/api/devices", headers=reader.headers)).status_code == 200
-    await principals._principals.settle()
+    await principals.cache().settle()
     answer = await client.get("/api/devices", headers=reader.headers)
     assert answer.status_code == 401
     assert answer.json() == {"detail": "Token has been revoked"}

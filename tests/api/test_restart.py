@@ -32,7 +32,6 @@ async def running(settings: Settings) -> AsyncIterator[tuple[FastAPI, httpx.Asyn
 
 
 async def test_restart_on_embedded_sqlite_keeps_data_tokens_and_owner(tmp_path: Path) -> None:
-    previous = ddms.db.current_or_none()
     data_dir = tmp_path / "data"
     settings = load_settings(
         ddms_data_dir=data_dir,
@@ -43,45 +42,40 @@ async def test_restart_on_embedded_sqlite_keeps_data_tokens_and_owner(tmp_path: 
         auto_migrate=True,
         ddms_owner_password="",
     )
-    try:
-        async with running(settings) as (app, client):
-            generated = app.state.runtime.owner_password_generated
-            assert generated
-            assert len(generated) >= 12
-            login = await client.post("/api/auth/login", json={"username": "admin", "password": generated})
-            assert login.status_code == 200, login.text
-            tokens = login.json()
-            created = await client.post("/api/devices", headers=bearer(tokens["access_token"]), json=DEVICE)
-            assert created.status_code == 201
-        secret_file = data_dir / SECRET_FILE_NAME
-        assert stat.S_IMODE(secret_file.stat().st_mode) == 0o600
-        secret = secret_file.read_text()
-        assert len(secret) >= 32
-        assert (data_dir / "ddms.db").exists()
+    async with running(settings) as (app, client):
+        generated = app.state.runtime.owner_password_generated
+        assert generated
+        assert len(generated) >= 12
+        login = await client.post("/api/auth/login", json={"username": "admin", "password": generated})
+        assert login.status_code == 200, login.text
+        tokens = login.json()
+        created = await client.post("/api/devices", headers=bearer(tokens["access_token"]), json=DEVICE)
+        assert created.status_code == 201
+    secret_file = data_dir / SECRET_FILE_NAME
+    assert stat.S_IMODE(secret_file.stat().st_mode) == 0o600
+    secret = secret_file.read_text()
+    assert len(secret) >= 32
+    assert (data_dir / "ddms.db").exists()
 
-        again = load_settings(
-            ddms_data_dir=data_dir,
-            database_url="",
-            jwt_secret_key="",
-            cookie_secure=False,
-            collector_enabled=False,
-            auto_migrate=True,
-            ddms_owner_password="",
-        )
-        async with running(again) as (app, client):
-            assert app.state.runtime.owner_password_generated is None  # not created (nor shown) again
-            listed = await client.get("/api/devices", headers=bearer(tokens["access_token"]))
-            assert listed.status_code == 200
-            assert [device["id"] for device in listed.json()] == [created.json()["id"]]
-            refreshed = await client.post(
-                "/api/auth/refresh", json={"refresh_token": tokens["refresh_token"]}
-            )
-            assert refreshed.status_code == 200
-            users = (await client.get("/api/users", headers=bearer(refreshed.json()["access_token"]))).json()
-            assert [user["username"] for user in users] == ["admin"]
-        assert secret_file.read_text() == secret
-    finally:
-        ddms.db._current = previous
+    again = load_settings(
+        ddms_data_dir=data_dir,
+        database_url="",
+        jwt_secret_key="",
+        cookie_secure=False,
+        collector_enabled=False,
+        auto_migrate=True,
+        ddms_owner_password="",
+    )
+    async with running(again) as (app, client):
+        assert app.state.runtime.owner_password_generated is None  # not created (nor shown) again
+        listed = await client.get("/api/devices", headers=bearer(tokens["access_token"]))
+        assert listed.status_code == 200
+        assert [device["id"] for device in listed.json()] == [created.json()["id"]]
+        refreshed = await client.post("/api/auth/refresh", json={"refresh_token": tokens["refresh_token"]})
+        assert refreshed.status_code == 200
+        users = (await client.get("/api/users", headers=bearer(refreshed.json()["access_token"]))).json()
+        assert [user["username"] for user in users] == ["admin"]
+    assert secret_file.read_text() == secret
 
 
 async def test_restart_keeps_tokens_on_each_backend(
@@ -110,7 +104,7 @@ async def test_restart_keeps_tokens_on_each_backend(
         assert (
             await client.post("/api/devices", headers=bearer(tokens["access_token"]), json=DEVICE)
         ).status_code == 201
-    assert ddms.db.current() is database  # the app used, and left open, the configured database
+    assert ddms.db.current() is database  # the app closed its own runtime; the test's is current again
     async with running(make()) as (_app, client):
         assert (await client.get("/api/auth/me", headers=bearer(tokens["access_token"]))).status_code == 200
         names = [

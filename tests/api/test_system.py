@@ -7,6 +7,7 @@ import re
 import httpx
 
 import ddms.db
+import ddms.runtime
 from ddms import __version__
 from tests.api.conftest import Account
 
@@ -22,7 +23,8 @@ async def test_health(client: httpx.AsyncClient) -> None:
 async def test_health_is_503_when_the_database_is_unreachable(
     client: httpx.AsyncClient, owner: Account
 ) -> None:
-    working = ddms.db.current()
+    app_runtime = ddms.runtime.current()  # the running app's
+    working = app_runtime.database
     unreachable = ddms.db.configure("postgresql+asyncpg://postgres@127.0.0.1:1/nothing")
     try:
         answer = await client.get("/api/health")
@@ -34,7 +36,7 @@ async def test_health_is_503_when_the_database_is_unreachable(
         assert devices.json() == {"detail": "Database unavailable, try again shortly"}
     finally:
         await unreachable.dispose()
-        ddms.db._current = working
+        app_runtime.database = working
     assert (await client.get("/api/health")).status_code == 200
 
 

@@ -17,6 +17,7 @@ from ddms.config import Settings, load_settings
 from ddms.models import Reading
 from ddms.schemas.devices import DeviceUpdate
 from ddms.services import devices
+from tests.bus_events import subscribe
 from tests.collector.conftest import StockServer, add_device, device_row, eventually
 from tests.collector.modbus_server import RawModbusServer, Unit
 from tests.collector.test_hub import free_port
@@ -31,7 +32,7 @@ async def stored_count(device_id: object) -> int:
 
 
 async def next_status(device_id: object, status: str, within: float = 8.0) -> StatusChange:
-    async with get_bus().subscribe(device_ids={device_id}) as events:
+    async with subscribe(get_bus(), device_ids={device_id}) as events:
         current = get_bus().status(device_id)
         if current is not None and current.status == status:
             return current

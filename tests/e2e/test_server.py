@@ -72,6 +72,11 @@ def test_the_data_directory_holds_the_embedded_database(live_server: LiveServer)
     assert (live_server.data_dir / "ddms.db").is_file()
 
 
+def test_serve_runs_the_migrations_once(live_server: LiveServer) -> None:
+    """``ddms serve`` upgrades the database before the app starts; the app's lifespan does not again."""
+    assert live_server.log().count("alembic.runtime.migration: Context impl") == 1
+
+
 def test_first_start_prints_a_generated_owner_password_once_and_data_survives_a_restart(
     tmp_path: Path,
 ) -> None:

@@ -44,8 +44,8 @@ async def test_backup_then_restore_brings_the_data_back(backup_settings: Setting
     path = await backup.create_backup(backup_settings)
     assert path.exists()
     assert path.stat().st_size > 0
-    assert backup.last_status.error is None
-    assert backup.last_status.path == path
+    assert backup.last_status().error is None
+    assert backup.last_status().path == path
 
     # Damage: delete readings, add a device that was not in the backup.
     async with db.current().engine.begin() as conn:
@@ -76,4 +76,4 @@ async def test_missing_pg_dump_is_a_clear_error(
     assert "pg_dump was not found" in (backup.problem(backup_settings) or "")  # before any attempt
     with pytest.raises(Unavailable, match="pg_dump was not found"):
         await backup.create_backup(backup_settings)
-    assert "pg_dump was not found" in (backup.last_status.error or "")
+    assert "pg_dump was not found" in (backup.last_status().error or "")

@@ -83,7 +83,7 @@ async def test_scheduler_runs_rollups_retention_and_backups(
     finally:
         await jobs.stop()
     assert await scalar("SELECT count(*) FROM readings") == 30
-    assert backup.last_status.error is None
+    assert backup.last_status().error is None
 
 
 async def _rolled_up_and_trimmed() -> bool:

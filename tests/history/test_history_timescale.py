@@ -15,7 +15,7 @@ import asyncpg
 import pytest
 from sqlalchemy import text
 
-from ddms import db
+from ddms import db, runtime
 from ddms.migrate import upgrade
 from ddms.services import readings, retention, rollups
 from tests.conftest import PG_ADMIN_URL, create_pg_database, drop_pg_database
@@ -47,8 +47,9 @@ async def timescale() -> AsyncIterator[db.Database]:
     url = await create_pg_database()
     try:
         await upgrade(url)
-        database = db.configure(url)
-        yield database
+        database = db.Database(url)
+        with runtime.installed(runtime.Runtime(database=database)):
+            yield database
         await database.dispose()
     finally:
         await drop_pg_database(url)

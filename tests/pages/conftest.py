@@ -22,6 +22,7 @@ from nicegui.testing import User
 from nicegui.testing.user_simulation import user_simulation
 
 import ddms.db
+from ddms import runtime
 from ddms.config import Settings, load_settings
 from ddms.migrate import upgrade
 from ddms.models import Role, utcnow
@@ -47,8 +48,12 @@ async def password_hash() -> str:
 
 
 @pytest.fixture
-async def ui_database(ui_db_url: str) -> AsyncIterator[ddms.db.Database]:
+async def ui_database(ui_db_url: str, ui_settings: Settings) -> AsyncIterator[ddms.db.Database]:
+    """A fresh runtime for the pages, as an app's lifespan makes one: database, settings, clock."""
     async with fresh_database(ui_db_url) as database:
+        pages_runtime = runtime.current()
+        pages_runtime.settings = ui_settings
+        pages_runtime.clock = lambda: harness.now()
         yield database
 
 

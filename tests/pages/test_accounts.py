@@ -8,6 +8,7 @@ import pytest
 from nicegui.testing import User
 
 import ddms.db
+from ddms import runtime
 from ddms.models import Role
 from ddms.models import User as Account
 from ddms.services import auth, backup, system, users
@@ -167,7 +168,6 @@ async def test_owner_deletes_a_user(user: User, owner: Account, reader: Account,
 async def test_settings_show_the_last_backup_and_why_backups_fail(
     user: User, owner: Account, sign_in, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(backup, "last_status", backup.BackupStatus())
     await sign_in(owner)
     await user.open("/settings")
     await user.should_see("No backup has run since the server started")
@@ -177,7 +177,7 @@ async def test_settings_show_the_last_backup_and_why_backups_fail(
         await user.should_see("Last backup:")
         await user.should_not_see(marker="backup-problem")
         monkeypatch.setattr(
-            backup.last_status,
+            backup.last_status(),
             "error",
             "pg_dump was not found on PATH: install the "
             "PostgreSQL client tools (same major version as the server) to enable backups",
@@ -191,17 +191,18 @@ async def test_settings_show_the_last_backup_and_why_backups_fail(
 
 async def lock_out(username: str, address: str = "10.0.0.66") -> None:
     """As many failed logins from a stranger's address as lock ``username`` out there."""
-    for _ in range(auth.throttle.limit):
+    throttle = auth.throttle()
+    for _ in range(throttle.limit):
         async with ddms.db.session_scope() as session:
-            attempt = await auth.throttle.reserve(session=session, username=username, client=address)
-            auth.throttle.failed(attempt)
+            attempt = await throttle.reserve(session=session, username=username, client=address)
+            throttle.failed(attempt)
 
 
 async def test_owner_sees_a_lockout_and_unlocks_it(
     user: User, owner: Account, reader: Account, sign_in, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     clock = lambda: datetime(2026, 1, 5, 8, 0, tzinfo=UTC)  # noqa: E731
-    monkeypatch.setattr(auth, "throttle", LoginThrottle(clock=clock))
+    runtime.current().throttle = LoginThrottle(clock=clock)  # the test's fresh runtime
     await lock_out("operator")
     await sign_in(owner)
     await user.open("/users")
@@ -212,7 +213,7 @@ async def test_owner_sees_a_lockout_and_unlocks_it(
     await user.should_see("'operator' can log in again", retries=100)
     await user.should_not_see(marker="lockout")
     async with ddms.db.session_scope() as session:
-        assert await auth.throttle.locked_until(session=session, usernames=["operator"]) == {}
+        assert await auth.throttle().locked_until(session=session, usernames=["operator"]) == {}
 
 
 async def test_admin_sees_a_lockout_but_cannot_unlock(

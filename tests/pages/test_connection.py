@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import socket
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from functools import partial
 
 import pytest
@@ -12,6 +12,7 @@ from nicegui.testing import User
 
 from collector.probe import probe_device
 from collector.simulator import Simulator, catalog
+from ddms.db import Database
 from ddms.models import User as Account
 from ddms.services import live
 from tests.pages.helpers import eventually, make_device
@@ -28,13 +29,9 @@ async def simulator() -> AsyncIterator[Simulator]:
 
 
 @pytest.fixture
-def probe() -> Iterator[None]:
-    """What the composition root installs: the collector's one-shot read."""
+def probe(ui_database: Database) -> None:
+    """What the composition root installs: the collector's one-shot read (in the test's runtime)."""
     live.set_probe(partial(probe_device, modbus_timeout=2.0))
-    try:
-        yield
-    finally:
-        live.set_probe(None)
 
 
 def closed_port() -> int:

@@ -7,7 +7,6 @@ from typing import Any
 
 from nicegui.testing import User
 
-from ddms.bus import get_bus
 from ddms.models import User as Account
 from tests.pages.helpers import eventually, make_device, make_group, publish
 
@@ -30,14 +29,6 @@ async def test_card_value_updates_live_from_the_bus(user: User, reader: Account,
     await user.should_see("97.25", retries=100)
     await eventually(lambda: summary(user, "critical") == "1")
     assert summary(user, "normal") == "0"
-
-
-async def test_open_dashboard_subscribes_to_the_bus(user: User, reader: Account, sign_in) -> None:
-    await make_device("Boiler")
-    await sign_in(reader)
-    before = get_bus().subscriber_count
-    await user.open("/")
-    assert get_bus().subscriber_count == before + 1
 
 
 async def test_summary_counts_and_status_filter(user: User, reader: Account, sign_in) -> None:

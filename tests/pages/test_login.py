@@ -7,7 +7,7 @@ from nicegui.testing import User
 from sqlmodel import select
 
 import ddms.db
-from ddms import security
+from ddms import runtime
 from ddms.models import LoginFailure
 from ddms.models import User as Account
 from ddms.security import PasswordSlots
@@ -43,7 +43,7 @@ async def test_sixth_failed_attempt_is_rate_limited(user: User, reader: Account)
 async def test_a_busy_server_says_so(user: User, reader: Account, monkeypatch: pytest.MonkeyPatch) -> None:
     """Every password slot taken (a login flood): the page answers at once with the service's message."""
     slots = PasswordSlots(size=1, wait=0)
-    monkeypatch.setattr(security, "password_slots", slots)
+    runtime.current().password_slots = slots  # the test's fresh runtime
     async with slots.hold():
         await log_in(user, "operator")
         await user.should_see("The server is busy checking other logins", retries=100)

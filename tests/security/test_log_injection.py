@@ -47,10 +47,10 @@ async def test_a_hostile_username_in_a_lockout_is_one_log_line(
     database: db.Database, log_output: io.StringIO
 ) -> None:
     """The lock-out warning carries the attempted username (a real code path, no bcrypt needed)."""
-    for _ in range(auth.throttle.limit):
+    for _ in range(auth.throttle().limit):
         async with db.session_scope() as session:
-            attempt = await auth.throttle.reserve(session=session, username=HOSTILE, client="10.0.0.9")
-            auth.throttle.failed(attempt)
+            attempt = await auth.throttle().reserve(session=session, username=HOSTILE, client="10.0.0.9")
+            auth.throttle().failed(attempt)
     [lockout] = assert_one_line_each(log_output, 1)
     assert "login locked out" in lockout
     assert "username=evil\\r\\n" + FORGED.lower() in lockout  # escaped as repr would, and still readable

@@ -16,7 +16,7 @@ import pytest
 from fastapi import FastAPI
 from sqlalchemy import event
 
-from ddms import db, security
+from ddms import db
 from ddms.models import LoginFailure
 from ddms.security import PasswordSlots
 from ddms.services import auth
@@ -50,14 +50,14 @@ async def record_failures(username: str, address: str, count: int) -> None:
     """``count`` failed logins as wrong passwords would leave them (without bcrypt rounds)."""
     for _ in range(count):
         async with db.session_scope() as session:
-            attempt = await auth.throttle.reserve(session=session, username=username, client=address)
-            auth.throttle.failed(attempt)
+            attempt = await auth.throttle().reserve(session=session, username=username, client=address)
+            auth.throttle().failed(attempt)
 
 
 @pytest.fixture
-def roomy_slots(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Enough password slots that only the throttle decides who gets a password check."""
-    monkeypatch.setattr(security, "password_slots", PasswordSlots(size=64, wait=DEADLINE), raising=False)
+def roomy_slots(app: FastAPI) -> None:
+    """Enough password slots in the app that only the throttle decides who gets a password check."""
+    app.state.runtime.password_slots = PasswordSlots(size=64, wait=DEADLINE)
 
 
 async def test_a_concurrent_burst_checks_at_most_five_passwords(
@@ -81,20 +81,20 @@ async def test_a_concurrent_burst_checks_at_most_five_passwords(
     try:
         decided = lambda: checking + sum(task.done() for task in burst) == len(burst)  # noqa: E731
         await until(decided, "every attempt to be checked or refused")
-        assert checking == auth.throttle.limit  # not one check more than the limit, however many arrived
+        assert checking == auth.throttle().limit  # not one check more than the limit, however many arrived
         right = asyncio.create_task(login(client, "admin", OWNER_PASSWORD))  # while five are being checked
-        await until(lambda: right.done() or checking > auth.throttle.limit, "the right password's answer")
+        await until(lambda: right.done() or checking > auth.throttle().limit, "the right password's answer")
     finally:
         release.set()
         answers = [answer.status_code for answer in await asyncio.gather(*burst)]
     assert (await right).status_code == 429
     assert sorted(answers) == [401] * 5 + [429] * 34
-    assert checking == auth.throttle.limit
+    assert checking == auth.throttle().limit
 
 
 async def test_a_stranger_cannot_lock_the_owner_out_of_another_address(app: FastAPI) -> None:
     async with client_at(app, "10.0.0.66") as stranger, client_at(app, "10.0.0.1") as owner:
-        for _ in range(auth.throttle.limit):
+        for _ in range(auth.throttle().limit):
             assert (await login(stranger, "admin", WRONG)).status_code == 401
         locked = await login(stranger, "admin", OWNER_PASSWORD)
         assert locked.status_code == 429  # the contract: 5 failures, then 429 from the same client
@@ -102,9 +102,11 @@ async def test_a_stranger_cannot_lock_the_owner_out_of_another_address(app: Fast
 
 
 async def test_failures_from_many_addresses_lock_the_name_everywhere(app: FastAPI) -> None:
-    per_address = auth.throttle.limit - 1  # below the per-address limit everywhere
-    for index, start in enumerate(range(0, auth.throttle.user_limit, per_address)):
-        await record_failures("admin", f"10.1.0.{index}", min(per_address, auth.throttle.user_limit - start))
+    per_address = auth.throttle().limit - 1  # below the per-address limit everywhere
+    for index, start in enumerate(range(0, auth.throttle().user_limit, per_address)):
+        await record_failures(
+            "admin", f"10.1.0.{index}", min(per_address, auth.throttle().user_limit - start)
+        )
     async with client_at(app, "10.2.0.1") as owner:
         refused = await login(owner, "admin", OWNER_PASSWORD)
     assert refused.status_code == 429, refused.text
@@ -116,8 +118,10 @@ async def test_the_lockout_is_logged_once_when_it_starts(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     with caplog.at_level(logging.INFO, logger="ddms"):
-        answers = [(await login(client, "admin", WRONG)).status_code for _ in range(auth.throttle.limit + 2)]
-    assert answers == [401] * auth.throttle.limit + [429, 429]
+        answers = [
+            (await login(client, "admin", WRONG)).status_code for _ in range(auth.throttle().limit + 2)
+        ]
+    assert answers == [401] * auth.throttle().limit + [429, 429]
     lockouts = [record for record in caplog.records if record.getMessage() == "login locked out"]
     assert len(lockouts) == 1
     assert (lockouts[0].username, lockouts[0].client) == ("admin", "127.0.0.1")  # type: ignore[attr-defined]
@@ -130,7 +134,7 @@ async def test_the_console_password_reset_lifts_a_lockout(
     tmp_path: Path,
 ) -> None:
     """``ddms user reset-password`` runs in another process: the lock-out must live where it can reach."""
-    for _ in range(auth.throttle.limit):
+    for _ in range(auth.throttle().limit):
         assert (await login(client, "admin", WRONG)).status_code == 401
     assert (await login(client, "admin", OWNER_PASSWORD)).status_code == 429
     reset = ddms_command(
@@ -142,15 +146,12 @@ async def test_the_console_password_reset_lifts_a_lockout(
 
 
 async def test_a_login_flood_gets_quick_answers_and_never_starves_health(
-    app: FastAPI,
-    client: httpx.AsyncClient,
-    database: db.Database,
-    monkeypatch: pytest.MonkeyPatch,
+    app: FastAPI, client: httpx.AsyncClient
 ) -> None:
     """100 logins at once: no 500, each refused or answered 503 + Retry-After when the slots are full;
     logins hold at most one pooled connection per slot, so health always has one."""
     slots = PasswordSlots(size=2)  # as on a 2-core machine: on 64 cores 100 checks could all fit in time
-    monkeypatch.setattr(security, "password_slots", slots, raising=False)
+    app.state.runtime.password_slots = slots
     checked_out = peak = 0
 
     def on_checkout(*_args: object) -> None:
@@ -163,16 +164,17 @@ async def test_a_login_flood_gets_quick_answers_and_never_starves_health(
         checked_out -= 1
 
     quiet = await timed_health(client)
-    event.listen(database.engine.sync_engine, "checkout", on_checkout)
-    event.listen(database.engine.sync_engine, "checkin", on_checkin)
+    engine = app.state.runtime.database.engine.sync_engine  # the app's pool
+    event.listen(engine, "checkout", on_checkout)
+    event.listen(engine, "checkin", on_checkin)
     try:
         answers, health = await flood_with_health(
             client,
             [login(client, f"nobody_{index}" if index % 10 else "admin", WRONG) for index in range(100)],
         )
     finally:
-        event.remove(database.engine.sync_engine, "checkout", on_checkout)
-        event.remove(database.engine.sync_engine, "checkin", on_checkin)
+        event.remove(engine, "checkout", on_checkout)
+        event.remove(engine, "checkin", on_checkin)
     statuses = [answer.status_code for answer in answers]
     assert set(statuses) <= {401, 429, 503}, statuses
     assert 503 in statuses  # the slots really were full: the flood is what this test is about

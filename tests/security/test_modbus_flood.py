@@ -25,6 +25,7 @@ from collector.runner import Collector
 from ddms import db
 from ddms.bus import StatusChange, get_bus
 from ddms.config import Settings, load_settings
+from tests.bus_events import subscribe
 from tests.clock import FakeClock
 from tests.collector.conftest import add_device, device_row, eventually
 
@@ -191,7 +192,7 @@ async def test_flooding_device_turns_error_and_the_flood_costs_few_frames(
     running_collector: Collector, flooding_peer: HostilePeer
 ) -> None:
     device = await add_device(name="flooder", modbus_port=flooding_peer.port, modbus_slave_id=1)
-    async with get_bus().subscribe(device_ids={device.id}) as events:
+    async with subscribe(get_bus(), device_ids={device.id}) as events:
         async with asyncio.timeout(15):
             async for event in events:
                 if isinstance(event, StatusChange) and event.status != "online":

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 import ddms.db
-from ddms import cli
+from ddms import cli, runtime
 from ddms.config import Settings, get_settings
 from ddms.errors import Unauthorized
 from ddms.services import auth
@@ -36,18 +36,16 @@ def ddms_command(
 
 
 async def logs_in(url: str, username: str, password: str) -> bool:
-    previous = ddms.db.current_or_none()
-    database = ddms.db.configure(url)
-    auth.throttle = auth.LoginThrottle()
+    database = ddms.db.Database(url)
     try:
-        async with ddms.db.session_scope() as session:
-            await auth.check_credentials(session=session, username=username, password=password)
+        with runtime.installed(runtime.Runtime(database=database)):
+            async with ddms.db.session_scope() as session:
+                await auth.check_credentials(session=session, username=username, password=password)
         return True
     except Unauthorized:
         return False
     finally:
         await database.dispose()
-        ddms.db._current = previous
 
 
 async def test_user_create_and_reset_password(tmp_path: Path) -> None:
@@ -98,12 +96,11 @@ def run_main(
     # A root handler installed here would keep this test's captured stderr after it is closed.
     monkeypatch.setattr(cli.logs, "configure", lambda _level: None)
     get_settings.cache_clear()
-    previous = ddms.db.current_or_none()
     try:
-        code = cli.main(list(args))
+        with runtime.installed(runtime.Runtime()):  # what the command leaves behind goes with it
+            code = cli.main(list(args))
     finally:
         get_settings.cache_clear()
-        ddms.db._current = previous
     stderr = capsys.readouterr().err
     return code, "\n".join(line for line in stderr.splitlines() if "alembic" not in line)
 

@@ -13,7 +13,7 @@ import uuid
 from fastapi import APIRouter, Response, status
 from pydantic import TypeAdapter
 
-from ddms import db
+from ddms import db, runtime
 from ddms.api.deps import AdminUser, Authenticated, SessionDep
 from ddms.api.openapi import errors
 from ddms.api.responses import JSONBytes, model_response
@@ -26,8 +26,13 @@ router = APIRouter(prefix="/api/devices", tags=["devices"])
 LIST_CACHE_SECONDS = 1.0
 PUBLIC_FIELDS = tuple(DevicePublic.model_fields)
 _device_list = TypeAdapter(list[DevicePublic])
-_listings: ReadCache[bytes] = ReadCache(tables=("devices",), ttl=LIST_CACHE_SECONDS)
-_devices: ReadCache[bytes] = ReadCache(tables=("devices",), ttl=LIST_CACHE_SECONDS)
+
+
+def cache(name: str) -> ReadCache[bytes]:
+    """This app's encoded device answers: ``"listings"`` by status filter, ``"devices"`` by id."""
+    return runtime.current().cache(
+        ("devices", name), lambda: ReadCache(tables=("devices",), ttl=LIST_CACHE_SECONDS)
+    )
 
 
 @router.post("", response_model=DevicePublic, status_code=status.HTTP_201_CREATED, responses=errors(409))
@@ -45,7 +50,7 @@ async def list_devices(_: Authenticated, status: str | None = None) -> Response:
             rows = await devices.list_rows(session=session, columns=PUBLIC_FIELDS, status=wanted)
         return _device_list.dump_json(_device_list.validate_python(rows))
 
-    return JSONBytes(await _listings.get(wanted, db.current().engine, encode))
+    return JSONBytes(await cache("listings").get(wanted, db.current().engine, encode))
 
 
 @router.get("/{device_id}", response_model=DevicePublic)
@@ -55,7 +60,7 @@ async def get_device(device_id: uuid.UUID, _: Authenticated) -> Response:
             device = await devices.get_device(session=session, device_id=device_id)
             return DevicePublic.model_validate(device).model_dump_json().encode()
 
-    return JSONBytes(await _devices.get(device_id, db.current().engine, encode))
+    return JSONBytes(await cache("devices").get(device_id, db.current().engine, encode))
 
 
 @router.put("/{device_id}", response_model=DevicePublic, responses=errors(409))

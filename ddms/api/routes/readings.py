@@ -19,7 +19,6 @@ from ddms.schemas.readings import (
     ReadingCount,
     ReadingPublic,
     ReadingsPagePublic,
-    SeriesPoint,
     SeriesPublic,
 )
 from ddms.services import readings
@@ -41,7 +40,7 @@ async def list_readings(
     width = readings.parse_aggregate(aggregate)
     if width is None:
         page = await readings.raw_page(session, device_id, start, end, limit, offset)
-        raw = [ReadingPublic(timestamp=item.timestamp, value=item.value) for item in page.items]
+        raw = [item for item in page.items if isinstance(item, ReadingPublic)]
         return ReadingsPagePublic(device_id=device_id, readings=raw, total=page.total)
     page = await readings.aggregate_page(session, device_id, start, end, width, limit, offset)
     buckets = [
@@ -78,11 +77,4 @@ async def reading_series(
     max_points: Annotated[int, Query(ge=1, le=10_000)] = 1000,
 ) -> SeriesPublic:
     start, end = window
-    series = await readings.series(session, device_id, start, end, max_points)
-    points = [
-        SeriesPoint(timestamp=p.timestamp, avg=p.avg, min=p.min, max=p.max, count=p.count)
-        for p in series.points
-    ]
-    return SeriesPublic(
-        device_id=device_id, bucket_seconds=series.bucket_seconds, source=series.source, points=points
-    )
+    return await readings.series(session, device_id, start, end, max_points)
