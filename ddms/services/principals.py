@@ -66,7 +66,7 @@ def verified_claims(settings: Settings, token: str) -> TokenClaims:
         known = _verified[key] = (claims, claims.expires_at.timestamp())
     if wall_clock() >= known[1]:  # as PyJWT: expired from the "exp" second on
         _verified.pop(key, None)
-        raise Unauthorized("Token has expired")
+        raise Unauthorized("token_expired")
     return known[0]
 
 
@@ -76,5 +76,5 @@ async def principal_from_access_token(*, settings: Settings, token: str) -> Prin
     claims = verified_claims(settings, token)
     principal = await _principals.get(claims.user_id, db.current().engine, lambda: _load(claims.user_id))
     if principal is None or principal.token_version != claims.version:
-        raise Unauthorized("Token has been revoked")
+        raise Unauthorized("token_revoked")
     return principal
