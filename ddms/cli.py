@@ -15,6 +15,7 @@ from ddms import db, logs, runtime
 from ddms.config import ConfigError, Settings, get_settings, load_settings
 from ddms.errors import DDMSError
 from ddms.migrate import upgrade
+from ddms.models import ASSIGNABLE_ROLES
 from ddms.schemas.users import UserCreate
 
 
@@ -176,7 +177,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     create = user.add_parser("create", help="create an admin or read-only account")
     create.add_argument("username")
-    create.add_argument("--role", choices=["admin", "read_only"], default="read_only")
+    create.add_argument("--role", choices=[role.value for role in ASSIGNABLE_ROLES], default="read_only")
     create.add_argument("--language", choices=["en", "zh"], default="en")
     create.add_argument("--password", help="read from the terminal (or stdin) when omitted")
     create.set_defaults(handler=_user_create)

@@ -15,9 +15,9 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import event, text
-from sqlalchemy.engine.url import make_url
+from sqlalchemy.engine.url import URL, make_url
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
-from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, async_sessionmaker, create_async_engine
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from ddms import runtime
@@ -50,7 +50,7 @@ class Database:
 def create_engine(url: str) -> AsyncEngine:
     """An engine tuned per backend: SQLite in WAL mode with foreign keys; PostgreSQL pooled 10-20."""
     parsed = make_url(url)
-    if parsed.get_backend_name() == "sqlite":
+    if is_sqlite_url(parsed):
         if parsed.database and parsed.database != ":memory:":
             private_sqlite_file(Path(parsed.database))
         engine = create_async_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
@@ -125,7 +125,7 @@ async def serialize(session: AsyncSession, name: str) -> None:
     SQLite: nothing to take, because a write transaction already excludes every other writer; the
     caller's next statement must be a write, so the transaction holds the write lock before it reads.
     """
-    if session.get_bind().dialect.name != "postgresql":
+    if not is_postgres(session):
         return
     digest = hashlib.blake2b(name.encode(), digest_size=8).digest()
     key = int.from_bytes(digest, "big", signed=True)
@@ -145,6 +145,26 @@ def is_outage(exc: BaseException) -> bool:
 
 def current_or_none() -> Database | None:
     return runtime.current().database
+
+
+def dialect_of(target: AsyncSession | AsyncConnection) -> str:
+    """``"postgresql"`` or ``"sqlite"``: the backend a session (or connection) talks to.
+
+    Services ask this, or ``is_postgres``, instead of reading SQLAlchemy's dialect themselves: the
+    backends differ only in the SQL chosen here and in the few bulk paths that test these.
+    """
+    if isinstance(target, AsyncConnection):
+        return target.dialect.name
+    return target.get_bind().dialect.name
+
+
+def is_postgres(target: AsyncSession | AsyncConnection) -> bool:
+    return dialect_of(target) == "postgresql"
+
+
+def is_sqlite_url(url: str | URL) -> bool:
+    """Whether a database URL names SQLite (for work done before or without an engine: backups)."""
+    return make_url(url).get_backend_name() == "sqlite"
 
 
 def time_bucket_sql(dialect: str, column: str, seconds: int) -> str:

@@ -2,10 +2,9 @@
 
 Every visible string goes through ``_()``. The language comes from a resolver the UI installs in
 the app's ``Runtime`` (``set_language_resolver``: the NiceGUI pages read the signed-in browser's
-``app.storage.user``), so this module stays free of web frameworks. Service errors are English
-sentences built with f-strings;
-``translate_detail`` maps them back onto their templates (listed in ``ERROR_TEMPLATES``, which the
-extractor picks up through ``N_``) and translates them with their values kept.
+``app.storage.user``), so this module stays free of web frameworks. Service errors carry a code and
+params (``ddms.errors``): ``translate_error`` translates the code's template and fills it, never
+parsing the English sentence.
 
 Catalogs: ``locales/<lang>/LC_MESSAGES/messages.po`` (committed) are compiled to ``.mo`` (ignored by
 git) by ``compile_catalogs()`` at start-up; see docs/i18n.md for extraction and update.
@@ -16,7 +15,6 @@ from __future__ import annotations
 import gettext as gettext_module
 import io
 import logging
-import re
 from collections.abc import Callable
 from datetime import UTC, datetime, timezone
 from functools import cache
@@ -29,6 +27,7 @@ from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 
 from ddms import runtime
+from ddms.errors import MESSAGES, Coded
 
 logger = logging.getLogger(__name__)
 
@@ -175,58 +174,7 @@ def _zone(tz: str | None) -> timezone | object:
     return UTC
 
 
-# Sentences the services raise (ddms.errors.*.detail), as templates; {names} are the variable parts.
-ERROR_TEMPLATES: list[str] = [
-    N_("Invalid username or password"),
-    N_("Too many failed login attempts. Try again in {minutes} minutes."),
-    N_("The server is busy checking other logins. Try again in a few seconds."),
-    N_("Current password is incorrect"),
-    N_("The new password must differ from the current one"),
-    N_("Session has ended, please log in again"),
-    N_("Password must be at least {count} characters"),
-    N_("Password must be at most {count} bytes"),
-    N_("Device not found"),
-    N_("Group not found"),
-    N_("User not found"),
-    N_("A device named '{name}' already exists"),
-    N_("A group named '{name}' already exists"),
-    N_("Username '{name}' is already taken"),
-    N_("Username is already taken"),
-    N_("Only admin or read_only accounts can be created"),
-    N_("The owner's role cannot be changed"),
-    N_("There is exactly one owner; no account can be promoted to owner"),
-    N_("The owner account cannot be deleted"),
-    N_("data_type is required when modbus_register_count is not 1 or 2"),
-    N_("modbus_register_count {count} does not match data_type {data_type} ({width} register)"),
-    N_("modbus_register_count {count} does not match data_type {data_type} ({width} registers)"),
-    N_("{low_name} ({low}) must be below {high_name} ({high})"),
-    N_("{low_name} ({low}) must be at most {high_name} ({high})"),
-    N_("{field} cannot be null"),
-    N_("Unknown device id(s): {ids}"),
-    N_("Unknown group id: {id}"),
-    N_("must be an IPv4/IPv6 address or a host name"),
-    N_("must be a cron expression with five fields, e.g. '0 2 * * *'"),
-    N_("You do not have permission to do this"),
-    N_("A display link named '{name}' already exists"),
-    N_("Display link not found"),
-    N_("This display link is not valid (it may have been revoked)"),
-    N_("This display link is for another display"),
-    N_(
-        "{tool} was not found on PATH: install the PostgreSQL client tools (same major version as the "
-        "server) to enable backups"
-    ),
-]
-
-
-def _pattern(template: str) -> re.Pattern[str]:
-    parts = re.split(r"\{(\w+)\}", template)
-    regex = "".join(re.escape(part) if i % 2 == 0 else f"(?P<{part}>.+?)" for i, part in enumerate(parts))
-    return re.compile(f"^{regex}$")
-
-
-_PATTERNS = [(_pattern(template), template) for template in ERROR_TEMPLATES]
-
-# Field names as the services' messages say them -> the labels forms show (also used inside messages).
+# Request field names -> the labels forms show (also inside translated error messages).
 FIELD_LABELS: dict[str, str] = {
     "name": N_("Name"),
     "description": N_("Description"),
@@ -254,17 +202,21 @@ FIELD_LABELS: dict[str, str] = {
     "default_retention_days": N_("Default retention of new devices (days)"),
     "sse_interval": N_("Live stream interval (s)"),
 }
-_field_labels = FIELD_LABELS
 
 
-def translate_detail(detail: str) -> str:
-    """A service error in the user's language (unknown sentences are shown as they are)."""
-    for pattern, template in _PATTERNS:
-        match = pattern.match(detail)
-        if match:
-            values = {
-                key: gettext(_field_labels[value]) if value in _field_labels else value
-                for key, value in match.groupdict().items()
-            }
-            return gettext(template).format(**values)
-    return gettext(detail)
+def translate_error(error: Coded | str) -> str:
+    """A service error in the user's language, from its code and params (a plain string is shown as is).
+
+    Params named ``field`` or ``*_field`` are request field names: they are shown as the form's label.
+    """
+    if isinstance(error, str):
+        return error
+    values = {
+        key: gettext(FIELD_LABELS[value]) if _is_field(key) and value in FIELD_LABELS else value
+        for key, value in error.params.items()
+    }
+    return gettext(MESSAGES[error.code]).format(**values)
+
+
+def _is_field(key: str) -> bool:
+    return key == "field" or key.endswith("_field")

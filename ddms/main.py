@@ -15,7 +15,6 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi_offline import FastAPIOffline
 from starlette.middleware import Middleware
-from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ddms import __version__, db, logs, runtime
@@ -190,10 +189,8 @@ class _JSONRootForScripts:
         if scope["type"] == "http" and scope["path"] == "/" and scope["method"] == "GET":
             accept = next((value for key, value in scope["headers"] if key == b"accept"), b"")
             if b"text/html" not in accept:
-                async with db.session_scope() as session:
-                    result = await system.health(session=session)
-                status = 200 if result.database == "ok" else 503
-                await JSONResponse(result.model_dump(), status_code=status)(scope, receive, send)
+                answer = await system_routes.health_response()
+                await answer(scope, receive, send)
                 return
         await self.app(scope, receive, send)
 

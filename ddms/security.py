@@ -31,17 +31,14 @@ _DUMMY_HASH = _context.hash("not-a-real-password-" + uuid.uuid4().hex)
 def check_password_rules(password: str) -> None:
     """At least 8 characters and at most 72 bytes (bcrypt's limit), else Invalid."""
     if len(password) < MIN_PASSWORD_LENGTH:
-        raise Invalid(f"Password must be at least {MIN_PASSWORD_LENGTH} characters")
+        raise Invalid("password_too_short", field="password", params={"count": MIN_PASSWORD_LENGTH})
     if len(password.encode("utf-8")) > MAX_PASSWORD_BYTES:
-        raise Invalid(f"Password must be at most {MAX_PASSWORD_BYTES} bytes")
+        raise Invalid("password_too_long", field="password", params={"count": MAX_PASSWORD_BYTES})
 
 
 def _cores() -> int:
     affinity = getattr(os, "sched_getaffinity", None)
     return len(affinity(0)) if affinity else (os.cpu_count() or 1)
-
-
-BUSY_DETAIL = "The server is busy checking other logins. Try again in a few seconds."
 
 
 class PasswordSlots:
@@ -82,7 +79,7 @@ class PasswordSlots:
             async with asyncio.timeout(self.wait):
                 await semaphore.acquire()
         except TimeoutError:
-            raise Overloaded(BUSY_DETAIL, self.retry_after) from None
+            raise Overloaded("server_busy", retry_after=self.retry_after) from None
         self._holders.add(task)
         try:
             yield
@@ -175,7 +172,7 @@ def decode_token(
         options: dict[str, Any] = {"require": ["exp", "sub", "jti"], "verify_exp": verify_expiry}
         payload = jwt.decode(token, secret, algorithms=[algorithm], options=options)
         if payload.get("type") not in accepted:
-            raise Unauthorized("Invalid token type")
+            raise Unauthorized("wrong_token_type")
         return TokenClaims(
             user_id=uuid.UUID(payload["sub"]),
             jti=uuid.UUID(payload["jti"]),
@@ -185,6 +182,6 @@ def decode_token(
             family_id=uuid.UUID(payload["fam"]) if payload.get("fam") else None,
         )
     except jwt.ExpiredSignatureError:
-        raise Unauthorized("Token has expired") from None
+        raise Unauthorized("token_expired") from None
     except (jwt.InvalidTokenError, ValueError, KeyError, TypeError):
-        raise Unauthorized("Could not validate credentials") from None
+        raise Unauthorized("bad_credentials") from None

@@ -13,7 +13,7 @@ from starlette.responses import RedirectResponse
 from ddms import db
 from ddms.bus import get_bus
 from ddms.errors import DDMSError, NotFound
-from ddms.i18n import N_, _, format_number, translate_detail
+from ddms.i18n import N_, _, format_number
 from ddms.services import devices
 from pages import theme
 from pages.components import charts
@@ -102,9 +102,7 @@ def info_grid(device: Any) -> None:
             ui.label(_(field.label)).classes("text-xs text-grey-7")
             ui.label("—" if value in (None, "") else str(value)).classes("text-body2")
     if device.last_error:
-        ui.label(_("Last error: {error}").format(error=translate_detail(device.last_error))).classes(
-            "text-negative text-sm"
-        )
+        ui.label(_("Last error: {error}").format(error=device.last_error)).classes("text-negative text-sm")
 
 
 POLL_COUNTERS = {

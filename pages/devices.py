@@ -55,7 +55,7 @@ async def save_device(
     except ValidationError:  # pragma: no cover - field_errors ran the same validation
         return False
     except DDMSError as exc:
-        if not form.show_service_error(exc.detail):
+        if not form.show_service_error(exc):
             notify_error(exc)
         return False
     notify_done(_("Device '{name}' saved").format(name=device.name))

@@ -20,7 +20,7 @@ from starlette.responses import RedirectResponse
 from ddms import db
 from ddms.bus import get_bus
 from ddms.errors import Forbidden, NotFound, Unauthorized
-from ddms.i18n import LANGUAGES, _, format_time, translate_detail
+from ddms.i18n import LANGUAGES, _, format_time, translate_error
 from ddms.models import utcnow
 from ddms.services import devices, groups, stream_access
 from pages.components.device_card import DeviceTile
@@ -53,7 +53,7 @@ async def _admit(group_id: uuid.UUID | None, token: str | None, path: str) -> Ad
                     session=session, secret=token, group_id=group_id, page=True
                 )
         except (Unauthorized, Forbidden) as exc:
-            return exc.detail
+            return translate_error(exc)
         return stream_access.Watch(grant, allowed, RECHECK)
     user = await current_user()
     if user is None:
@@ -82,7 +82,7 @@ def _refused(reason: str, path: str) -> None:
     with ui.column().classes("absolute-center items-center text-white gap-3").mark("display-refused"):
         ui.icon("link_off", size="4rem")
         ui.label(_("This display needs a display link")).classes("text-h4")
-        ui.label(translate_detail(reason)).classes("text-h6 text-grey-5").mark("display-refused-reason")
+        ui.label(reason).classes("text-h6 text-grey-5").mark("display-refused-reason")
         ui.label(_("Ask the owner for a new link (Settings, Display links), or sign in.")).classes("text-h6")
         ui.link(_("Sign in"), login_url(path)).classes("text-h6 text-white").mark("display-sign-in")
 

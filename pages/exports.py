@@ -1,60 +1,27 @@
 """CSV downloads for the signed-in browser (the UI session, not a bearer token).
 
-The chart pages link here with the range they show. The export service plans and streams the file
-exactly as GET /api/export/... does (constant memory, newest first, same columns and file name).
+The chart pages link here with the range they show. The routes are the REST API's own
+(``ddms.api.routes.export.export_router``): the same range parsing, plans, headers and error answers,
+only the caller is the browser's session instead of a bearer token.
 """
 
 from __future__ import annotations
 
-import uuid
-
 from nicegui import app
-from starlette.responses import JSONResponse, Response, StreamingResponse
 
-from ddms import db
-from ddms.errors import DDMSError, Forbidden, Invalid, NotFound
-from ddms.i18n import translate_detail
-from ddms.services import export, readings
-from pages.session import current_user
-
-_STATUS: dict[type[DDMSError], int] = {NotFound: 404, Invalid: 400, Forbidden: 403}
+from ddms.api.routes.export import export_router
+from ddms.errors import Unauthorized
+from pages.session import SessionUser, current_user
 
 
-async def _download(kind: str, target: str, start_time: str | None, end_time: str | None) -> Response:
-    if await current_user() is None:
-        return JSONResponse({"detail": "Not authenticated"}, status_code=401)
-    try:
-        target_id = uuid.UUID(target)
-    except ValueError:
-        return JSONResponse({"detail": "Invalid id or time"}, status_code=400)
-    try:
-        start, end = readings.parse_range(start_time, end_time)  # the API's parser and bounds
-        async with db.session_scope() as session:
-            if kind == "device":
-                plan = await export.device_plan(session, target_id, start, end, None)
-            else:
-                plan = await export.group_plan(session, target_id, start, end)
-    except DDMSError as exc:
-        status = _STATUS.get(type(exc), 400)
-        return JSONResponse({"detail": translate_detail(exc.detail)}, status_code=status)
-    return StreamingResponse(
-        export.stream(plan),
-        media_type="text/csv; charset=utf-8",
-        headers={"Content-Disposition": plan.content_disposition},
-    )
-
-
-async def export_device(
-    device_id: str, start_time: str | None = None, end_time: str | None = None
-) -> Response:
-    return await _download("device", device_id, start_time, end_time)
-
-
-async def export_group(group_id: str, start_time: str | None = None, end_time: str | None = None) -> Response:
-    return await _download("group", group_id, start_time, end_time)
+async def signed_in_browser() -> SessionUser:
+    """The browser's live user; 401 (as the API answers a missing token) otherwise."""
+    user = await current_user()
+    if user is None:
+        raise Unauthorized("not_authenticated")
+    return user
 
 
 def register() -> None:
     """Add the download routes to NiceGUI's app (called by ``pages.register``)."""
-    app.add_api_route("/ui/export/device/{device_id}", export_device, include_in_schema=False)
-    app.add_api_route("/ui/export/group/{group_id}", export_group, include_in_schema=False)
+    app.include_router(export_router("/ui/export", signed_in_browser, include_in_schema=False))

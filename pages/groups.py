@@ -13,7 +13,7 @@ from starlette.responses import RedirectResponse
 from ddms import db
 from ddms.bus import get_bus
 from ddms.errors import DDMSError, NotFound
-from ddms.i18n import _, format_integer, translate_detail
+from ddms.i18n import _, format_integer, translate_error
 from ddms.schemas.devices import GroupCreate, GroupUpdate
 from ddms.services import devices, groups
 from pages import theme
@@ -82,8 +82,8 @@ async def group_dialog(group: Any | None, members: list[uuid.UUID]) -> None:
                             session=session, group_id=group.id, data=GroupUpdate.model_validate(body)
                         )
             except DDMSError as exc:
-                if exc.detail.startswith("A group named"):
-                    name.error = translate_detail(exc.detail)
+                if exc.field == "name":
+                    name.error = translate_error(exc)
                 else:
                     notify_error(exc)
                 return

@@ -14,7 +14,7 @@ from starlette.responses import RedirectResponse
 from ddms import db
 from ddms.bus import Revocation, get_bus
 from ddms.errors import DDMSError, Forbidden, Unauthorized
-from ddms.i18n import LANGUAGES, N_, _, translate_detail
+from ddms.i18n import LANGUAGES, N_, _, translate_error
 from ddms.schemas.users import ProfileUpdate
 from ddms.services import users
 from pages import theme
@@ -83,7 +83,7 @@ def language_switch(user: SessionUser | None) -> None:
                         session=session, user=account, data=ProfileUpdate(language_preference=language)
                     )
             except DDMSError as exc:
-                ui.notify(translate_detail(exc.detail), type="negative")
+                ui.notify(translate_error(exc), type="negative")
         ui.navigate.reload()
 
     current = app.storage.user.get("language", "en")
@@ -209,9 +209,9 @@ async def acting_user(allowed: Callable[[SessionUser], bool] = lambda _user: Tru
     user = await current_user()
     if user is None:
         ui.navigate.to("/login")
-        raise Unauthorized("Session has ended, please log in again")
+        raise Unauthorized("session_ended")
     if not allowed(user):
-        raise Forbidden("You do not have permission to do this")
+        raise Forbidden("forbidden")
     return user
 
 
@@ -243,7 +243,7 @@ def busy(handler: Callable[[], Awaitable[None]]) -> Callable[[ClickEventArgument
 
 
 def notify_error(exc: DDMSError) -> None:
-    ui.notify(translate_detail(exc.detail), type="negative", multi_line=True)
+    ui.notify(translate_error(exc), type="negative", multi_line=True)
 
 
 def notify_done(message: str) -> None:

@@ -9,7 +9,7 @@ from starlette.responses import RedirectResponse
 
 from ddms import db
 from ddms.errors import RateLimited, Unauthorized, Unavailable
-from ddms.i18n import LANGUAGES, _, translate_detail
+from ddms.i18n import LANGUAGES, _, translate_error
 from ddms.redirects import after_login
 from ddms.services import auth
 from pages.layout import apply_theme, login_url
@@ -37,7 +37,7 @@ async def login_page(redirect_to: str | None = None) -> RedirectResponse | None:
                     session=session, username=username.value.strip(), password=password.value, client=address
                 )
         except (Unauthorized, RateLimited, Unavailable) as exc:
-            error.set_text(translate_detail(exc.detail))
+            error.set_text(translate_error(exc))
             return
         finally:
             button.props(remove="loading")

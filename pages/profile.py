@@ -7,8 +7,8 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse
 
 from ddms import db
-from ddms.errors import DDMSError, Unauthorized
-from ddms.i18n import LANGUAGES, _, translate_detail
+from ddms.errors import DDMSError
+from ddms.i18n import LANGUAGES, _, translate_error
 from ddms.schemas.users import ProfileUpdate
 from ddms.security import check_password_rules
 from ddms.services import auth, users
@@ -53,8 +53,8 @@ def profile_card(user: SessionUser) -> None:
                     account = await users.get_user(session=session, user_id=me.id)
                     await users.update_profile(session=session, user=account, data=ProfileUpdate(**body))
             except DDMSError as exc:
-                if "already taken" in exc.detail:
-                    username.error = translate_detail(exc.detail)
+                if exc.field == "username":
+                    username.error = translate_error(exc)
                 else:
                     notify_error(exc)
                 return
@@ -92,7 +92,7 @@ def password_card() -> None:
             try:
                 check_password_rules(new.value or "")
             except DDMSError as exc:
-                new.error = translate_detail(exc.detail)
+                new.error = translate_error(exc)
                 return
             if new.value != repeat.value:
                 repeat.error = _("The passwords do not match")
@@ -113,11 +113,8 @@ def password_card() -> None:
                             old_password=current.value or "",
                             new_password=new.value,
                         )
-                except Unauthorized as exc:
-                    current.error = translate_detail(exc.detail)
-                    return
                 except DDMSError as exc:
-                    new.error = translate_detail(exc.detail)
+                    (current if exc.field == "current_password" else new).error = translate_error(exc)
                     return
                 finally:
                     button.props(remove="loading")

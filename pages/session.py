@@ -25,7 +25,7 @@ from starlette.responses import RedirectResponse
 from ddms import db, i18n, runtime
 from ddms.config import Settings
 from ddms.errors import Unauthorized
-from ddms.models import Role, User
+from ddms.models import Role, User, can_edit
 from ddms.redirects import same_origin_path
 from ddms.services import auth, system
 from pages import session_store
@@ -82,7 +82,7 @@ class SessionUser:
 
     @property
     def can_edit_devices(self) -> bool:
-        return self.role in (Role.OWNER, Role.ADMIN)
+        return can_edit(self.role)
 
     @property
     def is_owner(self) -> bool:

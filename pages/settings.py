@@ -11,7 +11,7 @@ from starlette.responses import RedirectResponse
 
 from ddms import db
 from ddms.errors import DDMSError
-from ddms.i18n import FIELD_LABELS, N_, _, format_moment, translate_detail
+from ddms.i18n import FIELD_LABELS, N_, _, format_moment, translate_error
 from ddms.schemas.system import ConfigUpdate
 from ddms.services import backup, system
 from pages.components.display_links import display_links
@@ -79,7 +79,10 @@ class SettingsForm:
             async with db.session_scope() as session:
                 await system.update_config(session=session, data=ConfigUpdate.model_validate(self.body()))
         except DDMSError as exc:
-            notify_error(exc)
+            if exc.field in self.inputs:
+                self.inputs[exc.field].error = translate_error(exc)
+            else:
+                notify_error(exc)
             return
         finally:
             self.button.props(remove="loading")
@@ -116,4 +119,4 @@ def backup_status() -> None:
         elif problem is None:
             ui.label(_("No backup has run since the server started")).mark("backup-last")
         if problem is not None:
-            ui.label(translate_detail(problem)).classes("text-negative").mark("backup-problem")
+            ui.label(translate_error(problem)).classes("text-negative").mark("backup-problem")

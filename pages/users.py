@@ -12,8 +12,8 @@ from starlette.responses import RedirectResponse
 
 from ddms import db
 from ddms.errors import DDMSError
-from ddms.i18n import _, format_datetime, format_moment, translate_detail
-from ddms.models import Role
+from ddms.i18n import _, format_datetime, format_moment, translate_error
+from ddms.models import ASSIGNABLE_ROLES, Role
 from ddms.schemas.users import UserCreate, UserUpdate
 from ddms.security import check_password_rules
 from ddms.services import auth, users
@@ -32,8 +32,6 @@ from pages.layout import (
 )
 from pages.session import browser_timezone
 
-ASSIGNABLE = ("admin", "read_only")
-
 
 async def owner() -> None:
     await acting_user(is_owner)
@@ -43,12 +41,12 @@ def password_error(password: str) -> str | None:
     try:
         check_password_rules(password)
     except DDMSError as exc:
-        return translate_detail(exc.detail)
+        return translate_error(exc)
     return None
 
 
 def role_options() -> dict[str, str]:
-    return {role: _(theme.ROLE_LABELS[role]) for role in ASSIGNABLE}
+    return {role.value: _(theme.ROLE_LABELS[role.value]) for role in ASSIGNABLE_ROLES}
 
 
 class UsersView:
@@ -90,8 +88,8 @@ class UsersView:
                     async with db.session_scope() as session:
                         await users.create_user(session=session, data=UserCreate.model_validate(body))
                 except DDMSError as exc:
-                    if "already taken" in exc.detail:
-                        username.error = translate_detail(exc.detail)
+                    if exc.field == "username":
+                        username.error = translate_error(exc)
                     else:
                         notify_error(exc)
                     return

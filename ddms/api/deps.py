@@ -17,7 +17,7 @@ from ddms import db
 from ddms.config import Settings
 from ddms.db import AsyncSession
 from ddms.errors import Forbidden, Unauthorized
-from ddms.models import Role, User
+from ddms.models import EDITOR_ROLES, Role, User
 from ddms.services import auth, readings
 from ddms.services.principals import Principal, principal_from_access_token
 
@@ -47,7 +47,7 @@ BearerDep = Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
 async def get_current_user(session: SessionDep, settings: SettingsDep, credentials: BearerDep) -> User:
     """The caller's whole account row, for routes about the account itself (``/api/auth/me``)."""
     if credentials is None or not credentials.credentials:
-        raise Unauthorized("Not authenticated")
+        raise Unauthorized("not_authenticated")
     token = credentials.credentials
     return await auth.user_from_access_token(session=session, settings=settings, token=token)
 
@@ -62,7 +62,7 @@ async def get_principal(settings: SettingsDep, credentials: BearerDep) -> Princi
     """The caller's id, role and token check, from a small cache (no user row loaded per request,
     no session opened unless the cache misses)."""
     if credentials is None or not credentials.credentials:
-        raise Unauthorized("Not authenticated")
+        raise Unauthorized("not_authenticated")
     return await principal_from_access_token(settings=settings, token=credentials.credentials)
 
 
@@ -80,7 +80,7 @@ def require_roles(*roles: Role) -> Callable[..., Coroutine[Any, Any, Principal]]
 
     async def check(principal: Authenticated) -> Principal:
         if principal.role not in roles:
-            raise Forbidden(f"Access forbidden. Required roles: {names}")
+            raise Forbidden("roles_required", params={"roles": names})
         return principal
 
     _role_checks.add(check)
@@ -93,7 +93,7 @@ def is_role_check(call: Callable[..., Any]) -> bool:
 
 
 OwnerUser = Annotated[Principal, Depends(require_roles(Role.OWNER))]
-AdminUser = Annotated[Principal, Depends(require_roles(Role.OWNER, Role.ADMIN))]
+AdminUser = Annotated[Principal, Depends(require_roles(*EDITOR_ROLES))]
 
 
 # Parsed by the readings service (a bad value is a 400 with a readable message, not a 422), so

@@ -1,14 +1,21 @@
-"""Map domain errors and request validation failures to ``{"detail": "..."}`` answers."""
+"""Map domain errors and request validation failures to ``{"detail": "..."}`` answers.
+
+The one mapping of error to status: ``install`` adds it to the REST app; ``ErrorMappingRoute`` carries
+it to routes mounted in another app (the pages' CSV downloads live in NiceGUI's app).
+"""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import Response
 
 from ddms.db import OUTAGE_ERRORS, is_outage
 from ddms.errors import (
@@ -93,3 +100,20 @@ def install(app: FastAPI) -> None:
     for kind in OUTAGE_ERRORS:
         app.add_exception_handler(kind, _unexpected)
     app.add_exception_handler(Exception, _unexpected)
+
+
+class ErrorMappingRoute(APIRoute):
+    """A route answering domain and validation errors itself, wherever it is mounted."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def mapped(request: Request) -> Response:
+            try:
+                return await handler(request)
+            except DDMSError as exc:
+                return await _domain_error(request, exc)
+            except RequestValidationError as exc:
+                return await _validation_error(request, exc)
+
+        return mapped

@@ -13,9 +13,20 @@ from ddms.models.device import (
 from ddms.models.display_token import DisplayToken
 from ddms.models.rollup import Rollup1Day, Rollup1Hour, Rollup1Min, RollupDirty
 from ddms.models.types import UTCDateTime, utcnow
-from ddms.models.user import Language, LoginFailure, RefreshToken, Role, User
+from ddms.models.user import (
+    ASSIGNABLE_ROLES,
+    EDITOR_ROLES,
+    Language,
+    LoginFailure,
+    RefreshToken,
+    Role,
+    User,
+    can_edit,
+)
 
 __all__ = [
+    "ASSIGNABLE_ROLES",
+    "EDITOR_ROLES",
     "SINGLETON_ID",
     "ByteOrder",
     "Configuration",
@@ -36,5 +47,6 @@ __all__ = [
     "RollupDirty",
     "UTCDateTime",
     "User",
+    "can_edit",
     "utcnow",
 ]

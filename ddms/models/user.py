@@ -20,6 +20,16 @@ class Role(StrEnum):
     READ_ONLY = "read_only"
 
 
+# The one statement of who may do what, used by the API's role checks, the services and the pages.
+EDITOR_ROLES: tuple[Role, ...] = (Role.OWNER, Role.ADMIN)  # may change devices, groups and display links
+ASSIGNABLE_ROLES: tuple[Role, ...] = (Role.ADMIN, Role.READ_ONLY)  # an account may be given (never owner)
+
+
+def can_edit(role: str) -> bool:
+    """Whether ``role`` may change devices, groups and display links (owner and admin)."""
+    return role in EDITOR_ROLES
+
+
 class Language(StrEnum):
     EN = "en"
     ZH = "zh"

@@ -7,6 +7,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, field_validator
 
+from ddms.errors import InvalidValue
 from ddms.models.types import utcnow
 
 # ISO 8601 with an explicit UTC offset ("+00:00") on the wire.
@@ -24,7 +25,7 @@ class StrictInput(BaseModel):
         """PostgreSQL cannot store NUL in text and bcrypt refuses it: reject it here, as a 422."""
         texts = value if isinstance(value, list) else [value]
         if any(isinstance(text, str) and "\x00" in text for text in texts):
-            raise ValueError("must not contain NUL characters")
+            raise InvalidValue("nul_character")
         return value
 
 

@@ -62,3 +62,16 @@ class SeriesPublic:
     bucket_seconds: int
     source: str
     points: list[SeriesPoint]
+
+
+class GroupReading(ReadingPublic):
+    device_id: uuid.UUID
+    device_name: str
+    unit: str
+
+
+class GroupReadingsPublic(BaseModel):
+    """``GET /api/groups/{id}/readings``: the members' raw readings of the last hours, newest first."""
+
+    group_id: uuid.UUID
+    readings: list[GroupReading]

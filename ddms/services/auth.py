@@ -30,7 +30,6 @@ from ddms.services.login_throttle import LoginThrottle
 
 logger = logging.getLogger(__name__)
 
-INVALID_LOGIN = "Invalid username or password"
 
 
 def throttle() -> LoginThrottle:
@@ -93,7 +92,7 @@ async def refresh(*, session: AsyncSession, settings: Settings, refresh_token: s
     token = await tokens.consume(session=session, claims=claims)
     user = await session.get(User, claims.user_id, populate_existing=True)
     if user is None or user.token_version != claims.version:
-        raise Unauthorized("Refresh token has been revoked")
+        raise Unauthorized("refresh_revoked")
     return await issue(session=session, settings=settings, user=user, family_id=token.family_id)
 
 
@@ -106,7 +105,7 @@ async def logout(*, session: AsyncSession, settings: Settings, presented: Iterab
     """
     presented = [token for token in presented if token]
     if not presented:
-        raise Unauthorized("Not authenticated")
+        raise Unauthorized("not_authenticated")
     families: set[uuid.UUID] = set()
     genuine = 0
     for token in presented:
@@ -124,7 +123,7 @@ async def logout(*, session: AsyncSession, settings: Settings, presented: Iterab
         if claims.family_id is not None:
             families.add(claims.family_id)
     if not genuine:
-        raise Unauthorized("Could not validate credentials")
+        raise Unauthorized("bad_credentials")
     for family_id in families:
         await tokens.revoke_family(session=session, family_id=family_id)
 
@@ -136,9 +135,9 @@ async def change_password(
     check_password_rules(new_password)  # first: a bad new password costs no bcrypt round
     await session.commit()  # end the read that loaded the user: no pooled connection across bcrypt
     if not await verify_password(old_password, user.password_hash):
-        raise Unauthorized("Current password is incorrect")
+        raise Unauthorized("wrong_password", field="current_password")
     if old_password == new_password:
-        raise Invalid("The new password must differ from the current one")
+        raise Invalid("password_unchanged", field="new_password")
     await users.replace_password(session=session, user=user, password=new_password)
     return await issue(session=session, settings=settings, user=user, family_id=uuid.uuid4())
 
@@ -148,7 +147,7 @@ async def user_from_access_token(*, session: AsyncSession, settings: Settings, t
     claims = _decode(settings, token, "access")
     user = await session.get(User, claims.user_id, populate_existing=True)
     if user is None or user.token_version != claims.version:
-        raise Unauthorized("Token has been revoked")
+        raise Unauthorized("token_revoked")
     return user
 
 
@@ -165,7 +164,7 @@ async def session_user(*, session: AsyncSession, user_id: uuid.UUID, token_versi
     """The live user behind a UI session; the same revocation rules as access tokens."""
     user = await session.get(User, user_id, populate_existing=True)
     if user is None or user.token_version != token_version:
-        raise Unauthorized("Session has ended, please log in again")
+        raise Unauthorized("session_ended")
     return user
 
 
@@ -183,6 +182,6 @@ async def check_credentials(*, session: AsyncSession, username: str, password: s
         if not await verify_password(password, user.password_hash if user else None) or user is None:
             throttle.failed(attempt)
             logger.info("login failed", extra={"client": client})  # no name: people type passwords there
-            raise Unauthorized(INVALID_LOGIN)
+            raise Unauthorized("invalid_login")
         await throttle.succeed(session=session, attempt=attempt)
         return user

@@ -20,9 +20,9 @@ from pathlib import Path
 
 from sqlalchemy.engine.url import URL, make_url
 
-from ddms import runtime
+from ddms import db, runtime
 from ddms.config import Settings
-from ddms.errors import Invalid, NotFound, Unavailable
+from ddms.errors import DDMSError, Invalid, NotFound, Unavailable
 from ddms.models import utcnow
 
 logger = logging.getLogger(__name__)
@@ -30,10 +30,6 @@ logger = logging.getLogger(__name__)
 PREFIX = "ddms_"
 SQLITE_SUFFIX = ".db"
 PG_SUFFIX = ".dump"
-PG_TOOLS_MISSING = (
-    "{tool} was not found on PATH: install the PostgreSQL client tools (same major version as the "
-    "server) to enable backups"
-)
 
 
 @dataclass
@@ -50,13 +46,13 @@ def last_status() -> BackupStatus:
     return runtime.current().backup_status
 
 
-def problem(settings: Settings) -> str | None:
+def problem(settings: Settings) -> DDMSError | str | None:
     """Why backups cannot run here (for the settings page), or None: the last failure, or a missing tool."""
     if error := last_status().error:
         return error
     url = make_url(settings.resolved_database_url)
     if not _is_sqlite(url) and shutil.which("pg_dump") is None:
-        return PG_TOOLS_MISSING.format(tool="pg_dump")
+        return Unavailable("pg_tools_missing", params={"tool": "pg_dump"})
     return None
 
 
@@ -65,12 +61,12 @@ def backup_dir(settings: Settings) -> Path:
 
 
 def _is_sqlite(url: URL) -> bool:
-    return url.get_backend_name() == "sqlite"
+    return db.is_sqlite_url(url)
 
 
 def _sqlite_path(url: URL) -> Path:
     if not url.database or url.database == ":memory:":
-        raise Invalid("An in-memory SQLite database cannot be backed up")
+        raise Invalid("backup_in_memory")
     return Path(url.database)
 
 
@@ -86,7 +82,7 @@ def _pg_command(tool: str, url: URL) -> tuple[list[str], dict[str, str]]:
     """The libpq connection arguments for ``tool``; the password goes through the environment, never argv."""
     path = shutil.which(tool)
     if path is None:
-        raise Unavailable(PG_TOOLS_MISSING.format(tool=tool))
+        raise Unavailable("pg_tools_missing", params={"tool": tool})
     args = [path, "--no-password", "--host", url.host or "localhost", "--port", str(url.port or 5432)]
     if url.username:
         args += ["--username", url.username]
@@ -103,7 +99,8 @@ async def _run(args: list[str], env: dict[str, str], what: str) -> None:
     _, stderr = await process.communicate()
     if process.returncode != 0:
         lines = [line for line in stderr.decode(errors="replace").splitlines() if line.strip()]
-        raise Unavailable(f"{what} failed: {lines[-1] if lines else f'exit code {process.returncode}'}")
+        reason = lines[-1] if lines else f"exit code {process.returncode}"
+        raise Unavailable("backup_tool_failed", params={"tool": what, "reason": reason})
 
 
 def _target(directory: Path, suffix: str) -> Path:
@@ -172,7 +169,7 @@ async def create_backup(settings: Settings, keep: int | None = None) -> Path:
 def _check_sqlite_file(path: Path) -> None:
     with path.open("rb") as handle:
         if handle.read(16) != b"SQLite format 3\x00":
-            raise Invalid(f"{path} is not a SQLite backup")
+            raise Invalid("not_a_sqlite_backup", params={"path": str(path)})
 
 
 async def restore_backup(settings: Settings, path: Path) -> None:
@@ -182,16 +179,16 @@ async def restore_backup(settings: Settings, path: Path) -> None:
     writes the pages into the live file, on PostgreSQL pg_restore drops and recreates the objects.
     """
     if not await asyncio.to_thread(path.is_file):
-        raise NotFound(f"Backup file not found: {path}")
+        raise NotFound("backup_not_found", params={"path": str(path)})
     url = make_url(settings.resolved_database_url)
     if _is_sqlite(url):
         if path.suffix != SQLITE_SUFFIX:
-            raise Invalid("This is a PostgreSQL backup; the configured database is SQLite")
+            raise Invalid("backup_is_postgres")
         await asyncio.to_thread(_check_sqlite_file, path)
         await asyncio.to_thread(_copy_sqlite, path, _sqlite_path(url))
     else:
         if path.suffix != PG_SUFFIX:
-            raise Invalid("This is a SQLite backup; the configured database is PostgreSQL")
+            raise Invalid("backup_is_sqlite")
         args, env = _pg_command("pg_restore", url)
         await _run(
             [

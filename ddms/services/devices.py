@@ -8,9 +8,8 @@ from collections.abc import Collection
 from itertools import pairwise
 from typing import Any
 
-from sqlalchemy import delete, func
+from sqlalchemy import delete
 from sqlalchemy import select as sa_select
-from sqlalchemy.exc import IntegrityError
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -20,6 +19,7 @@ from ddms.modbus_types import registers_of
 from ddms.models import DataType, Device, DeviceGroup, DeviceStatus, Reading, utcnow
 from ddms.schemas.devices import DeviceCreate, DeviceUpdate
 from ddms.services import system
+from ddms.services.unique import commit_unique, ensure_unique
 
 logger = logging.getLogger(__name__)
 
@@ -51,9 +51,7 @@ def parse_status(value: str | None) -> DeviceStatus | None:
     try:
         return DeviceStatus(lowered)
     except ValueError:
-        raise Invalid(
-            f"Invalid status '{value}'. Use one of: online, offline, error (or connected, disconnected)"
-        ) from None
+        raise Invalid("invalid_status", field="status", params={"value": value}) from None
 
 
 def resolve_data_type(fields: dict[str, Any]) -> None:
@@ -62,17 +60,15 @@ def resolve_data_type(fields: dict[str, Any]) -> None:
     if data_type is None:
         count = count or 1
         if count not in DEFAULT_TYPE_FOR_COUNT:
-            raise Invalid("data_type is required when modbus_register_count is not 1 or 2")
+            raise Invalid("data_type_required", field="data_type")
         fields["data_type"], fields["modbus_register_count"] = DEFAULT_TYPE_FOR_COUNT[count], count
         return
     width = registers_of(data_type)
     if count is None:
         fields["modbus_register_count"] = width
     elif count != width:
-        raise Invalid(
-            f"modbus_register_count {count} does not match data_type {data_type} "
-            f"({width} register{'s' if width > 1 else ''})"
-        )
+        params = {"count": count, "data_type": str(data_type), "width": width}
+        raise Invalid("register_count_mismatch", field="modbus_register_count", params=params)
 
 
 def check_thresholds(fields: dict[str, Any]) -> None:
@@ -87,8 +83,10 @@ def check_thresholds(fields: dict[str, Any]) -> None:
     for (low_name, low), (high_name, high) in pairwise(present):
         strict = low_name == "threshold_warning_lower" and high_name == "threshold_warning_upper"
         if low > high or (strict and low == high):
-            relation = "below" if strict else "at most"
-            raise Invalid(f"{low_name} ({low:g}) must be {relation} {high_name} ({high:g})")
+            params = {"low_field": low_name, "low": f"{low:g}", "high_field": high_name, "high": f"{high:g}"}
+            raise Invalid(
+                "threshold_order_strict" if strict else "threshold_order", field=low_name, params=params
+            )
 
 
 def _checked(fields: dict[str, Any]) -> dict[str, Any]:
@@ -100,7 +98,7 @@ def _checked(fields: dict[str, Any]) -> dict[str, Any]:
 async def get_device(*, session: AsyncSession, device_id: uuid.UUID, include_deleted: bool = False) -> Device:
     device = await session.get(Device, device_id, populate_existing=True)
     if device is None or (device.deleted_at is not None and not include_deleted):
-        raise NotFound("Device not found")
+        raise NotFound("device_not_found")
     return device
 
 
@@ -128,19 +126,16 @@ async def list_rows(
     return [dict(zip(names, row, strict=True)) for row in result.all()]
 
 
+def _taken(name: str) -> Conflict:
+    return Conflict("device_name_taken", field="name", params={"name": name})
+
+
 async def _ensure_unique_name(session: AsyncSession, name: str, exclude: uuid.UUID | None = None) -> None:
-    query = (
-        select(func.count())
-        .select_from(Device)
-        .where(
-            Device.name == name,
-            Device.deleted_at.is_(None),  # type: ignore[union-attr]
-        )
+    """Names are unique among devices not deleted (an archived device frees its name)."""
+    live = Device.deleted_at.is_(None)  # type: ignore[union-attr]
+    await ensure_unique(
+        session, Device.name, name, _taken(name), live, *([Device.id != exclude] if exclude else [])
     )
-    if exclude is not None:
-        query = query.where(Device.id != exclude)
-    if (await session.exec(query)).one():
-        raise Conflict(f"A device named '{name}' already exists")
 
 
 async def create_device(*, session: AsyncSession, data: DeviceCreate) -> Device:
@@ -151,7 +146,7 @@ async def create_device(*, session: AsyncSession, data: DeviceCreate) -> Device:
         fields["retention_days"] = (await system.get_config(session=session)).default_retention_days
     device = Device(**fields)
     session.add(device)
-    await _commit(session, fields["name"])
+    await commit_unique(session, _taken(fields["name"]))
     get_bus().device_changed(ChangeKind.CREATED, device.id)
     return device
 
@@ -162,7 +157,7 @@ async def update_device(*, session: AsyncSession, device_id: uuid.UUID, data: De
     changes = data.model_dump(exclude_unset=True)
     for key, value in changes.items():
         if value is None and key not in NULLABLE:
-            raise Invalid(f"{key} cannot be null")
+            raise Invalid("not_null", field=key, params={"field": key})
     merged = device.model_dump() | changes
     if "modbus_register_count" in changes and "data_type" not in changes:
         count = changes["modbus_register_count"]
@@ -178,7 +173,7 @@ async def update_device(*, session: AsyncSession, device_id: uuid.UUID, data: De
         setattr(device, key, merged[key])
     device.updated_at = utcnow()
     session.add(device)
-    await _commit(session, merged["name"])
+    await commit_unique(session, _taken(merged["name"]))
     get_bus().device_changed(ChangeKind.UPDATED, device.id)
     return device
 
@@ -196,11 +191,3 @@ async def delete_device(*, session: AsyncSession, device_id: uuid.UUID, keep_dat
         await session.delete(device)
     await session.commit()
     get_bus().device_changed(ChangeKind.DELETED, device_id)
-
-
-async def _commit(session: AsyncSession, name: str) -> None:
-    try:
-        await session.commit()
-    except IntegrityError:
-        await session.rollback()
-        raise Conflict(f"A device named '{name}' already exists") from None

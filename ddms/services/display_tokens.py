@@ -17,7 +17,6 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy.exc import IntegrityError
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -26,6 +25,7 @@ from ddms.errors import Conflict, Forbidden, Invalid, NotFound, Unauthorized
 from ddms.models import DisplayToken, Group, utcnow
 from ddms.schemas.display_tokens import DisplayTokenCreate, DisplayTokenPublic
 from ddms.services import groups
+from ddms.services.unique import commit_unique, ensure_unique
 
 logger = logging.getLogger(__name__)
 
@@ -33,8 +33,6 @@ PREFIX = "ddms_display_"
 SECRET_BYTES = 32
 # last_used_at is written at most this often per link (a re-check each minute must not write each time).
 LAST_USED_RESOLUTION = timedelta(minutes=1)
-INVALID = "This display link is not valid (it may have been revoked)"
-OTHER_GROUP = "This display link is for another display"
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,18 +80,13 @@ async def create_token(*, session: AsyncSession, data: DisplayTokenCreate) -> Is
         try:  # a group named in the body, not the path: bad input (400), as a group's unknown devices
             group_name = (await groups.get_group(session=session, group_id=data.group_id)).name
         except NotFound:
-            raise Invalid(f"Unknown group id: {data.group_id}") from None
-    duplicate = f"A display link named '{data.name}' already exists"
-    if (await session.exec(select(DisplayToken.id).where(DisplayToken.name == data.name))).first():
-        raise Conflict(duplicate)
+            raise Invalid("unknown_group", field="group_id", params={"id": str(data.group_id)}) from None
+    taken = Conflict("display_name_taken", field="name", params={"name": data.name})
+    await ensure_unique(session, DisplayToken.name, data.name, taken)
     secret = PREFIX + secrets.token_urlsafe(SECRET_BYTES)
     token = DisplayToken(name=data.name, token_hash=hash_secret(secret), group_id=data.group_id)
     session.add(token)
-    try:
-        await session.commit()
-    except IntegrityError:
-        await session.rollback()
-        raise Conflict(duplicate) from None
+    await commit_unique(session, taken)
     logger.info("display link created", extra={"display_token_id": str(token.id)})
     return IssuedToken(_public(token, group_name), secret)
 
@@ -112,7 +105,7 @@ async def revoke_token(*, session: AsyncSession, token_id: uuid.UUID) -> None:
     """Delete the link; screens showing it are told on the bus and stop at once."""
     token = await session.get(DisplayToken, token_id)
     if token is None:
-        raise NotFound("Display link not found")
+        raise NotFound("display_not_found")
     await session.delete(token)
     await session.commit()
     logger.info("display link revoked", extra={"display_token_id": str(token_id)})
@@ -122,12 +115,12 @@ async def revoke_token(*, session: AsyncSession, token_id: uuid.UUID) -> None:
 async def verify(*, session: AsyncSession, secret: str, now: datetime | None = None) -> DisplayToken:
     """The live link behind ``secret`` (Unauthorized when unknown or revoked); notes its last use."""
     if not is_display_token(secret):
-        raise Unauthorized(INVALID)
+        raise Unauthorized("display_invalid")
     token = (
         await session.exec(select(DisplayToken).where(DisplayToken.token_hash == hash_secret(secret)))
     ).first()
     if token is None:
-        raise Unauthorized(INVALID)
+        raise Unauthorized("display_invalid")
     moment = now or utcnow()
     if token.last_used_at is None or moment - token.last_used_at >= LAST_USED_RESOLUTION:
         token.last_used_at = moment
@@ -139,7 +132,7 @@ async def verify(*, session: AsyncSession, secret: str, now: datetime | None = N
 def check_display(token: DisplayToken, group_id: uuid.UUID | None) -> None:
     """A link bound to a group opens only that group's display (Forbidden elsewhere)."""
     if token.group_id is not None and token.group_id != group_id:
-        raise Forbidden(OTHER_GROUP)
+        raise Forbidden("display_other_group")
 
 
 async def allowed_devices(*, session: AsyncSession, token: DisplayToken) -> frozenset[uuid.UUID] | None:

@@ -147,7 +147,7 @@ async def device_plan(
 
 
 def _dialect(session: AsyncSession) -> str:
-    return session.bind.dialect.name if session.bind is not None else "sqlite"
+    return db.dialect_of(session)
 
 
 def _labels_sql(members: Sequence[Device]) -> tuple[str, str, dict[str, object], list[Any]]:
@@ -201,11 +201,11 @@ def parse_device_ids(value: str | None) -> list[uuid.UUID]:
     """``a,b,c`` → UUIDs; none at all or a malformed one is Invalid (400)."""
     parts = [part.strip() for part in (value or "").split(",") if part.strip()]
     if not parts:
-        raise Invalid("device_ids is required: a comma-separated list of device ids")
+        raise Invalid("device_ids_required", field="device_ids")
     try:
         return list(dict.fromkeys(uuid.UUID(part) for part in parts))
     except ValueError:
-        raise Invalid("device_ids must be comma-separated device UUIDs") from None
+        raise Invalid("device_ids_malformed", field="device_ids") from None
 
 
 async def devices_plan(
@@ -216,7 +216,7 @@ async def devices_plan(
         try:
             members.append(await readings.get_device(session, device_id))
         except NotFound:
-            raise Invalid(f"Unknown device id: {device_id}") from None
+            raise Invalid("unknown_device", field="device_ids", params={"id": str(device_id)}) from None
     return _named_plan(_dialect(session), "devices", members, start, end)
 
 
@@ -261,12 +261,12 @@ async def stream(plan: ExportPlan, chunk_rows: int = CHUNK_ROWS) -> AsyncIterato
     """
     yield header_bytes(plan)
     async with db.current().engine.connect() as conn:
-        if conn.dialect.name == "postgresql" and plan.shape == "rows":
+        if db.is_postgres(conn) and plan.shape == "rows":
             async for chunk in _copy_out(conn, plan):
                 yield chunk
             return
         path = conn.engine.url.database
-        if conn.dialect.name == "sqlite" and plan.shape == "rows" and path and path != ":memory:":
+        if not db.is_postgres(conn) and plan.shape == "rows" and path and path != ":memory:":
             async for chunk in _sqlite_thread(conn, plan, path, chunk_rows):
                 yield chunk
             return

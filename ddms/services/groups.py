@@ -5,7 +5,6 @@ from __future__ import annotations
 import uuid
 
 from sqlalchemy import delete, func
-from sqlalchemy.exc import IntegrityError
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -13,6 +12,7 @@ from ddms.bus import get_bus
 from ddms.errors import Conflict, Invalid, NotFound
 from ddms.models import Device, DeviceGroup, DeviceStatus, Group, utcnow
 from ddms.schemas.devices import AlertSummary, GroupCreate, GroupDetail, GroupMember, GroupPublic, GroupUpdate
+from ddms.services.unique import commit_unique, ensure_unique
 
 
 def _public(group: Group, device_count: int) -> GroupPublic:
@@ -29,7 +29,7 @@ def _public(group: Group, device_count: int) -> GroupPublic:
 async def get_group(*, session: AsyncSession, group_id: uuid.UUID) -> Group:
     group = await session.get(Group, group_id, populate_existing=True)
     if group is None:
-        raise NotFound("Group not found")
+        raise NotFound("group_not_found")
     return group
 
 
@@ -100,16 +100,16 @@ async def _check_device_ids(session: AsyncSession, device_ids: list[uuid.UUID]) 
     )
     missing = [str(device_id) for device_id in unique if device_id not in found]
     if missing:
-        raise Invalid(f"Unknown device id(s): {', '.join(missing)}")
+        raise Invalid("unknown_devices", field="device_ids", params={"ids": ", ".join(missing)})
     return unique
 
 
+def _taken(name: str) -> Conflict:
+    return Conflict("group_name_taken", field="name", params={"name": name})
+
+
 async def _ensure_unique_name(session: AsyncSession, name: str, exclude: uuid.UUID | None = None) -> None:
-    query = select(func.count()).select_from(Group).where(Group.name == name)
-    if exclude is not None:
-        query = query.where(Group.id != exclude)
-    if (await session.exec(query)).one():
-        raise Conflict(f"A group named '{name}' already exists")
+    await ensure_unique(session, Group.name, name, _taken(name), *([Group.id != exclude] if exclude else []))
 
 
 async def create_group(*, session: AsyncSession, data: GroupCreate) -> GroupDetail:
@@ -119,9 +119,9 @@ async def create_group(*, session: AsyncSession, data: GroupCreate) -> GroupDeta
     session.add(group)
     # The group row must exist before its memberships: without ORM relationships the unit of work
     # does not order the two inserts by their foreign key.
-    await _commit(session, data.name, flush_only=True)
+    await commit_unique(session, _taken(data.name), flush_only=True)
     session.add_all(DeviceGroup(group_id=group.id, device_id=device_id) for device_id in device_ids)
-    await _commit(session, data.name)
+    await commit_unique(session, _taken(data.name))
     return await group_detail(session=session, group_id=group.id)
 
 
@@ -131,7 +131,7 @@ async def update_group(*, session: AsyncSession, group_id: uuid.UUID, data: Grou
     changes = data.model_dump(exclude_unset=True)
     if "name" in changes:
         if changes["name"] is None:
-            raise Invalid("name cannot be null")
+            raise Invalid("not_null", field="name", params={"field": "name"})
         await _ensure_unique_name(session, changes["name"], exclude=group.id)
         group.name = changes["name"]
     if "description" in changes:
@@ -142,7 +142,7 @@ async def update_group(*, session: AsyncSession, group_id: uuid.UUID, data: Grou
         session.add_all(DeviceGroup(group_id=group_id, device_id=device_id) for device_id in device_ids)
     group.updated_at = utcnow()
     session.add(group)
-    await _commit(session, group.name)
+    await commit_unique(session, _taken(group.name))
     return await group_detail(session=session, group_id=group_id)
 
 
@@ -151,11 +151,3 @@ async def delete_group(*, session: AsyncSession, group_id: uuid.UUID) -> None:
     group = await get_group(session=session, group_id=group_id)
     await session.delete(group)
     await session.commit()
-
-
-async def _commit(session: AsyncSession, name: str, *, flush_only: bool = False) -> None:
-    try:
-        await (session.flush() if flush_only else session.commit())
-    except IntegrityError:
-        await session.rollback()
-        raise Conflict(f"A group named '{name}' already exists") from None

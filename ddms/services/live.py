@@ -21,12 +21,12 @@ from sqlalchemy import bindparam, text
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from ddms import cache, metrics, runtime
+from ddms import cache, db, metrics, runtime
 from ddms.bus import Bus, LatestValue, get_bus
 from ddms.clock import LOOP_CLOCK, Clock
 from ddms.errors import NotFound
-from ddms.models import Device, DeviceStatus, Reading, UTCDateTime
-from ddms.services import system
+from ddms.models import Device, DeviceStatus, UTCDateTime
+from ddms.services import readings, system
 from ddms.services.devices import get_device
 from ddms.services.thresholds import HasThresholds, Level, classify
 
@@ -52,18 +52,10 @@ async def latest_for_device(*, session: AsyncSession, device_id: uuid.UUID) -> d
     if latest is not None:
         timestamp, value, level = latest.timestamp, latest.value, latest.level
     else:  # after a restart, before the first poll: the newest stored reading
-        query = (
-            select(Reading)
-            .where(Reading.device_id == device_id)
-            .order_by(
-                Reading.timestamp.desc()  # type: ignore[attr-defined]
-            )
-            .limit(1)
-        )
-        row = (await session.exec(query)).first()
-        if row is None:
-            raise NotFound("No readings for this device yet")
-        timestamp, value, level = row.timestamp, row.value, level_of(row.value, device)
+        stored = await readings.latest_stored(session, device_id)
+        if stored is None:
+            raise NotFound("no_readings")
+        timestamp, value, level = stored.timestamp, stored.value, level_of(stored.value, device)
     return {
         "device_id": str(device.id),
         "device_name": device.name,
@@ -244,7 +236,7 @@ async def store_statuses(*, session: AsyncSession, updates: list[StatusUpdate]) 
     """
     if not updates:
         return
-    if session.get_bind().dialect.name == "postgresql":
+    if db.is_postgres(session):
         await session.exec(
             _STATUS_SQL_PG,
             params={  # type: ignore[call-overload]

@@ -113,9 +113,8 @@ class LoginThrottle:
         if locked:
             await session.rollback()
             retry_after = max(1, math.ceil((max(locked) - now).total_seconds()))
-            raise RateLimited(
-                f"Too many failed login attempts. Try again in {retry_after // 60 + 1} minutes.", retry_after
-            )
+            params = {"minutes": retry_after // 60 + 1}
+            raise RateLimited("login_locked", retry_after=retry_after, params=params)
         assert row.id is not None
         attempt = Attempt(row.id, key, client, self._lockout_after(from_client, everyone, now))
         await session.commit()

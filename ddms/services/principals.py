@@ -79,7 +79,7 @@ def verified_claims(settings: Settings, token: str) -> TokenClaims:
         known = verified[key] = (claims, claims.expires_at.timestamp())
     if wall_clock() >= known[1]:  # as PyJWT: expired from the "exp" second on
         verified.pop(key, None)
-        raise Unauthorized("Token has expired")
+        raise Unauthorized("token_expired")
     return known[0]
 
 
@@ -89,5 +89,5 @@ async def principal_from_access_token(*, settings: Settings, token: str) -> Prin
     claims = verified_claims(settings, token)
     principal = await cache().get(claims.user_id, db.current().engine, lambda: _load(claims.user_id))
     if principal is None or principal.token_version != claims.version:
-        raise Unauthorized("Token has been revoked")
+        raise Unauthorized("token_revoked")
     return principal

@@ -19,13 +19,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Float, Integer, Uuid, bindparam, text
+from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from ddms import db
 from ddms.errors import Invalid, NotFound
-from ddms.models import Device, UTCDateTime, utcnow
+from ddms.models import Device, Reading, UTCDateTime, utcnow
 from ddms.schemas.readings import ReadingPublic, SeriesPoint, SeriesPublic
-from ddms.services import devices, rollups
+from ddms.services import devices, groups, rollups
 
 AGGREGATES = {"1min": 60, "1hour": 3600, "1day": 86400}
 ROLLUPS = ((86400, "readings_1day"), (3600, "readings_1hour"), (60, "readings_1min"))
@@ -61,7 +62,6 @@ _PLUS_AS_SPACE = re.compile(r" (\d\d:?\d\d)$")
 EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
 LATEST = datetime(9999, 12, 30, 23, 59, 59, 999999, tzinfo=UTC)
 _FAR_END = datetime.max.replace(tzinfo=UTC)
-OUT_OF_RANGE = "{name} must be between 1970-01-01T00:00:00Z and 9999-12-30T23:59:59Z"
 # OFFSET is bound as a signed 64-bit integer by PostgreSQL (bigint) and SQLite alike.
 MAX_OFFSET = 2**63 - 1
 
@@ -87,31 +87,35 @@ def parse_time(value: str | None, name: str) -> datetime | None:
     try:
         parsed = datetime.fromisoformat(cleaned)
     except ValueError:
-        raise Invalid(f"{name} is not an ISO 8601 date/time: '{value}'") from None
+        raise Invalid("not_a_time", field=name, params={"field": name, "value": value}) from None
     try:
         moment = parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
     except OverflowError:  # 0001-01-01T00:00:00+14:00 is in year 0 in UTC
-        raise Invalid(OUT_OF_RANGE.format(name=name)) from None
+        raise _out_of_range(name) from None
     return check_time(moment, name)
 
 
 def check_time(moment: datetime, name: str) -> datetime:
     """``moment`` if it lies in [EARLIEST, LATEST], else Invalid: bucket arithmetic never overflows."""
     if not EARLIEST <= moment <= LATEST:
-        raise Invalid(OUT_OF_RANGE.format(name=name))
+        raise _out_of_range(name)
     return moment
+
+
+def _out_of_range(name: str) -> Invalid:
+    return Invalid("time_out_of_range", field=name, params={"field": name})
 
 
 def check_page(limit: int, offset: int) -> None:
     """A page the databases can bind: LIMIT at least 1, OFFSET a non-negative int64."""
     if limit < 1 or not 0 <= offset <= MAX_OFFSET:
-        raise Invalid(f"limit must be at least 1 and offset between 0 and {MAX_OFFSET}")
+        raise Invalid("bad_paging", params={"max_offset": MAX_OFFSET})
 
 
 def parse_range(start_time: str | None, end_time: str | None) -> tuple[datetime | None, datetime | None]:
     start, end = parse_time(start_time, "start_time"), parse_time(end_time, "end_time")
     if start is not None and end is not None and end < start:
-        raise Invalid("end_time must not be before start_time")
+        raise Invalid("end_before_start", field="end_time")
     return start, end
 
 
@@ -120,7 +124,7 @@ def parse_aggregate(value: str | None) -> int | None:
     if value is None or not value.strip():
         return None
     if value.strip() not in AGGREGATES:
-        raise Invalid(f"aggregate must be one of: {', '.join(AGGREGATES)}")
+        raise Invalid("bad_aggregate", field="aggregate", params={"choices": ", ".join(AGGREGATES)})
     return AGGREGATES[value.strip()]
 
 
@@ -143,7 +147,16 @@ def _time_params(statement: object, names: list[str]) -> object:
 
 
 async def latest(session: AsyncSession, device_id: uuid.UUID) -> RawReading:
+    """The device's newest stored reading; NotFound for an unknown device or one without readings."""
     await get_device(session, device_id)
+    reading = await latest_stored(session, device_id)
+    if reading is None:
+        raise NotFound("no_readings")
+    return reading
+
+
+async def latest_stored(session: AsyncSession, device_id: uuid.UUID) -> RawReading | None:
+    """The newest stored reading of ``device_id`` (the one query for it: REST, live values, pages)."""
     statement = text(
         'SELECT "timestamp", value FROM readings WHERE device_id = :device ORDER BY "timestamp" DESC LIMIT 1'
     ).bindparams(bindparam("device", type_=Uuid()))
@@ -153,9 +166,47 @@ async def latest(session: AsyncSession, device_id: uuid.UUID) -> RawReading:
             params={"device": device_id},
         )
     ).first()
-    if row is None:
-        raise NotFound("No readings for this device")
-    return RawReading(row[0], row[1])
+    return None if row is None else RawReading(row[0], row[1])
+
+
+# GET /api/groups/{id}/readings: up to a year back, at most 10 000 rows (a day of 100 devices at 10 s
+# is 864 000 rows: a wider look goes through the series, aggregates or the CSV export instead).
+GROUP_HOURS_MAX = 8760
+GROUP_LIMIT_MAX = 10_000
+
+
+@dataclass(frozen=True, slots=True)
+class GroupReading:
+    device_id: uuid.UUID
+    device_name: str
+    unit: str
+    timestamp: datetime
+    value: float
+
+
+async def group_recent(
+    session: AsyncSession, group_id: uuid.UUID, *, hours: int, limit: int, now: datetime | None = None
+) -> list[GroupReading]:
+    """The raw readings of the group's current (not deleted) members since ``now - hours``, newest first.
+
+    The route bounds ``hours`` and ``limit`` by ``GROUP_HOURS_MAX`` and ``GROUP_LIMIT_MAX`` (422 beyond).
+    """
+    await groups.get_group(session=session, group_id=group_id)
+    members = {device.id: device for device in await groups.group_devices(session=session, group_id=group_id)}
+    if not members:
+        return []
+    since = (now or utcnow()) - timedelta(hours=hours)
+    query = (
+        select(col(Reading.device_id), col(Reading.timestamp), col(Reading.value))
+        .where(col(Reading.device_id).in_(members), col(Reading.timestamp) >= since)
+        .order_by(col(Reading.timestamp).desc(), col(Reading.device_id))
+        .limit(limit)
+    )
+    rows = (await session.exec(query)).all()
+    return [
+        GroupReading(device_id, members[device_id].name, members[device_id].unit, timestamp, value)
+        for device_id, timestamp, value in rows
+    ]
 
 
 async def count(
@@ -222,7 +273,7 @@ async def build_bucket_query(
     hi: datetime | None,
 ) -> BucketQuery:
     """Buckets of ``bucket_seconds`` over [lo, hi) (lo and hi aligned by the caller)."""
-    dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
+    dialect = db.dialect_of(session)
     width, table = _source_for(bucket_seconds)
     params: dict[str, object] = {"ids": device_ids}
     binds: list[object] = [bindparam("ids", expanding=True, type_=Uuid())]
@@ -392,8 +443,8 @@ async def series(
     """A chart series of at most ``max_points`` points, from the rollup that fits the range."""
     await get_device(session, device_id)
     if max_points < 1:
-        raise Invalid("max_points must be at least 1")
+        raise Invalid("bad_max_points", field="max_points")
     begin, finish = series_range(start, end)
     if finish < begin:
-        raise Invalid("end_time must not be before start_time")
+        raise Invalid("end_before_start", field="end_time")
     return (await series_many(session, [device_id], begin, finish, max_points))[device_id]

@@ -61,7 +61,7 @@ async def is_continuous(session: AsyncSession) -> bool:
     url = str(bind.url) if bind is not None else ""
     _continuous = runtime.current().continuous_rollups
     if url not in _continuous:
-        if session.bind is not None and session.bind.dialect.name == "postgresql":
+        if db.is_postgres(session):
             kind = (
                 await session.exec(
                     text(  # type: ignore[call-overload]
@@ -185,7 +185,7 @@ async def lock_device(session: AsyncSession, device_id: uuid.UUID) -> None:
     transaction-scoped advisory lock (which also keeps several DDMS instances from refreshing one
     device at once); SQLite needs none, its single writer already serialises the two.
     """
-    if session.bind is not None and session.bind.dialect.name == "postgresql":
+    if db.is_postgres(session):
         statement = text("SELECT pg_advisory_xact_lock(:cls, hashtext(CAST(:device AS text)))").bindparams(
             bindparam("device", type_=Uuid())
         )
@@ -203,7 +203,7 @@ async def _claim(session: AsyncSession, device_id: uuid.UUID) -> list[datetime]:
 
 async def refresh_device(session: AsyncSession, device_id: uuid.UUID) -> tuple[int, int]:
     """Roll up one device's dirty stretches in one transaction; returns (stretches, days) rebuilt."""
-    dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
+    dialect = db.dialect_of(session)
     minute_sql, hour_sql, day_sql = _refresh_statements(dialect)
     await lock_device(session, device_id)
     marks = await _claim(session, device_id)

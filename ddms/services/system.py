@@ -46,7 +46,7 @@ async def update_config(*, session: AsyncSession, data: ConfigUpdate) -> Configu
     changes = data.model_dump(exclude_unset=True)
     for key, value in changes.items():
         if value is None:
-            raise Invalid(f"{key} cannot be null")
+            raise Invalid("not_null", field=key, params={"field": key})
         setattr(config, key, value)
     config.updated_at = utcnow()
     session.add(config)

@@ -11,8 +11,6 @@ from ddms.errors import Unauthorized
 from ddms.models import RefreshToken, utcnow
 from ddms.security import TokenClaims
 
-REUSE_DETAIL = "Refresh token has already been used; all sessions of this login were revoked"
-
 
 async def remember(*, session: AsyncSession, claims: TokenClaims) -> None:
     """Store a newly issued refresh token so it can be rotated or revoked later."""
@@ -47,15 +45,15 @@ async def consume(*, session: AsyncSession, claims: TokenClaims) -> RefreshToken
     await session.commit()
     token = await session.get(RefreshToken, claims.jti, populate_existing=True)
     if token is None or token.user_id != claims.user_id:
-        raise Unauthorized("Invalid refresh token")
+        raise Unauthorized("refresh_invalid")
     if marked.rowcount == 1:
         if token.expires_at <= now:
-            raise Unauthorized("Refresh token has expired")
+            raise Unauthorized("refresh_expired")
         return token
     if token.used_at is not None:
         await revoke_family(session=session, family_id=token.family_id)
-        raise Unauthorized(REUSE_DETAIL)
-    raise Unauthorized("Refresh token has been revoked")
+        raise Unauthorized("refresh_reused")
+    raise Unauthorized("refresh_revoked")
 
 
 async def revoke_family(*, session: AsyncSession, family_id: uuid.UUID) -> None:

@@ -7,16 +7,16 @@ import secrets
 import uuid
 
 from sqlalchemy import func
-from sqlalchemy.exc import IntegrityError
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from ddms.bus import Revocation, get_bus
 from ddms.errors import Conflict, Forbidden, NotFound
-from ddms.models import Role, User, utcnow
+from ddms.models import ASSIGNABLE_ROLES, Role, User, utcnow
 from ddms.schemas.users import ProfileUpdate, UserCreate, UserUpdate
 from ddms.security import check_password_rules, hash_password
 from ddms.services import login_throttle, tokens
+from ddms.services.unique import commit_unique, ensure_unique
 
 logger = logging.getLogger(__name__)
 
@@ -26,7 +26,7 @@ OWNER_USERNAME = "admin"
 async def get_user(*, session: AsyncSession, user_id: uuid.UUID) -> User:
     user = await session.get(User, user_id)
     if user is None:
-        raise NotFound("User not found")
+        raise NotFound("user_not_found")
     return user
 
 
@@ -42,11 +42,10 @@ async def list_users(*, session: AsyncSession) -> list[User]:
 
 async def create_user(*, session: AsyncSession, data: UserCreate) -> User:
     """A new admin or read-only account; the owner account is unique and made only at start-up."""
-    if data.role not in (Role.ADMIN, Role.READ_ONLY):
-        raise Forbidden("Only admin or read_only accounts can be created")
+    if data.role not in ASSIGNABLE_ROLES:
+        raise Forbidden("role_not_assignable", field="role")
     check_password_rules(data.password)
-    if await find_by_username(session=session, username=data.username) is not None:
-        raise Conflict(f"Username '{data.username}' is already taken")
+    await ensure_unique(session, User.username, data.username, _taken(data.username))
     await session.commit()  # end the read: no pooled connection is held across bcrypt
     user = User(
         username=data.username,
@@ -55,24 +54,21 @@ async def create_user(*, session: AsyncSession, data: UserCreate) -> User:
         language_preference=data.language_preference,
     )
     session.add(user)
-    await _commit_unique(session, f"Username '{data.username}' is already taken")
+    await commit_unique(session, _taken(data.username))
     logger.info("user created", extra={"user_id": str(user.id), "role": user.role})
     return user
 
 
 async def update_user(*, session: AsyncSession, user_id: uuid.UUID, data: UserUpdate) -> User:
-    """Owner's edit: role (never of/to owner), password reset (revokes tokens), language."""
+    """Owner's edit: role (never of/to owner), password reset (``replace_password``), language."""
     user = await get_user(session=session, user_id=user_id)
-    version = user.token_version
     role_changes = data.role is not None and data.role != user.role
     if role_changes and user.role == Role.OWNER:
-        raise Forbidden("The owner's role cannot be changed")
+        raise Forbidden("owner_role_fixed", field="role")
     if role_changes and data.role == Role.OWNER:
-        raise Forbidden("There is exactly one owner; no account can be promoted to owner")
-    if data.password is not None:  # hashed before anything changes (the read ends first)
-        check_password_rules(data.password)
-        user.password_hash = await _hash_outside_transaction(session, data.password)
-        user.token_version += 1
+        raise Forbidden("single_owner", field="role")
+    if data.password is not None:  # first: its rules fail before anything changes
+        user = await replace_password(session=session, user=user, password=data.password)
     if role_changes:
         user.role = data.role  # type: ignore[assignment]
         user.token_version += 1
@@ -81,25 +77,21 @@ async def update_user(*, session: AsyncSession, user_id: uuid.UUID, data: UserUp
     user.updated_at = utcnow()
     session.add(user)
     await session.commit()
-    if user.token_version != version:  # a real role change or a reset, not a same-value edit
-        await tokens.revoke_all(session=session, user_id=user.id)
-        get_bus().revoked(Revocation(user_id=user.id))
-    if data.password is not None:  # the owner's reset also lifts a lock-out
-        await login_throttle.clear(session=session, username=user.username)
+    if role_changes:  # a real role change, not a same-value edit: its sessions end
+        await _revoke_sessions(session, user)
     return user
 
 
 async def update_profile(*, session: AsyncSession, user: User, data: ProfileUpdate) -> User:
     """A user's own username and language."""
     if data.username is not None and data.username != user.username:
-        if await find_by_username(session=session, username=data.username) is not None:
-            raise Conflict(f"Username '{data.username}' is already taken")
+        await ensure_unique(session, User.username, data.username, _taken(data.username))
         user.username = data.username
     if data.language_preference is not None:
         user.language_preference = data.language_preference
     user.updated_at = utcnow()
     session.add(user)
-    await _commit_unique(session, "Username is already taken")
+    await commit_unique(session, _taken(user.username))
     return user
 
 
@@ -107,7 +99,7 @@ async def delete_user(*, session: AsyncSession, user_id: uuid.UUID) -> None:
     """Remove an account and, with it, its refresh tokens; the owner cannot be deleted."""
     user = await get_user(session=session, user_id=user_id)
     if user.role == Role.OWNER:
-        raise Forbidden("The owner account cannot be deleted")
+        raise Forbidden("owner_undeletable")
     await session.delete(user)
     await session.commit()
     get_bus().revoked(Revocation(user_id=user_id))
@@ -132,7 +124,7 @@ async def set_password(*, session: AsyncSession, username: str, password: str) -
     """Console reset: new password, every session of the user revoked."""
     user = await find_by_username(session=session, username=username)
     if user is None:
-        raise NotFound(f"No user named '{username}'")
+        raise NotFound("no_such_username", field="username", params={"name": username})
     return await replace_password(session=session, user=user, password=password)
 
 
@@ -149,10 +141,15 @@ async def replace_password(*, session: AsyncSession, user: User, password: str) 
     user.updated_at = utcnow()
     session.add(user)
     await session.commit()
-    await tokens.revoke_all(session=session, user_id=user.id)
-    get_bus().revoked(Revocation(user_id=user.id))
+    await _revoke_sessions(session, user)
     await login_throttle.clear(session=session, username=user.username)  # a reset lifts a lock-out
     return user
+
+
+async def _revoke_sessions(session: AsyncSession, user: User) -> None:
+    """End every refresh token of ``user`` and tell open pages and streams (its token_version moved)."""
+    await tokens.revoke_all(session=session, user_id=user.id)
+    get_bus().revoked(Revocation(user_id=user.id))
 
 
 async def unlock(*, session: AsyncSession, user_id: uuid.UUID) -> User:
@@ -172,9 +169,5 @@ async def _hash_outside_transaction(session: AsyncSession, password: str) -> str
     return await hash_password(password)
 
 
-async def _commit_unique(session: AsyncSession, detail: str) -> None:
-    try:
-        await session.commit()
-    except IntegrityError:
-        await session.rollback()
-        raise Conflict(detail) from None
+def _taken(username: str) -> Conflict:
+    return Conflict("username_taken", field="username", params={"name": username})

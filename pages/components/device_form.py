@@ -9,11 +9,12 @@ from typing import Any
 from nicegui import ui
 
 from ddms import db
-from ddms.i18n import FIELD_LABELS, N_, _, translate_detail
+from ddms.errors import DDMSError
+from ddms.i18n import FIELD_LABELS, N_, _, translate_error
 from ddms.models.device import ByteOrder, DataType
 from ddms.schemas.devices import DeviceFields
 from ddms.services import system
-from pages.components.forms import field_errors, field_of
+from pages.components.forms import field_errors
 
 
 @dataclass(frozen=True)
@@ -148,14 +149,11 @@ class DeviceForm:
     def check_all(self) -> bool:
         return all([self.check(field.name) for field in FIELDS])  # noqa: C419 - check every field
 
-    def show_service_error(self, detail: str) -> bool:
-        """Put a service error next to the field it names; False when it names none."""
-        field = field_of(detail, [f.name for f in FIELDS])
-        if field is None and detail.startswith("A device named"):
-            field = "name"
-        if field is None:
+    def show_service_error(self, error: DDMSError) -> bool:
+        """Put a service error next to the field it is about (its ``field``); False when it has none here."""
+        if error.field not in self.inputs:
             return False
-        self.inputs[field].error = translate_detail(detail)
+        self.inputs[error.field].error = translate_error(error)
         return True
 
 

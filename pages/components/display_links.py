@@ -15,7 +15,7 @@ from nicegui import ui
 
 from ddms import db
 from ddms.errors import DDMSError
-from ddms.i18n import _, format_datetime
+from ddms.i18n import _, format_datetime, translate_error
 from ddms.schemas.display_tokens import DisplayTokenCreate, DisplayTokenPublic
 from ddms.services import display_tokens, groups
 from pages.components.dialogs import confirm_delete
@@ -69,7 +69,10 @@ class DisplayLinks:
                     session=session, data=DisplayTokenCreate.model_validate(body)
                 )
         except DDMSError as exc:
-            notify_error(exc)
+            if exc.field == "name":  # a taken name goes next to the field
+                self.name.error = translate_error(exc)
+            else:
+                notify_error(exc)
             return
         self.name.value = ""
         self.show_once(display_tokens.link(self.base_url, issued.token, issued.secret), issued.token.name)

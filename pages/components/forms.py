@@ -11,7 +11,8 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from ddms.i18n import N_, _, translate_detail
+from ddms.errors import InvalidValue
+from ddms.i18n import N_, _, translate_error
 
 _MESSAGES = {
     "missing": N_("Required"),
@@ -42,7 +43,8 @@ def message_for(error: dict[str, Any]) -> str:
             else _("At least {min_length} characters").format(**ctx)
         )
     if kind == "value_error":
-        return translate_detail(str(ctx.get("error", error["msg"])))
+        cause = ctx.get("error")  # a coded rule (InvalidValue) is translated from its code
+        return translate_error(cause) if isinstance(cause, InvalidValue) else str(cause or error["msg"])
     template = _MESSAGES.get(kind)
     if template is None:
         return error["msg"]
@@ -66,14 +68,6 @@ def field_errors(schema: type[BaseModel], data: dict[str, Any]) -> dict[str, str
             errors.setdefault(field, message_for(dict(error)))
         return errors
     return {}
-
-
-def field_of(detail: str, fields: list[str]) -> str | None:
-    """The field a service error names first (messages start with the field they are about)."""
-    for field in sorted(fields, key=len, reverse=True):
-        if detail.startswith(field):
-            return field
-    return None
 
 
 def whole(value: Any) -> Any:

@@ -9,7 +9,7 @@ from nicegui import ui
 
 from ddms import db
 from ddms.errors import DDMSError
-from ddms.i18n import _, format_number, translate_detail
+from ddms.i18n import _, format_number, translate_error
 from ddms.services import live
 from pages.layout import acting_user, can_edit, notify_error
 
@@ -31,7 +31,7 @@ async def run_connection_test(device_id: uuid.UUID) -> None:
     try:
         result = await probe(device_id)
     except DDMSError as exc:
-        ui.notify(translate_detail(exc.detail), type="negative")
+        ui.notify(translate_error(exc), type="negative")
         return
     finally:
         note.dismiss()
@@ -42,7 +42,7 @@ async def run_connection_test(device_id: uuid.UUID) -> None:
         ui.notify(message, type="positive", timeout=8000)
     else:
         ui.notify(
-            _("Connection failed: {error}").format(error=translate_detail(str(result.get("error")))),
+            _("Connection failed: {error}").format(error=result.get("error")),
             type="negative",
             timeout=8000,
         )

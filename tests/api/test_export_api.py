@@ -151,3 +151,24 @@ async def test_export_errors(client: httpx.AsyncClient, owner_headers: dict[str,
     assert (await client.get(f"/api/export/device/{device}")).status_code == 401
     bad = await client.get(f"/api/export/device/{device}", headers=owner_headers, params={"end_time": "soon"})
     assert bad.status_code == 400
+
+
+async def test_a_range_is_checked_before_the_file_starts(
+    client: httpx.AsyncClient, read_only_headers: dict[str, str]
+) -> None:
+    """An offset-less time is UTC (the whole file, no failure mid-stream); a bad one is a 400, no CSV."""
+    device = await add_device("naive")
+    await add_rows([(device, T0 + timedelta(seconds=i), float(i)) for i in range(5)])
+    url = f"/api/export/device/{device}"
+    naive = await client.get(url, headers=read_only_headers, params={"start_time": "2026-06-01T08:00:02"})
+    aware = await client.get(url, headers=read_only_headers, params={"start_time": "2026-06-01T08:00:02Z"})
+    assert parse(naive) == parse(aware)
+    assert [(datetime.fromisoformat(t), float(v)) for t, v, _unit in parse(naive)[1:]] == [
+        (T0 + timedelta(seconds=i), float(i)) for i in (4, 3, 2)
+    ]
+    assert naive.headers["cache-control"] == "no-store"
+    for bad in ("yesterday", "0000-01-01T00:00:00"):
+        refused = await client.get(url, headers=read_only_headers, params={"end_time": bad})
+        assert refused.status_code == 400, bad
+        assert refused.headers["content-type"] == "application/json"
+        assert refused.json()["detail"].startswith("end_time ")

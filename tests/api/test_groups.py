@@ -186,3 +186,57 @@ async def test_unknown_and_malformed_group_ids(
     assert unknown.json() == {"detail": "Group not found"}
     malformed = await client.request(method, "/api/groups/xyz", headers=admin.headers, json=body)
     assert malformed.status_code == 422
+
+
+async def test_group_readings_are_the_members_last_hours_newest_first(
+    client: httpx.AsyncClient, admin: Account, reader: Account
+) -> None:
+    """Any role; deleted members and readings older than ``hours`` stay out; bounds are 422."""
+    from datetime import timedelta
+
+    from tests.history.helpers import add_rows
+
+    inside, outside, gone = await make_devices(client, admin, "inside", "outside", "gone")
+    group = await client.post(
+        "/api/groups", headers=admin.headers, json={"name": "G", "device_ids": [inside, gone]}
+    )
+    group_id = group.json()["id"]
+    now = utcnow().replace(microsecond=0)
+    recent = [now - timedelta(minutes=m) for m in (1, 2, 3)]
+    await add_rows(
+        [(uuid.UUID(inside), moment, float(i)) for i, moment in enumerate(recent)]
+        + [(uuid.UUID(inside), now - timedelta(hours=30), 99.0)]  # older than 24 h
+        + [(uuid.UUID(outside), now - timedelta(minutes=1), 7.0)]  # not a member
+        + [(uuid.UUID(gone), now - timedelta(minutes=1), 8.0)]
+    )
+    deleted = await client.delete(f"/api/devices/{gone}", headers=admin.headers, params={"keep_data": True})
+    assert deleted.status_code == 204
+    answer = await client.get(f"/api/groups/{group_id}/readings", headers=reader.headers)
+    assert answer.status_code == 200, answer.text
+    body = answer.json()
+    assert body["group_id"] == group_id
+    assert body["readings"] == [
+        {
+            "device_id": inside,
+            "device_name": "inside",
+            "timestamp": moment.isoformat(),
+            "value": float(i),
+            "unit": "V",
+        }
+        for i, moment in enumerate(recent)
+    ]
+    wider = await client.get(
+        f"/api/groups/{group_id}/readings", headers=reader.headers, params={"hours": 48, "limit": 2}
+    )
+    assert [r["value"] for r in wider.json()["readings"]] == [0.0, 1.0]
+    longer = await client.get(
+        f"/api/groups/{group_id}/readings", headers=reader.headers, params={"hours": 48}
+    )
+    assert [r["value"] for r in longer.json()["readings"]] == [0.0, 1.0, 2.0, 99.0]
+    for params in ({"hours": 0}, {"hours": 8761}, {"limit": 0}, {"limit": 10_001}, {"hours": "x"}):
+        refused = await client.get(f"/api/groups/{group_id}/readings", headers=reader.headers, params=params)
+        assert refused.status_code == 422, params
+        assert isinstance(refused.json()["detail"], str)
+    missing = await client.get(f"/api/groups/{uuid.uuid4()}/readings", headers=reader.headers)
+    assert (missing.status_code, missing.json()) == (404, {"detail": "Group not found"})
+    assert (await client.get(f"/api/groups/{group_id}/readings")).status_code == 401

@@ -121,3 +121,32 @@ async def test_latest_falls_back_to_the_newest_stored_reading_after_a_restart(
     assert body["value"] == 81.0
     assert body["status"] == "critical"  # at or above threshold_critical_upper (80)
     assert body["timestamp"] == now.isoformat()
+
+
+async def test_live_and_stored_latest_are_one_query_with_one_answer(
+    client: httpx.AsyncClient, admin: Account, reader: Account
+) -> None:
+    """/api/devices/{id}/latest (empty bus) and /api/readings/{id}/latest read the same stored row."""
+    from datetime import timedelta
+
+    from ddms import db
+    from ddms.models import Reading
+
+    device = await _device(client, admin)
+    live_url, stored_url = f"/api/devices/{device['id']}/latest", f"/api/readings/{device['id']}/latest"
+    live_missing = await client.get(live_url, headers=reader.headers)
+    stored_missing = await client.get(stored_url, headers=reader.headers)
+    assert live_missing.status_code == stored_missing.status_code == 404
+    assert live_missing.json() == stored_missing.json() == {"detail": "No readings for this device"}
+    now = utcnow()
+    async with db.session_scope() as session:
+        session.add(
+            Reading(timestamp=now - timedelta(seconds=5), device_id=uuid.UUID(device["id"]), value=3.5)
+        )
+        session.add(Reading(timestamp=now, device_id=uuid.UUID(device["id"]), value=4.5))
+        await session.commit()
+    live = (await client.get(live_url, headers=reader.headers)).json()
+    stored = (await client.get(stored_url, headers=reader.headers)).json()
+    assert (
+        (live["timestamp"], live["value"]) == (stored["timestamp"], stored["value"]) == (now.isoformat(), 4.5)
+    )

@@ -166,3 +166,26 @@ async def test_config_rules(client: httpx.AsyncClient, owner: Account) -> None:
         assert answer.status_code in (400, 422), (body, answer.text)
         assert answer.json()["detail"]
     assert (await client.get("/api/config", headers=owner.headers)).json() == before
+
+
+async def test_root_health_for_scripts_and_api_health_map_status_alike(client: httpx.AsyncClient) -> None:
+    """``GET /`` for scripts (``ddms.main``) and ``/api/health`` share one health-to-status mapping."""
+    from ddms.main import _JSONRootForScripts
+
+    async def not_reached(scope, receive, send) -> None:
+        raise AssertionError("the health answer must not fall through to the UI")
+
+    transport = httpx.ASGITransport(app=_JSONRootForScripts(not_reached))
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as root:
+        working = ddms.db.current()
+        for database in (working, ddms.db.configure("postgresql+asyncpg://postgres@127.0.0.1:1/nothing")):
+            ddms.db._current = database
+            try:
+                scripts = await root.get("/", headers={"Accept": "application/json"})
+                api = await client.get("/api/health")
+            finally:
+                ddms.db._current = working
+            assert (scripts.status_code, scripts.json()) == (api.status_code, api.json())
+            assert scripts.status_code == (200 if database is working else 503)
+            if database is not working:
+                await database.dispose()

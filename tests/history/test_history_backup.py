@@ -73,7 +73,10 @@ async def test_missing_pg_dump_is_a_clear_error(
         assert (await backup.create_backup(backup_settings)).exists()
         assert backup.problem(backup_settings) is None
         return
-    assert "pg_dump was not found" in (backup.problem(backup_settings) or "")  # before any attempt
+    problem = backup.problem(backup_settings)  # before any attempt: a coded error the page translates
+    assert isinstance(problem, Unavailable)
+    assert problem.code == "pg_tools_missing"
+    assert "pg_dump was not found" in problem.detail
     with pytest.raises(Unavailable, match="pg_dump was not found"):
         await backup.create_backup(backup_settings)
     assert "pg_dump was not found" in (backup.last_status().error or "")

@@ -7,6 +7,7 @@ from nicegui import ui
 from nicegui.testing import User
 
 import ddms.db
+from ddms import errors
 from ddms.models import User as Account
 from ddms.services import devices
 from tests.pages.helpers import eventually, make_device
@@ -97,6 +98,30 @@ async def test_duplicate_name_is_refused_inline(user: User, admin: Account, sign
     name = user.find(marker="field-name").elements.pop()
     await eventually(lambda: name.error)
     assert name.error == "A device named 'Boiler' already exists"
+
+
+async def test_a_reworded_service_message_still_lands_on_its_field(
+    user: User, admin: Account, sign_in, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The form places an error by its ``field``, not by the wording (the old code matched sentences)."""
+    monkeypatch.setitem(errors.MESSAGES, "device_name_taken", "The name {name} is in use")
+    monkeypatch.setitem(errors.MESSAGES, "threshold_order_strict", "{high_field} must exceed {low_field}")
+    await make_device("Boiler")
+    await sign_in(admin)
+    await open_add_dialog(user)
+    user.find(marker="field-name").type("Boiler")
+    user.find(marker="field-modbus_ip").type("10.0.0.5")
+    user.find(marker="save").click()
+    name = user.find(marker="field-name").elements.pop()
+    await eventually(lambda: name.error)
+    assert name.error == "The name Boiler is in use"
+    name.value = "Kettle"
+    user.find(marker="field-threshold_warning_lower").elements.pop().value = 50
+    user.find(marker="field-threshold_warning_upper").elements.pop().value = 10
+    user.find(marker="save").click()
+    low = user.find(marker="field-threshold_warning_lower").elements.pop()
+    await eventually(lambda: low.error)
+    assert low.error == "Warning high must exceed Warning low"  # field names shown as their labels
 
 
 @pytest.mark.parametrize("keep", [True, False])

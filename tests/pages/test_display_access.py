@@ -141,6 +141,20 @@ async def test_the_owner_makes_a_link_sees_it_once_and_revokes_it(
     await user.should_see(marker="display-refused")
 
 
+async def test_a_taken_link_name_is_shown_next_to_the_name(
+    user: User, owner: Account, sign_in: Signer
+) -> None:
+    await make_link("Lobby screen")
+    await sign_in(owner)
+    await user.open("/settings")
+    user.find(marker="display-link-name").type("Lobby screen")
+    user.find(marker="create-display-link").click()
+    await user.should_see("A display link named 'Lobby screen' already exists", retries=100)
+    assert user.find(marker="display-link-name").elements.pop().error == (
+        "A display link named 'Lobby screen' already exists"
+    )
+
+
 async def test_only_the_owner_sees_display_links(user: User, make_account, sign_in: Signer) -> None:
     engineer = await make_account("engineer", Role.ADMIN)
     await sign_in(engineer)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import pytest
 from nicegui.testing import User
 
 import ddms.db
+from ddms import errors
 from ddms.models import User as Account
 from ddms.services import groups
 from tests.pages.helpers import make_device, make_group, publish
@@ -36,6 +38,22 @@ async def test_duplicate_group_name_is_refused_inline(user: User, admin: Account
     user.find(marker="field-name").type("Water")
     user.find(marker="save").click()
     await user.should_see("A group named 'Water' already exists", retries=100)
+    assert user.find(marker="field-name").elements.pop().error == "A group named 'Water' already exists"
+
+
+async def test_a_reworded_group_error_still_lands_on_the_name(
+    user: User, admin: Account, sign_in, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(errors.MESSAGES, "group_name_taken", "{name}: choose another name")
+    await make_group("Water", [])
+    await sign_in(admin)
+    await user.open("/groups")
+    user.find("Add group").click()
+    await user.should_see(marker="group-dialog", retries=100)
+    user.find(marker="field-name").type("Water")
+    user.find(marker="save").click()
+    await user.should_see("Water: choose another name", retries=100)
+    assert user.find(marker="field-name").elements.pop().error == "Water: choose another name"
 
 
 async def test_read_only_user_sees_groups_without_controls(user: User, reader: Account, sign_in) -> None:

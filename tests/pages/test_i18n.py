@@ -61,13 +61,12 @@ def test_compile_writes_mo_files_that_gettext_reads(tmp_path: Path) -> None:
     assert i18n.gettext("Add device", "zh") == "添加设备"
 
 
-def test_service_errors_are_translated_with_their_values(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_service_errors_are_translated_from_their_code(monkeypatch: pytest.MonkeyPatch) -> None:
+    from ddms.errors import Conflict
+
     monkeypatch.setattr(i18n, "current_language", lambda: "zh")
-    assert i18n.translate_detail("A device named 'Boiler' already exists") == "名为“Boiler”的设备已存在"
-    assert (
-        i18n.translate_detail("threshold_warning_lower (50) must be below threshold_warning_upper (10)")
-        == "警告下限（50）必须小于警告上限（10）"
-    )
+    taken = Conflict("device_name_taken", field="name", params={"name": "Boiler"})
+    assert i18n.translate_error(taken) == "名为“Boiler”的设备已存在"
 
 
 def test_dates_and_numbers_follow_the_locale(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -11,7 +11,7 @@ from sqlmodel import select
 
 from ddms import db
 from ddms.config import Settings
-from ddms.errors import Conflict, Forbidden, NotFound, Unauthorized
+from ddms.errors import Conflict, Forbidden, Invalid, NotFound, Unauthorized
 from ddms.models import RefreshToken, Role, User, utcnow
 from ddms.schemas.users import UserCreate, UserUpdate
 from ddms.security import decode_token, verify_password
@@ -134,3 +134,29 @@ async def test_purge_removes_only_expired_refresh_tokens(database: db.Database, 
     assert await count_rows(RefreshToken) == 1
     async with db.session_scope() as session:  # the live login still refreshes
         await auth.refresh(session=session, settings=settings, refresh_token=live.refresh_token)
+
+
+async def test_the_owners_reset_is_the_one_password_change(database: db.Database, settings: Settings) -> None:
+    """``update_user`` with a password goes through ``replace_password``: rules first, then every
+    refresh token ended; a bad password changes nothing, not even the role sent with it."""
+    operator = await add_user("operator_1", Role.READ_ONLY)
+    await tokens_for(settings, operator)
+    async with db.session_scope() as session:
+        with pytest.raises(Invalid) as short:
+            await users.update_user(
+                session=session, user_id=operator.id, data=UserUpdate(role="admin", password="short")
+            )
+        assert (short.value.code, short.value.field) == ("password_too_short", "password")
+    async with db.session_scope() as session:
+        unchanged = await users.get_user(session=session, user_id=operator.id)
+        assert (unchanged.role, unchanged.token_version) == (Role.READ_ONLY, operator.token_version)
+        changed = await users.update_user(
+            session=session, user_id=operator.id, data=UserUpdate(role="admin", password="new-password-1")
+        )
+        assert changed.role == Role.ADMIN
+        assert changed.token_version > operator.token_version
+        assert await verify_password("new-password-1", changed.password_hash)
+        live = await session.exec(
+            select(RefreshToken).where(RefreshToken.user_id == operator.id, RefreshToken.revoked_at.is_(None))  # type: ignore[union-attr]
+        )
+        assert live.all() == []

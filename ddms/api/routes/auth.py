@@ -106,7 +106,7 @@ async def refresh(
 ) -> TokenPair:
     token = await _presented_refresh_token(request, credentials)
     if not token:
-        raise Unauthorized("No refresh token presented")
+        raise Unauthorized("refresh_missing")
     issued = await auth.refresh(session=session, settings=settings, refresh_token=token)
     _set_refresh_cookie(response, settings, issued)
     return TokenPair(access_token=issued.access_token, refresh_token=issued.refresh_token)

@@ -1,18 +1,24 @@
-"""/api/export: CSV downloads of one device, a group, or a list of devices (streamed, no row cap)."""
+"""/api/export: CSV downloads of one device, a group, or a list of devices (streamed, no row cap).
+
+``export_router`` builds these routes for any way of knowing the caller: the REST API mounts them
+with the bearer token check, the pages (``pages/exports.py``) with the signed-in browser. So both
+downloads parse the range with the same dependency (bad input is answered before the body starts),
+plan the same files, send the same headers and map errors the same way (``ErrorMappingRoute``).
+"""
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends
 from starlette.responses import StreamingResponse
 
-from ddms.api.deps import AggregateParam, Authenticated, SessionDep, TimeRangeDep
+from ddms.api.deps import AggregateParam, SessionDep, TimeRangeDep, get_principal
+from ddms.api.errors import ErrorMappingRoute
 from ddms.api.openapi import errors
 from ddms.services import export, readings
-
-router = APIRouter(prefix="/api/export", tags=["export"])
 
 CSV_MEDIA_TYPE = "text/csv; charset=utf-8"
 CSV_RESPONSES: dict[int | str, dict[str, Any]] = {
@@ -24,7 +30,8 @@ CSV_RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 
 
-def _response(plan: export.ExportPlan) -> StreamingResponse:
+def csv_response(plan: export.ExportPlan) -> StreamingResponse:
+    """The streamed file; ``no-store``: exports hold plant data and must not stay in shared caches."""
     return StreamingResponse(
         export.stream(plan),
         media_type=CSV_MEDIA_TYPE,
@@ -32,37 +39,46 @@ def _response(plan: export.ExportPlan) -> StreamingResponse:
     )
 
 
-@router.get("/device/{device_id}", response_class=StreamingResponse, responses=CSV_RESPONSES)
-async def export_device(
-    device_id: uuid.UUID,
-    session: SessionDep,
-    _: Authenticated,
-    window: TimeRangeDep,
-    aggregate: AggregateParam = None,
-) -> StreamingResponse:
-    start, end = window
-    plan = await export.device_plan(session, device_id, start, end, readings.parse_aggregate(aggregate))
-    return _response(plan)
+def export_router(prefix: str, caller: Callable[..., Any], *, include_in_schema: bool = True) -> APIRouter:
+    """The three export routes under ``prefix``, admitting whoever the ``caller`` dependency admits."""
+    router = APIRouter(
+        prefix=prefix, tags=["export"], route_class=ErrorMappingRoute, include_in_schema=include_in_schema
+    )
+
+    @router.get("/device/{device_id}", response_class=StreamingResponse, responses=CSV_RESPONSES)
+    async def export_device(
+        device_id: uuid.UUID,
+        session: SessionDep,
+        window: TimeRangeDep,
+        aggregate: AggregateParam = None,
+        _: Any = Depends(caller),
+    ) -> StreamingResponse:
+        start, end = window
+        plan = await export.device_plan(session, device_id, start, end, readings.parse_aggregate(aggregate))
+        return csv_response(plan)
+
+    @router.get("/group/{group_id}", response_class=StreamingResponse, responses=CSV_RESPONSES)
+    async def export_group(
+        group_id: uuid.UUID,
+        session: SessionDep,
+        window: TimeRangeDep,
+        _: Any = Depends(caller),
+    ) -> StreamingResponse:
+        start, end = window
+        return csv_response(await export.group_plan(session, group_id, start, end))
+
+    @router.get("/devices", response_class=StreamingResponse, responses=CSV_RESPONSES)
+    async def export_devices(
+        session: SessionDep,
+        window: TimeRangeDep,
+        device_ids: str | None = None,
+        _: Any = Depends(caller),
+    ) -> StreamingResponse:
+        start, end = window
+        ids = export.parse_device_ids(device_ids)
+        return csv_response(await export.devices_plan(session, ids, start, end))
+
+    return router
 
 
-@router.get("/group/{group_id}", response_class=StreamingResponse, responses=CSV_RESPONSES)
-async def export_group(
-    group_id: uuid.UUID,
-    session: SessionDep,
-    _: Authenticated,
-    window: TimeRangeDep,
-) -> StreamingResponse:
-    start, end = window
-    return _response(await export.group_plan(session, group_id, start, end))
-
-
-@router.get("/devices", response_class=StreamingResponse, responses=CSV_RESPONSES)
-async def export_devices(
-    session: SessionDep,
-    _: Authenticated,
-    window: TimeRangeDep,
-    device_ids: str | None = None,
-) -> StreamingResponse:
-    start, end = window
-    ids = export.parse_device_ids(device_ids)
-    return _response(await export.devices_plan(session, ids, start, end))
+router = export_router("/api/export", get_principal)

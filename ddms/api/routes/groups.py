@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import uuid
+from typing import Annotated
 
-from fastapi import APIRouter, Response, status
+from fastapi import APIRouter, Query, Response, status
 
 from ddms.api.deps import AdminUser, Authenticated, SessionDep
 from ddms.api.openapi import errors
+from ddms.api.responses import JSONBytes, model_response
 from ddms.schemas.devices import GroupCreate, GroupDetail, GroupPublic, GroupUpdate
-from ddms.services import groups
+from ddms.schemas.readings import GroupReading, GroupReadingsPublic
+from ddms.services import groups, readings
 
 router = APIRouter(prefix="/api/groups", tags=["groups"])
 
@@ -27,6 +30,29 @@ async def list_groups(session: SessionDep, _: Authenticated) -> list[GroupPublic
 @router.get("/{group_id}", response_model=GroupDetail)
 async def get_group(group_id: uuid.UUID, session: SessionDep, _: Authenticated) -> GroupDetail:
     return await groups.group_detail(session=session, group_id=group_id)
+
+
+@router.get("/{group_id}/readings", response_model=GroupReadingsPublic)
+async def group_readings(
+    group_id: uuid.UUID,
+    session: SessionDep,
+    _: Authenticated,
+    hours: Annotated[int, Query(ge=1, le=readings.GROUP_HOURS_MAX, description="how far back")] = 24,
+    limit: Annotated[int, Query(ge=1, le=readings.GROUP_LIMIT_MAX, description="at most this many")] = 1000,
+) -> JSONBytes:
+    """Raw readings of the group's members over the last ``hours``, newest first (any role)."""
+    rows = await readings.group_recent(session, group_id, hours=hours, limit=limit)
+    items = [
+        GroupReading(
+            device_id=r.device_id,
+            device_name=r.device_name,
+            unit=r.unit,
+            timestamp=r.timestamp,
+            value=r.value,
+        )
+        for r in rows
+    ]
+    return model_response(GroupReadingsPublic(group_id=group_id, readings=items))
 
 
 @router.put("/{group_id}", response_model=GroupDetail, responses=errors(409))

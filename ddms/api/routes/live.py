@@ -54,7 +54,7 @@ async def stream(
         return StreamingResponse(feed.events(), media_type="text/event-stream", headers=STREAM_HEADERS)
     given = credentials.credentials if credentials is not None else token
     if not given:
-        raise Unauthorized("Not authenticated")
+        raise Unauthorized("not_authenticated")
     grant, devices = await stream_access.token_grant(settings=settings, token=given)  # no session held
     policy: stream_access.RecheckPolicy = request.app.state.stream_policy
     watch = stream_access.Watch(grant, devices, policy)

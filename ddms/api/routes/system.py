@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
+from ddms import db
 from ddms.api.deps import OwnerUser, SessionDep
 from ddms.schemas.system import ConfigPublic, ConfigUpdate, Health
 from ddms.services import system
@@ -13,9 +14,20 @@ router = APIRouter(prefix="/api", tags=["system"])
 
 
 @router.get("/health", response_model=Health, responses={503: {"model": Health}})
-async def health(session: SessionDep) -> JSONResponse:
-    result = await system.health(session=session)
-    return JSONResponse(result.model_dump(), status_code=200 if result.database == "ok" else 503)
+async def health() -> JSONResponse:
+    return await health_response()
+
+
+def health_status(result: Health) -> int:
+    """200 while the database answers, else 503: what load balancers and ``docker`` health checks read."""
+    return 200 if result.database == "ok" else 503
+
+
+async def health_response() -> JSONResponse:
+    """The health JSON with its status, for ``GET /api/health`` and script clients of ``GET /``."""
+    async with db.session_scope() as session:
+        result = await system.health(session=session)
+    return JSONResponse(result.model_dump(), status_code=health_status(result))
 
 
 @router.get("/config", response_model=ConfigPublic)
