@@ -64,10 +64,13 @@ class SeriesPublic:
     points: list[SeriesPoint]
 
 
-class GroupReading(ReadingPublic):
+@dataclass(frozen=True, slots=True)
+class GroupReading:
     device_id: uuid.UUID
     device_name: str
     unit: str
+    timestamp: UTCTimestamp
+    value: float
 
 
 class GroupReadingsPublic(BaseModel):

@@ -31,7 +31,6 @@ from ddms.services.login_throttle import LoginThrottle
 logger = logging.getLogger(__name__)
 
 
-
 def throttle() -> LoginThrottle:
     """The current app's throttle rules and clock (its counts are in the database)."""
     return runtime.current().throttle

@@ -25,7 +25,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from ddms import db
 from ddms.errors import Invalid, NotFound
 from ddms.models import Device, Reading, UTCDateTime, utcnow
-from ddms.schemas.readings import ReadingPublic, SeriesPoint, SeriesPublic
+from ddms.schemas.readings import GroupReading, ReadingPublic, SeriesPoint, SeriesPublic
 from ddms.services import devices, groups, rollups
 
 AGGREGATES = {"1min": 60, "1hour": 3600, "1day": 86400}
@@ -173,15 +173,6 @@ async def latest_stored(session: AsyncSession, device_id: uuid.UUID) -> RawReadi
 # is 864 000 rows: a wider look goes through the series, aggregates or the CSV export instead).
 GROUP_HOURS_MAX = 8760
 GROUP_LIMIT_MAX = 10_000
-
-
-@dataclass(frozen=True, slots=True)
-class GroupReading:
-    device_id: uuid.UUID
-    device_name: str
-    unit: str
-    timestamp: datetime
-    value: float
 
 
 async def group_recent(

@@ -11,7 +11,7 @@ from ddms.api.deps import AdminUser, Authenticated, SessionDep
 from ddms.api.openapi import errors
 from ddms.api.responses import JSONBytes, model_response
 from ddms.schemas.devices import GroupCreate, GroupDetail, GroupPublic, GroupUpdate
-from ddms.schemas.readings import GroupReading, GroupReadingsPublic
+from ddms.schemas.readings import GroupReadingsPublic
 from ddms.services import groups, readings
 
 router = APIRouter(prefix="/api/groups", tags=["groups"])
@@ -42,17 +42,7 @@ async def group_readings(
 ) -> JSONBytes:
     """Raw readings of the group's members over the last ``hours``, newest first (any role)."""
     rows = await readings.group_recent(session, group_id, hours=hours, limit=limit)
-    items = [
-        GroupReading(
-            device_id=r.device_id,
-            device_name=r.device_name,
-            unit=r.unit,
-            timestamp=r.timestamp,
-            value=r.value,
-        )
-        for r in rows
-    ]
-    return model_response(GroupReadingsPublic(group_id=group_id, readings=items))
+    return model_response(GroupReadingsPublic(group_id=group_id, readings=rows))
 
 
 @router.put("/{group_id}", response_model=GroupDetail, responses=errors(409))
