@@ -67,7 +67,7 @@ async def update_user(*, session: AsyncSession, user_id: uuid.UUID, data: UserUp
     role_changes = data.role is not None and data.role != user.role
     if role_changes and user.role == Role.OWNER:
         raise Forbidden("The owner's role cannot be changed")
-    if role_changes and data.role == Role.OWNER:
+    if role_changes and data.role == Role.OWNER.value:
         raise Forbidden("There is exactly one owner; no account can be promoted to owner")
     if data.password is not None:  # hashed before anything changes (the read ends first)
         check_password_rules(data.password)
