@@ -29,8 +29,8 @@ from typing import Any
 from urllib.parse import quote
 
 from sqlalchemy import BindParameter, Float, String, Uuid, bindparam, text
-from sqlalchemy.sql.selectable import TextualSelect
 from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.sql.selectable import TextualSelect
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from ddms import db

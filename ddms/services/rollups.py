@@ -59,7 +59,7 @@ class RefreshReport:
 async def is_continuous(session: AsyncSession) -> bool:
     """True when the rollups are TimescaleDB continuous aggregates (views), cached per database URL."""
     bind = session.bind
-    url = str(bind.url) if bind is not None else ""
+    url = str(bind.sync_engine.url) if bind is not None else ""
     if url not in _continuous:
         if session.bind is not None and session.bind.dialect.name == "postgresql":
             kind = (

@@ -41,7 +41,11 @@ async def list_readings(
     width = readings.parse_aggregate(aggregate)
     if width is None:
         page = await readings.raw_page(session, device_id, start, end, limit, offset)
-        raw = [ReadingPublic(timestamp=item.timestamp, value=item.value) for item in page.items]
+        raw = [
+            ReadingPublic(timestamp=item.timestamp, value=item.value)
+            for item in page.items
+            if isinstance(item, readings.RawReading)
+        ]
         return ReadingsPagePublic(device_id=device_id, readings=raw, total=page.total)
     page = await readings.aggregate_page(session, device_id, start, end, width, limit, offset)
     buckets = [
