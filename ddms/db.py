@@ -18,7 +18,7 @@ from sqlalchemy import event, text
 from sqlalchemy.engine.url import URL, make_url
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, async_sessionmaker, create_async_engine
-from sqlmodel.ext.asyncio.session import AsyncSession
+from sqlmodel.ext.asyncio.session import AsyncSession as AsyncSession  # re-export: API imports no SQL
 
 from ddms import runtime
 

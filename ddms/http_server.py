@@ -37,7 +37,7 @@ def head_deadline_protocol(base: type[Any], *, timeout: float, max_bytes: int) -
     bound for each request head. It relies only on what both implementations share: ``cycle``
     (the request being answered), ``on_response_complete``, ``handle_websocket_upgrade``."""
 
-    class HeadDeadlineProtocol(base):  # type: ignore[misc,valid-type]
+    class HeadDeadlineProtocol(base):  # type: ignore[misc]  # base is picked at run time: h11 or httptools
         _head_timer: asyncio.TimerHandle | None = None
         _head_bytes = 0
 

@@ -16,7 +16,7 @@ import gettext as gettext_module
 import io
 import logging
 from collections.abc import Callable
-from datetime import UTC, datetime, timezone
+from datetime import UTC, datetime, tzinfo
 from functools import cache
 from pathlib import Path
 
@@ -147,8 +147,8 @@ def format_moment(value: datetime | None, tz: str | None = None, now: datetime |
     if value is None:
         return "—"
     zone = _zone(tz)
-    today = (now or datetime.now(UTC)).astimezone(zone).date()  # type: ignore[arg-type]
-    if value.astimezone(zone).date() == today:  # type: ignore[arg-type]
+    today = (now or datetime.now(UTC)).astimezone(zone).date()
+    if value.astimezone(zone).date() == today:
         return format_time(value, tz)
     return format_datetime(value, tz, "short")
 
@@ -165,7 +165,7 @@ def format_integer(value: int) -> str:
     return babel_numbers.format_decimal(value, format="#,##0", locale=babel_locale())
 
 
-def _zone(tz: str | None) -> timezone | object:
+def _zone(tz: str | None) -> tzinfo:
     if tz:
         try:
             return babel_dates.get_timezone(tz)

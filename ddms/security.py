@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 from typing import Any, Literal
 
 import jwt
+from jwt.types import Options
 from passlib.context import CryptContext
 
 from ddms import runtime
@@ -169,7 +170,7 @@ def decode_token(
     """
     accepted = (expected_type,) if isinstance(expected_type, str) else expected_type
     try:
-        options: dict[str, Any] = {"require": ["exp", "sub", "jti"], "verify_exp": verify_expiry}
+        options: Options = {"require": ["exp", "sub", "jti"], "verify_exp": verify_expiry}
         payload = jwt.decode(token, secret, algorithms=[algorithm], options=options)
         if payload.get("type") not in accepted:
             raise Unauthorized("wrong_token_type")

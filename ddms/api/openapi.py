@@ -76,7 +76,7 @@ def declare_errors(document: dict[str, Any], routes: Sequence[BaseRoute]) -> Non
     for route in routes:
         if not isinstance(route, APIRoute) or not route.path.startswith("/api"):
             continue
-        for method in route.methods:
+        for method in route.methods or ():
             operation = document["paths"][route.path_format][method.lower()]
             responses: dict[str, Any] = operation.setdefault("responses", {})
             for status in sorted(derived_statuses(route, operation)):

@@ -10,7 +10,7 @@ from typing import Any
 
 from sqlalchemy import delete
 from sqlalchemy import select as sa_select
-from sqlmodel import select
+from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from ddms.bus import ChangeKind, get_bus
@@ -182,12 +182,12 @@ async def delete_device(*, session: AsyncSession, device_id: uuid.UUID, keep_dat
     """Delete a device; with keep_data its readings stay (the device is archived, its name freed)."""
     device = await get_device(session=session, device_id=device_id)
     if keep_data:
-        await session.exec(delete(DeviceGroup).where(DeviceGroup.device_id == device_id))  # type: ignore[call-overload]
+        await session.exec(delete(DeviceGroup).where(col(DeviceGroup.device_id) == device_id))
         device.deleted_at = utcnow()
         device.updated_at = device.deleted_at
         session.add(device)
     else:
-        await session.exec(delete(Reading).where(Reading.device_id == device_id))  # type: ignore[call-overload]
+        await session.exec(delete(Reading).where(col(Reading.device_id) == device_id))
         await session.delete(device)
     await session.commit()
     get_bus().device_changed(ChangeKind.DELETED, device_id)

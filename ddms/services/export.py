@@ -28,8 +28,9 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import quote
 
-from sqlalchemy import Float, String, Uuid, bindparam, text
+from sqlalchemy import BindParameter, Float, String, Uuid, bindparam, text
 from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.sql.selectable import TextualSelect
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from ddms import db
@@ -64,7 +65,7 @@ class ExportPlan:
 
     filename_base: str
     header: list[str]
-    statement: Any
+    statement: TextualSelect
     params: dict[str, object]
     shape: str  # "rows" (ready to write) or "aggregate"
     unit: str = ""
@@ -92,8 +93,10 @@ def content_disposition(name: str, moment: datetime) -> str:
 
 def _range_sql(
     column: str, start: datetime | None, end: datetime | None
-) -> tuple[str, dict[str, object], list[Any]]:
-    sql, params, binds = "", {}, []
+) -> tuple[str, dict[str, object], list[BindParameter[Any]]]:
+    sql = ""
+    params: dict[str, object] = {}
+    binds: list[BindParameter[Any]] = []
     if start is not None:
         sql += f" AND {column} >= :lo"
         params["lo"] = start
@@ -129,11 +132,11 @@ async def device_plan(
         )
     where, params, binds = _range_sql('"timestamp"', start, end)
     iso = db.iso_text_sql(_dialect(session), '"timestamp"')
-    statement = text(
+    raw = text(
         f"SELECT {iso} AS ts, value, :unit AS unit FROM readings WHERE device_id = :device{where} "
         'ORDER BY "timestamp" DESC'
     ).bindparams(bindparam("device", type_=Uuid()), bindparam("unit", type_=String()), *binds)
-    statement = statement.columns(ts=String(), value=Float(), unit=String())
+    statement = raw.columns(ts=String(), value=Float(), unit=String())
     params |= {"device": device_id, "unit": csv_text(device.unit)}
     return ExportPlan(
         device.name,
@@ -150,11 +153,16 @@ def _dialect(session: AsyncSession) -> str:
     return db.dialect_of(session)
 
 
-def _labels_sql(members: Sequence[Device]) -> tuple[str, str, dict[str, object], list[Any]]:
+def _labels_sql(
+    members: Sequence[Device],
+) -> tuple[str, str, dict[str, object], list[BindParameter[Any]]]:
     """``CASE r.device_id WHEN ... END`` for each row's device name and unit, as ``csv_text`` made them."""
     if not members:
         return "''", "''", {}, []
-    names, units, params, binds = [], [], {}, []
+    names: list[str] = []
+    units: list[str] = []
+    params: dict[str, object] = {}
+    binds: list[BindParameter[Any]] = []
     for number, device in enumerate(members):
         names.append(f"WHEN :id{number} THEN :name{number}")
         units.append(f"WHEN :id{number} THEN :unit{number}")
@@ -177,11 +185,11 @@ def _named_plan(
     column = 'r."timestamp"'
     where, params, binds = _range_sql(column, start, end)
     name_sql, unit_sql, label_params, label_binds = _labels_sql(members)
-    statement = text(
+    raw = text(
         f"SELECT {db.iso_text_sql(dialect, column)} AS ts, {name_sql} AS name, r.value, {unit_sql} AS unit "
         f'FROM readings AS r WHERE r.device_id IN :ids{where} ORDER BY r."timestamp" DESC, name'
     ).bindparams(bindparam("ids", expanding=True, type_=Uuid()), *binds, *label_binds)
-    statement = statement.columns(ts=String(), name=String(), value=Float(), unit=String())
+    statement = raw.columns(ts=String(), name=String(), value=Float(), unit=String())
     ids = [device.id for device in members] or [uuid.UUID(int=0)]
     quote_all = any("\r" in device.name or "\r" in device.unit for device in members)
     return ExportPlan(
@@ -226,8 +234,9 @@ def _number(value: float) -> str:
 
 def _format(rows: Sequence[Any], plan: ExportPlan) -> bytes:
     buffer = io.StringIO()
-    quoting = csv.QUOTE_ALL if plan.quote_all else csv.QUOTE_MINIMAL
-    writer = csv.writer(buffer, lineterminator="\n", quoting=quoting)
+    writer = csv.writer(
+        buffer, lineterminator="\n", quoting=csv.QUOTE_ALL if plan.quote_all else csv.QUOTE_MINIMAL
+    )
     unit = plan.unit
     if plan.shape == "rows":  # already in column order, times already ISO text (formatted by the database)
         writer.writerows(rows)
@@ -280,11 +289,12 @@ def _positional(conn: AsyncConnection, plan: ExportPlan) -> tuple[str, list[obje
     compiled = plan.statement.compile(dialect=conn.dialect)
     expanded = compiled.construct_expanded_state(plan.params)
     # expanded.processors only covers the expanded IN lists; the rest are the compiled binds' own.
+    # Tuple binds would carry a sequence of processors; this plan has none, hence callable().
     processors = {**compiled._bind_processors, **expanded.processors}
-    args = [
-        processors[name](value) if name in processors else value
-        for name, value in zip(expanded.positiontup or [], expanded.positional_parameters, strict=True)
-    ]
+    args = []
+    for name, value in zip(expanded.positiontup or [], expanded.positional_parameters, strict=True):
+        processor = processors.get(name)
+        args.append(processor(value) if callable(processor) else value)
     return expanded.statement, args
 
 
@@ -333,6 +343,8 @@ async def _copy_out(conn: AsyncConnection, plan: ExportPlan, in_flight: int = 8)
     """
     sql, args = _positional(conn, plan)
     driver = (await conn.get_raw_connection()).driver_connection
+    if driver is None:  # only a closed pool entry has none; ours is checked out
+        raise RuntimeError("the asyncpg connection is gone")
     chunks: asyncio.Queue[bytes | None] = asyncio.Queue()
     slots = asyncio.Semaphore(in_flight)
 

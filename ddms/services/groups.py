@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 
 from sqlalchemy import delete, func
-from sqlmodel import select
+from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from ddms.bus import get_bus
@@ -37,9 +37,9 @@ async def list_groups(*, session: AsyncSession) -> list[GroupPublic]:
     """Groups by name with how many devices each holds (one query)."""
     counts = (
         select(DeviceGroup.group_id, func.count().label("n"))
-        .join(Device, Device.id == DeviceGroup.device_id)
-        .where(Device.deleted_at.is_(None))  # type: ignore[union-attr]
-        .group_by(DeviceGroup.group_id)
+        .join(Device, col(Device.id) == col(DeviceGroup.device_id))
+        .where(col(Device.deleted_at).is_(None))
+        .group_by(col(DeviceGroup.group_id))
         .subquery()
     )
     query = (
@@ -53,8 +53,8 @@ async def list_groups(*, session: AsyncSession) -> list[GroupPublic]:
 async def group_devices(*, session: AsyncSession, group_id: uuid.UUID) -> list[Device]:
     query = (
         select(Device)
-        .join(DeviceGroup, DeviceGroup.device_id == Device.id)
-        .where(DeviceGroup.group_id == group_id, Device.deleted_at.is_(None))  # type: ignore[union-attr]
+        .join(DeviceGroup, col(DeviceGroup.device_id) == col(Device.id))
+        .where(col(DeviceGroup.group_id) == group_id, col(Device.deleted_at).is_(None))
         .order_by(Device.name)
     )
     return list((await session.exec(query)).all())
@@ -138,7 +138,7 @@ async def update_group(*, session: AsyncSession, group_id: uuid.UUID, data: Grou
         group.description = changes["description"]
     if "device_ids" in changes:
         device_ids = await _check_device_ids(session, changes["device_ids"] or [])
-        await session.exec(delete(DeviceGroup).where(DeviceGroup.group_id == group_id))  # type: ignore[call-overload]
+        await session.exec(delete(DeviceGroup).where(col(DeviceGroup.group_id) == group_id))
         session.add_all(DeviceGroup(group_id=group_id, device_id=device_id) for device_id in device_ids)
     group.updated_at = utcnow()
     session.add(group)

@@ -146,7 +146,7 @@ class LoginThrottle:
     async def succeed(self, *, session: AsyncSession, attempt: Attempt) -> None:
         """Right password: forget this client's failures for the name (others' still count)."""
         await session.exec(
-            delete(LoginFailure).where(  # type: ignore[call-overload]
+            delete(LoginFailure).where(
                 col(LoginFailure.username) == attempt.username,
                 col(LoginFailure.client) == attempt.client,
                 col(LoginFailure.id) <= attempt.id,
@@ -156,7 +156,7 @@ class LoginThrottle:
 
     async def release(self, *, session: AsyncSession, attempt: Attempt) -> None:
         """Un-count one reserved attempt whose password was never judged (earlier failures stay)."""
-        await session.exec(delete(LoginFailure).where(col(LoginFailure.id) == attempt.id))  # type: ignore[call-overload]
+        await session.exec(delete(LoginFailure).where(col(LoginFailure.id) == attempt.id))
         await session.commit()
 
     async def locked_until(self, *, session: AsyncSession, usernames: Iterable[str]) -> dict[str, datetime]:
@@ -188,9 +188,7 @@ class LoginThrottle:
     async def purge(self, *, session: AsyncSession) -> int:
         """Delete failures that left the window (they no longer count); returns how many."""
         result = await session.exec(
-            delete(LoginFailure).where(  # type: ignore[call-overload]
-                col(LoginFailure.at) <= self.clock() - self.window
-            )
+            delete(LoginFailure).where(col(LoginFailure.at) <= self.clock() - self.window)
         )
         await session.commit()
         return int(result.rowcount or 0)
@@ -199,9 +197,7 @@ class LoginThrottle:
 async def clear(*, session: AsyncSession, username: str) -> int:
     """Forget every failure of ``username`` (all clients): an unlock; returns how many were dropped."""
     result = await session.exec(
-        delete(LoginFailure).where(  # type: ignore[call-overload]
-            col(LoginFailure.username) == username_key(username)
-        )
+        delete(LoginFailure).where(col(LoginFailure.username) == username_key(username))
     )
     await session.commit()
     cleared = int(result.rowcount or 0)

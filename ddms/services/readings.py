@@ -18,7 +18,8 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import Float, Integer, Uuid, bindparam, text
+from sqlalchemy import BindParameter, Float, Integer, TextClause, Uuid, bindparam, text
+from sqlalchemy.sql.selectable import TextualSelect
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -142,8 +143,8 @@ def _bounds(column: str, lo: datetime | None, hi: datetime | None, inclusive_hi:
     return "".join(parts)
 
 
-def _time_params(statement: object, names: list[str]) -> object:
-    return statement.bindparams(*[bindparam(name, type_=UTCDateTime()) for name in names])  # type: ignore[attr-defined]
+def _time_params(statement: TextClause, names: list[str]) -> TextClause:
+    return statement.bindparams(*[bindparam(name, type_=UTCDateTime()) for name in names])
 
 
 async def latest(session: AsyncSession, device_id: uuid.UUID) -> RawReading:
@@ -160,12 +161,8 @@ async def latest_stored(session: AsyncSession, device_id: uuid.UUID) -> RawReadi
     statement = text(
         'SELECT "timestamp", value FROM readings WHERE device_id = :device ORDER BY "timestamp" DESC LIMIT 1'
     ).bindparams(bindparam("device", type_=Uuid()))
-    row = (
-        await session.exec(
-            statement.columns(timestamp=UTCDateTime(), value=Float()),  # type: ignore[call-overload]
-            params={"device": device_id},
-        )
-    ).first()
+    columns = statement.columns(timestamp=UTCDateTime(), value=Float())
+    row = (await session.exec(columns, params={"device": device_id})).first()  # type: ignore[call-overload]  # sqlmodel's exec() stubs omit text()
     return None if row is None else RawReading(row[0], row[1])
 
 
@@ -210,9 +207,9 @@ async def count(
         text(sql).bindparams(bindparam("device", type_=Uuid())),
         [k for k in ("lo", "hi") if params[k] is not None],
     )
-    return int(
-        (await session.exec(statement, params={k: v for k, v in params.items() if v is not None})).scalar()
-    )  # type: ignore[call-overload]
+    bound = {k: v for k, v in params.items() if v is not None}
+    result = await session.exec(statement, params=bound)  # type: ignore[call-overload]  # sqlmodel's exec() stubs omit text()
+    return int(result.scalar())
 
 
 async def raw_page(
@@ -234,8 +231,8 @@ async def raw_page(
     params: dict[str, object] = {"device": device_id, "limit": limit, "offset": offset}
     times = {k: v for k, v in (("lo", start), ("hi", end)) if v is not None}
     statement = _time_params(text(sql).bindparams(bindparam("device", type_=Uuid())), list(times))
-    statement = statement.columns(timestamp=UTCDateTime(), value=Float())  # type: ignore[attr-defined]
-    rows = (await session.exec(statement, params=params | times)).all()  # type: ignore[call-overload]
+    columns = statement.columns(timestamp=UTCDateTime(), value=Float())
+    rows = (await session.exec(columns, params=params | times)).all()  # type: ignore[call-overload]  # sqlmodel's exec() stubs omit text()
     return ReadingsPage(device_id, [RawReading(ts, value) for ts, value in rows], total)
 
 
@@ -245,7 +242,7 @@ class BucketQuery:
 
     sql: str
     params: dict[str, object]
-    binds: list[object]
+    binds: list[BindParameter[object]]
     source: str
 
 
@@ -267,7 +264,7 @@ async def build_bucket_query(
     dialect = db.dialect_of(session)
     width, table = _source_for(bucket_seconds)
     params: dict[str, object] = {"ids": device_ids}
-    binds: list[object] = [bindparam("ids", expanding=True, type_=Uuid())]
+    binds: list[BindParameter[object]] = [bindparam("ids", expanding=True, type_=Uuid())]
     for name, value in (("lo", lo), ("hi", hi)):
         if value is not None:
             params[name] = value
@@ -314,13 +311,11 @@ async def build_bucket_query(
     return BucketQuery(merged, params, binds, table)
 
 
-def typed(query: BucketQuery, sql: str) -> object:
+def typed(query: BucketQuery, sql: str) -> TextualSelect:
     return (
         text(sql)
         .bindparams(*query.binds)
-        .columns(  # type: ignore[arg-type]
-            device_id=Uuid(), tb=UTCDateTime(), s=Float(), c=Integer(), mn=Float(), mx=Float()
-        )
+        .columns(device_id=Uuid(), tb=UTCDateTime(), s=Float(), c=Integer(), mn=Float(), mx=Float())
     )
 
 
@@ -360,11 +355,11 @@ async def aggregate_page(
     lo, hi = aligned(start, end, bucket_seconds)
     query = await build_bucket_query(session, [device_id], bucket_seconds, lo, hi)
     total_sql = f"SELECT count(*) FROM ({query.sql}) AS grouped"
-    total = (await session.exec(text(total_sql).bindparams(*query.binds), params=query.params)).scalar()  # type: ignore[call-overload, arg-type]
+    counted = text(total_sql).bindparams(*query.binds)
+    total = (await session.exec(counted, params=query.params)).scalar()  # type: ignore[call-overload]  # sqlmodel's exec() stubs omit text()
     page_sql = f"SELECT * FROM ({query.sql}) AS grouped ORDER BY tb DESC LIMIT :limit OFFSET :offset"
-    rows = (
-        await session.exec(typed(query, page_sql), params=query.params | {"limit": limit, "offset": offset})
-    ).all()  # type: ignore[call-overload]
+    page = typed(query, page_sql)
+    rows = (await session.exec(page, params=query.params | {"limit": limit, "offset": offset})).all()  # type: ignore[call-overload]  # sqlmodel's exec() stubs omit text()
     return ReadingsPage(device_id, [_bucket(row) for row in rows], int(total or 0))
 
 
@@ -412,12 +407,8 @@ async def series_many(
     width = choose_bucket(start, end, max_points, len(device_ids))
     lo, hi = aligned(start, end, width)
     query = await build_bucket_query(session, device_ids, width, lo, hi)
-    rows = (
-        await session.exec(
-            typed(query, f"SELECT * FROM ({query.sql}) AS grouped ORDER BY tb"),  # type: ignore[call-overload]
-            params=query.params,
-        )
-    ).all()
+    ordered = typed(query, f"SELECT * FROM ({query.sql}) AS grouped ORDER BY tb")
+    rows = (await session.exec(ordered, params=query.params)).all()  # type: ignore[call-overload]  # sqlmodel's exec() stubs omit text()
     result = {device_id: Series(device_id, width, query.source, []) for device_id in device_ids}
     for row in rows:
         result[row[0]].points.append(_bucket(row))

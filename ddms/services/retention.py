@@ -21,7 +21,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import Integer, Uuid, bindparam, text
+from sqlalchemy import Integer, TextClause, Uuid, bindparam, text
 
 from ddms import db
 from ddms.models import UTCDateTime, utcnow
@@ -39,7 +39,7 @@ class RetentionReport:
     chunks_dropped: int
 
 
-def _typed(sql: str) -> object:
+def _typed(sql: str) -> TextClause:
     return text(sql).bindparams(bindparam("device", type_=Uuid()), bindparam("cutoff", type_=UTCDateTime()))
 
 
@@ -65,10 +65,10 @@ async def _delete_device_rows(device_id: uuid.UUID, cutoff: datetime, batch_rows
     boundary_sql = _typed(
         'SELECT "timestamp" FROM readings WHERE device_id = :device AND "timestamp" < :cutoff '
         'ORDER BY "timestamp" LIMIT 1 OFFSET :skip'
-    ).columns(timestamp=UTCDateTime())  # type: ignore[attr-defined]
+    ).columns(timestamp=UTCDateTime())
     upto_sql = _typed(
         'DELETE FROM readings WHERE device_id = :device AND "timestamp" < :cutoff AND "timestamp" <= :upto'
-    ).bindparams(bindparam("upto", type_=UTCDateTime()))  # type: ignore[attr-defined]
+    ).bindparams(bindparam("upto", type_=UTCDateTime()))
     rest_sql = _typed('DELETE FROM readings WHERE device_id = :device AND "timestamp" < :cutoff')
     params: dict[str, object] = {"device": device_id, "cutoff": cutoff}
     deleted = 0
@@ -76,9 +76,9 @@ async def _delete_device_rows(device_id: uuid.UUID, cutoff: datetime, batch_rows
         async with db.session_scope() as session:
             upto = (await session.exec(boundary_sql, params=params | {"skip": batch_rows - 1})).scalar()  # type: ignore[call-overload]
             if upto is None:
-                result = await session.exec(rest_sql, params=params)  # type: ignore[call-overload]
+                result = await session.exec(rest_sql, params=params)  # type: ignore[call-overload]  # sqlmodel's exec() stubs omit text()
             else:
-                result = await session.exec(upto_sql, params=params | {"upto": upto})  # type: ignore[call-overload]
+                result = await session.exec(upto_sql, params=params | {"upto": upto})  # type: ignore[call-overload]  # sqlmodel's exec() stubs omit text()
             deleted += max(result.rowcount or 0, 0)
             await session.commit()
         if upto is None:

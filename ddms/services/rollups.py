@@ -58,7 +58,7 @@ class RefreshReport:
 async def is_continuous(session: AsyncSession) -> bool:
     """True when the rollups are TimescaleDB continuous aggregates (views), cached per database URL."""
     bind = session.bind
-    url = str(bind.url) if bind is not None else ""
+    url = str(bind.sync_engine.url) if bind is not None else ""
     _continuous = runtime.current().continuous_rollups
     if url not in _continuous:
         if db.is_postgres(session):

@@ -16,7 +16,7 @@ import uuid
 from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -211,8 +211,9 @@ async def guarded(chunks: AsyncGenerator[bytes, None], watch: Watch) -> AsyncIte
             if pending is None:
                 pending = asyncio.ensure_future(_next(chunks))
             while not pending.done() and not watch.due():
+                waiters: set[asyncio.Future[Any]] = {pending, watch.alarm()}
                 await asyncio.wait(
-                    {pending, watch.alarm()},
+                    waiters,
                     timeout=watch.seconds_until_due(),
                     return_when=asyncio.FIRST_COMPLETED,
                 )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 
 from sqlalchemy import delete, update
+from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from ddms.errors import Unauthorized
@@ -33,12 +34,12 @@ async def consume(*, session: AsyncSession, claims: TokenClaims) -> RefreshToken
     refreshes with one token cannot both succeed.
     """
     now = utcnow()
-    marked = await session.exec(  # type: ignore[call-overload]
+    marked = await session.exec(
         update(RefreshToken)
         .where(
-            RefreshToken.id == claims.jti,
-            RefreshToken.used_at.is_(None),  # type: ignore[union-attr]
-            RefreshToken.revoked_at.is_(None),  # type: ignore[union-attr]
+            col(RefreshToken.id) == claims.jti,
+            col(RefreshToken.used_at).is_(None),
+            col(RefreshToken.revoked_at).is_(None),
         )
         .values(used_at=now)
     )
@@ -57,18 +58,18 @@ async def consume(*, session: AsyncSession, claims: TokenClaims) -> RefreshToken
 
 
 async def revoke_family(*, session: AsyncSession, family_id: uuid.UUID) -> None:
-    await session.exec(  # type: ignore[call-overload]
+    await session.exec(
         update(RefreshToken)
-        .where(RefreshToken.family_id == family_id, RefreshToken.revoked_at.is_(None))  # type: ignore[union-attr]
+        .where(col(RefreshToken.family_id) == family_id, col(RefreshToken.revoked_at).is_(None))
         .values(revoked_at=utcnow())
     )
     await session.commit()
 
 
 async def revoke_one(*, session: AsyncSession, jti: uuid.UUID) -> None:
-    await session.exec(  # type: ignore[call-overload]
+    await session.exec(
         update(RefreshToken)
-        .where(RefreshToken.id == jti, RefreshToken.revoked_at.is_(None))  # type: ignore[union-attr]
+        .where(col(RefreshToken.id) == jti, col(RefreshToken.revoked_at).is_(None))
         .values(revoked_at=utcnow())
     )
     await session.commit()
@@ -79,12 +80,12 @@ async def revoke_all(
 ) -> None:
     """Revoke every live refresh token of a user (optionally sparing one login's family)."""
     query = update(RefreshToken).where(
-        RefreshToken.user_id == user_id,
-        RefreshToken.revoked_at.is_(None),  # type: ignore[union-attr]
+        col(RefreshToken.user_id) == user_id,
+        col(RefreshToken.revoked_at).is_(None),
     )
     if except_family is not None:
-        query = query.where(RefreshToken.family_id != except_family)
-    await session.exec(query.values(revoked_at=utcnow()))  # type: ignore[call-overload]
+        query = query.where(col(RefreshToken.family_id) != except_family)
+    await session.exec(query.values(revoked_at=utcnow()))
     await session.commit()
 
 
@@ -94,8 +95,6 @@ async def purge_expired(*, session: AsyncSession) -> int:
     An expired token is refused on its expiry alone, so its row no longer protects anything; without
     this the table grows by one row per refresh forever.
     """
-    result = await session.exec(  # type: ignore[call-overload]
-        delete(RefreshToken).where(RefreshToken.expires_at < utcnow())  # type: ignore[arg-type]
-    )
+    result = await session.exec(delete(RefreshToken).where(col(RefreshToken.expires_at) < utcnow()))
     await session.commit()
     return int(result.rowcount or 0)

@@ -65,7 +65,7 @@ async def update_user(*, session: AsyncSession, user_id: uuid.UUID, data: UserUp
     role_changes = data.role is not None and data.role != user.role
     if role_changes and user.role == Role.OWNER:
         raise Forbidden("owner_role_fixed", field="role")
-    if role_changes and data.role == Role.OWNER:
+    if role_changes and data.role == Role.OWNER.value:
         raise Forbidden("single_owner", field="role")
     if data.password is not None:  # first: its rules fail before anything changes
         user = await replace_password(session=session, user=user, password=data.password)

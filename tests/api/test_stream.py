@@ -47,8 +47,10 @@ async def _serve(settings: Settings, feed: live.SnapshotFeed | None = None) -> A
         uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
     )
     task = asyncio.get_running_loop().create_task(server.serve())
-    while not server.started:  # uvicorn offers no start event  # noqa: ASYNC110
-        await asyncio.sleep(0.02)
+    async with asyncio.timeout(60):  # a generous bound on a loaded machine, not a measurement
+        while not server.started:  # uvicorn offers no start event
+            assert not task.done(), "uvicorn stopped before it started"
+            await asyncio.sleep(0.02)
     try:
         yield f"http://127.0.0.1:{port}"
     finally:
@@ -147,7 +149,11 @@ async def test_two_hundred_subscribers_share_one_snapshot_per_interval(
         assert all(response.status_code == 200 for response in streams)
         lines = [response.aiter_lines() for response in streams]
         received = [await asyncio.gather(*(_next_event(stream) for stream in lines))]
-        for _tick in range(2):
+        start = clock.time()
+        for tick in (1, 2):
+            # Advance only once the builder sleeps until this tick: an advance before it slept would
+            # move its first deadline instead of reaching it.
+            assert await clock.next_wakeup() == pytest.approx(start + tick * INTERVAL)
             clock.advance(INTERVAL)
             received.append(await asyncio.gather(*(_next_event(stream) for stream in lines)))
     assert all(items[0]["device_name"] == "Boiler" for events in received for items in events)

@@ -233,7 +233,7 @@ async def test_refresh_waits_for_an_uncommitted_writer_and_includes_its_rows(dat
         await blocked_by((await writer.execute(text("SELECT pg_backend_pid()"))).scalar_one(), task)
         assert not task.done()  # waiting for the writer's lock on the dirty row
         await writer.commit()
-        await asyncio.wait_for(task, 10)
+        await asyncio.wait_for(task, 60)  # generous: the refresh only has to finish, not be quick
     assert await rollup_rows("readings_1hour", device) == {int(hour.timestamp()): (2.0, 1.0, 3.0, 2)}
 
 
