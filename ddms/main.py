@@ -38,7 +38,7 @@ from ddms.api.routes import readings as reading_routes
 from ddms.api.routes import system as system_routes
 from ddms.api.routes import users as user_routes
 from ddms.config import Settings
-from ddms.migrate import upgrade
+from ddms.migrate import require_current, upgrade
 from ddms.services import stream_access, system, users
 
 logger = logging.getLogger(__name__)
@@ -78,6 +78,8 @@ def create_api(
         url = settings.resolved_database_url
         if settings.auto_migrate:
             await upgrade(url)
+        else:
+            await require_current(url)  # a schema problem is named, not met later as a SQL error
         existing = db.current_or_none()
         owns_db = existing is None or existing.url != url
         database = db.configure(url) if owns_db else existing

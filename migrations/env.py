@@ -1,4 +1,15 @@
-"""Alembic environment: runs the versions over DDMS's async engine (SQLite or PostgreSQL)."""
+"""Alembic environment: runs the versions over DDMS's async engine (SQLite or PostgreSQL).
+
+Every version runs in its own transaction, its version stamp included (``transaction_per_migration``),
+so a process killed in the middle of a migration leaves the database at the previous version and the
+next ``ddms migrate`` simply runs that version again. PostgreSQL has transactional DDL natively;
+SQLite has it too, but Python's sqlite3 module never opens a transaction before CREATE/ALTER/DROP,
+so ``ddms.migrate.transactional_sqlite`` makes the migration engine emit BEGIN itself.
+
+A step that cannot run in a transaction (CREATE INDEX CONCURRENTLY, some TimescaleDB calls) goes in
+``with op.get_context().autocommit_block():`` and must be idempotent (IF NOT EXISTS): the versions
+before it are committed, and a kill inside it is repaired by running the version again.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +22,7 @@ from sqlmodel import SQLModel
 import ddms.models  # noqa: F401  (registers the tables for autogenerate)
 from ddms.config import get_settings
 from ddms.db import create_engine
+from ddms.migrate import transactional_sqlite
 
 config = context.config
 target_metadata = SQLModel.metadata
@@ -26,13 +38,15 @@ def _run(connection: Connection) -> None:
         target_metadata=target_metadata,
         render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,
+        transaction_per_migration=True,
+        transactional_ddl=True,  # true on SQLite too, with transactional_sqlite() below
     )
     with context.begin_transaction():
         context.run_migrations()
 
 
 async def _run_online() -> None:
-    engine = create_engine(_url())
+    engine = transactional_sqlite(create_engine(_url()))
     try:
         async with engine.connect() as connection:
             await connection.run_sync(_run)
@@ -41,7 +55,9 @@ async def _run_online() -> None:
 
 
 if context.is_offline_mode():
-    context.configure(url=_url(), target_metadata=target_metadata, literal_binds=True)
+    context.configure(
+        url=_url(), target_metadata=target_metadata, literal_binds=True, transaction_per_migration=True
+    )
     with context.begin_transaction():
         context.run_migrations()
 else:
