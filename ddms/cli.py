@@ -15,7 +15,6 @@ from ddms import db, logs
 from ddms.config import ConfigError, Settings, get_settings, load_settings
 from ddms.errors import DDMSError
 from ddms.migrate import require_current, upgrade
-from ddms.schemas.users import UserCreate
 from ddms.startup import wait_for_database
 
 
@@ -87,6 +86,7 @@ async def _with_session(settings: Settings, work: Callable[..., object]) -> obje
 
 
 def _user_create(args: argparse.Namespace, settings: Settings) -> int:
+    from ddms.schemas.users import UserCreate  # here: it imports ddms.security, which hashes at import
     from ddms.services import users
 
     data = UserCreate(

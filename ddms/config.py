@@ -99,9 +99,11 @@ class Settings(BaseSettings):
     @classmethod
     def _owner_password_rules(cls, value: str) -> str:
         """Checked here so a bad value stops start-up with one line (the value itself is never shown)."""
-        from ddms.security import MAX_PASSWORD_BYTES, MIN_PASSWORD_LENGTH
+        if not value:
+            return value
+        from ddms.security import MAX_PASSWORD_BYTES, MIN_PASSWORD_LENGTH  # it hashes at import: only now
 
-        if value and (len(value) < MIN_PASSWORD_LENGTH or len(value.encode()) > MAX_PASSWORD_BYTES):
+        if len(value) < MIN_PASSWORD_LENGTH or len(value.encode()) > MAX_PASSWORD_BYTES:
             raise ValueError(f"must be {MIN_PASSWORD_LENGTH} characters to {MAX_PASSWORD_BYTES} bytes long")
         return value
 
