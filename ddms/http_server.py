@@ -162,12 +162,13 @@ def graceful_server(config: Any, *, shutdown_timeout: float, on_stop: Callable[[
                     self._deadline.cancel()
 
         def handle_exit(self, sig: int, frame: Any) -> None:
+            # The flag first: a second signal may interrupt this handler (even inside its logging).
+            again, self.should_exit = self.should_exit, True
             name = signal.Signals(sig).name
-            if self.should_exit:
+            if again:
                 logger.warning("%s again: exiting now, without waiting for the shutdown", name)
                 os._exit(128 + sig)
             logger.info("%s: shutting down (at most %g s)", name, shutdown_timeout)
-            self.should_exit = True
             self._deadline = threading.Timer(shutdown_timeout, self._overdue)
             self._deadline.daemon = True
             self._deadline.start()

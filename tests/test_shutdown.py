@@ -227,3 +227,25 @@ async def test_second_signal_exits_at_once(tmp_path: Path) -> None:
         assert returncode == 128 + signal.SIGINT, "\n".join(served.lines)
         assert took < SHUTDOWN_TIMEOUT / 2, f"{took:.1f} s: the second signal waited for the graceful timeout"
         await served.wait_for_line("SIGINT again: exiting now")
+
+
+async def test_a_shutdown_that_cannot_finish_is_cut_at_the_timeout(tmp_path: Path) -> None:
+    """The final flush blocked (the test holds SQLite's write lock): the process still ends at
+    SHUTDOWN_TIMEOUT, says so, and exits 1 rather than hanging until docker's SIGKILL."""
+    async with serve(tmp_path) as served:
+        stream = Stream(served.base)
+        await buffered_reading(served, stream)  # the writer holds something to flush
+        blocker = sqlite3.connect(served.db_path, timeout=30, isolation_level=None)
+        try:
+            blocker.execute("BEGIN EXCLUSIVE")
+            sent = time.monotonic()
+            served.process.send_signal(signal.SIGTERM)
+            async with asyncio.timeout(SHUTDOWN_TIMEOUT + 30):
+                returncode = await served.process.wait()
+            took = time.monotonic() - sent
+        finally:
+            blocker.close()
+        log = "\n".join(served.lines)
+        assert returncode == 1, log
+        assert SHUTDOWN_TIMEOUT - 0.5 < took < SHUTDOWN_TIMEOUT + 5, f"{took:.1f} s"
+        await served.wait_for_line(f"shutdown still running after SHUTDOWN_TIMEOUT={SHUTDOWN_TIMEOUT:g} s")
