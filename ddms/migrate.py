@@ -48,12 +48,20 @@ def transactional_sqlite(engine: AsyncEngine) -> AsyncEngine:
     advise, the driver's own BEGIN is switched off and the engine emits one at every SQLAlchemy
     transaction start: IMMEDIATE, so that two migrating processes queue on the write lock instead of
     failing. ``autocommit_block()`` (isolation level AUTOCOMMIT) gets no BEGIN.
+
+    Foreign keys are off on this connection, as SQLite's own procedure for schema changes asks
+    (and the pragma cannot change inside a transaction): otherwise the DROP TABLE of a batch
+    operation on ``devices`` would cascade-delete every reading. ``check_foreign_keys`` runs at the
+    end of each version instead, before its COMMIT.
     """
     if engine.dialect.name != "sqlite":
         return engine
 
     def no_driver_begin(dbapi_connection: Any, _record: Any) -> None:
         dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA foreign_keys=OFF")
+        cursor.close()
 
     def begin(connection: Connection) -> None:
         if connection.get_execution_options().get("isolation_level") != "AUTOCOMMIT":
@@ -62,6 +70,19 @@ def transactional_sqlite(engine: AsyncEngine) -> AsyncEngine:
     event.listen(engine.sync_engine, "connect", no_driver_begin)
     event.listen(engine.sync_engine, "begin", begin)
     return engine
+
+
+def check_foreign_keys(connection: Connection, revision: str) -> None:
+    """Fail (so roll back) a version that leaves rows pointing nowhere (SQLite; PostgreSQL checks
+    foreign keys itself)."""
+    if connection.dialect.name != "sqlite":
+        return
+    broken = connection.exec_driver_sql("PRAGMA foreign_key_check").all()
+    if broken:
+        tables = sorted({str(row[0]) for row in broken})
+        raise RuntimeError(
+            f"{len(broken)} row(s) of {', '.join(tables)} left without their parent by {revision}"
+        )
 
 
 def label(revision: str | None) -> str:

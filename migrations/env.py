@@ -4,7 +4,9 @@ Every version runs in its own transaction, its version stamp included (``transac
 so a process killed in the middle of a migration leaves the database at the previous version and the
 next ``ddms migrate`` simply runs that version again. PostgreSQL has transactional DDL natively;
 SQLite has it too, but Python's sqlite3 module never opens a transaction before CREATE/ALTER/DROP,
-so ``ddms.migrate.transactional_sqlite`` makes the migration engine emit BEGIN itself.
+so ``ddms.migrate.transactional_sqlite`` makes the migration engine emit BEGIN itself. On SQLite
+foreign keys are off while migrating (a batch ALTER's DROP TABLE would otherwise cascade) and
+``PRAGMA foreign_key_check`` runs before each version commits: a version that orphans rows fails.
 
 A step that cannot run in a transaction (CREATE INDEX CONCURRENTLY, some TimescaleDB calls) goes in
 ``with op.get_context().autocommit_block():`` and must be idempotent (IF NOT EXISTS): the versions
@@ -14,15 +16,18 @@ before it are committed, and a kill inside it is repaired by running the version
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Collection, Mapping
+from typing import Any
 
 from alembic import context
+from alembic.runtime.migration import MigrationContext, MigrationInfo
 from sqlalchemy.engine import Connection
 from sqlmodel import SQLModel
 
 import ddms.models  # noqa: F401  (registers the tables for autogenerate)
 from ddms.config import get_settings
 from ddms.db import create_engine
-from ddms.migrate import transactional_sqlite
+from ddms.migrate import check_foreign_keys, transactional_sqlite
 
 config = context.config
 target_metadata = SQLModel.metadata
@@ -33,6 +38,11 @@ def _url() -> str:
 
 
 def _run(connection: Connection) -> None:
+    def checked(
+        ctx: MigrationContext, step: MigrationInfo, heads: Collection[Any], run_args: Mapping[str, Any]
+    ) -> None:  # inside the version's transaction, after its stamp
+        check_foreign_keys(connection, step.up_revision_id or "")
+
     context.configure(
         connection=connection,
         target_metadata=target_metadata,
@@ -40,6 +50,7 @@ def _run(connection: Connection) -> None:
         compare_type=True,
         transaction_per_migration=True,
         transactional_ddl=True,  # true on SQLite too, with transactional_sqlite() below
+        on_version_apply=checked,
     )
     with context.begin_transaction():
         context.run_migrations()
