@@ -28,6 +28,8 @@ WORKDIR /app
 USER ddms
 VOLUME ["/data"]
 EXPOSE 8000
-HEALTHCHECK --interval=30s --timeout=5s --start-period=20s \
-  CMD python -c "import urllib.request,sys; sys.exit(urllib.request.urlopen('http://127.0.0.1:8000/api/health', timeout=4).status != 200)"
+HEALTHCHECK --interval=30s --timeout=5s --start-period=90s \
+  CMD python -c "import os,urllib.request,sys; sys.exit(urllib.request.urlopen('http://127.0.0.1:%s/api/health' % os.environ.get('PORT', '8000'), timeout=4).status != 200)"
+# Exec form: ddms is PID 1 and gets docker stop's SIGTERM itself (bounded by SHUTDOWN_TIMEOUT).
+STOPSIGNAL SIGTERM
 CMD ["ddms", "serve"]

@@ -14,9 +14,18 @@ from sqlalchemy.engine.url import make_url
 from ddms import db, logs, runtime
 from ddms.config import ConfigError, Settings, get_settings, load_settings
 from ddms.errors import DDMSError
-from ddms.migrate import upgrade
+from ddms.migrate import require_current, upgrade
 from ddms.models import ASSIGNABLE_ROLES
 from ddms.schemas.users import UserCreate
+from ddms.startup import wait_for_database
+
+
+def _prepare_database(settings: Settings, *, migrate: bool) -> None:
+    """Wait for the database, then upgrade it (or check it is current): here, before the app is
+    built, so an outage or a schema problem is one line, not a lifespan traceback."""
+    url = settings.resolved_database_url
+    asyncio.run(wait_for_database(url, settings.database_wait_seconds))
+    asyncio.run(upgrade(url) if migrate else require_current(url))
 
 
 def _serve(args: argparse.Namespace, settings: Settings) -> int:
@@ -33,8 +42,7 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     if getattr(args, "simulator", False):
         overrides["simulator_enabled"] = True
     settings = load_settings(**(settings.model_dump(exclude_unset=True) | overrides))
-    if migrate:  # here, so an unreachable database is one line, not a lifespan traceback
-        asyncio.run(upgrade(settings.resolved_database_url))
+    _prepare_database(settings, migrate=migrate)
     app = create_app(settings)
     print(f"DDMS: open http://{settings.host}:{settings.port} in a browser", flush=True)
     http_server.run(app, settings)
@@ -52,7 +60,7 @@ def _simulate(args: argparse.Namespace, _settings: Settings) -> int:
 
 
 def _migrate(_args: argparse.Namespace, settings: Settings) -> int:
-    asyncio.run(upgrade(settings.resolved_database_url))
+    _prepare_database(settings, migrate=True)
     print("database is up to date")
     return 0
 

@@ -70,6 +70,12 @@ class Settings(BaseSettings):
     http_limit_concurrency: int = Field(default=1000, ge=10, le=1_000_000)
     forwarded_allow_ips: str = "127.0.0.1"
     auto_migrate: bool = True
+    # Start-up (ddms/startup.py): retry an unreachable database with back-off for this long before
+    # giving up (PostgreSQL often starts after DDMS under compose or systemd); 0: one attempt.
+    database_wait_seconds: float = Field(default=60.0, ge=0, le=86400)
+    # SIGTERM/SIGINT (ddms/http_server.py): streams end, polling stops, the writer flushes, and the
+    # process is gone within this many seconds (a second signal: at once).
+    shutdown_timeout: float = Field(default=10.0, ge=1, le=600)
     collector_enabled: bool = True
     storage_secret: str = ""
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
@@ -93,9 +99,11 @@ class Settings(BaseSettings):
     @classmethod
     def _owner_password_rules(cls, value: str) -> str:
         """Checked here so a bad value stops start-up with one line (the value itself is never shown)."""
-        from ddms.security import MAX_PASSWORD_BYTES, MIN_PASSWORD_LENGTH
+        if not value:
+            return value
+        from ddms.security import MAX_PASSWORD_BYTES, MIN_PASSWORD_LENGTH  # it hashes at import: only now
 
-        if value and (len(value) < MIN_PASSWORD_LENGTH or len(value.encode()) > MAX_PASSWORD_BYTES):
+        if len(value) < MIN_PASSWORD_LENGTH or len(value.encode()) > MAX_PASSWORD_BYTES:
             raise ValueError(f"must be {MIN_PASSWORD_LENGTH} characters to {MAX_PASSWORD_BYTES} bytes long")
         return value
 

@@ -13,12 +13,24 @@ request's head must arrive within ``HTTP_HEADER_TIMEOUT`` seconds and within
 ``HTTP_MAX_HEADER_BYTES``; otherwise the connection is closed (431 for an oversized head). The
 deadline covers the head only: a long upload, a slow response, an SSE stream or a WebSocket are not
 affected once their head has arrived.
+
+``GracefulServer`` bounds a shutdown in time. On SIGTERM or SIGINT it sets ``app.state.stopping`` (the
+SSE streams end on it: uvicorn would otherwise wait for ever for their responses to finish), then
+uvicorn closes the WebSockets, waits at most half of ``SHUTDOWN_TIMEOUT`` for responses in flight
+and runs the lifespan's shutdown (polling stops, the writer flushes). Exit code 0. Whatever still
+runs at ``SHUTDOWN_TIMEOUT`` is abandoned (exit code 1), and a second signal exits at once
+(128 + signal number), as docker stop and systemd would with SIGKILL, only with a log line.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import os
+import signal
+import threading
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from ddms.config import Settings
@@ -112,11 +124,72 @@ def uvicorn_options(settings: Settings) -> dict[str, Any]:
         "limit_concurrency": settings.http_limit_concurrency,
         "proxy_headers": True,
         "forwarded_allow_ips": settings.forwarded_allow_ips,
+        # Responses still running after this are cancelled; the rest of SHUTDOWN_TIMEOUT is the flush's.
+        "timeout_graceful_shutdown": max(1, round(settings.shutdown_timeout / 2)),
     }
 
 
-def run(app: Any, settings: Settings) -> None:
-    """Serve ``app`` until interrupted (blocks)."""
+SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+def graceful_server(config: Any, *, shutdown_timeout: float, on_stop: Callable[[], None]) -> Any:
+    """A ``uvicorn.Server`` whose shutdown is bounded (see the module docstring); ``on_stop`` runs on
+    the event loop at the first signal."""
     import uvicorn
 
-    uvicorn.run(app, **uvicorn_options(settings))
+    class GracefulServer(uvicorn.Server):
+        _loop: asyncio.AbstractEventLoop | None = None
+        _deadline: threading.Timer | None = None
+
+        async def serve(self, sockets: Any = None) -> None:
+            self._loop = asyncio.get_running_loop()
+            await super().serve(sockets)
+
+        @contextlib.contextmanager
+        def capture_signals(self) -> Iterator[None]:
+            # uvicorn's own version raises the signal again after the shutdown, so that a clean
+            # stop would end "killed by SIGTERM" instead of exit code 0.
+            if threading.current_thread() is not threading.main_thread():
+                yield
+                return
+            original = {sig: signal.signal(sig, self.handle_exit) for sig in SIGNALS}
+            try:
+                yield
+            finally:
+                for sig, handler in original.items():
+                    signal.signal(sig, handler)
+                if self._deadline is not None:
+                    self._deadline.cancel()
+
+        def handle_exit(self, sig: int, frame: Any) -> None:
+            # The flag first: a second signal may interrupt this handler (even inside its logging).
+            again, self.should_exit = self.should_exit, True
+            name = signal.Signals(sig).name
+            if again:
+                logger.warning("%s again: exiting now, without waiting for the shutdown", name)
+                os._exit(128 + sig)
+            logger.info("%s: shutting down (at most %g s)", name, shutdown_timeout)
+            self._deadline = threading.Timer(shutdown_timeout, self._overdue)
+            self._deadline.daemon = True
+            self._deadline.start()
+            if self._loop is not None:
+                self._loop.call_soon_threadsafe(on_stop)
+
+        def _overdue(self) -> None:
+            logger.error("shutdown still running after SHUTDOWN_TIMEOUT=%g s: exiting now", shutdown_timeout)
+            os._exit(1)
+
+    return GracefulServer(config)
+
+
+def run(app: Any, settings: Settings) -> None:
+    """Serve ``app`` until a signal (blocks); exits 3 when the app did not start."""
+    import uvicorn
+
+    stopping = asyncio.Event()
+    app.state.stopping = stopping  # ends the SSE streams (ddms/api/routes/live.py)
+    config = uvicorn.Config(app, **uvicorn_options(settings))
+    server = graceful_server(config, shutdown_timeout=settings.shutdown_timeout, on_stop=stopping.set)
+    server.run()
+    if not server.started:
+        raise SystemExit(3)

@@ -35,7 +35,7 @@ from ddms.api.routes import readings as reading_routes
 from ddms.api.routes import system as system_routes
 from ddms.api.routes import users as user_routes
 from ddms.config import Settings
-from ddms.migrate import upgrade
+from ddms.migrate import require_current, upgrade
 from ddms.runtime import Runtime, Service
 from ddms.services import stream_access, system, users
 
@@ -62,6 +62,8 @@ def create_api(
         url = settings.resolved_database_url
         if settings.auto_migrate:
             await upgrade(url)
+        else:
+            await require_current(url)  # a schema problem is named, not met later as a SQL error
         app_runtime = Runtime(settings, database=db.Database(url), probe=_modbus_probe(settings))
         app.state.runtime = app_runtime
         token = runtime.bind(app_runtime)  # the services' tasks inherit it

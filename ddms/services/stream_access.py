@@ -232,3 +232,33 @@ async def guarded(chunks: AsyncGenerator[bytes, None], watch: Watch) -> AsyncIte
             pending.cancel()  # the feed's own clean-up runs inside that task
         else:
             await chunks.aclose()
+
+
+def until_stopped(chunks: AsyncIterator[bytes], stop: asyncio.Event | None) -> AsyncIterator[bytes]:
+    """``chunks`` until ``stop`` is set: the server is shutting down, so the body ends (and with it
+    the response, which uvicorn would otherwise wait for until its graceful timeout)."""
+    return chunks if stop is None else _until(chunks, stop)
+
+
+async def _until(chunks: AsyncIterator[bytes], stop: asyncio.Event) -> AsyncIterator[bytes]:
+    stopped = asyncio.ensure_future(stop.wait())
+    pending: asyncio.Task[bytes] | None = None
+    try:
+        while not stop.is_set():
+            pending = asyncio.ensure_future(_next(chunks))
+            await asyncio.wait({pending, stopped}, return_when=asyncio.FIRST_COMPLETED)
+            if not pending.done():
+                return
+            task, pending = pending, None
+            try:
+                chunk = task.result()
+            except StopAsyncIteration:
+                return
+            yield chunk
+    finally:
+        stopped.cancel()
+        if pending is not None and not pending.done():
+            pending.cancel()  # the generator's own clean-up runs inside that task
+            await asyncio.gather(pending, return_exceptions=True)
+        elif (aclose := getattr(chunks, "aclose", None)) is not None:
+            await aclose()

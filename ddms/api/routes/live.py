@@ -50,8 +50,10 @@ async def stream(
     at the token's expiry and at once on revocation). A link bound to a group sees only its devices.
     """
     feed = _feed(request, settings.sse_interval)
+    stopping = getattr(request.app.state, "stopping", None)  # set on SIGTERM (ddms/http_server.py)
     if settings.public_stream:
-        return StreamingResponse(feed.events(), media_type="text/event-stream", headers=STREAM_HEADERS)
+        chunks = stream_access.until_stopped(feed.events(), stopping)
+        return StreamingResponse(chunks, media_type="text/event-stream", headers=STREAM_HEADERS)
     given = credentials.credentials if credentials is not None else token
     if not given:
         raise Unauthorized("not_authenticated")
@@ -59,7 +61,7 @@ async def stream(
     policy: stream_access.RecheckPolicy = request.app.state.stream_policy
     watch = stream_access.Watch(grant, devices, policy)
     return StreamingResponse(
-        stream_access.guarded(feed.events(watch.allowed), watch),
+        stream_access.until_stopped(stream_access.guarded(feed.events(watch.allowed), watch), stopping),
         media_type="text/event-stream",
         headers=STREAM_HEADERS,
     )

@@ -1,0 +1,88 @@
+"""Start-up waits for the database instead of exiting at once.
+
+Under docker compose, systemd or after a power cut, DDMS often starts before PostgreSQL accepts
+connections. ``wait_for_database`` retries with back-off (0.5 s doubling to 5 s) for up to
+``DATABASE_WAIT_SECONDS``, logging each failed attempt, and gives up with one line naming the
+database. Only "cannot reach it" is retried (refused, reset, timed out, "the database system is
+starting up"); a wrong password or a missing database fails at once, since waiting cannot fix it.
+An embedded SQLite file is local: one attempt.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from sqlalchemy import text
+from sqlalchemy.engine.url import make_url
+from sqlalchemy.exc import DBAPIError
+
+from ddms import db
+from ddms.clock import LOOP_CLOCK, Clock
+from ddms.errors import DDMSError
+
+logger = logging.getLogger(__name__)
+
+FIRST_DELAY = 0.5
+MAX_DELAY = 5.0
+# SQLSTATE classes PostgreSQL answers while it cannot take connections yet: 08 (connection
+# exception), 57P (operator intervention: starting up, shutting down, crash recovery).
+RETRIED_SQLSTATES = ("08", "57P")
+
+
+class DatabaseUnavailable(DDMSError):
+    """The database could not be reached within DATABASE_WAIT_SECONDS."""
+
+
+def _transient(exc: BaseException) -> bool:
+    if db.is_outage(exc):
+        return True
+    sqlstate = getattr(getattr(exc, "orig", None), "sqlstate", None) if isinstance(exc, DBAPIError) else None
+    return isinstance(sqlstate, str) and sqlstate.startswith(RETRIED_SQLSTATES)
+
+
+async def _probe(url: str) -> None:
+    engine = db.create_engine(url)
+    try:
+        async with engine.connect() as connection:
+            await connection.execute(text("SELECT 1"))
+    finally:
+        await engine.dispose()
+
+
+async def wait_for_database(url: str, wait_seconds: float, *, clock: Clock = LOOP_CLOCK) -> int:
+    """Return once ``url`` answers (the number of attempts it took); raise ``DatabaseUnavailable``
+    after ``wait_seconds`` of failed attempts, or the error itself when retrying cannot help."""
+    shown = make_url(url).render_as_string(hide_password=True)
+    retry = make_url(url).get_backend_name() != "sqlite"
+    deadline = clock.time() + wait_seconds
+    delay = FIRST_DELAY
+    attempt = 0
+    while True:
+        attempt += 1
+        try:
+            await _probe(url)
+        except Exception as exc:
+            if not _transient(exc):
+                raise
+            left = deadline - clock.time()
+            reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            if not retry or left <= 0:
+                raise DatabaseUnavailable(
+                    f"database unreachable at {shown} after {attempt} attempt(s) in {wait_seconds:g} s "
+                    f"(check DATABASE_URL, or raise DATABASE_WAIT_SECONDS): {reason}"
+                ) from exc
+            pause = min(delay, left)
+            logger.warning(
+                "database not reachable at %s (attempt %d: %s); next attempt in %.1f s, giving up in %.1f s",
+                shown,
+                attempt,
+                reason,
+                pause,
+                left,
+            )
+            await clock.sleep(pause)
+            delay = min(delay * 2, MAX_DELAY)
+            continue
+        if attempt > 1:
+            logger.info("database reachable at %s (attempt %d)", shown, attempt)
+        return attempt
