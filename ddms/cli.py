@@ -13,7 +13,7 @@ from sqlalchemy.engine.url import make_url
 
 from ddms import db, logs, runtime
 from ddms.config import ConfigError, Settings, get_settings, load_settings
-from ddms.errors import DDMSError
+from ddms.errors import ConsoleError, DDMSError
 from ddms.migrate import require_current, upgrade
 from ddms.models import ASSIGNABLE_ROLES
 from ddms.schemas.users import UserCreate
@@ -72,7 +72,7 @@ def _read_password(given: str | None) -> str:
         return sys.stdin.readline().rstrip("\n")
     first = getpass.getpass("Password: ")
     if first != getpass.getpass("Repeat password: "):
-        raise DDMSError("Passwords do not match")
+        raise ConsoleError("Passwords do not match")
     return first
 
 

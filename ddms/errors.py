@@ -128,6 +128,17 @@ class DDMSError(Coded, Exception):
         super().__init__(self._set(code, field, params))
 
 
+class ConsoleError(DDMSError):
+    """A problem of the console or of start-up (schema, unreachable database), told in one English line.
+
+    It never reaches an API answer or a page, so it carries its sentence instead of a translated code.
+    """
+
+    def __init__(self, message: str) -> None:
+        Exception.__init__(self, message)
+        self.code, self.field, self.params, self.detail = "console", None, {}, message
+
+
 class InvalidValue(Coded, ValueError):
     """A rule broken inside a pydantic validator (pydantic wraps only ValueError); pages read its code."""
 

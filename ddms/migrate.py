@@ -23,12 +23,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 import migrations
 from ddms import db
-from ddms.errors import DDMSError
+from ddms.errors import ConsoleError
 
 HEAD = "head"
 
 
-class SchemaError(DDMSError):
+class SchemaError(ConsoleError):
     """The database schema is not the one this DDMS runs on, and why (one line, with what to do)."""
 
 
@@ -54,7 +54,7 @@ def transactional_sqlite(engine: AsyncEngine) -> AsyncEngine:
     operation on ``devices`` would cascade-delete every reading. ``check_foreign_keys`` runs at the
     end of each version instead, before its COMMIT.
     """
-    if engine.dialect.name != "sqlite":
+    if not db.is_sqlite_url(engine.url):
         return engine
 
     def no_driver_begin(dbapi_connection: Any, _record: Any) -> None:
@@ -75,7 +75,7 @@ def transactional_sqlite(engine: AsyncEngine) -> AsyncEngine:
 def check_foreign_keys(connection: Connection, revision: str) -> None:
     """Fail (so roll back) a version that leaves rows pointing nowhere (SQLite; PostgreSQL checks
     foreign keys itself)."""
-    if connection.dialect.name != "sqlite":
+    if not db.is_sqlite_url(connection.engine.url):
         return
     broken = connection.exec_driver_sql("PRAGMA foreign_key_check").all()
     if broken:

@@ -18,7 +18,7 @@ from sqlalchemy.exc import DBAPIError
 
 from ddms import db
 from ddms.clock import LOOP_CLOCK, Clock
-from ddms.errors import DDMSError
+from ddms.errors import ConsoleError
 
 logger = logging.getLogger(__name__)
 
@@ -29,7 +29,7 @@ MAX_DELAY = 5.0
 RETRIED_SQLSTATES = ("08", "57P")
 
 
-class DatabaseUnavailable(DDMSError):
+class DatabaseUnavailable(ConsoleError):
     """The database could not be reached within DATABASE_WAIT_SECONDS."""
 
 
@@ -53,7 +53,7 @@ async def wait_for_database(url: str, wait_seconds: float, *, clock: Clock = LOO
     """Return once ``url`` answers (the number of attempts it took); raise ``DatabaseUnavailable``
     after ``wait_seconds`` of failed attempts, or the error itself when retrying cannot help."""
     shown = make_url(url).render_as_string(hide_password=True)
-    retry = make_url(url).get_backend_name() != "sqlite"
+    retry = not db.is_sqlite_url(url)
     deadline = clock.time() + wait_seconds
     delay = FIRST_DELAY
     attempt = 0
