@@ -421,11 +421,9 @@ async def store_changes(
 
 async def purge_before(*, session: AsyncSession, cutoff: datetime) -> tuple[int, int]:
     """Delete alarm history before ``cutoff`` and the alarms cleared before it (active ones stay)."""
-    events = await session.exec(
-        delete(AlarmEvent).where(col(AlarmEvent.at) < cutoff)  # type: ignore[call-overload]
-    )
+    events = await session.exec(delete(AlarmEvent).where(col(AlarmEvent.at) < cutoff))
     gone = await session.exec(
-        delete(Alarm).where(col(Alarm.state) == "cleared", col(Alarm.cleared_at) < cutoff)  # type: ignore[call-overload]
+        delete(Alarm).where(col(Alarm.state) == "cleared", col(Alarm.cleared_at) < cutoff)
     )
     await session.commit()
     return int(gone.rowcount or 0), int(events.rowcount or 0)

@@ -148,8 +148,10 @@ async def apply_retention(now: datetime | None = None, batch_rows: int = BATCH_R
 async def apply_alarm_retention(
     *, alarm_days: int, notification_days: int, now: datetime | None = None
 ) -> tuple[int, int, int]:
-    """Cleared alarms and alarm history older than ``alarm_days`` (ALARM_RETENTION_DAYS), notifications
-    older than ``notification_days`` (NOTIFICATION_RETENTION_DAYS); returns (alarms, events, notifications)."""
+    """Purge cleared alarms and alarm history older than ``alarm_days`` (ALARM_RETENTION_DAYS) and
+    notifications older than ``notification_days`` (NOTIFICATION_RETENTION_DAYS).
+
+    Returns (alarms, events, notifications) removed; active alarms are never removed."""
     now = now or utcnow()
     async with db.session_scope() as session:
         removed, events = await alarms.purge_before(session=session, cutoff=now - timedelta(days=alarm_days))
