@@ -249,8 +249,16 @@ class Writer:
             async with asyncio.timeout(self.timeout), db.session_scope() as session:
                 notices, items = await alarms.store_changes(session=session, changes=changes)
                 await session.commit()
-        except BaseException:
+        except Exception as exc:
+            if not db.is_outage(exc):
+                # A batch the database refuses for good must not block the readings behind it.
+                self.changes_dropped += len(changes)
+                logger.exception("alarm changes refused by the database: %d dropped", len(changes))
+                return
             self.changes = changes + self.changes  # back in front, in order
+            raise
+        except BaseException:
+            self.changes = changes + self.changes
             raise
         for notice in notices:
             metrics.ALARM_TRANSITIONS.labels(kind=notice.alarm.kind, transition=notice.transition).inc()

@@ -413,7 +413,7 @@ async def store_changes(
     if items:
         await session.exec(
             insert(Notification.__table__),  # type: ignore[attr-defined]
-            params=[item.model_dump() for item in items],
+            params=[{name: getattr(item, name) for name in NotificationOut.model_fields} for item in items],
         )
     notices = [AlarmNotice(c.transition, c.alarm.out(), c.at) for c in transitions]
     return notices, items
