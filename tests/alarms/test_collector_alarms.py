@@ -123,7 +123,7 @@ async def test_offline_is_raised_once_after_three_failed_polls_and_its_recovery_
 async def test_exception_answers_raise_a_device_error_alarm(
     database: db.Database, collector: Collector, raw_server: RawModbusServer, published: Published
 ) -> None:
-    device_id, unit = await boiler(raw_server)
+    _, unit = await boiler(raw_server)
     unit.exception = 2
     await published.wait(lambda n: len(n) == 1)
     assert published.notices[0].alarm.kind == "device_error"
@@ -191,7 +191,7 @@ async def test_transitions_wait_out_a_database_outage_and_are_written_in_order(
 async def test_deleting_a_device_clears_its_alarms_and_keeps_them_in_history(
     database: db.Database, collector: Collector, raw_server: RawModbusServer, published: Published
 ) -> None:
-    device_id, unit = await boiler(raw_server, value=85)
+    device_id, _ = await boiler(raw_server, value=85)
     await published.wait(lambda n: len(n) == 1)
     async with db.session_scope() as session:
         await devices.delete_device(session=session, device_id=device_id)
