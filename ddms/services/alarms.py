@@ -345,7 +345,7 @@ async def recipients(session: AsyncSession) -> list[uuid.UUID]:
     return list((await session.exec(query)).all())
 
 
-def _upsert(dialect: str, rows: list[dict[str, Any]]) -> Any:
+def _upsert(dialect: str) -> Any:
     module = postgresql if dialect == "postgresql" else sqlite
     statement = module.insert(Alarm.__table__)  # type: ignore[attr-defined]
     return statement.on_conflict_do_update(
@@ -370,8 +370,8 @@ async def store_changes(
         latest.pop(change.alarm.id, None)
         latest[change.alarm.id] = (seq, _alarm_row(change.alarm, change.at))
     dialect = session.get_bind().dialect.name
-    for _, row in sorted(latest.values(), key=lambda item: item[0]):
-        await session.exec(_upsert(dialect, [row]).values(row))
+    rows = [row for _, row in sorted(latest.values(), key=lambda item: item[0])]
+    await session.exec(_upsert(dialect), params=rows)
     transitions = [change for change in changes if change.transition != UPDATED]
     if not transitions:
         return [], []
