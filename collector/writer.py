@@ -40,7 +40,7 @@ from ddms.services.live import StatusUpdate, store_statuses
 logger = logging.getLogger(__name__)
 
 Row = tuple[int, uuid.UUID, datetime, float]  # (sequence number, device, time, value)
-MIN_FLUSH_GAP = 0.2
+MIN_FLUSH_GAP = 0.3
 """Seconds between two flushes at least: a burst of alarm transitions is one batch, not one each."""
 
 _SQLITE_INSERT = text(
@@ -110,6 +110,7 @@ class Writer:
         self._flushed = asyncio.Event()
         self._last_flush = -math.inf
         self._full = False
+        self._stopping = False
 
     # --- the poll path (synchronous, O(1)) ------------------------------------------------------
     def add(self, device_id: uuid.UUID, timestamp: datetime, value: float) -> None:
@@ -156,9 +157,17 @@ class Writer:
         self._task = asyncio.get_running_loop().create_task(self._run(), name="reading writer")
 
     async def stop(self, final_flush_timeout: float = 10.0) -> None:
-        """Stop the task, then try once more (bounded) to write what is left."""
+        """Stop the task, then try once more (bounded) to write what is left.
+
+        A flush in progress is let finish first: cancelled inside a transaction it could leave the
+        SQLite write lock held until the connection is collected, and the last flush would wait for it.
+        """
         task, self._task = self._task, None
         if task is not None:
+            self._stopping = True
+            self._wake.set()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(task), final_flush_timeout)
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
@@ -187,6 +196,8 @@ class Writer:
                 except TimeoutError:
                     pass
                 full = self._full or time.monotonic() >= next_full
+            if self._stopping:
+                return
             gap = self._last_flush + MIN_FLUSH_GAP - time.monotonic()
             if gap > 0:
                 await asyncio.sleep(gap)
