@@ -40,7 +40,7 @@ from ddms.services.live import StatusUpdate, store_statuses
 logger = logging.getLogger(__name__)
 
 Row = tuple[int, uuid.UUID, datetime, float]  # (sequence number, device, time, value)
-MIN_FLUSH_GAP = 0.3
+MIN_FLUSH_GAP = 0.5
 """Seconds between two flushes at least: a burst of alarm transitions is one batch, not one each."""
 
 _SQLITE_INSERT = text(
