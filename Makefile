@@ -86,6 +86,7 @@ bench: $(TEST_STAMP)
 	$(BIN)/python benchmarks/collector.py
 	$(BIN)/python benchmarks/history.py
 	$(BIN)/python benchmarks/api.py
+	$(BIN)/python benchmarks/alarms.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache .coverage .coverage.*

@@ -20,7 +20,9 @@ from ddms import db, runtime
 from ddms.bus import Bus, DeviceChange, get_bus
 from ddms.config import Settings
 from ddms.errors import NotFound
-from ddms.services import devices
+from ddms.models import utcnow
+from ddms.services import alarms, devices
+from ddms.services.alarm_rules import AlarmEngine
 
 logger = logging.getLogger(__name__)
 
@@ -47,6 +49,7 @@ class Collector:
         self._changes: set[asyncio.Task[None]] = set()
         self._lock = asyncio.Lock()
         self._unlisten: object = None
+        self.alarms: AlarmEngine | None = AlarmEngine() if settings.alarms_enabled else None
 
     async def start(self) -> None:
         self.bus = get_bus()
@@ -54,6 +57,10 @@ class Collector:
         await self.writer.start()
         async with db.session_scope() as session:
             rows = await devices.list_devices(session=session)
+            if self.alarms is not None:  # a restart continues the alarms it left
+                self.alarms.restore(await alarms.load_live(session=session))
+        if self.alarms is not None:
+            alarms.set_engine(self.alarms)
         for device in rows:
             self._start_poller(DeviceConfig.from_device(device))
         self._unlisten = self.bus.on_device_change(self._on_change)
@@ -67,6 +74,8 @@ class Collector:
     async def stop(self) -> None:
         if callable(self._unlisten):
             self._unlisten()
+        if self.alarms is not None and alarms.get_engine() is self.alarms:
+            alarms.set_engine(None)
         running = runtime.current().collectors
         if self in running:
             running.remove(self)
@@ -87,6 +96,7 @@ class Collector:
             self.writer,
             self.bus,
             backoff_cap=self.backoff_cap,
+            alarms=self.alarms,
             stats=previous.stats if previous else None,
             status=previous.status if previous else None,
             error=previous.error if previous else None,
@@ -133,6 +143,8 @@ class Collector:
             config = None
         current = self.pollers.get(device_id)
         if config is None:
+            if self.alarms is not None:  # its alarms clear; the history keeps them
+                self.writer.alarm_changes(self.alarms.device_deleted(device_id, utcnow()))
             if current is not None:
                 await self._stop_poller(device_id)
                 self.bus.forget(device_id)

@@ -19,10 +19,12 @@ How to consume it:
 - ``bus.on_device_change(listener)``: configuration changes only (the collector).
 - ``bus.on_revocation(listener)``: credentials revoked (a user deleted, their password or role changed,
   a display link revoked); open SSE streams and wall displays re-check their caller at once.
-- ``bus.on_readings_stored(listener)``: called by the writer with the rows it has just committed
-  (``list[StoredReading]``), e.g. to keep rollup tables current.
 - ``bus.poll_stats(device_id)``: the collector's poll accounting for one device (on time, late,
   missed, deferred, failed), for the device page.
+- ``bus.on_alarm_notices(listener)``: ``listener(list[AlarmNotice])`` after alarm transitions (raised,
+  escalated, deescalated, cleared, acknowledged) are committed to the database (channels, pages).
+- ``bus.on_notifications(listener)``: ``listener(list[NotificationOut])`` after per-user notifications
+  are committed (each carries its ``user_id``): the notification stream and the pages' bell.
 - ``bus.on_user_revoked(listener)``: ``listener(user_id)`` when an account's sessions end (deleted,
   role or password changed; published by ``ddms.services.users``), so open pages and streams of that
   user re-check their session at once instead of at their next periodic check.
@@ -36,8 +38,12 @@ from collections.abc import Callable, Collection
 from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import StrEnum
+from typing import TYPE_CHECKING, Any
 
 from ddms import runtime
+
+if TYPE_CHECKING:
+    from ddms.schemas.alarms import AlarmOut, NotificationOut
 
 logger = logging.getLogger(__name__)
 
@@ -92,10 +98,12 @@ class Revocation:
 
 
 @dataclass(frozen=True, slots=True)
-class StoredReading:
-    device_id: uuid.UUID
-    timestamp: datetime
-    value: float
+class AlarmNotice:
+    """An alarm transition, published after it is committed; ``alarm`` is the alarm after it."""
+
+    transition: str  # raised | escalated | deescalated | cleared | acknowledged
+    alarm: AlarmOut
+    at: datetime
 
 
 @dataclass(slots=True)
@@ -123,8 +131,9 @@ class PollStats:
 Event = LatestValue | StatusChange | DeviceChange
 Listener = Callable[[DeviceChange], None]
 EventCallback = Callable[[Event], None]
-StoredListener = Callable[[list[StoredReading]], None]
 RevocationListener = Callable[[Revocation], None]
+AlarmNoticeListener = Callable[[list[AlarmNotice]], None]
+NotificationListener = Callable[[list["NotificationOut"]], None]
 
 
 class Bus:
@@ -133,8 +142,9 @@ class Bus:
     def __init__(self) -> None:
         self._change_listeners: list[Listener] = []
         self._callbacks: list[tuple[EventCallback, frozenset[uuid.UUID] | None]] = []
-        self._stored_listeners: list[StoredListener] = []
         self._revocation_listeners: list[RevocationListener] = []
+        self._alarm_listeners: list[AlarmNoticeListener] = []
+        self._notification_listeners: list[NotificationListener] = []
         self._latest: dict[uuid.UUID, LatestValue] = {}
         self._status: dict[uuid.UUID, StatusChange] = {}
         self._poll_stats: dict[uuid.UUID, PollStats] = {}
@@ -185,13 +195,6 @@ class Bus:
                 logger.exception("device-change listener failed")
         self._emit(change)
 
-    def readings_stored(self, rows: list[StoredReading]) -> None:
-        for listener in list(self._stored_listeners):
-            try:
-                listener(rows)
-            except Exception:
-                logger.exception("readings-stored listener failed")
-
     def revoked(self, revocation: Revocation) -> None:
         """Tell every open stream and display that ``revocation`` happened (they re-check at once)."""
         for listener in list(self._revocation_listeners):
@@ -199,6 +202,22 @@ class Bus:
                 listener(revocation)
             except Exception:
                 logger.exception("revocation listener failed")
+
+    def alarm_notices(self, notices: list[AlarmNotice]) -> None:
+        """Tell listeners about committed alarm transitions (in the order they happened)."""
+        for listener in list(self._alarm_listeners):
+            try:
+                listener(notices)
+            except Exception:
+                logger.exception("alarm-notice listener failed")
+
+    def notifications(self, items: list[NotificationOut]) -> None:
+        """Tell listeners about committed per-user notifications."""
+        for listener in list(self._notification_listeners):
+            try:
+                listener(items)
+            except Exception:
+                logger.exception("notification listener failed")
 
     def _emit(self, event: Event) -> None:
         for callback, device_ids in list(self._callbacks):
@@ -231,11 +250,6 @@ class Bus:
         self._change_listeners.append(listener)
         return lambda: self._change_listeners.remove(listener) if listener in self._change_listeners else None
 
-    def on_readings_stored(self, listener: StoredListener) -> Callable[[], None]:
-        """Register ``listener`` for rows the writer committed; returns an unregister function."""
-        self._stored_listeners.append(listener)
-        return lambda: self._stored_listeners.remove(listener) if listener in self._stored_listeners else None
-
     def on_revocation(self, listener: RevocationListener) -> Callable[[], None]:
         """Register ``listener`` for revoked credentials; returns an unregister function (safe twice)."""
         self._revocation_listeners.append(listener)
@@ -245,6 +259,14 @@ class Bus:
                 self._revocation_listeners.remove(listener)
 
         return unregister
+
+    def on_alarm_notices(self, listener: AlarmNoticeListener) -> Callable[[], None]:
+        """Register ``listener`` for committed alarm transitions; returns an unregister function."""
+        return _register(self._alarm_listeners, listener)
+
+    def on_notifications(self, listener: NotificationListener) -> Callable[[], None]:
+        """Register ``listener`` for committed notifications (of every user); returns an unregister."""
+        return _register(self._notification_listeners, listener)
 
     # --- poll accounting -----------------------------------------------------------------------
     def track_poll_stats(self, device_id: uuid.UUID, stats: PollStats) -> None:
@@ -257,12 +279,23 @@ class Bus:
         return dict(self._poll_stats)
 
 
+def _register(listeners: list[Any], listener: Any) -> Callable[[], None]:
+    listeners.append(listener)
+
+    def unregister() -> None:
+        if listener in listeners:
+            listeners.remove(listener)
+
+    return unregister
+
+
 def get_bus() -> Bus:
     """The current app's bus (``ddms.runtime``)."""
     return runtime.current().bus
 
 
 __all__ = [
+    "AlarmNotice",
     "Bus",
     "ChangeKind",
     "DeviceChange",
@@ -271,6 +304,5 @@ __all__ = [
     "PollStats",
     "Revocation",
     "StatusChange",
-    "StoredReading",
     "get_bus",
 ]

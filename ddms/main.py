@@ -15,22 +15,27 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi_offline import FastAPIOffline
 from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ddms import __version__, db, logs, runtime
 from ddms.api import errors, openapi
 from ddms.api.middleware import (
+    UNMATCHED,
     CrossSiteArrivalMiddleware,
     HTTPMetricsMiddleware,
     SecurityHeadersMiddleware,
     TrailingSlashMiddleware,
 )
+from ddms.api.routes import alarms as alarm_routes
 from ddms.api.routes import auth as auth_routes
 from ddms.api.routes import devices as device_routes
 from ddms.api.routes import display_tokens as display_token_routes
 from ddms.api.routes import export as export_routes
 from ddms.api.routes import groups as group_routes
 from ddms.api.routes import live as live_routes
+from ddms.api.routes import notifications as notification_routes
 from ddms.api.routes import readings as reading_routes
 from ddms.api.routes import system as system_routes
 from ddms.api.routes import users as user_routes
@@ -126,9 +131,12 @@ def create_api(
         system_routes.router,
         reading_routes.router,
         export_routes.router,
+        alarm_routes.router,
+        notification_routes.router,
     ]
     for router in routers:
         app.include_router(router)
+    _answer_unknown_api_paths(app)
     if settings.prometheus_enabled:
         from ddms.api.routes import metrics as metrics_routes
 
@@ -136,6 +144,37 @@ def create_api(
         app.add_middleware(HTTPMetricsMiddleware)  # outside the routing: it times everything inside
     openapi.install(app, routers)
     return app
+
+
+def _answer_unknown_api_paths(app: FastAPI) -> None:
+    """An unknown ``/api/...`` path is a JSON 404 (a known one with another method 405), not the
+    UI's HTML page: NiceGUI, mounted at ``/`` afterwards, would otherwise answer every path."""
+    from starlette.routing import Match
+
+    methods = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
+
+    async def unknown(request: Request) -> JSONResponse:
+        scope = dict(request.scope)
+        allowed: set[str] = set()
+        routes = list(app.router.routes)
+        while routes:
+            route = routes.pop()
+            if getattr(route, "endpoint", None) is unknown:
+                continue
+            included = getattr(route, "original_router", None)  # an include_router() entry
+            if included is not None:
+                routes.extend(included.routes)
+                continue
+            match, _ = route.matches(scope)
+            if match is Match.PARTIAL:
+                allowed |= set(getattr(route, "methods", None) or ())
+        if allowed:
+            headers = {"Allow": ", ".join(sorted(allowed))}
+            return JSONResponse({"detail": "Method Not Allowed"}, status_code=405, headers=headers)
+        return JSONResponse({"detail": "Not Found"}, status_code=404)
+
+    for path in ("/api/{path:path}", "/api"):  # named so the HTTP metrics count them as unmatched
+        app.add_api_route(path, unknown, methods=methods, include_in_schema=False, name=UNMATCHED)
 
 
 def _modbus_probe(settings: Settings) -> runtime.Probe:

@@ -105,6 +105,8 @@ class Runtime:
     revisions: dict[str, int] = field(default_factory=dict)
     """Per table, how often this app wrote it (``ddms.cache``)."""
     caches: dict[Hashable, Any] = field(default_factory=dict)
+    alarm_engine: Any = None
+    """The collector's alarm engine (``services.alarms``; None without a collector in this app)."""
     services: list[Service] = field(default_factory=list)
     owner_password_generated: str | None = None
 

@@ -1,5 +1,15 @@
 """SQLModel tables. Importing this package registers every table on ``SQLModel.metadata``."""
 
+from ddms.models.alarm import (
+    Alarm,
+    AlarmEvent,
+    AlarmKind,
+    AlarmSeverity,
+    AlarmState,
+    Notification,
+    NotificationType,
+    Transition,
+)
 from ddms.models.configuration import SINGLETON_ID, Configuration
 from ddms.models.device import (
     ByteOrder,
@@ -28,6 +38,11 @@ __all__ = [
     "ASSIGNABLE_ROLES",
     "EDITOR_ROLES",
     "SINGLETON_ID",
+    "Alarm",
+    "AlarmEvent",
+    "AlarmKind",
+    "AlarmSeverity",
+    "AlarmState",
     "ByteOrder",
     "Configuration",
     "DataType",
@@ -38,6 +53,8 @@ __all__ = [
     "Group",
     "Language",
     "LoginFailure",
+    "Notification",
+    "NotificationType",
     "Reading",
     "RefreshToken",
     "Role",
@@ -45,6 +62,7 @@ __all__ = [
     "Rollup1Hour",
     "Rollup1Min",
     "RollupDirty",
+    "Transition",
     "UTCDateTime",
     "User",
     "can_edit",
