@@ -12,8 +12,9 @@ from typing import Any
 from nicegui import ui
 
 from ddms.bus import LatestValue
-from ddms.i18n import _, format_moment, format_number
+from ddms.i18n import N_, _, format_moment, format_number
 from pages import theme
+from pages.components.alarm_look import AlarmLook, look_of
 from pages.components.live import DeviceState
 from pages.session import browser_timezone
 
@@ -27,6 +28,34 @@ def level_of(status: str, latest: LatestValue | None) -> str:
     if status != "online":
         return "offline"
     return latest.level if latest is not None else "normal"
+
+
+ALARM_TEXTS = {  # (latched, acknowledged) -> words on the card
+    (False, False): N_("{severity} alarm, not acknowledged"),
+    (False, True): N_("{severity} alarm, acknowledged"),
+    (True, False): N_("{severity} alarm cleared, not acknowledged"),
+    (True, True): N_("{severity} alarm cleared"),
+}
+
+
+def alarm_text(look: AlarmLook) -> str:
+    severity = _(theme.SEVERITY_LABELS.get(look.severity, look.severity))
+    return _(ALARM_TEXTS[(look.latched, look.acknowledged)]).format(severity=severity)
+
+
+def show_alarm(box: ui.element, label: ui.label, look: AlarmLook | None) -> None:
+    """The alarm line and the latched outline (kept until acknowledged, value normal or not)."""
+    label.set_visibility(look is not None)
+    if look is None:
+        box.classes(remove="ddms-latched")
+        return
+    colour = theme.SEVERITY_COLOURS.get(look.severity, theme.LEVEL_COLOURS["critical"])
+    label.set_text(alarm_text(look))
+    box.style(f"--ddms-alarm: {colour}")
+    if look.acknowledged:
+        box.classes(remove="ddms-latched")
+    else:
+        box.classes(add="ddms-latched")
 
 
 def sparkline(values: list[float], colour: str = theme.PRIMARY) -> str:
@@ -66,6 +95,7 @@ class DeviceCard:
         self.unit: str = device.unit
         self.status: str = latest.device_status if latest is not None else device.status
         self.latest = latest
+        self.alarm = look_of(device.id)
         self.trend_sent = 0.0
         self.trend: deque[float] = deque((value for _t, value in trend[-TREND_POINTS:]), maxlen=TREND_POINTS)
         on_click = (lambda: ui.navigate.to(f"/devices/{self.device_id}")) if link else None
@@ -84,6 +114,9 @@ class DeviceCard:
                 self.value = ui.label().classes("ddms-numeral").mark("value").props(theme.testid("value"))
                 ui.label(device.unit).classes("ddms-unit")
             self.level = ui.label().classes("text-sm font-bold").mark("level")
+            self.alarm_label = (
+                ui.label().classes("text-sm font-bold").mark("alarm-look").props(theme.testid("alarm-look"))
+            )
             self.time = ui.label().classes("text-xs text-grey-7").mark("last-reading")
             self.chart = ui.html(sparkline(list(self.trend)), sanitize=False).classes("w-full").mark("trend")
         self.render()
@@ -103,7 +136,12 @@ class DeviceCard:
         self.status = state.status
         self.render()
 
+    def alarms_changed(self) -> None:
+        self.alarm = look_of(self.device_id)
+        self.render()
+
     def render(self) -> None:
+        show_alarm(self.card, self.alarm_label, self.alarm)
         level = self.level_name
         latest = self.latest
         colour = theme.LEVEL_COLOURS[level]
@@ -125,6 +163,7 @@ class DeviceTile:
         self.device_id: uuid.UUID = device.id
         self.status: str = latest.device_status if latest is not None else device.status
         self.latest = latest
+        self.alarm = look_of(device.id)
         tile_key = theme.key("tile", device.id)
         with (
             ui.column()
@@ -137,15 +176,30 @@ class DeviceTile:
                 self.value = ui.label().classes("ddms-numeral").mark("value")
                 ui.label(device.unit).classes("text-h4")
             self.level = ui.label().classes("text-h5 font-bold")
+            self.alarm_label = (
+                ui.label().classes("text-h6 font-bold").mark("alarm-look").props(theme.testid("alarm-look"))
+            )
             self.time = ui.label().classes("text-body1 opacity-80")
         self.render()
+
+    @property
+    def alarm_rank(self) -> int:
+        """Where the wall puts it: unacknowledged alarms first, then acknowledged ones, worst first."""
+        if self.alarm is None:
+            return 0
+        return self.alarm.rank + (10 if not self.alarm.acknowledged else 0)
 
     def update(self, state: DeviceState) -> None:
         self.latest = state.latest
         self.status = state.status
         self.render()
 
+    def alarms_changed(self) -> None:
+        self.alarm = look_of(self.device_id)
+        self.render()
+
     def render(self) -> None:
+        show_alarm(self.tile, self.alarm_label, self.alarm)
         level = level_of(self.status, self.latest)
         self.tile.style(f"background: {theme.LEVEL_COLOURS[level]}")
         self.value.set_text(format_number(self.latest.value if self.latest else None))
