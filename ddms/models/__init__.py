@@ -1,5 +1,15 @@
 """SQLModel tables. Importing this package registers every table on ``SQLModel.metadata``."""
 
+from ddms.models.alarm import (
+    Alarm,
+    AlarmEvent,
+    AlarmKind,
+    AlarmSeverity,
+    AlarmState,
+    Notification,
+    NotificationType,
+    Transition,
+)
 from ddms.models.configuration import SINGLETON_ID, Configuration
 from ddms.models.device import (
     ByteOrder,
@@ -17,6 +27,11 @@ from ddms.models.user import Language, LoginFailure, RefreshToken, Role, User
 
 __all__ = [
     "SINGLETON_ID",
+    "Alarm",
+    "AlarmEvent",
+    "AlarmKind",
+    "AlarmSeverity",
+    "AlarmState",
     "ByteOrder",
     "Configuration",
     "DataType",
@@ -27,6 +42,8 @@ __all__ = [
     "Group",
     "Language",
     "LoginFailure",
+    "Notification",
+    "NotificationType",
     "Reading",
     "RefreshToken",
     "Role",
@@ -34,6 +51,7 @@ __all__ = [
     "Rollup1Hour",
     "Rollup1Min",
     "RollupDirty",
+    "Transition",
     "UTCDateTime",
     "User",
     "utcnow",
