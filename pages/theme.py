@@ -23,6 +23,13 @@ SEVERITY_RANK = {"warning": 1, "error": 2, "critical": 3}
 SEVERITY_LABELS = {"warning": N_("Warning"), "error": N_("Error"), "critical": N_("Critical"), "info": N_("Info")}
 ALARM_KIND_LABELS = {"threshold": N_("Threshold"), "offline": N_("Offline"), "device_error": N_("Device error")}
 ALARM_STATE_LABELS = {"active": N_("Active"), "cleared": N_("Cleared")}
+TRANSITION_LABELS = {
+    "raised": N_("Raised"),
+    "escalated": N_("Escalated"),
+    "deescalated": N_("De-escalated"),
+    "cleared": N_("Cleared"),
+    "acknowledged": N_("Acknowledged"),
+}
 ROLE_LABELS = {"owner": N_("Owner"), "admin": N_("Admin"), "read_only": N_("Read-only")}
 
 CSS = """

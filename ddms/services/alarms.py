@@ -413,7 +413,7 @@ async def store_changes(
     if items:
         await session.exec(
             insert(Notification.__table__),  # type: ignore[attr-defined]
-            params=[item.model_dump() for item in items],
+            params=[dict(item) for item in items],  # raw values: model_dump makes times ISO text
         )
     notices = [AlarmNotice(c.transition, c.alarm.out(), c.at) for c in transitions]
     return notices, items

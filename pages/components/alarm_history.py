@@ -10,7 +10,7 @@ from nicegui import context, ui
 
 from ddms import db
 from ddms.bus import AlarmNotice, get_bus
-from ddms.i18n import N_, _, format_datetime, format_number
+from ddms.i18n import _, format_datetime, format_number
 from ddms.services import alarms
 from pages import theme
 from pages.components.charts import Episode
@@ -18,13 +18,6 @@ from pages.session import browser_timezone
 
 EPISODE_LIMIT = 200
 HISTORY_ROWS = 50
-TRANSITION_LABELS = {
-    "raised": N_("Raised"),
-    "escalated": N_("Escalated"),
-    "deescalated": N_("De-escalated"),
-    "cleared": N_("Cleared"),
-    "acknowledged": N_("Acknowledged"),
-}
 
 
 async def load_episodes(device_id: uuid.UUID, start: datetime, end: datetime) -> list[Episode]:
@@ -104,7 +97,7 @@ class AlarmHistoryList:
                     .mark("alarm-event", row.transition)
                 ):
                     ui.label(format_datetime(row.at, browser_timezone())).classes("text-sm min-w-[11rem]")
-                    ui.label(_(TRANSITION_LABELS.get(row.transition, row.transition))).classes("font-bold")
+                    ui.label(_(theme.TRANSITION_LABELS.get(row.transition, row.transition))).classes("font-bold")
                     ui.label(_(theme.SEVERITY_LABELS.get(row.severity, row.severity))).style(f"color: {colour}")
                     if row.value is not None:
                         ui.label(format_number(row.value)).classes("text-sm")

@@ -23,6 +23,7 @@ from ddms.schemas.alarms import NotificationOut
 from ddms.services import notifications
 from pages import theme
 from pages.components.alarm_bell import SOUND_KEY
+from pages.components.notice_text import message_text, title_text
 from pages.layout import acting_user, notify_error
 from pages.session import SessionUser, browser_timezone
 
@@ -143,9 +144,9 @@ class NotificationDrawer:
                 ui.button(icon="delete_outline", on_click=lambda i=item.id: self.dismiss(i)).props(
                     "flat round dense"
                 ).tooltip(_("Dismiss")).mark("dismiss")
-            ui.label(item.title).classes("text-body2")
+            ui.label(title_text(item.title)).classes("text-body2").mark("notification-title")
             if item.message:
-                ui.label(item.message).classes("text-caption")
+                ui.label(message_text(item.message)).classes("text-caption")
             ui.label(format_moment(item.created_at, browser_timezone())).classes("text-xs text-grey-7")
 
     async def _act(self, action: str, notification_id: uuid.UUID | None = None) -> bool:

@@ -1,0 +1,222 @@
+"""The alarm UI: the bell in the frame, /alarms (filters, acknowledgement), the drawer, latched cards.
+
+Alarms come from the real engine (``alarm_engine``) fed readings the way the collector does, and are
+stored by the real service; the pages learn of them from the bus only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from nicegui import ui
+from nicegui.testing import User
+
+import ddms.db
+from ddms.models import Role
+from ddms.models import User as Account
+from ddms.services import alarms, notifications
+from ddms.services.alarm_rules import AlarmEngine
+from tests.pages.helpers import eventually, feed, make_device, make_group
+
+LIMITS = {"threshold_warning_upper": 80.0, "threshold_critical_upper": 95.0, "hysteresis": 1.0}
+
+
+def badge(user: User) -> ui.badge:
+    """The bell's badge (hidden while the count is 0, so looked up in the layout, not by sight)."""
+    assert user.client is not None
+    found = [e for e in user.client.layout.descendants() if "alarm-count" in e._markers]  # noqa: SLF001
+    assert len(found) == 1
+    element = found.pop()
+    assert isinstance(element, ui.badge)
+    return element
+
+
+def bell_count(user: User) -> str:
+    element = badge(user)
+    return element.text if element.visible else "0"
+
+
+def title(user: User) -> str:
+    assert user.client is not None
+    return user.client.title or ""
+
+
+async def acknowledge_in_dialog(user: User, comment: str | None = None) -> None:
+    if comment is not None:
+        user.find(marker="ack-comment").type(comment)
+    user.find(marker="confirm-ack").click()
+
+
+async def test_bell_counts_and_acknowledging_on_alarms_drops_it(
+    user: User, reader: Account, sign_in: Callable[[Account], Awaitable[None]], alarm_engine: AlarmEngine
+) -> None:
+    boiler = await make_device("Boiler", **LIMITS)
+    pump = await make_device("Pump", **LIMITS)
+    await sign_in(reader)
+    await user.open("/")
+    assert bell_count(user) == "0"
+    assert not title(user).startswith("(")
+
+    assert await feed(boiler, 97.0) == "critical"
+    assert await feed(pump, 85.0) == "warning"
+    await eventually(lambda: bell_count(user) == "2")
+    assert "#c62828" in badge(user).style["background"], "coloured by the worst severity (critical)"
+    assert title(user).startswith("(2) ")
+
+    await user.open("/alarms")
+    assert bell_count(user) == "2"
+    boiler_alarm = next(a for a in alarms.active_summary().active_for(boiler.id))
+    row = f"alarm-{boiler_alarm.id}"
+    await user.should_see(marker=row)
+    with user.scope(marker=row):
+        user.find(marker="ack").click()
+    await acknowledge_in_dialog(user, "steam valve opened")
+    await eventually(lambda: bell_count(user) == "1")
+    assert "#f59e0b" in badge(user).style["background"], "the worst left is the warning"
+    await user.should_see("Acknowledged by operator")
+    await user.should_see("steam valve opened")
+    async with ddms.db.session_scope() as session:
+        stored = await alarms.get_alarm(session=session, alarm_id=boiler_alarm.id)
+    assert (stored.acknowledged_by, stored.comment) == ("operator", "steam valve opened")
+
+    user.find(marker="ack-all").click()
+    await acknowledge_in_dialog(user)
+    await eventually(lambda: bell_count(user) == "0")
+    assert title(user).startswith("Alarms · "), title(user)
+
+
+async def test_filters_select_severity_device_group_and_state(
+    user: User, admin: Account, sign_in: Callable[[Account], Awaitable[None]], alarm_engine: AlarmEngine
+) -> None:
+    boiler = await make_device("Boiler", **LIMITS)
+    pump = await make_device("Pump", **LIMITS)
+    await make_group("Steam", [boiler])
+    await feed(boiler, 97.0)
+    await feed(pump, 85.0)
+    await feed(pump, 50.0)  # back to normal: cleared (latched until acknowledged)
+    await sign_in(admin)
+    await user.open("/alarms")
+    active = {a.device_id: a.id for a in alarms.active_summary().by_device[boiler.id]}
+    boiler_row = f"alarm-{active[boiler.id]}"
+    pump_alarm = alarms.active_summary().by_device[pump.id][0]
+    pump_row = f"alarm-{pump_alarm.id}"
+    assert pump_alarm.latched
+    await user.should_see(marker=boiler_row)
+    await user.should_not_see(marker=pump_row)  # state filter: active by default
+    await user.should_see(marker=f"history-{pump_alarm.id}")
+
+    def choose(marker: str, value: str) -> None:
+        user.find(marker=marker).elements.pop().value = value
+
+    choose("filter-state", "all")
+    await user.should_see(marker=pump_row)
+    choose("filter-severity", "warning")
+    await user.should_not_see(marker=boiler_row)
+    await user.should_see(marker=pump_row)
+    choose("filter-severity", "")
+    choose("filter-device", str(pump.id))
+    await user.should_not_see(marker=boiler_row)
+    choose("filter-device", "")
+    steam = next(k for k, v in user.find(marker="filter-group").elements.pop().options.items() if v == "Steam")
+    choose("filter-group", steam)
+    await user.should_see(marker=boiler_row)
+    await user.should_not_see(marker=pump_row)
+    await user.should_not_see(marker=f"history-{pump_alarm.id}")
+
+
+async def test_drawer_lists_marks_read_and_dismisses(
+    user: User, admin: Account, sign_in: Callable[[Account], Awaitable[None]], alarm_engine: AlarmEngine
+) -> None:
+    boiler = await make_device("Boiler", **LIMITS)
+    await feed(boiler, 85.0)
+    await sign_in(admin)
+    await user.open("/devices")
+    user.find(marker="alarm-bell").click()
+    await user.should_see(marker="notification-drawer")
+    await user.should_see("1 unread")
+    await user.should_see("Warning limit crossed")
+    await feed(boiler, 97.0)  # escalated: pushed into the open drawer
+    await user.should_see("Critical limit crossed", retries=100)
+    await user.should_see("2 unread")
+
+    async with ddms.db.session_scope() as session:
+        page = await notifications.list_for_user(session=session, user_id=admin.id)
+    newest, oldest = page.notifications
+    with user.scope(marker=f"notification-{newest.id}"):
+        user.find(marker="mark-read").click()
+    await user.should_see("1 unread")
+    with user.scope(marker=f"notification-{oldest.id}"):
+        await user.should_see(marker="mark-read")
+    user.find(marker="mark-all-read").click()
+    await user.should_see("0 unread")
+    await user.should_not_see(marker="mark-read")
+    async with ddms.db.session_scope() as session:
+        assert await notifications.unread_count(session=session, user_id=admin.id) == 0
+
+    with user.scope(marker=f"notification-{oldest.id}"):
+        user.find(marker="dismiss").click()
+    await user.should_not_see(marker=f"notification-{oldest.id}")
+    await user.should_see(marker=f"notification-{newest.id}")
+    async with ddms.db.session_scope() as session:
+        page = await notifications.list_for_user(session=session, user_id=admin.id)
+    assert [item.id for item in page.notifications] == [newest.id]
+
+
+async def test_cards_and_tiles_stay_latched_until_acknowledged(
+    user: User,
+    make_account: Callable[..., Awaitable[Account]],
+    sign_in: Callable[[Account], Awaitable[None]],
+    alarm_engine: AlarmEngine,
+) -> None:
+    quiet = await make_device("A quiet one", **LIMITS)
+    boiler = await make_device("Boiler", **LIMITS)
+    await feed(quiet, 20.0)
+    await feed(boiler, 20.0)
+    operator = await make_account("night", Role.READ_ONLY)
+    await sign_in(operator)
+    await user.open("/")
+    card = user.find(marker=f"device-card-{boiler.id}")
+    await feed(boiler, 97.0)
+    await user.should_see("Critical alarm, not acknowledged", retries=100)
+    await feed(boiler, 20.0)  # the value is normal again; the alarm stays until acknowledged
+    await user.should_see("Critical alarm cleared, not acknowledged", retries=100)
+    element = card.elements.pop()
+    assert "ddms-latched" in element.classes
+
+    await user.open("/display")
+    tiles = user.find(marker="tiles").elements.pop()
+    order = [child.props.get("data-testid") for child in tiles.default_slot.children]
+    assert order[0] == f"tile-{boiler.id}", "the wall shows alarms first"
+    await user.should_see("Critical alarm cleared, not acknowledged")
+
+    latched = alarms.active_summary().active_for(boiler.id)[0]
+    async with ddms.db.session_scope() as session:
+        await alarms.acknowledge(session=session, alarm_id=latched.id, username="night")
+    await user.should_not_see("Critical alarm cleared, not acknowledged", retries=100)
+    await eventually(
+        lambda: [c.props.get("data-testid") for c in tiles.default_slot.children][0] == f"tile-{quiet.id}"
+    )
+
+
+async def test_device_detail_shows_alarm_history_and_episodes(
+    user: User, reader: Account, sign_in: Callable[[Account], Awaitable[None]], alarm_engine: AlarmEngine
+) -> None:
+    boiler = await make_device("Boiler", **LIMITS)
+    await feed(boiler, 85.0)
+    await feed(boiler, 97.0)
+    await feed(boiler, 20.0)
+    await sign_in(reader)
+    await user.open(f"/devices/{boiler.id}")
+    history = user.find(marker="alarm-history")
+    await user.should_see(marker="alarm-event")
+    transitions = [
+        marker
+        for element in history.elements.pop().descendants()
+        for marker in element._markers  # noqa: SLF001
+        if marker in ("raised", "escalated", "cleared")
+    ]
+    assert transitions == ["cleared", "escalated", "raised"]
+    chart = user.find(marker="history-chart").elements.pop()
+    areas = chart.options["series"][0]["markArea"]["data"]
+    episodes = [area for area in areas if "xAxis" in area[0]]
+    assert len(episodes) == 1
+    assert episodes[0][0]["itemStyle"]["color"] == "#c62828", "the episode's worst severity"
