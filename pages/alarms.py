@@ -167,7 +167,7 @@ class AlarmList:
         self.rows = ui.column().classes("w-full gap-1").mark("alarm-rows")
         unregister = get_bus().on_alarm_notices(self.pending.extend)
         context.client.on_delete(unregister)
-        ui.timer(REFRESH_SECONDS, self.apply)
+        ui.timer(REFRESH_SECONDS, self.apply, immediate=False)
 
     async def load(self) -> None:
         try:
@@ -232,16 +232,16 @@ class AlarmList:
             ui.space()
             if acked:
                 with ui.column().classes("gap-0"):
-                    ui.label(
-                        _("Acknowledged by {user}").format(user=alarm.acknowledged_by or "—")
-                    ).classes("text-sm").mark("acknowledged-by")
+                    ui.label(_("Acknowledged by {user}").format(user=alarm.acknowledged_by or "—")).classes(
+                        "text-sm"
+                    ).mark("acknowledged-by")
                     ui.label(_when(alarm.acknowledged_at)).classes("text-xs text-grey-7")
                     if alarm.comment:
                         ui.label(alarm.comment).classes("text-xs italic").mark("ack-comment-text")
             else:
-                ui.button(
-                    _("Acknowledge"), icon="done", on_click=lambda a=alarm: self.ask_one(a)
-                ).props("outline").mark("ack").props(theme.testid(theme.key("ack", alarm.id)))
+                ui.button(_("Acknowledge"), icon="done", on_click=lambda a=alarm: self.ask_one(a)).props(
+                    "outline"
+                ).mark("ack").props(theme.testid(theme.key("ack", alarm.id)))
 
     def ask_one(self, alarm: AlarmOut) -> None:
         async def acknowledge(comment: str | None) -> bool:
@@ -258,7 +258,9 @@ class AlarmList:
             notify_done(_("Alarm acknowledged"))
             return True
 
-        acknowledge_dialog(_("Acknowledge the alarm of {device}").format(device=alarm.device_name), acknowledge)
+        acknowledge_dialog(
+            _("Acknowledge the alarm of {device}").format(device=alarm.device_name), acknowledge
+        )
 
     def ask_all(self) -> None:
         device_id = uuid.UUID(self.filters.device) if self.filters.device else None
@@ -277,7 +279,11 @@ class AlarmList:
             await self.load()
             return True
 
-        question = _("Acknowledge every active alarm") if device_id is None else _("Acknowledge this device's alarms")
+        question = (
+            _("Acknowledge every active alarm")
+            if device_id is None
+            else _("Acknowledge this device's alarms")
+        )
         acknowledge_dialog(question, acknowledge, marker="ack-all-dialog")
 
     def _put(self, alarm: AlarmOut) -> None:

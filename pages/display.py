@@ -139,7 +139,9 @@ async def _show(group_id: str | None) -> None:
         ).mark("fullscreen")
     ui.timer(1.0, lambda: clock.set_text(_clock()))
     bus = get_bus()
-    with ui.grid().classes("w-full gap-4 p-2 grid-cols-1 md:grid-cols-2 xl:grid-cols-3").mark("tiles") as grid:
+    with (
+        ui.grid().classes("w-full gap-4 p-2 grid-cols-1 md:grid-cols-2 xl:grid-cols-3").mark("tiles") as grid
+    ):
         made = [DeviceTile(row, bus.latest(row.id)) for row in rows]
         tiles = {tile.device_id: tile for tile in made}
     order = [tile.device_id for tile in made]  # the devices' own order, within equal alarm ranks

@@ -20,8 +20,17 @@ LEVEL_LABELS = {
 STATUS_LABELS = {"online": N_("Online"), "offline": N_("Offline"), "error": N_("Error")}
 SEVERITY_COLOURS = {"warning": "#f59e0b", "error": "#d84315", "critical": "#c62828"}
 SEVERITY_RANK = {"warning": 1, "error": 2, "critical": 3}
-SEVERITY_LABELS = {"warning": N_("Warning"), "error": N_("Error"), "critical": N_("Critical"), "info": N_("Info")}
-ALARM_KIND_LABELS = {"threshold": N_("Threshold"), "offline": N_("Offline"), "device_error": N_("Device error")}
+SEVERITY_LABELS = {
+    "warning": N_("Warning"),
+    "error": N_("Error"),
+    "critical": N_("Critical"),
+    "info": N_("Info"),
+}
+ALARM_KIND_LABELS = {
+    "threshold": N_("Threshold"),
+    "offline": N_("Offline"),
+    "device_error": N_("Device error"),
+}
 ALARM_STATE_LABELS = {"active": N_("Active"), "cleared": N_("Cleared")}
 TRANSITION_LABELS = {
     "raised": N_("Raised"),

@@ -65,12 +65,16 @@ class AlarmBell:
             .mark("alarm-bell")
             .props(theme.testid("alarm-bell")) as self.button
         ):
-            self.badge = ui.badge("0").props("floating rounded").mark("alarm-count").props(theme.testid("alarm-count"))
+            self.badge = (
+                ui.badge("0").props("floating rounded").mark("alarm-count").props(theme.testid("alarm-count"))
+            )
             self.tip = ui.tooltip("")
         unregister = get_bus().on_alarm_notices(self.note)
         context.client.on_delete(unregister)
         self.refresh()  # the first answer already carries the count in its title
-        ui.timer(REFRESH_SECONDS, self.refresh)
+        # not immediate: an immediate timer awaits the connection, and NiceGUI then answers before
+        # the rest of the page is built
+        ui.timer(REFRESH_SECONDS, self.refresh, immediate=False)
 
     def note(self, notices: list[AlarmNotice]) -> None:
         """Bus listener (runs in the publisher's context): remember, do not touch the page here."""

@@ -54,7 +54,7 @@ class AlarmHistoryList:
         self.pending: list[AlarmNotice] = []
         self.list = ui.column().classes("w-full gap-0").mark("alarm-history")
         context.client.on_delete(get_bus().on_alarm_notices(self.note))
-        ui.timer(0.5, self.apply)
+        ui.timer(0.5, self.apply, immediate=False)
 
     async def load(self) -> None:
         async with db.session_scope() as session:
@@ -97,8 +97,12 @@ class AlarmHistoryList:
                     .mark("alarm-event", row.transition)
                 ):
                     ui.label(format_datetime(row.at, browser_timezone())).classes("text-sm min-w-[11rem]")
-                    ui.label(_(theme.TRANSITION_LABELS.get(row.transition, row.transition))).classes("font-bold")
-                    ui.label(_(theme.SEVERITY_LABELS.get(row.severity, row.severity))).style(f"color: {colour}")
+                    ui.label(_(theme.TRANSITION_LABELS.get(row.transition, row.transition))).classes(
+                        "font-bold"
+                    )
+                    ui.label(_(theme.SEVERITY_LABELS.get(row.severity, row.severity))).style(
+                        f"color: {colour}"
+                    )
                     if row.value is not None:
                         ui.label(format_number(row.value)).classes("text-sm")
                     if row.username:

@@ -66,4 +66,4 @@ def watch_alarms(
             after()
 
     context.client.on_delete(get_bus().on_alarm_notices(note))
-    return ui.timer(interval, drain)
+    return ui.timer(interval, drain, immediate=False)

@@ -21,7 +21,13 @@ TITLES = [
     N_("{name} is back to normal"),
     N_("{name}: {severity} ({transition})"),
 ]
-PARTS = [N_("value {number}"), N_("limit {number}"), N_("peak {number}"), N_("no value"), N_("{kind} alarm {transition}")]
+PARTS = [
+    N_("value {number}"),
+    N_("limit {number}"),
+    N_("peak {number}"),
+    N_("no value"),
+    N_("{kind} alarm {transition}"),
+]
 _KINDS = {"offline": "offline", "device error": "device_error", "threshold": "threshold"}
 
 

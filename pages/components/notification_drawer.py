@@ -59,7 +59,9 @@ class NotificationDrawer:
         ):
             with ui.row().classes("w-full items-center justify-between no-wrap"):
                 ui.label(_("Notifications")).classes("text-h6")
-                ui.button(icon="close", on_click=self.drawer.hide).props("flat round dense").mark("drawer-close")
+                ui.button(icon="close", on_click=self.drawer.hide).props("flat round dense").mark(
+                    "drawer-close"
+                )
             with ui.row().classes("w-full items-center gap-2"):
                 self.unread_label = ui.label().classes("text-sm text-grey-7").mark("unread-count")
                 ui.space()
@@ -78,7 +80,7 @@ class NotificationDrawer:
             self.list = ui.column().classes("w-full gap-2").mark("notification-list")
         unregister = get_bus().on_notifications(self.note)
         context.client.on_delete(unregister)
-        ui.timer(REFRESH_SECONDS, self.apply)
+        ui.timer(REFRESH_SECONDS, self.apply, immediate=False)
 
     async def toggle(self) -> None:
         """Open (reading the first page the first time: a page view alone asks nothing) or close."""
@@ -90,7 +92,9 @@ class NotificationDrawer:
         """The first page with the unread count, from the service."""
         try:
             async with db.session_scope() as session:
-                page = await notifications.list_for_user(session=session, user_id=self.user.id, limit=PAGE_SIZE)
+                page = await notifications.list_for_user(
+                    session=session, user_id=self.user.id, limit=PAGE_SIZE
+                )
         except DDMSError as exc:
             notify_error(exc)
             return
@@ -158,7 +162,9 @@ class NotificationDrawer:
                         session=session, user_id=user.id, notification_id=notification_id
                     )
                 elif action == "dismiss" and notification_id is not None:
-                    await notifications.dismiss(session=session, user_id=user.id, notification_id=notification_id)
+                    await notifications.dismiss(
+                        session=session, user_id=user.id, notification_id=notification_id
+                    )
                 else:
                     await notifications.mark_all_read(session=session, user_id=user.id)
         except DDMSError as exc:
@@ -178,7 +184,9 @@ class NotificationDrawer:
     async def mark_all_read(self) -> None:
         if await self._act("all"):
             now = utcnow()
-            self.items = [item if item.read_at else item.model_copy(update={"read_at": now}) for item in self.items]
+            self.items = [
+                item if item.read_at else item.model_copy(update={"read_at": now}) for item in self.items
+            ]
             self.unread = 0
             self.render()
 

@@ -7,6 +7,7 @@ stored by the real service; the pages learn of them from the bus only.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+
 from nicegui import ui
 from nicegui.testing import User
 
@@ -23,7 +24,7 @@ LIMITS = {"threshold_warning_upper": 80.0, "threshold_critical_upper": 95.0, "hy
 def badge(user: User) -> ui.badge:
     """The bell's badge (hidden while the count is 0, so looked up in the layout, not by sight)."""
     assert user.client is not None
-    found = [e for e in user.client.layout.descendants() if "alarm-count" in e._markers]  # noqa: SLF001
+    found = [e for e in user.client.layout.descendants() if "alarm-count" in e._markers]
     assert len(found) == 1
     element = found.pop()
     assert isinstance(element, ui.badge)
@@ -116,7 +117,9 @@ async def test_filters_select_severity_device_group_and_state(
     choose("filter-device", str(pump.id))
     await user.should_not_see(marker=boiler_row)
     choose("filter-device", "")
-    steam = next(k for k, v in user.find(marker="filter-group").elements.pop().options.items() if v == "Steam")
+    steam = next(
+        k for k, v in user.find(marker="filter-group").elements.pop().options.items() if v == "Steam"
+    )
     choose("filter-group", steam)
     await user.should_see(marker=boiler_row)
     await user.should_not_see(marker=pump_row)
@@ -193,7 +196,7 @@ async def test_cards_and_tiles_stay_latched_until_acknowledged(
         await alarms.acknowledge(session=session, alarm_id=latched.id, username="night")
     await user.should_not_see("Critical alarm cleared, not acknowledged", retries=100)
     await eventually(
-        lambda: [c.props.get("data-testid") for c in tiles.default_slot.children][0] == f"tile-{quiet.id}"
+        lambda: next(c.props.get("data-testid") for c in tiles.default_slot.children) == f"tile-{quiet.id}"
     )
 
 
@@ -211,7 +214,7 @@ async def test_device_detail_shows_alarm_history_and_episodes(
     transitions = [
         marker
         for element in history.elements.pop().descendants()
-        for marker in element._markers  # noqa: SLF001
+        for marker in element._markers
         if marker in ("raised", "escalated", "cleared")
     ]
     assert transitions == ["cleared", "escalated", "raised"]
