@@ -104,7 +104,7 @@ async def test_a_crossed_limit_rings_the_bell_until_acknowledged(
         await page.get_by_test_id("alarm-bell").click()
         drawer = page.get_by_test_id("notification-drawer")
         await expect(drawer.get_by_text("Critical limit crossed").first).to_be_visible()
-        await page.get_by_role("link", name="All alarms").first.click()
+        await drawer.get_by_role("link", name="All alarms").click()
         await page.wait_for_url(re.compile(r"/alarms$"))
 
         row = page.get_by_test_id(re.compile(r"^alarm-")).filter(has_text="E2E boiler").filter(has_text="Active")
