@@ -107,7 +107,11 @@ async def test_a_crossed_limit_rings_the_bell_until_acknowledged(
         await drawer.get_by_role("link", name="All alarms").click()
         await page.wait_for_url(re.compile(r"/alarms$"))
 
-        row = page.get_by_test_id(re.compile(r"^alarm-")).filter(has_text="E2E boiler").filter(has_text="Active")
+        row = (
+            page.get_by_test_id(re.compile(r"^alarm-"))
+            .filter(has_text="E2E boiler")
+            .filter(has_text="Active")
+        )
         await expect(row).to_have_count(1)
         await row.get_by_role("button", name="Acknowledge").click()
         await page.get_by_label("Comment (optional)").fill("valve checked")
@@ -122,4 +126,8 @@ async def test_a_crossed_limit_rings_the_bell_until_acknowledged(
         listed = await rest.get("/api/alarms", params={"state": "active", "device_id": device_id})
     assert listed.status_code == 200, listed.text
     (alarm,) = listed.json()["alarms"]
-    assert (alarm["acknowledged_by"], alarm["comment"], alarm["severity"]) == (OWNER, "valve checked", "critical")
+    assert (alarm["acknowledged_by"], alarm["comment"], alarm["severity"]) == (
+        OWNER,
+        "valve checked",
+        "critical",
+    )

@@ -6,17 +6,21 @@ stored by the real service; the pages learn of them from the bus only.
 
 from __future__ import annotations
 
+import csv
+import io
 from collections.abc import Awaitable, Callable
+from datetime import timedelta
 
 from nicegui import ui
 from nicegui.testing import User
 
 import ddms.db
-from ddms.models import Role
+from ddms.models import Role, utcnow
 from ddms.models import User as Account
 from ddms.services import alarms, notifications
 from ddms.services.alarm_rules import AlarmEngine
-from tests.pages.helpers import eventually, feed, make_device, make_group
+from tests.pages.helpers import eventually, feed, make_device, make_group, texts
+from tests.pages.test_i18n import english_words
 
 LIMITS = {"threshold_warning_upper": 80.0, "threshold_critical_upper": 95.0, "hysteresis": 1.0}
 
@@ -223,3 +227,53 @@ async def test_device_detail_shows_alarm_history_and_episodes(
     episodes = [area for area in areas if "xAxis" in area[0]]
     assert len(episodes) == 1
     assert episodes[0][0]["itemStyle"]["color"] == "#c62828", "the episode's worst severity"
+
+
+async def test_history_exports_as_csv_for_a_signed_in_browser(
+    user: User, reader: Account, sign_in: Callable[[Account], Awaitable[None]], alarm_engine: AlarmEngine
+) -> None:
+    anonymous = await user.http_client.get("/ui/export/alarms")
+    assert anonymous.status_code == 401
+    hostile = await make_device("=HYPERLINK(1)", **LIMITS)
+    start = utcnow() - timedelta(minutes=1)
+    await feed(hostile, 97.0)
+    await feed(hostile, 20.0)  # cleared: in the history
+    await sign_in(reader)
+    latched = alarms.active_summary().active_for(hostile.id)[0]
+    async with ddms.db.session_scope() as session:
+        await alarms.acknowledge(session=session, alarm_id=latched.id, username="operator", comment="+1 ok")
+    window = {"start_time": start.isoformat(), "end_time": (utcnow() + timedelta(minutes=1)).isoformat()}
+    reply = await user.http_client.get("/ui/export/alarms", params=window)
+    assert reply.status_code == 200, reply.text
+    assert reply.headers["content-type"].startswith("text/csv")
+    assert reply.headers["content-disposition"].startswith("attachment; filename=alarms_")
+    rows = list(csv.reader(io.StringIO(reply.text)))
+    assert rows[0][:5] == ["raised_at", "cleared_at", "device_name", "kind", "severity"]
+    assert len(rows) == 2
+    row = dict(zip(rows[0], rows[1], strict=True))
+    assert (row["device_name"], row["severity"], row["peak_value"]) == ("'=HYPERLINK(1)", "critical", "97.0")
+    assert (row["acknowledged_by"], row["comment"]) == ("operator", "'+1 ok")
+    bad = await user.http_client.get("/ui/export/alarms", params={"severity": "loud"})
+    assert bad.status_code == 400
+    empty = await user.http_client.get("/ui/export/alarms", params={**window, "severity": "warning"})
+    assert empty.text.splitlines() == [",".join(rows[0])]
+
+
+async def test_alarms_and_notifications_in_chinese_show_no_english(
+    user: User,
+    make_account: Callable[..., Awaitable[Account]],
+    sign_in: Callable[[Account], Awaitable[None]],
+    alarm_engine: AlarmEngine,
+) -> None:
+    boss = await make_account("boss", Role.OWNER, language="zh")
+    boiler = await make_device("Boiler", unit="bar", **LIMITS)
+    for value in (85.0, 97.0, 85.0, 20.0, 97.0):  # raised, escalated, de-escalated, cleared, raised
+        await feed(boiler, value)
+    await sign_in(boss)
+    await user.open("/alarms")
+    user.find(marker="alarm-bell").click()
+    await user.should_see("超出严重限值")  # "Critical limit crossed": the drawer has loaded
+    shown = texts(user)
+    assert english_words(shown, {"Boiler", "boss", "bar", "Plant DDMS", "DDMS"}) == []
+    assert "Boiler：严重（升级）" in shown, "the engine's English title, translated"
+    assert any(text.startswith("数值 97") for text in shown)
