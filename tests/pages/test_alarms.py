@@ -10,6 +10,7 @@ import csv
 import io
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
+from typing import Any
 
 from nicegui import ui
 from nicegui.testing import User
@@ -277,3 +278,47 @@ async def test_alarms_and_notifications_in_chinese_show_no_english(
     assert english_words(shown, {"Boiler", "boss", "bar", "Plant DDMS", "DDMS"}) == []
     assert "Boiler：严重（升级）" in shown, "the engine's English title, translated"
     assert any(text.startswith("数值 97") for text in shown)
+
+
+def listen_for_beeps(user: User, beeps: list[str]) -> None:
+    """Record the WebAudio beeps the page sends to the browser (messages of this client)."""
+    assert user.client is not None
+    outbox = user.client.outbox
+    send = outbox._emit
+
+    async def emit(message: Any) -> None:
+        _target, kind, data = message
+        if kind == "run_javascript" and "createOscillator" in data.get("code", ""):
+            beeps.append("beep")
+        await send(message)
+
+    outbox._emit = emit  # type: ignore[method-assign]
+
+
+async def test_sound_is_off_by_default_and_beeps_once_per_new_critical_when_on(
+    user: User, reader: Account, sign_in: Callable[[Account], Awaitable[None]], alarm_engine: AlarmEngine
+) -> None:
+    beeps: list[str] = []
+    boiler = await make_device("Boiler", **LIMITS)
+    pump = await make_device("Pump", **LIMITS)
+    await sign_in(reader)
+    await user.open("/profile")
+    listen_for_beeps(user, beeps)
+    switch = user.find(marker="profile-alarm-sound").elements.pop()
+    assert switch.value is False, "off by default"
+    await feed(boiler, 97.0)
+    await eventually(lambda: bell_count(user) == "1")
+    assert beeps == []
+
+    switch.value = True  # kept per user, like dark mode: the drawer's switch shows it too
+    await user.open("/")
+    listen_for_beeps(user, beeps)
+    assert user.find(marker="alarm-sound").elements.pop().value is True
+    await feed(pump, 85.0)  # a warning: no sound
+    await eventually(lambda: bell_count(user) == "2")
+    assert beeps == []
+    await feed(pump, 97.0)  # escalated to critical: one beep
+    await eventually(lambda: beeps == ["beep"])
+    await feed(pump, 98.0)  # still critical, a new peak: no transition, no beep
+    await user.should_see(marker=f"device-card-{pump.id}")
+    assert beeps == ["beep"]
