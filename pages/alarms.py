@@ -21,7 +21,7 @@ from starlette.responses import RedirectResponse
 from ddms import db
 from ddms.bus import AlarmNotice, get_bus
 from ddms.errors import DDMSError
-from ddms.i18n import _, format_datetime, format_integer, format_number
+from ddms.i18n import _, format_datetime, format_integer, format_number, ngettext
 from ddms.schemas.alarms import AlarmOut
 from ddms.services import alarms, devices, groups
 from pages import theme
@@ -200,7 +200,9 @@ class AlarmList:
         self.render()
 
     def render(self) -> None:
-        self.count.set_text(_("{n} alarms").format(n=format_integer(self.total)))
+        self.count.set_text(
+            ngettext("{n} alarm", "{n} alarms", self.total).format(n=format_integer(self.total))
+        )
         self.rows.clear()
         with self.rows:
             if not self.alarms:
@@ -338,7 +340,7 @@ class History:
                 key = theme.key("history", alarm.id)
                 with (
                     ui.row()
-                    .classes("w-full items-center gap-x-6 border-b py-1")
+                    .classes("w-full items-center gap-x-6 border-b border-gray-300 py-1")
                     .mark(key)
                     .props(theme.testid(key))
                 ):

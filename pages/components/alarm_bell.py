@@ -66,7 +66,11 @@ class AlarmBell:
             .props(theme.testid("alarm-bell")) as self.button
         ):
             self.badge = (
-                ui.badge("0").props("floating rounded").mark("alarm-count").props(theme.testid("alarm-count"))
+                ui.badge("0")
+                .props("floating text-color=white")
+                .classes("text-sm font-bold")
+                .mark("alarm-count")
+                .props(theme.testid("alarm-count"))
             )
             self.tip = ui.tooltip("")
         unregister = get_bus().on_alarm_notices(self.note)
@@ -93,7 +97,7 @@ class AlarmBell:
             self.badge.set_text(format_integer(count))
             self.badge.set_visibility(count > 0)
             colour = theme.SEVERITY_COLOURS.get(worst or "", theme.LEVEL_COLOURS["normal"])
-            self.badge.style(f"background: {colour} !important")
+            self.badge.style(f"background: {colour} !important; top: 2px; right: 0")
             if worst == "critical":
                 self.button.classes(add="ddms-bell-critical")
             else:

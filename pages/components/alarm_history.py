@@ -92,7 +92,7 @@ class AlarmHistoryList:
                 colour = theme.SEVERITY_COLOURS.get(row.severity, "#757575")
                 with (
                     ui.row()
-                    .classes("w-full items-center gap-x-4 py-1 border-b")
+                    .classes("w-full items-center gap-x-4 py-1 border-b border-gray-300")
                     .style(f"border-left: 4px solid {colour}; padding-left: 6px")
                     .mark("alarm-event", row.transition)
                 ):
