@@ -21,7 +21,7 @@ from starlette.responses import RedirectResponse
 from ddms import db
 from ddms.bus import AlarmNotice, get_bus
 from ddms.errors import DDMSError
-from ddms.i18n import _, format_datetime, format_integer, format_number, ngettext
+from ddms.i18n import _, format_datetime, format_integer, format_number
 from ddms.schemas.alarms import AlarmOut
 from ddms.services import alarms, devices, groups
 from pages import theme
@@ -200,9 +200,7 @@ class AlarmList:
         self.render()
 
     def render(self) -> None:
-        self.count.set_text(
-            ngettext("{n} alarm", "{n} alarms", self.total).format(n=format_integer(self.total))
-        )
+        self.count.set_text(_("Alarms: {n}").format(n=format_integer(self.total)))
         self.rows.clear()
         with self.rows:
             if not self.alarms:
@@ -245,7 +243,7 @@ class AlarmList:
                     "outline"
                 ).mark("ack").props(theme.testid(theme.key("ack", alarm.id)))
 
-    def ask_one(self, alarm: AlarmOut) -> None:
+    def ask_one(self, alarm: AlarmOut, after: Callable[[], Awaitable[None]] | None = None) -> None:
         async def acknowledge(comment: str | None) -> bool:
             try:
                 user = await acting_user()
@@ -258,6 +256,8 @@ class AlarmList:
                 return False
             self._put(done)
             notify_done(_("Alarm acknowledged"))
+            if after is not None:
+                await after()
             return True
 
         acknowledge_dialog(
@@ -305,8 +305,9 @@ def _field(label: str, value: str) -> None:
 class History:
     """Cleared alarms in a time range (same filters), with CSV export of the whole range."""
 
-    def __init__(self, filters: Filters) -> None:
+    def __init__(self, filters: Filters, active: AlarmList) -> None:
         self.filters = filters
+        self.active = active
         with ui.row().classes("w-full items-center justify-between gap-2"):
             ui.label(_("History of cleared alarms")).classes("text-h6")
             ui.button(_("Export CSV"), icon="download", on_click=self.export).mark("export-alarms")
@@ -350,7 +351,14 @@ class History:
                     _field(_("Since"), _when(alarm.raised_at))
                     _field(_("Cleared"), _when(alarm.cleared_at))
                     _field(_("Peak"), _number(alarm.peak_value))
-                    _field(_("Acknowledged by"), alarm.acknowledged_by or "—")
+                    if alarm.acknowledged_at is not None:
+                        _field(_("Acknowledged by"), alarm.acknowledged_by or "—")
+                    else:  # cleared, still latched on the cards until someone acknowledges it
+                        ui.button(
+                            _("Acknowledge"),
+                            icon="done",
+                            on_click=lambda a=alarm: self.active.ask_one(a, after=self.load),
+                        ).props("outline dense").mark("ack").props(theme.testid(theme.key("ack", alarm.id)))
 
     def export(self) -> None:
         start, end = self.range.bounds
@@ -379,7 +387,7 @@ async def alarms_page(request: Request) -> RedirectResponse | None:
         with ui.card().classes("w-full"):
             active = AlarmList(filters)
         with ui.card().classes("w-full"):
-            history = History(filters)
+            history = History(filters, active)
     await active.load()
     await history.load()
     return None

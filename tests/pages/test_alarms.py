@@ -322,3 +322,23 @@ async def test_sound_is_off_by_default_and_beeps_once_per_new_critical_when_on(
     await feed(pump, 98.0)  # still critical, a new peak: no transition, no beep
     await user.should_see(marker=f"device-card-{pump.id}")
     assert beeps == ["beep"]
+
+
+async def test_a_cleared_alarm_is_acknowledged_from_the_history(
+    user: User, reader: Account, sign_in: Callable[[Account], Awaitable[None]], alarm_engine: AlarmEngine
+) -> None:
+    pump = await make_device("Pump", **LIMITS)
+    await feed(pump, 85.0)
+    await feed(pump, 20.0)  # cleared, nobody acknowledged it: latched
+    latched = alarms.active_summary().active_for(pump.id)[0]
+    assert latched.latched
+    await sign_in(reader)
+    await user.open("/alarms")
+    with user.scope(marker=f"history-{latched.id}"):
+        user.find(marker="ack").click()
+    await acknowledge_in_dialog(user, "seen in the morning")
+    await user.should_not_see(marker="ack-dialog", retries=100)  # closed once the history is re-read
+    with user.scope(marker=f"history-{latched.id}"):
+        await user.should_see("operator", retries=100)
+        await user.should_not_see(marker="ack")
+    assert alarms.active_summary().active_for(pump.id) == [], "no longer latched on the cards"
