@@ -95,6 +95,11 @@ MESSAGES: dict[str, str] = {
     "backup_tool_failed": N_("{tool} failed: {reason}"),
     "not_a_sqlite_backup": N_("{path} is not a SQLite backup"),
     "backup_not_found": N_("Backup file not found: {path}"),
+    "alarm_not_found": N_("Alarm not found"),
+    "notification_not_found": N_("Notification not found"),
+    "display_not_for_notifications": N_("A display link cannot open a user's notifications"),
+    "one_of": N_("{name} must be one of: {choices}"),
+    "page_bounds": N_("limit must be 1-{max} and offset at least 0"),
     "backup_is_postgres": N_("This is a PostgreSQL backup; the configured database is SQLite"),
     "backup_is_sqlite": N_("This is a SQLite backup; the configured database is PostgreSQL"),
 }

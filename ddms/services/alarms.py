@@ -115,11 +115,12 @@ def _out(alarm: Alarm) -> AlarmOut:
 
 def check_filters(state: str, severity: str | None, limit: int, offset: int) -> None:
     if state not in STATES:
-        raise Invalid(f"state must be one of: {', '.join(STATES)}")
+        raise Invalid("one_of", field="state", params={"name": "state", "choices": ", ".join(STATES)})
     if severity is not None and severity not in SEVERITIES:
-        raise Invalid(f"severity must be one of: {', '.join(SEVERITIES)}")
+        choices = ", ".join(SEVERITIES)
+        raise Invalid("one_of", field="severity", params={"name": "severity", "choices": choices})
     if not 1 <= limit <= MAX_LIMIT or offset < 0:
-        raise Invalid(f"limit must be 1-{MAX_LIMIT} and offset at least 0")
+        raise Invalid("page_bounds", params={"max": MAX_LIMIT})
 
 
 async def list_alarms(
@@ -165,7 +166,7 @@ async def list_alarms(
 async def get_alarm(*, session: AsyncSession, alarm_id: uuid.UUID) -> AlarmOut:
     alarm = await session.get(Alarm, alarm_id, populate_existing=True)
     if alarm is None:
-        raise NotFound("Alarm not found")
+        raise NotFound("alarm_not_found")
     return _out(alarm)
 
 
@@ -228,7 +229,7 @@ async def acknowledge(
     """Record who acknowledged the alarm; acknowledging again changes nothing. Unknown: NotFound."""
     alarm = await session.get(Alarm, alarm_id, populate_existing=True, with_for_update=True)
     if alarm is None:
-        raise NotFound("Alarm not found")
+        raise NotFound("alarm_not_found")
     if alarm.acknowledged_at is not None:
         return _out(alarm)
     notices = await _acknowledge_rows(session, [alarm], username, comment)
