@@ -1,5 +1,6 @@
 """SQLModel tables. Importing this package registers every table on ``SQLModel.metadata``."""
 
+from ddms.models.channel import ChannelDelivery, ChannelType, DeliveryState, NotificationChannel, SmtpTls
 from ddms.models.configuration import SINGLETON_ID, Configuration
 from ddms.models.device import (
     ByteOrder,
@@ -18,8 +19,11 @@ from ddms.models.user import Language, LoginFailure, RefreshToken, Role, User
 __all__ = [
     "SINGLETON_ID",
     "ByteOrder",
+    "ChannelDelivery",
+    "ChannelType",
     "Configuration",
     "DataType",
+    "DeliveryState",
     "Device",
     "DeviceGroup",
     "DeviceStatus",
@@ -27,6 +31,7 @@ __all__ = [
     "Group",
     "Language",
     "LoginFailure",
+    "NotificationChannel",
     "Reading",
     "RefreshToken",
     "Role",
@@ -34,6 +39,7 @@ __all__ = [
     "Rollup1Hour",
     "Rollup1Min",
     "RollupDirty",
+    "SmtpTls",
     "UTCDateTime",
     "User",
     "utcnow",
