@@ -26,6 +26,10 @@ How to consume it:
   (``list[StoredReading]``), e.g. to keep rollup tables current.
 - ``bus.poll_stats(device_id)``: the collector's poll accounting for one device (on time, late,
   missed, deferred, failed), for the device page.
+- ``bus.on_alarm_notices(listener)``: ``listener(list[AlarmNotice])`` after alarm transitions (raised,
+  escalated, deescalated, cleared, acknowledged) are committed to the database (channels, pages).
+- ``bus.on_notifications(listener)``: ``listener(list[NotificationOut])`` after per-user notifications
+  are committed (each carries its ``user_id``): the notification stream and the pages' bell.
 - ``bus.on_user_revoked(listener)``: ``listener(user_id)`` when an account's sessions end (deleted,
   role or password changed; published by ``ddms.services.users``), so open pages and streams of that
   user re-check their session at once instead of at their next periodic check.
@@ -41,6 +45,10 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import StrEnum
 from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ddms.schemas.alarms import AlarmOut, NotificationOut
 
 logger = logging.getLogger(__name__)
 
@@ -101,6 +109,15 @@ class StoredReading:
     value: float
 
 
+@dataclass(frozen=True, slots=True)
+class AlarmNotice:
+    """An alarm transition, published after it is committed; ``alarm`` is the alarm after it."""
+
+    transition: str  # raised | escalated | deescalated | cleared | acknowledged
+    alarm: AlarmOut
+    at: datetime
+
+
 @dataclass(slots=True)
 class PollStats:
     """Poll accounting of one device, kept by the collector (mutable; read, do not write).
@@ -128,6 +145,8 @@ Listener = Callable[[DeviceChange], None]
 EventCallback = Callable[[Event], None]
 StoredListener = Callable[[list[StoredReading]], None]
 RevocationListener = Callable[[Revocation], None]
+AlarmNoticeListener = Callable[[list[AlarmNotice]], None]
+NotificationListener = Callable[[list["NotificationOut"]], None]
 
 
 class Subscription:
@@ -174,6 +193,8 @@ class Bus:
         self._callbacks: list[tuple[EventCallback, frozenset[uuid.UUID] | None]] = []
         self._stored_listeners: list[StoredListener] = []
         self._revocation_listeners: list[RevocationListener] = []
+        self._alarm_listeners: list[AlarmNoticeListener] = []
+        self._notification_listeners: list[NotificationListener] = []
         self._latest: dict[uuid.UUID, LatestValue] = {}
         self._status: dict[uuid.UUID, StatusChange] = {}
         self._poll_stats: dict[uuid.UUID, PollStats] = {}
@@ -242,6 +263,22 @@ class Bus:
             except Exception:
                 logger.exception("revocation listener failed")
 
+    def alarm_notices(self, notices: list[AlarmNotice]) -> None:
+        """Tell listeners about committed alarm transitions (in the order they happened)."""
+        for listener in list(self._alarm_listeners):
+            try:
+                listener(notices)
+            except Exception:
+                logger.exception("alarm-notice listener failed")
+
+    def notifications(self, items: list[NotificationOut]) -> None:
+        """Tell listeners about committed per-user notifications."""
+        for listener in list(self._notification_listeners):
+            try:
+                listener(items)
+            except Exception:
+                logger.exception("notification listener failed")
+
     def _emit(self, event: Event) -> None:
         for callback, device_ids in list(self._callbacks):
             if device_ids is not None and event.device_id not in device_ids:
@@ -294,6 +331,14 @@ class Bus:
 
         return unregister
 
+    def on_alarm_notices(self, listener: AlarmNoticeListener) -> Callable[[], None]:
+        """Register ``listener`` for committed alarm transitions; returns an unregister function."""
+        return _register(self._alarm_listeners, listener)
+
+    def on_notifications(self, listener: NotificationListener) -> Callable[[], None]:
+        """Register ``listener`` for committed notifications (of every user); returns an unregister."""
+        return _register(self._notification_listeners, listener)
+
     # --- poll accounting -----------------------------------------------------------------------
     def track_poll_stats(self, device_id: uuid.UUID, stats: PollStats) -> None:
         self._poll_stats[device_id] = stats
@@ -307,6 +352,16 @@ class Bus:
     @property
     def subscriber_count(self) -> int:
         return len(self._callbacks)
+
+
+def _register(listeners: list[Any], listener: Any) -> Callable[[], None]:
+    listeners.append(listener)
+
+    def unregister() -> None:
+        if listener in listeners:
+            listeners.remove(listener)
+
+    return unregister
 
 
 _bus = Bus()
@@ -325,6 +380,7 @@ def reset_bus() -> Bus:
 
 
 __all__ = [
+    "AlarmNotice",
     "Bus",
     "ChangeKind",
     "DeviceChange",

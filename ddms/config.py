@@ -79,6 +79,15 @@ class Settings(BaseSettings):
     rollup_interval: float = Field(default=60.0, gt=0, le=86400)
     retention_interval: float = Field(default=3600.0, gt=0, le=7 * 86400)
     backup_dir: Path | None = None
+    # Alarms (docs/alarms.md): evaluated by the collector on every poll; their history and the
+    # per-user notifications are purged by the retention job after these many days.
+    alarms_enabled: bool = Field(default=True, description="Evaluate alarm rules on every poll")
+    alarm_retention_days: int = Field(
+        default=365, ge=1, le=36500, description="Days cleared alarms and their history are kept"
+    )
+    notification_retention_days: int = Field(
+        default=90, ge=1, le=36500, description="Days per-user notifications are kept"
+    )
 
     @field_validator("database_url")
     @classmethod

@@ -44,6 +44,12 @@ POLL_LAG_SECONDS = Histogram(
     registry=REGISTRY,
     buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5),
 )
+ALARMS_ACTIVE = Gauge(
+    "ddms_alarms_active", "Active alarms held by the collector", ["severity"], registry=REGISTRY
+)
+ALARM_TRANSITIONS = Counter(
+    "ddms_alarm_transitions", "Alarm transitions committed", ["kind", "transition"], registry=REGISTRY
+)
 SSE_SUBSCRIBERS = Gauge("ddms_sse_subscribers", "Open /api/devices/stream connections", registry=REGISTRY)
 SSE_SNAPSHOTS = Counter("ddms_sse_snapshots", "Snapshots built for the device stream", registry=REGISTRY)
 

@@ -1,5 +1,15 @@
 """SQLModel tables. Importing this package registers every table on ``SQLModel.metadata``."""
 
+from ddms.models.alarm import (
+    Alarm,
+    AlarmEvent,
+    AlarmKind,
+    AlarmSeverity,
+    AlarmState,
+    Notification,
+    NotificationType,
+    Transition,
+)
 from ddms.models.channel import ChannelDelivery, ChannelType, DeliveryState, NotificationChannel, SmtpTls
 from ddms.models.configuration import SINGLETON_ID, Configuration
 from ddms.models.device import (
@@ -18,6 +28,11 @@ from ddms.models.user import Language, LoginFailure, RefreshToken, Role, User
 
 __all__ = [
     "SINGLETON_ID",
+    "Alarm",
+    "AlarmEvent",
+    "AlarmKind",
+    "AlarmSeverity",
+    "AlarmState",
     "ByteOrder",
     "ChannelDelivery",
     "ChannelType",
@@ -31,7 +46,9 @@ __all__ = [
     "Group",
     "Language",
     "LoginFailure",
+    "Notification",
     "NotificationChannel",
+    "NotificationType",
     "Reading",
     "RefreshToken",
     "Role",
@@ -40,6 +57,7 @@ __all__ = [
     "Rollup1Min",
     "RollupDirty",
     "SmtpTls",
+    "Transition",
     "UTCDateTime",
     "User",
     "utcnow",
