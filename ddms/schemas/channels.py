@@ -31,7 +31,10 @@ EMAIL_FIELDS = (
     "email_to",
 )
 FIELDS_OF = {ChannelType.WEBHOOK: WEBHOOK_FIELDS, ChannelType.EMAIL: EMAIL_FIELDS}
-REQUIRED_OF = {ChannelType.WEBHOOK: ("url", "secret"), ChannelType.EMAIL: ("smtp_host", "email_from", "email_to")}
+REQUIRED_OF = {
+    ChannelType.WEBHOOK: ("url", "secret"),
+    ChannelType.EMAIL: ("smtp_host", "email_from", "email_to"),
+}
 _LOCAL_PART = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]{1,64}$")
 _CONTROL = re.compile(r"[\x00-\x20\x7f]")
 
@@ -68,7 +71,9 @@ def check_address(value: str) -> str:
 
 
 Name = Annotated[str, StringConstraints(min_length=1, max_length=100)]
-WebhookUrl = Annotated[str, StringConstraints(min_length=1, max_length=2000), AfterValidator(check_webhook_url)]
+WebhookUrl = Annotated[
+    str, StringConstraints(min_length=1, max_length=2000), AfterValidator(check_webhook_url)
+]
 Secret = Annotated[str, StringConstraints(min_length=8, max_length=500, strip_whitespace=False)]
 Host = Annotated[str, StringConstraints(min_length=1, max_length=255), AfterValidator(check_host)]
 Address = Annotated[str, StringConstraints(min_length=3, max_length=254), AfterValidator(check_address)]

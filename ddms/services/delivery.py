@@ -3,7 +3,7 @@
 How an alarm transition leaves the building:
 
 1. The alarm engine publishes ``AlarmNotice`` batches on the bus after they are committed.
-   ``ChannelDelivery.notify`` (the bus listener) only appends them to an in-memory inbox: nothing
+   ``DeliveryService.notify`` (the bus listener) only appends them to an in-memory inbox: nothing
    on the poll path waits for a channel or the database.
 2. The intake task writes one ``channel_deliveries`` row per (notice, enabled channel whose
    ``min_severity`` admits the alarm), a whole inbox batch in one transaction, and wakes the
@@ -29,13 +29,13 @@ from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Protocol
+from typing import Any
 
 import httpx
 from sqlmodel import col, delete, select
 
 from ddms import db, metrics
-from ddms.bus import get_bus
+from ddms.bus import AlarmNotice, get_bus
 from ddms.clock import LOOP_CLOCK, Clock
 from ddms.config import Settings
 from ddms.models import ChannelDelivery, ChannelType, DeliveryState, NotificationChannel, utcnow
@@ -53,25 +53,6 @@ INBOX_LIMIT = 10_000
 KEEP_DELIVERED = timedelta(days=7)
 KEEP_FAILED = timedelta(days=30)
 PURGE_EVERY = timedelta(hours=1)
-
-
-class AlarmLike(Protocol):
-    """What delivery reads from an alarm (``ddms.schemas.alarms.AlarmOut``)."""
-
-    @property
-    def severity(self) -> str: ...
-
-    def model_dump(self, *, mode: str = ...) -> dict[str, Any]: ...
-
-
-class NoticeLike(Protocol):
-    """An alarm transition as the bus publishes it (``ddms.bus.AlarmNotice``)."""
-
-    @property
-    def transition(self) -> str: ...
-
-    @property
-    def alarm(self) -> AlarmLike: ...
 
 
 def retry_delay(attempts: int) -> float:
@@ -132,7 +113,7 @@ class Senders:
         if channel.type == ChannelType.WEBHOOK:
             await webhook.post(client, channel.url or "", channel.secret or "", event)
         else:
-            await mailer.send(channel, event, timeout=self.smtp_timeout, tls_context=self.tls_context)
+            await mailer.send(channel, event, time_limit=self.smtp_timeout, tls_context=self.tls_context)
 
 
 TEST_SENDERS = Senders(webhook_timeout=5.0, smtp_timeout=10.0)
@@ -158,12 +139,12 @@ async def send_test(
     return ChannelTestResult(success=True, error=None)
 
 
-def event_of(notice: NoticeLike) -> dict[str, Any]:
+def event_of(notice: AlarmNotice) -> dict[str, Any]:
     """The contract event without ``sent_at``: ``{event, alarm}``."""
     return {"event": notice.transition, "alarm": notice.alarm.model_dump(mode="json")}
 
 
-class ChannelDelivery:
+class DeliveryService:
     """The background service (``ddms/main.py`` starts it): intake task and per-channel workers."""
 
     def __init__(
@@ -190,9 +171,7 @@ class ChannelDelivery:
     # --- lifecycle -----------------------------------------------------------------------------
     async def start(self) -> None:
         self._client = self.senders.client()
-        bus: Any = get_bus()
-        if hasattr(bus, "on_alarm_notices"):
-            self._unsubscribe = bus.on_alarm_notices(self.notify)
+        self._unsubscribe = get_bus().on_alarm_notices(self.notify)
         self._intake_task = asyncio.create_task(self._intake(), name="ddms-channel-intake")
         await self._resume()
 
@@ -231,7 +210,7 @@ class ChannelDelivery:
             self._wake(channel_id)
 
     # --- intake --------------------------------------------------------------------------------
-    def notify(self, notices: Sequence[NoticeLike]) -> None:
+    def notify(self, notices: Sequence[AlarmNotice]) -> None:
         """The bus listener: keep the events for the intake task (no I/O, never blocks)."""
         for notice in notices:
             if len(self._inbox) >= INBOX_LIMIT:
@@ -270,7 +249,7 @@ class ChannelDelivery:
         moment = self.now()
         async with db.session_scope() as session:
             targets = await channels.enabled_rows(session=session)
-            rows = []
+            rows: list[ChannelDelivery] = []
             for index, (severity, event) in enumerate(events):
                 at = moment + timedelta(microseconds=index)  # keeps the batch's order within a channel
                 rows.extend(
@@ -291,9 +270,12 @@ class ChannelDelivery:
             return
         self._last_purge = moment
         async with db.session_scope() as session:
-            for state, keep in ((DeliveryState.DELIVERED, KEEP_DELIVERED), (DeliveryState.FAILED, KEEP_FAILED)):
+            for state, keep in (
+                (DeliveryState.DELIVERED, KEEP_DELIVERED),
+                (DeliveryState.FAILED, KEEP_FAILED),
+            ):
                 await session.exec(
-                    delete(ChannelDelivery).where(  # type: ignore[call-overload]
+                    delete(ChannelDelivery).where(
                         col(ChannelDelivery.state) == state, col(ChannelDelivery.created_at) < moment - keep
                     )
                 )

@@ -80,7 +80,7 @@ async def send(
     channel: NotificationChannel,
     event: dict[str, Any],
     *,
-    timeout: float,
+    time_limit: float,
     tls_context: ssl.SSLContext | None = None,
 ) -> None:
     """Send ``event`` to the channel's recipients; raises ``DeliveryFailed`` with the reason."""
@@ -95,7 +95,7 @@ async def send(
             use_tls=tls is SmtpTls.TLS,
             start_tls=tls is SmtpTls.STARTTLS,
             tls_context=tls_context,
-            timeout=timeout,
+            timeout=time_limit,  # per SMTP step: connect, each command
         )
     except aiosmtplib.SMTPTimeoutError:
         raise DeliveryFailed("timed out waiting for the SMTP server") from None
