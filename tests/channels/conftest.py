@@ -125,9 +125,7 @@ class Mailbox:
         envelope.rcpt_tos.append(address)
         return "250 OK"
 
-    async def handle_DATA(
-        self, server: SMTP, session: Session, envelope: Envelope
-    ) -> str:
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         with self.lock:
             self.messages.append(envelope)
         return "250 Message accepted"
@@ -322,3 +320,7 @@ def email_fields(port: int, tls: str = "none", **more: Any) -> dict[str, Any]:
         "email_from": "ddms@plant.example",
         "email_to": ["oncall@plant.example", "boss@plant.example"],
     } | more
+
+
+# The REST app and a signed-in account per role, as in the API tests.
+from tests.api.conftest import _warm_hashes, admin, app, client, owner, reader  # noqa: E402, F401
