@@ -40,16 +40,18 @@ async def test_crud_keeps_secrets_write_only(
     with caplog.at_level(logging.DEBUG):
         hook = await create(client, owner, webhook_fields(receiver, min_severity="error"))
         mail = await create(client, owner, email_fields(2525, "starttls"))
-        assert hook["type"] == "webhook" and hook["min_severity"] == "error" and hook["enabled"]
-        assert all(hook[key] is None for key in EMAIL_KEYS) and hook["secret_set"]
-        assert (
-            mail["url"] is None
-            and mail["smtp_password_set"]
-            and mail["email_to"][0] == "oncall@plant.example"
-        )
+        assert hook["type"] == "webhook"
+        assert hook["min_severity"] == "error"
+        assert hook["enabled"]
+        assert all(hook[key] is None for key in EMAIL_KEYS)
+        assert hook["secret_set"]
+        assert mail["url"] is None
+        assert mail["smtp_password_set"]
+        assert mail["email_to"][0] == "oncall@plant.example"
         assert hook["deliveries_pending"] == hook["deliveries_failed"] == 0
         for channel in (hook, mail):
-            assert "secret" not in channel and "smtp_password" not in channel
+            assert "secret" not in channel
+            assert "smtp_password" not in channel
 
         answers.append(await client.get("/api/channels", headers=owner.headers))
         assert [c["name"] for c in answers[-1].json()] == sorted([hook["name"], mail["name"]])
@@ -64,14 +66,16 @@ async def test_crud_keeps_secrets_write_only(
             )
         )
         assert answers[-1].status_code == 200, answers[-1].text
-        assert answers[-1].json()["name"] == "renamed" and answers[-1].json()["secret_set"]
+        assert answers[-1].json()["name"] == "renamed"
+        assert answers[-1].json()["secret_set"]
         answers.append(await client.post(f"/api/channels/{hook['id']}/test", headers=owner.headers))
         assert answers[-1].json() == {"success": True, "error": None}
         call = receiver.calls[-1]
         expected = "sha256=" + hmac.new(WEBHOOK_SECRET.encode(), call.body, hashlib.sha256).hexdigest()
         assert call.headers["x-ddms-signature"] == expected
         event = json.loads(call.body)
-        assert event["event"] == "test" and {"id", "device_name", "severity"} <= set(event["alarm"])
+        assert event["event"] == "test"
+        assert {"id", "device_name", "severity"} <= set(event["alarm"])
         # Clearing the username drops the password with it.
         answers.append(
             await client.put(f"/api/channels/{mail['id']}", headers=owner.headers, json={"smtp_username": ""})
@@ -97,7 +101,8 @@ async def test_test_send_reports_the_failure(client: httpx.AsyncClient, owner: A
     answer = await client.post(f"/api/channels/{hook['id']}/test", headers=owner.headers)
     assert answer.status_code == 200
     result = answer.json()
-    assert result["success"] is False and result["error"]
+    assert result["success"] is False
+    assert result["error"]
     missing = await client.post(
         f"/api/channels/{'0' * 8}-0000-0000-0000-{'0' * 12}/test", headers=owner.headers
     )

@@ -76,7 +76,8 @@ async def test_starttls_refuses_an_untrusted_certificate(harness: Harness, smtp_
     publish("raised", alarm())
     state = await eventually(lambda: _failed_once(channel.id), what="the attempt failed")
     assert "certificate" in state.last_error.lower()
-    assert smtp_starttls.mailbox.messages == [] and smtp_starttls.mailbox.logins == []
+    assert smtp_starttls.mailbox.messages == []
+    assert smtp_starttls.mailbox.logins == []
 
 
 async def _failed_once(channel_id):  # type: ignore[no-untyped-def]
@@ -106,7 +107,8 @@ async def test_a_broken_smtp_server_is_retried_and_costs_the_other_channels_noth
         await eventually(lambda: receiver.calls, what="the webhook got its event regardless")
         state = await eventually(lambda: _failed_once(mail.id), within=30, what="the e-mail attempt failed")
         assert reason in state.last_error
-        assert state.deliveries_pending == 1 and state.deliveries_failed == 0  # to be retried
+        assert state.deliveries_pending == 1
+        assert state.deliveries_failed == 0
         assert (await channel_state(hook.id)).deliveries_pending == 0
         smtp_plain.mailbox.refuse = False
     # The server is fixed (or, for the broken ones, the channel pointed at a working one).
@@ -121,6 +123,7 @@ async def test_a_broken_smtp_server_is_retried_and_costs_the_other_channels_noth
     assert await harness.advance_to_next_attempt() == 10.0
     await eventually(lambda: smtp_plain.mailbox.messages, what="the retry got through")
     state = await eventually(lambda: _delivered(mail.id), what="recorded as delivered")
-    assert state.last_error is None and state.deliveries_pending == 0
+    assert state.last_error is None
+    assert state.deliveries_pending == 0
     assert json.loads(receiver.calls[0].body)["event"] == "raised"
     assert len(receiver.calls) == 1  # the webhook was not sent twice
