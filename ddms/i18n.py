@@ -215,6 +215,17 @@ ERROR_TEMPLATES: list[str] = [
         "{tool} was not found on PATH: install the PostgreSQL client tools (same major version as the "
         "server) to enable backups"
     ),
+    N_("A notification channel named '{name}' already exists"),
+    N_("Notification channel not found"),
+    N_("must be an http:// or https:// URL"),
+    N_("must be a valid http(s) URL"),
+    N_("must not contain spaces or control characters"),
+    N_("must not contain credentials; use the secret to authenticate"),
+    N_("must be an e-mail address like name@example.com"),
+    N_("{fields}: required for {type} channels"),
+    N_("{fields}: not used by {type} channels"),
+    N_("type cannot be changed; create a new channel instead"),
+    N_("smtp_password needs an smtp_username"),
 ]
 
 
