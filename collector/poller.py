@@ -27,6 +27,7 @@ from collector.writer import Writer
 from ddms import metrics
 from ddms.bus import Bus, LatestValue, PollStats, StatusChange
 from ddms.models import Device, DeviceStatus, utcnow
+from ddms.services.alarm_rules import AlarmEngine
 from ddms.services.live import level_of
 
 logger = logging.getLogger(__name__)
@@ -117,8 +118,10 @@ class Poller:
         status: str | None = None,
         error: str | None = None,
         backoff_cap: float = 60.0,
+        alarms: AlarmEngine | None = None,
     ) -> None:
         self.config = config
+        self.alarms = alarms
         self.hub, self.writer, self.bus = hub, writer, bus
         self.stats = stats or PollStats()
         self.status = status or config.status
@@ -190,17 +193,22 @@ class Poller:
             registers = await self.hub.read_holding(config.unit_id, config.address, config.count)
             value = decode(registers, config.data_type, config.byte_order, config.scale, config.offset)
         except DeviceOffline as exc:
-            self._set_status(DeviceStatus.OFFLINE, str(exc))
+            self._failed(DeviceStatus.OFFLINE, str(exc))
             return False
         except (DeviceError, BadResponse, DecodeError) as exc:
-            self._set_status(DeviceStatus.ERROR, str(exc))
+            self._failed(DeviceStatus.ERROR, str(exc))
             return False
         except Exception as exc:  # a bug must cost one poll, not the device's task
             logger.exception("device %s: unexpected error while polling", config.name)
-            self._set_status(DeviceStatus.ERROR, f"internal error: {type(exc).__name__}")
+            self._failed(DeviceStatus.ERROR, f"internal error: {type(exc).__name__}")
             return False
         now = utcnow()
-        level = level_of(value, config, self._level)
+        if self.alarms is not None:
+            level, changes = self.alarms.reading(config, value, now)
+            if changes:
+                self.writer.alarm_changes(changes)
+        else:
+            level = level_of(value, config, self._level)
         self._level = level
         self._set_status(DeviceStatus.ONLINE, None, now)
         self.writer.add(config.id, now, value)
@@ -216,6 +224,16 @@ class Poller:
             )
         )
         return True
+
+    def _failed(self, status: str, error: str) -> None:
+        """A poll without a reading: the status, and the alarm rules' count of failures in a row."""
+        self._set_status(status, error)
+        if self.alarms is not None:
+            changes = self.alarms.failure(
+                self.config, offline=status == DeviceStatus.OFFLINE, at=utcnow(), error=error
+            )
+            if changes:
+                self.writer.alarm_changes(changes)
 
     def _set_status(self, status: str, error: str | None, reading_at: object = None) -> None:
         config = self.config

@@ -21,7 +21,9 @@ from ddms import db
 from ddms.bus import Bus, DeviceChange, get_bus
 from ddms.config import Settings
 from ddms.errors import NotFound
-from ddms.services import devices
+from ddms.models import utcnow
+from ddms.services import alarms, devices
+from ddms.services.alarm_rules import AlarmEngine
 
 logger = logging.getLogger(__name__)
 
@@ -51,7 +53,7 @@ class Collector:
         self._changes: set[asyncio.Task[None]] = set()
         self._lock = asyncio.Lock()
         self._unlisten: object = None
-        self.changes_applied = 0
+        self.alarms: AlarmEngine | None = AlarmEngine() if settings.alarms_enabled else None
 
     async def start(self) -> None:
         self.bus = get_bus()
@@ -59,6 +61,10 @@ class Collector:
         await self.writer.start()
         async with db.session_scope() as session:
             rows = await devices.list_devices(session=session)
+            if self.alarms is not None:  # a restart continues the alarms it left
+                self.alarms.restore(await alarms.load_live(session=session))
+        if self.alarms is not None:
+            alarms.set_engine(self.alarms)
         for device in rows:
             self._start_poller(DeviceConfig.from_device(device))
         self._unlisten = self.bus.on_device_change(self._on_change)
@@ -75,6 +81,8 @@ class Collector:
     async def stop(self) -> None:
         if callable(self._unlisten):
             self._unlisten()
+        if self.alarms is not None and alarms.get_engine() is self.alarms:
+            alarms.set_engine(None)
         if self in running:
             running.remove(self)
         for task in list(self._changes):
@@ -94,6 +102,7 @@ class Collector:
             self.writer,
             self.bus,
             backoff_cap=self.backoff_cap,
+            alarms=self.alarms,
             stats=previous.stats if previous else None,
             status=previous.status if previous else None,
             error=previous.error if previous else None,
@@ -119,7 +128,6 @@ class Collector:
             try:
                 async with self._lock:
                     await self._reload(device_id)
-                self.changes_applied += 1
                 return
             except Exception as exc:
                 if not db.is_outage(exc):
@@ -141,6 +149,8 @@ class Collector:
             config = None
         current = self.pollers.get(device_id)
         if config is None:
+            if self.alarms is not None:  # its alarms clear; the history keeps them
+                self.writer.alarm_changes(self.alarms.device_deleted(device_id, utcnow()))
             if current is not None:
                 await self._stop_poller(device_id)
                 self.bus.forget(device_id)

@@ -9,6 +9,11 @@ is retried after a failure can never store a reading twice nor be rejected forev
 When the database is unreachable the rows stay in the buffer (bounded by ``buffer_limit``; beyond
 that the oldest are dropped, counted and logged) and are written when it comes back. Rows leave
 the buffer only after their transaction has committed.
+
+Alarm changes (``alarm_changes``) travel the same way: queued in order with the readings, written
+in the same flush (one transaction per flush: alarm rows, their history, the notifications), kept
+in the buffer while the database is away and written in order when it returns; only after commit
+are they published on the bus (``AlarmNotice``s and notifications).
 """
 
 from __future__ import annotations
@@ -25,8 +30,10 @@ from itertools import islice
 from sqlalchemy import Uuid, bindparam, text
 
 from ddms import db, metrics
-from ddms.bus import Bus, StoredReading
+from ddms.bus import Bus
 from ddms.models import UTCDateTime
+from ddms.services import alarms
+from ddms.services.alarm_rules import Change
 from ddms.services.live import StatusUpdate, store_statuses
 
 logger = logging.getLogger(__name__)
@@ -87,6 +94,8 @@ class Writer:
         self.buffer_limit, self.timeout = max(buffer_limit, batch_size), timeout
         self.rows: deque[Row] = deque()
         self.statuses: dict[uuid.UUID, StatusUpdate] = {}
+        self.changes: list[Change] = []
+        self.changes_dropped = 0
         self.written = 0
         self.dropped = 0
         self.failures = 0
@@ -125,6 +134,16 @@ class Writer:
             last_reading_at = previous.last_reading_at
         self.statuses[device_id] = StatusUpdate(device_id, status, error, last_reading_at)
 
+    def alarm_changes(self, changes: tuple[Change, ...]) -> None:
+        """Queue alarm changes (in the order they happened) for the next flush."""
+        self.changes.extend(changes)
+        if len(self.changes) > self.buffer_limit:
+            excess = len(self.changes) - self.buffer_limit
+            del self.changes[:excess]
+            self.changes_dropped += excess
+            logger.error("write buffer full: dropped %d alarm changes (oldest first)", excess)
+        self._wake.set()  # transitions are rare and people wait for them: write at once
+
     # --- the background task ---------------------------------------------------------------------
     async def start(self) -> None:
         self._task = asyncio.get_running_loop().create_task(self._run(), name="reading writer")
@@ -140,7 +159,12 @@ class Writer:
             async with asyncio.timeout(final_flush_timeout):
                 await self.flush()
         except Exception as exc:  # the process is stopping; say what is lost
-            logger.error("writer stopped with %d unwritten readings: %s", len(self.rows), type(exc).__name__)
+            logger.error(
+                "writer stopped with %d unwritten readings and %d alarm changes: %s",
+                len(self.rows),
+                len(self.changes),
+                type(exc).__name__,
+            )
 
     async def _run(self) -> None:
         backoff = 0.0
@@ -190,6 +214,7 @@ class Writer:
                 # Put them back unless a newer status for the device arrived meanwhile.
                 self.statuses = statuses | self.statuses
                 raise
+        await self._flush_changes()
         written = 0
         while self.rows:
             batch = list(islice(self.rows, self.batch_size))
@@ -203,7 +228,6 @@ class Writer:
             written += len(batch)
             self.written += len(batch)
             metrics.READINGS_WRITTEN.inc(len(batch))
-            self.bus.readings_stored([StoredReading(dev, ts, value) for _, dev, ts, value in batch])
         metrics.WRITER_BUFFER.set(len(self.rows))
         if self._outage_since is not None:
             logger.warning(
@@ -214,6 +238,34 @@ class Writer:
         self._flushed.set()
         self._flushed = asyncio.Event()
         return written
+
+    async def _flush_changes(self) -> None:
+        """Store the queued alarm changes in one transaction, then publish them."""
+        changes = self.changes
+        if not changes:
+            return
+        self.changes = []
+        try:
+            async with asyncio.timeout(self.timeout), db.session_scope() as session:
+                notices, items = await alarms.store_changes(session=session, changes=changes)
+                await session.commit()
+        except Exception as exc:
+            if not db.is_outage(exc):
+                # A batch the database refuses for good must not block the readings behind it.
+                self.changes_dropped += len(changes)
+                logger.exception("alarm changes refused by the database: %d dropped", len(changes))
+                return
+            self.changes = changes + self.changes  # back in front, in order
+            raise
+        except BaseException:
+            self.changes = changes + self.changes
+            raise
+        for notice in notices:
+            metrics.ALARM_TRANSITIONS.labels(kind=notice.alarm.kind, transition=notice.transition).inc()
+        if notices:
+            self.bus.alarm_notices(notices)
+        if items:
+            self.bus.notifications(items)
 
     async def wait_flushed(self, within: float) -> None:
         """Wait until the next successful flush (tests and benchmarks)."""

@@ -22,8 +22,6 @@ How to consume it:
 - ``bus.on_device_change(listener)``: configuration changes only (the collector).
 - ``bus.on_revocation(listener)``: credentials revoked (a user deleted, their password or role changed,
   a display link revoked); open SSE streams and wall displays re-check their caller at once.
-- ``bus.on_readings_stored(listener)``: called by the writer with the rows it has just committed
-  (``list[StoredReading]``), e.g. to keep rollup tables current.
 - ``bus.poll_stats(device_id)``: the collector's poll accounting for one device (on time, late,
   missed, deferred, failed), for the device page.
 - ``bus.on_alarm_notices(listener)``: ``listener(list[AlarmNotice])`` after alarm transitions (raised,
@@ -103,13 +101,6 @@ class Revocation:
 
 
 @dataclass(frozen=True, slots=True)
-class StoredReading:
-    device_id: uuid.UUID
-    timestamp: datetime
-    value: float
-
-
-@dataclass(frozen=True, slots=True)
 class AlarmNotice:
     """An alarm transition, published after it is committed; ``alarm`` is the alarm after it."""
 
@@ -143,7 +134,6 @@ class PollStats:
 Event = LatestValue | StatusChange | DeviceChange
 Listener = Callable[[DeviceChange], None]
 EventCallback = Callable[[Event], None]
-StoredListener = Callable[[list[StoredReading]], None]
 RevocationListener = Callable[[Revocation], None]
 AlarmNoticeListener = Callable[[list[AlarmNotice]], None]
 NotificationListener = Callable[[list["NotificationOut"]], None]
@@ -191,7 +181,6 @@ class Bus:
     def __init__(self) -> None:
         self._change_listeners: list[Listener] = []
         self._callbacks: list[tuple[EventCallback, frozenset[uuid.UUID] | None]] = []
-        self._stored_listeners: list[StoredListener] = []
         self._revocation_listeners: list[RevocationListener] = []
         self._alarm_listeners: list[AlarmNoticeListener] = []
         self._notification_listeners: list[NotificationListener] = []
@@ -247,13 +236,6 @@ class Bus:
             except Exception:
                 logger.exception("device-change listener failed")
         self._emit(change)
-
-    def readings_stored(self, rows: list[StoredReading]) -> None:
-        for listener in list(self._stored_listeners):
-            try:
-                listener(rows)
-            except Exception:
-                logger.exception("readings-stored listener failed")
 
     def revoked(self, revocation: Revocation) -> None:
         """Tell every open stream and display that ``revocation`` happened (they re-check at once)."""
@@ -315,11 +297,6 @@ class Bus:
         """Register ``listener``; returns a function that unregisters it."""
         self._change_listeners.append(listener)
         return lambda: self._change_listeners.remove(listener) if listener in self._change_listeners else None
-
-    def on_readings_stored(self, listener: StoredListener) -> Callable[[], None]:
-        """Register ``listener`` for rows the writer committed; returns an unregister function."""
-        self._stored_listeners.append(listener)
-        return lambda: self._stored_listeners.remove(listener) if listener in self._stored_listeners else None
 
     def on_revocation(self, listener: RevocationListener) -> Callable[[], None]:
         """Register ``listener`` for revoked credentials; returns an unregister function (safe twice)."""
@@ -389,7 +366,6 @@ __all__ = [
     "PollStats",
     "Revocation",
     "StatusChange",
-    "StoredReading",
     "Subscription",
     "get_bus",
     "reset_bus",

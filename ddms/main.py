@@ -28,6 +28,7 @@ from ddms.api.middleware import (
     SecurityHeadersMiddleware,
     TrailingSlashMiddleware,
 )
+from ddms.api.routes import alarms as alarm_routes
 from ddms.api.routes import auth as auth_routes
 from ddms.api.routes import channels as channel_routes
 from ddms.api.routes import devices as device_routes
@@ -35,6 +36,7 @@ from ddms.api.routes import display_tokens as display_token_routes
 from ddms.api.routes import export as export_routes
 from ddms.api.routes import groups as group_routes
 from ddms.api.routes import live as live_routes
+from ddms.api.routes import notifications as notification_routes
 from ddms.api.routes import readings as reading_routes
 from ddms.api.routes import system as system_routes
 from ddms.api.routes import users as user_routes
@@ -139,9 +141,12 @@ def create_api(
         channel_routes.router,
         reading_routes.router,
         export_routes.router,
+        alarm_routes.router,
+        notification_routes.router,
     ]
     for router in routers:
         app.include_router(router)
+    _answer_unknown_api_paths(app)
     if settings.prometheus_enabled:
         from ddms.api.routes import metrics as metrics_routes
 
@@ -150,6 +155,32 @@ def create_api(
     openapi.install(app, routers)
     _install_modbus_probe(settings)
     return app
+
+
+def _answer_unknown_api_paths(app: FastAPI) -> None:
+    """An unknown ``/api/...`` path is a JSON 404 (a known one with another method 405), not the
+    UI's HTML page: NiceGUI, mounted at ``/`` afterwards, would otherwise answer every path."""
+    from starlette.requests import Request
+    from starlette.routing import Match
+
+    methods = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
+
+    async def unknown(request: Request) -> JSONResponse:
+        scope = dict(request.scope)
+        allowed: set[str] = set()
+        for route in app.router.routes:
+            if getattr(route, "endpoint", None) is unknown:
+                continue
+            match, _ = route.matches(scope)
+            if match is Match.PARTIAL:
+                allowed |= set(getattr(route, "methods", None) or ())
+        if allowed:
+            headers = {"Allow": ", ".join(sorted(allowed))}
+            return JSONResponse({"detail": "Method Not Allowed"}, status_code=405, headers=headers)
+        return JSONResponse({"detail": "Not Found"}, status_code=404)
+
+    app.add_api_route("/api/{path:path}", unknown, methods=methods, include_in_schema=False)
+    app.add_api_route("/api", unknown, methods=methods, include_in_schema=False)
 
 
 def _install_modbus_probe(settings: Settings) -> None:

@@ -67,8 +67,13 @@ class HistoryScheduler:
             await rollups.refresh(session)
 
     async def apply_retention(self) -> None:
-        """Readings past each device's retention, refresh tokens past their expiry, stale login failures."""
+        """Readings past each device's retention, old alarm history and notifications, expired refresh
+        tokens, stale login failures."""
         await retention.apply_retention()
+        await retention.apply_alarm_retention(
+            alarm_days=self.settings.alarm_retention_days,
+            notification_days=self.settings.notification_retention_days,
+        )
         async with db.session_scope() as session:
             purged = await tokens.purge_expired(session=session)
             await auth.throttle.purge(session=session)

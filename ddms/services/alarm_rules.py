@@ -116,8 +116,10 @@ class DeviceAlarms:
 class Limits(HasThresholds, Protocol):
     """What ``reading`` needs of a device: id, name and thresholds (DeviceConfig or Device)."""
 
-    id: uuid.UUID
-    name: str
+    @property
+    def id(self) -> uuid.UUID: ...
+    @property
+    def name(self) -> str: ...
 
 
 def limit_crossed(level: Level, value: float, limits: HasThresholds) -> tuple[float | None, bool]:

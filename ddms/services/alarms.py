@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
-from sqlalchemy import and_, func, insert, update
+from sqlalchemy import and_, delete, func, insert, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -413,10 +413,20 @@ async def store_changes(
     if items:
         await session.exec(
             insert(Notification.__table__),  # type: ignore[attr-defined]
-            params=[item.model_dump() for item in items],
+            params=[{name: getattr(item, name) for name in NotificationOut.model_fields} for item in items],
         )
     notices = [AlarmNotice(c.transition, c.alarm.out(), c.at) for c in transitions]
     return notices, items
+
+
+async def purge_before(*, session: AsyncSession, cutoff: datetime) -> tuple[int, int]:
+    """Delete alarm history before ``cutoff`` and the alarms cleared before it (active ones stay)."""
+    events = await session.exec(delete(AlarmEvent).where(col(AlarmEvent.at) < cutoff))
+    gone = await session.exec(
+        delete(Alarm).where(col(Alarm.state) == "cleared", col(Alarm.cleared_at) < cutoff)
+    )
+    await session.commit()
+    return int(gone.rowcount or 0), int(events.rowcount or 0)
 
 
 async def clear_deleted(*, session: AsyncSession, device_id: uuid.UUID) -> None:

@@ -13,6 +13,7 @@ from ddms.bus import get_bus
 from ddms.errors import Conflict, Invalid, NotFound
 from ddms.models import Device, DeviceGroup, DeviceStatus, Group, utcnow
 from ddms.schemas.devices import AlertSummary, GroupCreate, GroupDetail, GroupMember, GroupPublic, GroupUpdate
+from ddms.services.live import current_status, display_level
 
 
 def _public(group: Group, device_count: int) -> GroupPublic:
@@ -61,17 +62,12 @@ async def group_devices(*, session: AsyncSession, group_id: uuid.UUID) -> list[D
 
 
 def alert_summary(devices: list[Device]) -> AlertSummary:
-    """Offline (or in error) devices count as offline; the rest by their latest alarm level."""
+    """Devices per ``live.display_level`` (offline or in error count as offline), as the cards show them."""
     summary = AlertSummary()
     bus = get_bus()
     for device in devices:
-        latest = bus.latest(device.id)
-        if device.status != DeviceStatus.ONLINE:
-            summary.offline += 1
-        elif latest is None:
-            summary.normal += 1
-        else:
-            setattr(summary, latest.level, getattr(summary, latest.level) + 1)
+        level = display_level(current_status(device.id, device.status, bus), bus.latest(device.id))
+        setattr(summary, level, getattr(summary, level) + 1)
     return summary
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import datetime
 
@@ -24,6 +24,7 @@ from ddms.models import Notification, utcnow
 from ddms.schemas.alarms import NotificationOut, NotificationPage
 
 MAX_LIMIT = 100
+HEARTBEAT_SECONDS = 15.0
 
 
 def _out(row: Notification) -> NotificationOut:
@@ -148,3 +149,20 @@ class NotificationFanout:
             if not self._queues and self._unregister is not None:
                 self._unregister()
                 self._unregister = None
+
+
+async def events(
+    fanout: NotificationFanout, user_id: uuid.UUID, heartbeat: float
+) -> AsyncGenerator[bytes, None]:
+    """SSE chunks for one user: a comment at once (the stream is open), then ``event: notification``
+    per new notification and a comment heartbeat after ``heartbeat`` idle seconds."""
+    async with fanout.subscribe(user_id) as queue:
+        yield b": connected\n\n"
+        while True:
+            try:
+                async with asyncio.timeout(heartbeat):
+                    item = await queue.get()
+            except TimeoutError:
+                yield b": heartbeat\n\n"
+                continue
+            yield b"event: notification\ndata: " + item.model_dump_json().encode() + b"\n\n"

@@ -25,7 +25,7 @@ from sqlalchemy import Integer, Uuid, bindparam, text
 
 from ddms import db
 from ddms.models import UTCDateTime, utcnow
-from ddms.services import rollups
+from ddms.services import alarms, notifications, rollups
 
 logger = logging.getLogger(__name__)
 
@@ -143,3 +143,26 @@ async def apply_retention(now: datetime | None = None, batch_rows: int = BATCH_R
             )
         total += removed
     return RetentionReport(len(devices), total, chunks)
+
+
+async def apply_alarm_retention(
+    *, alarm_days: int, notification_days: int, now: datetime | None = None
+) -> tuple[int, int, int]:
+    """Purge cleared alarms and alarm history older than ``alarm_days`` (ALARM_RETENTION_DAYS) and
+    notifications older than ``notification_days`` (NOTIFICATION_RETENTION_DAYS).
+
+    Returns (alarms, events, notifications) removed; active alarms are never removed."""
+    now = now or utcnow()
+    async with db.session_scope() as session:
+        removed, events = await alarms.purge_before(session=session, cutoff=now - timedelta(days=alarm_days))
+        notes = await notifications.purge_before(
+            session=session, cutoff=now - timedelta(days=notification_days)
+        )
+    if removed or events or notes:
+        logger.info(
+            "retention removed %d cleared alarm(s), %d alarm event(s), %d notification(s)",
+            removed,
+            events,
+            notes,
+        )
+    return removed, events, notes

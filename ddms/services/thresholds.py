@@ -16,11 +16,18 @@ _RANK = {Level.NORMAL: 0, Level.WARNING: 1, Level.CRITICAL: 2}
 
 
 class HasThresholds(Protocol):
-    threshold_warning_lower: float | None
-    threshold_warning_upper: float | None
-    threshold_critical_lower: float | None
-    threshold_critical_upper: float | None
-    hysteresis: float
+    """Read-only, so frozen configuration copies (the collector's DeviceConfig) qualify too."""
+
+    @property
+    def threshold_warning_lower(self) -> float | None: ...
+    @property
+    def threshold_warning_upper(self) -> float | None: ...
+    @property
+    def threshold_critical_lower(self) -> float | None: ...
+    @property
+    def threshold_critical_upper(self) -> float | None: ...
+    @property
+    def hysteresis(self) -> float: ...
 
 
 def _raw_level(value: float, limits: HasThresholds, margin: float) -> Level:

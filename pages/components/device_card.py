@@ -13,6 +13,7 @@ from nicegui import ui
 
 from ddms.bus import LatestValue
 from ddms.i18n import _, format_moment, format_number
+from ddms.services.live import current_status, display_level
 from pages import theme
 from pages.components.live import DeviceState
 from pages.session import browser_timezone
@@ -20,13 +21,6 @@ from pages.session import browser_timezone
 TREND_POINTS = 60
 TREND_REFRESH_SECONDS = 2.0
 _SPARK_COLOURS = {theme.PRIMARY, *theme.LEVEL_COLOURS.values()}
-
-
-def level_of(status: str, latest: LatestValue | None) -> str:
-    """normal / warning / critical while online, offline otherwise (as the alert summary counts)."""
-    if status != "online":
-        return "offline"
-    return latest.level if latest is not None else "normal"
 
 
 def sparkline(values: list[float], colour: str = theme.PRIMARY) -> str:
@@ -64,7 +58,7 @@ class DeviceCard:
     ) -> None:
         self.device_id: uuid.UUID = device.id
         self.unit: str = device.unit
-        self.status: str = latest.device_status if latest is not None else device.status
+        self.status: str = current_status(device.id, device.status)
         self.latest = latest
         self.trend_sent = 0.0
         self.trend: deque[float] = deque((value for _t, value in trend[-TREND_POINTS:]), maxlen=TREND_POINTS)
@@ -90,7 +84,7 @@ class DeviceCard:
 
     @property
     def level_name(self) -> str:
-        return level_of(self.status, self.latest)
+        return display_level(self.status, self.latest)
 
     def update(self, state: DeviceState) -> None:
         if state.latest is not None and state.latest != self.latest:
@@ -123,7 +117,7 @@ class DeviceTile:
 
     def __init__(self, device: Any, latest: LatestValue | None) -> None:
         self.device_id: uuid.UUID = device.id
-        self.status: str = latest.device_status if latest is not None else device.status
+        self.status: str = current_status(device.id, device.status)
         self.latest = latest
         tile_key = theme.key("tile", device.id)
         with (
@@ -146,7 +140,7 @@ class DeviceTile:
         self.render()
 
     def render(self) -> None:
-        level = level_of(self.status, self.latest)
+        level = display_level(self.status, self.latest)
         self.tile.style(f"background: {theme.LEVEL_COLOURS[level]}")
         self.value.set_text(format_number(self.latest.value if self.latest else None))
         self.level.set_text(_(theme.LEVEL_LABELS[level]))

@@ -68,8 +68,18 @@ ENDPOINTS = [
     Endpoint("PUT", "/api/auth/me", ANYONE, 200, {"language_preference": "zh"}),
     Endpoint("POST", "/api/auth/logout", ANYONE, 200),
     Endpoint("GET", "/api/auth/me", ANYONE, 200),
+    # Acknowledging is the operator's job: every role (tests/alarms checks each role's own acknowledgement).
+    Endpoint("POST", "/api/alarms/acknowledge-all", ANYONE, 200, {"comment": "seen"}),
+    Endpoint("PUT", "/api/notifications/read-all", ANYONE, 200),
 ]
-READ_FOR_ANY = ["/api/devices", "/api/devices/{device}", "/api/groups", "/api/groups/{group}"]
+READ_FOR_ANY = [
+    "/api/devices",
+    "/api/devices/{device}",
+    "/api/groups",
+    "/api/groups/{group}",
+    "/api/alarms",
+    "/api/notifications",
+]
 
 
 async def make_world(client: httpx.AsyncClient, owner: Account, tag: str) -> dict[str, str]:
