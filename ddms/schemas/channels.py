@@ -129,7 +129,7 @@ class ChannelPublic(BaseModel):
     name: str
     type: ChannelType
     enabled: bool
-    min_severity: str
+    min_severity: Severity
     url: str | None
     smtp_host: str | None
     smtp_port: int | None

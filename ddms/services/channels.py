@@ -71,7 +71,7 @@ def _public(channel: NotificationChannel, counts: dict[tuple[uuid.UUID, str], in
         name=channel.name,
         type=ChannelType(channel.type),
         enabled=channel.enabled,
-        min_severity=channel.min_severity,
+        min_severity=channel.min_severity,  # type: ignore[arg-type]  # stored from a Severity
         url=channel.url,
         smtp_host=channel.smtp_host,
         smtp_port=channel.smtp_port,

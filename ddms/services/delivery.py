@@ -223,23 +223,20 @@ class DeliveryService:
         while True:
             await self._arrived.wait()
             self._arrived.clear()
-            batch = list(self._inbox)
+            batch = [self._inbox.popleft() for _ in range(len(self._inbox))]
             try:
                 await self.enqueue(batch)
             except asyncio.CancelledError:
+                self._inbox.extendleft(reversed(batch))
                 raise
             except Exception as exc:
                 if not db.is_outage(exc):
                     logger.exception("channel deliveries could not be queued; dropped")
-                    for _ in batch:
-                        self._inbox.popleft()
                     continue
                 logger.warning("channel deliveries wait: database unavailable")
+                self._inbox.extendleft(reversed(batch))  # first in line again, in order
                 self._arrived.set()
                 await self.clock.sleep(OUTAGE_PAUSE_SECONDS)
-                continue
-            for _ in batch:
-                self._inbox.popleft()
 
     async def enqueue(self, events: Iterable[tuple[str, dict[str, Any]]]) -> int:
         """Queue each ``(severity, event)`` for every enabled channel that admits it; one transaction."""
@@ -261,7 +258,10 @@ class DeliveryService:
             await session.commit()
         for channel_id in dict.fromkeys(row.channel_id for row in rows):
             self._wake(channel_id)
-        await self._purge(moment)
+        try:  # housekeeping: a failure here must not queue the batch again
+            await self._purge(moment)
+        except Exception:
+            logger.warning("old channel deliveries not purged this time", exc_info=True)
         return len(rows)
 
     async def _purge(self, moment: datetime) -> None:
@@ -327,7 +327,14 @@ class DeliveryService:
             if wait > 0:
                 await self._pause(wake, wait)
                 continue
-            await self._attempt(channel, due)
+            try:
+                await self._attempt(channel, due)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # the outcome could not be stored: the row is tried again
+                if not db.is_outage(exc):
+                    logger.exception("channel attempt not recorded", extra={"channel_id": str(channel_id)})
+                await self._pause(wake, OUTAGE_PAUSE_SECONDS)
 
     async def _pause(self, wake: asyncio.Event, seconds: float) -> None:
         """Sleep on the injected clock until ``seconds`` pass or the worker is woken."""
