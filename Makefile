@@ -56,6 +56,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/collector.py
 	$(BIN)/python benchmarks/history.py
 	$(BIN)/python benchmarks/api.py
+	$(BIN)/python benchmarks/alarms.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

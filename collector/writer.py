@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import time
 import uuid
 from collections import deque
@@ -33,12 +34,14 @@ from ddms import db, metrics
 from ddms.bus import Bus
 from ddms.models import UTCDateTime
 from ddms.services import alarms
-from ddms.services.alarm_rules import Change
+from ddms.services.alarm_rules import UPDATED, Change
 from ddms.services.live import StatusUpdate, store_statuses
 
 logger = logging.getLogger(__name__)
 
 Row = tuple[int, uuid.UUID, datetime, float]  # (sequence number, device, time, value)
+MIN_FLUSH_GAP = 0.5
+"""Seconds between two flushes at least: a burst of alarm transitions is one batch, not one each."""
 
 _SQLITE_INSERT = text(
     "INSERT INTO readings (timestamp, device_id, value) SELECT :timestamp, :device_id, :value "
@@ -105,6 +108,9 @@ class Writer:
         self._outage_since: float | None = None
         self._last_drop_log = 0.0
         self._flushed = asyncio.Event()
+        self._last_flush = -math.inf
+        self._full = False
+        self._stopping = False
 
     # --- the poll path (synchronous, O(1)) ------------------------------------------------------
     def add(self, device_id: uuid.UUID, timestamp: datetime, value: float) -> None:
@@ -123,6 +129,7 @@ class Writer:
         self._seq += 1
         self.rows.append((self._seq, device_id, timestamp, value))
         if len(self.rows) >= self.batch_size:
+            self._full = True
             self._wake.set()
 
     def status(
@@ -142,16 +149,25 @@ class Writer:
             del self.changes[:excess]
             self.changes_dropped += excess
             logger.error("write buffer full: dropped %d alarm changes (oldest first)", excess)
-        self._wake.set()  # transitions are rare and people wait for them: write at once
+        if any(change.transition != UPDATED for change in changes):
+            self._wake.set()  # people wait for transitions: write them soon (a new peak can wait)
 
     # --- the background task ---------------------------------------------------------------------
     async def start(self) -> None:
         self._task = asyncio.get_running_loop().create_task(self._run(), name="reading writer")
 
     async def stop(self, final_flush_timeout: float = 10.0) -> None:
-        """Stop the task, then try once more (bounded) to write what is left."""
+        """Stop the task, then try once more (bounded) to write what is left.
+
+        A flush in progress is let finish first: cancelled inside a transaction it could leave the
+        SQLite write lock held until the connection is collected, and the last flush would wait for it.
+        """
         task, self._task = self._task, None
         if task is not None:
+            self._stopping = True
+            self._wake.set()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(task), final_flush_timeout)
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
@@ -168,16 +184,36 @@ class Writer:
 
     async def _run(self) -> None:
         backoff = 0.0
+        next_full = time.monotonic() + self.flush_interval
         while True:
             if backoff:  # the database is failing: retry on a timer, not on every full batch
                 await asyncio.sleep(backoff)
+                full = True
             else:
                 try:
-                    async with asyncio.timeout(self.flush_interval):
+                    async with asyncio.timeout(max(0.0, next_full - time.monotonic())):
                         await self._wake.wait()
                 except TimeoutError:
                     pass
+                full = self._full or time.monotonic() >= next_full
+            if self._stopping:
+                return
+            gap = self._last_flush + MIN_FLUSH_GAP - time.monotonic()
+            if gap > 0:
+                await asyncio.sleep(gap)
             self._wake.clear()
+            self._full = False
+            self._last_flush = time.monotonic()
+            if not full:  # woken by alarm transitions: those now, the readings on their schedule
+                try:
+                    await self._flush_changes()
+                except Exception as exc:
+                    self.failures += 1
+                    metrics.WRITER_FAILURES.inc()
+                    backoff = 0.5
+                    self._report_failure(exc)
+                continue
+            next_full = time.monotonic() + self.flush_interval
             metrics.WRITER_BUFFER.set(len(self.rows))
             try:
                 await self.flush()

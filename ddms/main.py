@@ -17,12 +17,14 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi_offline import FastAPIOffline
 from starlette.middleware import Middleware
+from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ddms import __version__, db, logs
 from ddms.api import errors, openapi
 from ddms.api.middleware import (
+    UNMATCHED,
     CrossSiteArrivalMiddleware,
     HTTPMetricsMiddleware,
     SecurityHeadersMiddleware,
@@ -160,7 +162,6 @@ def create_api(
 def _answer_unknown_api_paths(app: FastAPI) -> None:
     """An unknown ``/api/...`` path is a JSON 404 (a known one with another method 405), not the
     UI's HTML page: NiceGUI, mounted at ``/`` afterwards, would otherwise answer every path."""
-    from starlette.requests import Request
     from starlette.routing import Match
 
     methods = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
@@ -168,8 +169,14 @@ def _answer_unknown_api_paths(app: FastAPI) -> None:
     async def unknown(request: Request) -> JSONResponse:
         scope = dict(request.scope)
         allowed: set[str] = set()
-        for route in app.router.routes:
+        routes = list(app.router.routes)
+        while routes:
+            route = routes.pop()
             if getattr(route, "endpoint", None) is unknown:
+                continue
+            included = getattr(route, "original_router", None)  # an include_router() entry
+            if included is not None:
+                routes.extend(included.routes)
                 continue
             match, _ = route.matches(scope)
             if match is Match.PARTIAL:
@@ -179,8 +186,8 @@ def _answer_unknown_api_paths(app: FastAPI) -> None:
             return JSONResponse({"detail": "Method Not Allowed"}, status_code=405, headers=headers)
         return JSONResponse({"detail": "Not Found"}, status_code=404)
 
-    app.add_api_route("/api/{path:path}", unknown, methods=methods, include_in_schema=False)
-    app.add_api_route("/api", unknown, methods=methods, include_in_schema=False)
+    for path in ("/api/{path:path}", "/api"):  # named so the HTTP metrics count them as unmatched
+        app.add_api_route(path, unknown, methods=methods, include_in_schema=False, name=UNMATCHED)
 
 
 def _install_modbus_probe(settings: Settings) -> None:

@@ -44,9 +44,6 @@ POLL_LAG_SECONDS = Histogram(
     registry=REGISTRY,
     buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5),
 )
-ALARMS_ACTIVE = Gauge(
-    "ddms_alarms_active", "Active alarms held by the collector", ["severity"], registry=REGISTRY
-)
 ALARM_TRANSITIONS = Counter(
     "ddms_alarm_transitions", "Alarm transitions committed", ["kind", "transition"], registry=REGISTRY
 )
@@ -104,7 +101,24 @@ class PollStatsCollector(Collector):
         yield polls
 
 
+class ActiveAlarmsCollector(Collector):
+    """``ddms_alarms_active{severity}`` from the collector's alarm engine at scrape time (every severity)."""
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        from ddms.services.alarms import SEVERITIES, get_engine  # the services import this module
+
+        gauge = GaugeMetricFamily(
+            "ddms_alarms_active", "Active alarms held by the collector, by severity", labels=["severity"]
+        )
+        engine = get_engine()
+        active = engine.active() if engine is not None else []
+        for severity in SEVERITIES:
+            gauge.add_metric([severity], sum(1 for alarm in active if alarm.severity == severity))
+        yield gauge
+
+
 REGISTRY.register(PollStatsCollector())
+REGISTRY.register(ActiveAlarmsCollector())
 
 
 def exposition() -> tuple[bytes, str]:

@@ -40,7 +40,10 @@ def route_template(scope: Scope, entry_root_path: str = "") -> str:
     A mounted app without routes of its own (static files) is its prefix plus ``/{path}``; every
     path nothing matched (404s, probes) is one label, so clients cannot grow the series.
     """
-    template = getattr(scope.get("route"), "path", None)
+    route = scope.get("route")
+    template = getattr(route, "path", None)
+    if getattr(route, "name", None) == UNMATCHED:  # the JSON 404 for unknown /api paths
+        return UNMATCHED
     if isinstance(template, str) and template:
         return template
     mounted = scope.get("root_path", "")

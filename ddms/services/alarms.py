@@ -14,15 +14,16 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
-from sqlalchemy import and_, delete, func, insert, update
+from sqlalchemy import Uuid, and_, bindparam, delete, func, insert, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from ddms import metrics
+from ddms import cache, db, metrics
 from ddms.bus import AlarmNotice, get_bus
+from ddms.cache import ReadCache
 from ddms.errors import Invalid, NotFound
-from ddms.models import Alarm, AlarmEvent, DeviceGroup, Notification, Role, User, utcnow
+from ddms.models import Alarm, AlarmEvent, DeviceGroup, Role, User, UTCDateTime, utcnow
 from ddms.schemas.alarms import AlarmEventOut, AlarmOut, NotificationOut
 from ddms.services.alarm_rules import (
     ACKNOWLEDGED,
@@ -39,6 +40,7 @@ from ddms.services.alarm_rules import (
 STATES = ("active", "cleared", "all")
 SEVERITIES = ("warning", "critical", "error")
 MAX_LIMIT = 500
+RECIPIENTS_CACHE_SECONDS = 30.0
 RESTORE_LATCHED = 1000
 """Cleared-but-unacknowledged alarms taken back into memory at start (newest first)."""
 
@@ -339,13 +341,35 @@ def notification_for(change: Change) -> tuple[str, str, str, str]:
     return kind, severity, template.format(name=name), f"{alarm.kind.replace('_', ' ')} alarm {transition}"
 
 
-async def recipients(session: AsyncSession) -> list[uuid.UUID]:
-    """Who receives device alerts: the owner and the admins."""
-    query = select(User.id).where(col(User.role).in_([Role.OWNER, Role.ADMIN]))
-    return list((await session.exec(query)).all())
+_recipients: ReadCache[list[uuid.UUID]] = ReadCache(tables=("users",), ttl=RECIPIENTS_CACHE_SECONDS)
 
 
-def _upsert(dialect: str, rows: list[dict[str, Any]]) -> Any:
+async def _load_recipients() -> list[uuid.UUID]:
+    async with db.session_scope() as session:
+        query = select(User.id).where(col(User.role).in_([Role.OWNER, Role.ADMIN]))
+        return list((await session.exec(query)).all())
+
+
+async def recipients() -> list[uuid.UUID]:
+    """Who receives device alerts: the owner and the admins (cached; a change here is seen at once)."""
+    return await _recipients.get("device-alerts", db.current().engine, _load_recipients)
+
+
+# A recipient deleted by another process meanwhile is skipped, not a refused batch.
+_NOTIFICATION_SQL = text(
+    "INSERT INTO notifications (id, user_id, type, severity, title, message, device_id, alarm_id, "
+    "read_at, created_at) SELECT :id, :user_id, :type, :severity, :title, :message, :device_id, "
+    ":alarm_id, NULL, :created_at WHERE EXISTS (SELECT 1 FROM users WHERE id = :user_id)"
+).bindparams(
+    bindparam("id", type_=Uuid()),
+    bindparam("user_id", type_=Uuid()),
+    bindparam("device_id", type_=Uuid()),
+    bindparam("alarm_id", type_=Uuid()),
+    bindparam("created_at", type_=UTCDateTime()),
+)
+
+
+def _upsert(dialect: str) -> Any:
     module = postgresql if dialect == "postgresql" else sqlite
     statement = module.insert(Alarm.__table__)  # type: ignore[attr-defined]
     return statement.on_conflict_do_update(
@@ -370,8 +394,8 @@ async def store_changes(
         latest.pop(change.alarm.id, None)
         latest[change.alarm.id] = (seq, _alarm_row(change.alarm, change.at))
     dialect = session.get_bind().dialect.name
-    for _, row in sorted(latest.values(), key=lambda item: item[0]):
-        await session.exec(_upsert(dialect, [row]).values(row))
+    rows = [row for _, row in sorted(latest.values(), key=lambda item: item[0])]
+    await session.exec(_upsert(dialect), params=rows)
     transitions = [change for change in changes if change.transition != UPDATED]
     if not transitions:
         return [], []
@@ -391,7 +415,7 @@ async def store_changes(
             for c in transitions
         ],
     )
-    users = await recipients(session)
+    users = await recipients()
     items: list[NotificationOut] = []
     for change in transitions:
         kind, severity, title, message = notification_for(change)
@@ -412,9 +436,23 @@ async def store_changes(
             )
     if items:
         await session.exec(
-            insert(Notification.__table__),  # type: ignore[attr-defined]
-            params=[{name: getattr(item, name) for name in NotificationOut.model_fields} for item in items],
+            _NOTIFICATION_SQL,
+            params=[  # type: ignore[call-overload]
+                {
+                    "id": item.id,
+                    "user_id": item.user_id,
+                    "type": item.type,
+                    "severity": item.severity,
+                    "title": item.title,
+                    "message": item.message,
+                    "device_id": item.device_id,
+                    "alarm_id": item.alarm_id,
+                    "created_at": item.created_at,
+                }
+                for item in items
+            ],
         )
+        cache.wrote(session, "notifications")
     notices = [AlarmNotice(c.transition, c.alarm.out(), c.at) for c in transitions]
     return notices, items
 

@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 from sqlmodel import col, select
 
 from ddms import db
@@ -286,3 +287,30 @@ async def _next_notification(lines: AsyncIterator[str]) -> dict[str, object]:
             assert data.startswith("data: ")
             return dict(json.loads(data.removeprefix("data: ")))
     raise AssertionError("stream ended")
+
+
+async def test_prometheus_counts_active_alarms_and_transitions(
+    client: httpx.AsyncClient, reader: Account, engine: AlarmEngine
+) -> None:
+    async def samples(name: str) -> dict[tuple[tuple[str, str], ...], float]:
+        answer = await client.get("/metrics")
+        assert answer.status_code == 200
+        return {
+            tuple(sorted(sample.labels.items())): sample.value
+            for family in text_string_to_metric_families(answer.text)
+            for sample in family.samples
+            if sample.name == name
+        }
+
+    acknowledged = (("kind", "threshold"), ("transition", "acknowledged"))
+    before = (await samples("ddms_alarm_transitions_total")).get(acknowledged, 0.0)
+    alarm_id, _ = await raise_alarm(engine, "pump", 95)
+    await raise_alarm(engine, "fan", 85)
+    active = await samples("ddms_alarms_active")
+    assert active == {
+        (("severity", "critical"),): 1,
+        (("severity", "warning"),): 1,
+        (("severity", "error"),): 0,
+    }
+    await client.post(f"/api/alarms/{alarm_id}/acknowledge", headers=reader.headers)
+    assert (await samples("ddms_alarm_transitions_total"))[acknowledged] == before + 1

@@ -113,10 +113,10 @@ def test_api_and_docs_are_served_next_to_the_ui(served: str) -> None:
 def test_an_unknown_api_path_is_a_json_404_not_the_ui_page(served: str) -> None:
     for path in ("/api/no-such-thing", "/api/alarms/x/y/z", "/api"):
         answer = httpx.get(f"{served}{path}", headers={"Accept": "text/html"}, timeout=10)
-        assert answer.status_code == 404, path
+        assert answer.status_code == 404, (path, answer.text)
         assert answer.headers["content-type"].startswith("application/json"), path
         assert answer.json() == {"detail": "Not Found"}, path
     assert httpx.get(f"{served}/api/alarms", timeout=10).status_code == 401  # the alarm routes exist
     wrong_method = httpx.patch(f"{served}/api/devices", timeout=10)
-    assert wrong_method.status_code == 405
+    assert wrong_method.status_code == 405, wrong_method.text
     assert wrong_method.json() == {"detail": "Method Not Allowed"}

@@ -51,7 +51,7 @@ from tests.history.helpers import add_device, add_rows
 app, owner, reader = api_fixtures.app, api_fixtures.owner, api_fixtures.reader
 
 # An SSE stream never ends, so there is no complete answer to check; tests/api/test_stream.py covers it.
-NOT_FUZZED = {("GET", "/api/devices/stream")}
+NOT_FUZZED = {("GET", "/api/devices/stream"), ("GET", "/api/notifications/stream")}
 # Each of these costs a bcrypt round (~0.25 s) per valid case: fewer examples keep the run short.
 BCRYPT = {
     ("POST", "/api/auth/login"),
