@@ -230,10 +230,12 @@ class DeliveryService:
                 self._inbox.extendleft(reversed(batch))
                 raise
             except Exception as exc:
-                if not db.is_outage(exc):
-                    logger.exception("channel deliveries could not be queued; dropped")
-                    continue
-                logger.warning("channel deliveries wait: database unavailable")
+                # Not only outages as ``db.is_outage`` knows them: a database refusing connections
+                # (PostgreSQL "not accepting connections") is a plain DBAPIError. Events are kept.
+                if db.is_outage(exc):
+                    logger.warning("channel deliveries wait: database unavailable")
+                else:
+                    logger.warning("channel deliveries could not be queued; retrying", exc_info=True)
                 self._inbox.extendleft(reversed(batch))  # first in line again, in order
                 self._arrived.set()
                 await self.clock.sleep(OUTAGE_PAUSE_SECONDS)
@@ -312,10 +314,8 @@ class DeliveryService:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
-                if not db.is_outage(exc):
-                    logger.exception("channel worker failed", extra={"channel_id": str(channel_id)})
-                else:
-                    logger.warning("channel worker waits: database unavailable")
+                outage = db.is_outage(exc)
+                logger.warning("channel worker waits: database unavailable", exc_info=not outage)
                 await self._pause(wake, OUTAGE_PAUSE_SECONDS)
                 continue
             if channel is None or due is None:
@@ -332,8 +332,8 @@ class DeliveryService:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # the outcome could not be stored: the row is tried again
-                if not db.is_outage(exc):
-                    logger.exception("channel attempt not recorded", extra={"channel_id": str(channel_id)})
+                outage = db.is_outage(exc)
+                logger.warning("channel attempt not recorded; will retry", exc_info=not outage)
                 await self._pause(wake, OUTAGE_PAUSE_SECONDS)
 
     async def _pause(self, wake: asyncio.Event, seconds: float) -> None:

@@ -8,7 +8,7 @@ import hmac
 import json
 from datetime import datetime, timedelta
 
-from ddms import metrics
+from ddms import db, metrics
 from ddms.services.delivery import DeliveryService, Senders
 from tests.channels.conftest import (
     WEBHOOK_SECRET,
@@ -159,3 +159,20 @@ async def test_pending_deliveries_survive_a_restart(harness: Harness, receiver: 
         await restarted.stop()
     assert len(receiver.calls) == 2
     assert json.loads(receiver.calls[0].body)["alarm"] == json.loads(receiver.calls[1].body)["alarm"]
+
+
+async def test_events_published_during_a_database_outage_are_queued_when_it_ends(
+    database: db.Database, harness: Harness, receiver: Receiver
+) -> None:
+    from tests.collector.test_outage import _outage
+
+    await make_channel(**webhook_fields(receiver))
+    subject = alarm()
+    async with _outage(database):
+        publish("raised", subject)  # the bus listener returns at once; the intake cannot write
+        deadline = await harness.clock.next_wakeup(within=60)  # the intake pauses after failing
+        assert deadline - harness.clock.now == 5.0
+        assert receiver.calls == []
+    harness.clock.advance(5.0)  # the database is back: the intake tries again and queues the event
+    await eventually(lambda: receiver.calls, what="queued and delivered after the outage")
+    assert json.loads(receiver.calls[0].body)["alarm"]["id"] == str(subject.id)
