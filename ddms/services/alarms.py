@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
-from sqlalchemy import Uuid, and_, bindparam, delete, func, insert, text, update
+from sqlalchemy import JSON, Uuid, and_, bindparam, delete, func, insert, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -25,6 +25,7 @@ from ddms.cache import ReadCache
 from ddms.errors import Invalid, NotFound
 from ddms.models import Alarm, AlarmEvent, DeviceGroup, Role, User, UTCDateTime, utcnow
 from ddms.schemas.alarms import AlarmEventOut, AlarmOut, NotificationOut
+from ddms.services import alarm_texts
 from ddms.services.alarm_rules import (
     ACKNOWLEDGED,
     CLEARED,
@@ -310,33 +311,28 @@ def _alarm_row(alarm: LiveAlarm, at: datetime) -> dict[str, Any]:
     }
 
 
-_TITLES = {
-    (OFFLINE, RAISED): ("device_offline", "{name} is offline"),
-    (OFFLINE, CLEARED): ("device_online", "{name} is online again"),
-    (DEVICE_ERROR, RAISED): ("device_error", "{name} answers with errors"),
-    (DEVICE_ERROR, CLEARED): ("device_online", "{name} answers normally again"),
-}
+_DEVICE_TYPES = {OFFLINE: "device_offline", DEVICE_ERROR: "device_error"}
 
 
-def notification_for(change: Change) -> tuple[str, str, str, str]:
-    """(type, severity, title, message) of the in-app notification of one transition."""
+def notification_for(change: Change) -> tuple[str, str, dict[str, Any]]:
+    """(type, severity, params) of the in-app notification of one transition.
+
+    ``params`` names the title and message templates (``alarm_texts``) and holds what fills them;
+    the English title and message are rendered from it, the pages translate from it.
+    """
     alarm, transition = change.alarm, change.transition
-    name = alarm.device_name
+    params: dict[str, Any] = {"name": alarm.device_name, "kind": alarm.kind, "transition": transition}
     if alarm.kind == "threshold":
+        params |= {"value": change.value, "threshold": alarm.threshold, "peak": alarm.peak_value}
+        params |= {"severity": alarm.severity, "message": "threshold_values"}
         if transition == CLEARED:
-            kind, severity, title = "threshold_cleared", "info", f"{name} is back to normal"
-        else:
-            kind, severity = f"threshold_{alarm.severity}", alarm.severity
-            title = f"{name}: {alarm.severity} ({transition})"
-        parts = [f"value {change.value:g}" if change.value is not None else "no value"]
-        if alarm.threshold is not None:
-            parts.append(f"limit {alarm.threshold:g}")
-        if alarm.peak_value is not None:
-            parts.append(f"peak {alarm.peak_value:g}")
-        return kind, severity, title, ", ".join(parts)
-    kind, template = _TITLES[(alarm.kind, CLEARED if transition == CLEARED else RAISED)]
-    severity = "info" if transition == CLEARED else "error"
-    return kind, severity, template.format(name=name), f"{alarm.kind.replace('_', ' ')} alarm {transition}"
+            return "threshold_cleared", "info", params | {"title": "threshold_cleared"}
+        return f"threshold_{alarm.severity}", alarm.severity, params | {"title": "threshold_level"}
+    cleared = transition == CLEARED
+    kind = "device_online" if cleared else _DEVICE_TYPES[alarm.kind]
+    severity = "info" if cleared else "error"
+    params |= {"severity": severity, "message": "alarm_transition"}
+    return kind, severity, params | {"title": f"{alarm.kind}_{CLEARED if cleared else RAISED}"}
 
 
 def _recipients() -> ReadCache[list[uuid.UUID]]:
@@ -358,10 +354,11 @@ async def recipients() -> list[uuid.UUID]:
 
 # A recipient deleted by another process meanwhile is skipped, not a refused batch.
 _NOTIFICATION_SQL = text(
-    "INSERT INTO notifications (id, user_id, type, severity, title, message, device_id, alarm_id, "
-    "read_at, created_at) SELECT :id, :user_id, :type, :severity, :title, :message, :device_id, "
-    ":alarm_id, NULL, :created_at WHERE EXISTS (SELECT 1 FROM users WHERE id = :user_id)"
+    "INSERT INTO notifications (id, user_id, type, severity, title, message, params, device_id, "
+    "alarm_id, read_at, created_at) SELECT :id, :user_id, :type, :severity, :title, :message, :params, "
+    ":device_id, :alarm_id, NULL, :created_at WHERE EXISTS (SELECT 1 FROM users WHERE id = :user_id)"
 ).bindparams(
+    bindparam("params", type_=JSON()),
     bindparam("id", type_=Uuid()),
     bindparam("user_id", type_=Uuid()),
     bindparam("device_id", type_=Uuid()),
@@ -419,7 +416,8 @@ async def store_changes(
     users = await recipients()
     items: list[NotificationOut] = []
     for change in transitions:
-        kind, severity, title, message = notification_for(change)
+        kind, severity, params = notification_for(change)
+        title, message = alarm_texts.title(params), alarm_texts.message(params)
         for user_id in users:
             items.append(
                 NotificationOut(
@@ -429,6 +427,7 @@ async def store_changes(
                     severity=severity,  # type: ignore[arg-type]
                     title=title,
                     message=message,
+                    params=params,
                     device_id=change.alarm.device_id,
                     alarm_id=change.alarm.id,
                     read_at=None,
@@ -446,6 +445,7 @@ async def store_changes(
                     "severity": item.severity,
                     "title": item.title,
                     "message": item.message,
+                    "params": item.params,
                     "device_id": item.device_id,
                     "alarm_id": item.alarm_id,
                     "created_at": item.created_at,

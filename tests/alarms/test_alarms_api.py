@@ -191,6 +191,29 @@ async def test_bad_input_is_refused_and_changes_nothing(
     assert ok.status_code == 200
 
 
+async def test_a_notification_keeps_the_codes_and_values_its_english_was_rendered_from(
+    client: httpx.AsyncClient, admin: Account, engine: AlarmEngine
+) -> None:
+    """``params`` (JSON) round-trips through the writer's insert on both databases, as REST serves it."""
+    await raise_alarm(engine, "Boiler", value=97.25)
+    stored = (await client.get("/api/notifications", headers=admin.headers)).json()["notifications"][0]
+    assert (stored["title"], stored["message"]) == (
+        "Boiler: critical (raised)",
+        "value 97.25, limit 90, peak 97.25",
+    )
+    assert stored["params"] == {
+        "title": "threshold_level",
+        "message": "threshold_values",
+        "name": "Boiler",
+        "kind": "threshold",
+        "severity": "critical",
+        "transition": "raised",
+        "value": 97.25,
+        "threshold": 90.0,
+        "peak": 97.25,
+    }
+
+
 async def test_notifications_are_each_users_own(
     client: httpx.AsyncClient, owner: Account, admin: Account, reader: Account, engine: AlarmEngine
 ) -> None:
