@@ -38,7 +38,6 @@ TLS_MODES = {"none": N_("None (plain)"), "starttls": N_("STARTTLS"), "tls": N_("
 TYPE_LABELS = {"webhook": N_("Webhook"), "email": N_("E-mail")}
 
 
-@dataclass(frozen=True)
 def rule_fields(schema: type[BaseModel], body: dict[str, Any]) -> list[str]:
     """The fields a whole-channel rule names (its code's ``fields`` parameter), in its order."""
     try:
@@ -51,6 +50,7 @@ def rule_fields(schema: type[BaseModel], body: dict[str, Any]) -> list[str]:
     return []
 
 
+@dataclass(frozen=True)
 class Field:
     name: str
     label: str
