@@ -391,7 +391,7 @@ async def store_changes(
     for seq, change in enumerate(changes):
         latest.pop(change.alarm.id, None)
         latest[change.alarm.id] = (seq, _alarm_row(change.alarm, change.at))
-    dialect = session.get_bind().dialect.name
+    dialect = db.dialect_of(session)
     rows = [row for _, row in sorted(latest.values(), key=lambda item: item[0])]
     await session.exec(_upsert(dialect), params=rows)
     transitions = [change for change in changes if change.transition != UPDATED]
