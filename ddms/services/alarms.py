@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
-from sqlalchemy import JSON, Uuid, and_, bindparam, delete, func, insert, text, update
+from sqlalchemy import JSON, Uuid, and_, bindparam, delete, func, insert, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -468,11 +468,37 @@ async def purge_before(*, session: AsyncSession, cutoff: datetime) -> tuple[int,
     return int(gone.rowcount or 0), int(events.rowcount or 0)
 
 
-async def clear_deleted(*, session: AsyncSession, device_id: uuid.UUID) -> None:
-    """Clear a deleted device's active alarms when no collector in this process holds them."""
+async def clear_deleted(*, session: AsyncSession, device_id: uuid.UUID) -> list[AlarmNotice]:
+    """Clear a deleted device's active alarms when no alarm engine in this process holds them (a
+    web-only instance): each clear is kept in the history and announced like the engine's. The
+    caller commits (with the deletion, so the two cannot part)."""
     now = utcnow()
-    await session.exec(
-        update(Alarm)
-        .where(col(Alarm.device_id) == device_id, col(Alarm.state) == "active")
-        .values(state="cleared", cleared_at=now, updated_at=now)
-    )
+    rows = (
+        await session.exec(
+            select(Alarm).where(col(Alarm.device_id) == device_id, col(Alarm.state) == "active")
+        )
+    ).all()
+    notices = []
+    for alarm in rows:
+        alarm.state, alarm.cleared_at, alarm.updated_at = "cleared", now, now
+        session.add(alarm)
+        session.add(
+            AlarmEvent(
+                alarm_id=alarm.id,
+                device_id=alarm.device_id,
+                transition=CLEARED,
+                severity=alarm.severity,
+                value=alarm.value,
+                at=now,
+            )
+        )
+        notices.append(AlarmNotice(CLEARED, _out(alarm), now))
+    return notices
+
+
+def announce(notices: list[AlarmNotice]) -> None:
+    """After the commit: count the transitions and tell the bus (channels, pages)."""
+    for notice in notices:
+        metrics.ALARM_TRANSITIONS.labels(kind=notice.alarm.kind, transition=notice.transition).inc()
+    if notices:
+        get_bus().alarm_notices(notices)

@@ -337,3 +337,45 @@ async def test_prometheus_counts_active_alarms_and_transitions(
     }
     await client.post(f"/api/alarms/{alarm_id}/acknowledge", headers=reader.headers)
     assert (await samples("ddms_alarm_transitions_total"))[acknowledged] == before + 1
+
+
+async def test_deleting_a_device_without_an_engine_here_clears_its_alarms_into_the_history(
+    client: httpx.AsyncClient, admin: Account
+) -> None:
+    """A web-only instance (no collector, so no engine) still clears a deleted device's alarms."""
+    created = await client.post(
+        "/api/devices",
+        headers=admin.headers,
+        json={
+            "name": "Kiln",
+            "modbus_ip": "127.0.0.1",
+            "modbus_port": 1502,
+            "modbus_slave_id": 1,
+            "modbus_register": 0,
+        },
+    )
+    assert created.status_code == 201, created.text
+    device = Limits("Kiln")
+    device.id = uuid.UUID(created.json()["id"])
+    engine = AlarmEngine()  # the collector's engine, in another process: not set in this runtime
+    _, changes = engine.reading(device, 95.0, T0)
+    async with db.session_scope() as session:
+        (raised,), _ = await alarms.store_changes(session=session, changes=changes)
+        await session.commit()
+    notices: list[AlarmNotice] = []
+    get_bus().on_alarm_notices(notices.extend)
+
+    gone = await client.delete(f"/api/devices/{device.id}", headers=admin.headers)
+
+    assert gone.status_code == 204
+    kept = await client.get(f"/api/alarms/{raised.alarm.id}", headers=admin.headers)
+    assert kept.status_code == 200, "the alarm stays in the history"
+    assert (kept.json()["state"], kept.json()["cleared_at"] is not None) == ("cleared", True)
+    async with db.session_scope() as session:
+        events = (
+            await session.exec(
+                select(AlarmEvent).where(AlarmEvent.alarm_id == raised.alarm.id).order_by(col(AlarmEvent.id))
+            )
+        ).all()
+    assert [e.transition for e in events] == ["raised", "cleared"]
+    assert [(n.transition, n.alarm.id) for n in notices] == [("cleared", raised.alarm.id)]
