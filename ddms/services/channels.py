@@ -12,7 +12,6 @@ import logging
 import uuid
 from typing import Any
 
-from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -26,6 +25,7 @@ from ddms.schemas.channels import (
     ChannelPublic,
     ChannelUpdate,
 )
+from ddms.services.unique import commit_unique, ensure_unique
 
 logger = logging.getLogger(__name__)
 
@@ -116,28 +116,16 @@ def _normalise(fields: dict[str, Any]) -> dict[str, Any]:
     return fields
 
 
-async def _ensure_unique_name(session: AsyncSession, name: str, exclude: uuid.UUID | None = None) -> None:
-    query = select(func.count()).select_from(NotificationChannel).where(NotificationChannel.name == name)
-    if exclude is not None:
-        query = query.where(NotificationChannel.id != exclude)
-    if (await session.exec(query)).one():
-        raise Conflict("channel_name_taken", field="name", params={"name": name})
-
-
-async def _commit(session: AsyncSession, name: str) -> None:
-    try:
-        await session.commit()
-    except IntegrityError:
-        await session.rollback()
-        raise Conflict("channel_name_taken", field="name", params={"name": name}) from None
+def _taken(name: str) -> Conflict:
+    return Conflict("channel_name_taken", field="name", params={"name": name})
 
 
 async def create_channel(*, session: AsyncSession, data: ChannelCreate) -> ChannelPublic:
-    await _ensure_unique_name(session, data.name)
+    await ensure_unique(session, col(NotificationChannel.name), data.name, _taken(data.name))
     fields = _normalise(data.model_dump(exclude_none=True))
     channel = NotificationChannel(**fields)
     session.add(channel)
-    await _commit(session, data.name)
+    await commit_unique(session, _taken(data.name))
     logger.info("notification channel created", extra={"channel_id": str(channel.id), "type": channel.type})
     return await get_channel(session=session, channel_id=channel.id)
 
@@ -167,12 +155,19 @@ async def update_channel(
     if missing:
         raise Invalid("channel_fields_required", params={"fields": ", ".join(missing), "type": kind.value})
     if "name" in changes:
-        await _ensure_unique_name(session, changes["name"], exclude=channel.id)
+        name = changes["name"]
+        await ensure_unique(
+            session,
+            col(NotificationChannel.name),
+            name,
+            _taken(name),
+            col(NotificationChannel.id) != channel.id,
+        )
     for name, value in _normalise(merged).items():
         setattr(channel, name, value)
     channel.updated_at = utcnow()
     session.add(channel)
-    await _commit(session, channel.name)
+    await commit_unique(session, _taken(channel.name))
     logger.info("notification channel updated", extra={"channel_id": str(channel.id)})
     return await get_channel(session=session, channel_id=channel.id)
 
