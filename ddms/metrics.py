@@ -105,12 +105,17 @@ class PollStatsCollector(Collector):
 class ActiveAlarmsCollector(Collector):
     """``ddms_alarms_active{severity}`` from the collector's alarm engine at scrape time (every severity)."""
 
+    HELP = "Active alarms held by the collector, by severity"
+
+    def describe(self) -> Iterator[GaugeMetricFamily]:
+        """Without it, registering (at import) would run ``collect`` and import the alarm service,
+        which imports this module: a circular import whenever the service is imported first."""
+        yield GaugeMetricFamily("ddms_alarms_active", self.HELP, labels=["severity"])
+
     def collect(self) -> Iterator[GaugeMetricFamily]:
         from ddms.services.alarms import SEVERITIES, get_engine  # the services import this module
 
-        gauge = GaugeMetricFamily(
-            "ddms_alarms_active", "Active alarms held by the collector, by severity", labels=["severity"]
-        )
+        gauge = GaugeMetricFamily("ddms_alarms_active", self.HELP, labels=["severity"])
         engine = get_engine()
         active = engine.active() if engine is not None else []
         for severity in SEVERITIES:

@@ -20,6 +20,7 @@ def register(settings: Settings) -> None:
 
     from ddms import i18n
     from pages import (  # noqa: F401 - importing a page module registers it
+        alarms,
         dashboard,
         device_detail,
         devices,

@@ -14,6 +14,7 @@ from ddms.bus import get_bus
 from ddms.i18n import _, format_integer
 from ddms.services import devices, groups
 from pages import theme
+from pages.components.alarm_look import watch_alarms
 from pages.components.device_card import DeviceCard
 from pages.components.history import Trend, recent_trends
 from pages.components.live import DeviceState, reload_on_device_changes, watch_latest
@@ -74,12 +75,18 @@ class Dashboard:
         self.empty = ui.label(_("No devices match the filters.")).classes("text-grey-7").mark("empty")
         self.apply()
         watch_latest(self.update, set(self.cards), after=self.apply)
+        watch_alarms(self.alarms_changed, set(self.cards))
         reload_on_device_changes()
 
     def update(self, state: DeviceState) -> None:
         card = self.cards.get(state.device_id)
         if card is not None:
             card.update(state)
+
+    def alarms_changed(self, device_id: uuid.UUID) -> None:
+        card = self.cards.get(device_id)
+        if card is not None:
+            card.alarms_changed()
 
     async def choose_group(self, event: Any) -> None:
         if not event.value:

@@ -17,6 +17,8 @@ from ddms.i18n import N_, _, format_number
 from ddms.services import devices
 from pages import theme
 from pages.components import charts
+from pages.components.alarm_history import AlarmHistoryList, load_episodes
+from pages.components.alarm_look import watch_alarms
 from pages.components.device_card import DeviceCard
 from pages.components.device_form import FIELDS, device_dialog
 from pages.components.history import load_series, recent_trends
@@ -40,6 +42,7 @@ class HistoryChart:
     def __init__(self, device: Any) -> None:
         self.device = device
         self.appended = 0
+        self.episodes: list[charts.Episode] = []
         with ui.row().classes("w-full items-center justify-between gap-2"):
             self.range = TimeRange(self.reload)
             ui.button(_("Export CSV"), icon="download", on_click=self.export).mark("export-csv")
@@ -57,13 +60,14 @@ class HistoryChart:
         self.chart.classes(add="opacity-50")
         try:
             series = await load_series(self.device.id, start, end, MAX_POINTS)
+            self.episodes = await load_episodes(self.device.id, start, end)
         except DDMSError as exc:
             notify_error(exc)
             return
         finally:
             self.chart.classes(remove="opacity-50")
         data = [_point(p.timestamp, p.avg, p.min, p.max, p.count) for p in series.points]
-        self.chart.options.update(charts.device_options(self.device, data))
+        self.chart.options.update(charts.device_options(self.device, data, self.episodes))
         self.chart.update()
         self.info.set_text(
             _("{n} points, bucket {seconds} s").format(
@@ -172,12 +176,19 @@ async def device_detail_page(request: Request, device_id: str) -> RedirectRespon
         with ui.card().classes("w-full"):
             ui.label(_("History")).classes("text-h6")
             chart = HistoryChart(device)
+        with ui.card().classes("w-full"):
+            with ui.row().classes("w-full items-center justify-between"):
+                ui.label(_("Alarm history")).classes("text-h6")
+                ui.link(_("All alarms"), "/alarms").mark("alarms-link")
+            history = AlarmHistoryList(device.id)
 
         def on_state(state: DeviceState) -> None:
             card.update(state)
             chart.extend(state)
 
         watch_latest(on_state, {device.id})
+        watch_alarms(lambda _device_id: card.alarms_changed(), {device.id})
         reload_on_device_changes({device.id})
     await chart.reload()
+    await history.load()
     return None

@@ -23,6 +23,7 @@ from ddms.errors import Forbidden, NotFound, Unauthorized
 from ddms.i18n import LANGUAGES, _, format_time, translate_error
 from ddms.models import utcnow
 from ddms.services import devices, groups, stream_access
+from pages.components.alarm_look import watch_alarms
 from pages.components.device_card import DeviceTile
 from pages.components.live import DeviceState, reload_on_device_changes, watch_latest
 from pages.layout import apply_theme, connection_indicator, login_url, to_login
@@ -138,15 +139,33 @@ async def _show(group_id: str | None) -> None:
         ).mark("fullscreen")
     ui.timer(1.0, lambda: clock.set_text(_clock()))
     bus = get_bus()
-    with ui.grid().classes("w-full gap-4 p-2 grid-cols-1 md:grid-cols-2 xl:grid-cols-3"):
-        tiles = {row.id: DeviceTile(row, bus.latest(row.id)) for row in rows}
+    with (
+        ui.grid().classes("w-full gap-4 p-2 grid-cols-1 md:grid-cols-2 xl:grid-cols-3").mark("tiles") as grid
+    ):
+        made = [DeviceTile(row, bus.latest(row.id)) for row in rows]
+        tiles = {tile.device_id: tile for tile in made}
+    order = [tile.device_id for tile in made]  # the devices' own order, within equal alarm ranks
+    shown: list[uuid.UUID] = []
     if not rows:
         ui.label(_("No devices to show.")).classes("text-h4 text-white").mark("empty")
 
     def on_state(state: DeviceState) -> None:
         tiles[state.device_id].update(state)
 
+    def alarms_first() -> None:
+        """Tiles with alarms first (unacknowledged, worst severity first), the rest as listed."""
+        wanted = sorted(order, key=lambda device_id: -tiles[device_id].alarm_rank)
+        if wanted != shown:
+            shown[:] = wanted
+            for index, device_id in enumerate(wanted):
+                tiles[device_id].tile.move(grid, target_index=index)
+
+    def on_alarm(device_id: uuid.UUID) -> None:
+        tiles[device_id].alarms_changed()
+
+    alarms_first()
     watch_latest(on_state, set(tiles))
+    watch_alarms(on_alarm, set(tiles), after=alarms_first)
     reload_on_device_changes()
 
 

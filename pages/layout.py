@@ -32,6 +32,7 @@ SESSION_RECHECK_SECONDS = 60.0  # an open page re-checks its session at least th
 
 NAV = [  # (path, icon, label, who may see it)
     ("/", "dashboard", N_("Dashboard"), "any"),
+    ("/alarms", "notifications_active", N_("Alarms"), "any"),
     ("/devices", "sensors", N_("Devices"), "any"),
     ("/groups", "workspaces", N_("Groups"), "any"),
     ("/users", "group", N_("Users"), "admin"),
@@ -130,14 +131,20 @@ def _visible(who: str, user: SessionUser) -> bool:
 @contextmanager
 def frame(title: str, user: SessionUser) -> Iterator[ui.column]:
     """Header, navigation drawer and a content column; every signed-in page is built inside it."""
+    from pages.components.alarm_bell import AlarmBell  # they use this module's helpers
+    from pages.components.notification_drawer import NotificationDrawer
+
     apply_theme()
     site = app_title()
     ui.page_title(f"{title} · {site}")
+    storage = app.storage.user
+    notes = NotificationDrawer(user, storage)
     with ui.header().classes("items-center gap-2 px-3 py-1").style(f"background: {theme.HEADER}"):
         ui.button(icon="menu", on_click=lambda: drawer.toggle()).props("flat round color=white")
         ui.link(site, "/").classes("text-h6 text-white no-underline font-bold").mark("app-title")
         ui.label(title).classes("text-subtitle1 text-grey-4 gt-xs")
         ui.space()
+        AlarmBell(f"{title} · {site}", storage, notes.toggle)
         connection_indicator()
         language_switch(user)
         dark_mode_toggle()

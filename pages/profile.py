@@ -13,6 +13,7 @@ from ddms.schemas.users import ProfileUpdate
 from ddms.security import check_password_rules
 from ddms.services import auth, users
 from pages import theme
+from pages.components.alarm_bell import SOUND_KEY
 from pages.components.forms import field_errors
 from pages.layout import busy, frame, notify_done, notify_error, require_user
 from pages.session import SessionUser, current_user, remember, renewing_session, settings
@@ -63,6 +64,18 @@ def profile_card(user: SessionUser) -> None:
             ui.navigate.reload()
 
         ui.button(_("Save"), icon="save", on_click=busy(save)).mark("save-profile")
+
+
+def alarm_card() -> None:
+    """Per-browser alarm preferences, kept with dark mode and language in the user storage."""
+    storage = app.storage.user
+    with ui.card().classes("w-full max-w-xl gap-3").mark("alarm-preferences"):
+        ui.label(_("Alarms")).classes("text-h6")
+        ui.switch(
+            _("Sound for new critical alarms"),
+            value=bool(storage.get(SOUND_KEY, False)),
+            on_change=lambda event: storage.__setitem__(SOUND_KEY, bool(event.value)),
+        ).mark("profile-alarm-sound")
 
 
 def password_card() -> None:
@@ -132,5 +145,6 @@ async def profile_page(request: Request) -> RedirectResponse | None:
         return user
     with frame(_("Profile"), user):
         profile_card(user)
+        alarm_card()
         password_card()
     return None

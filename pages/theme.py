@@ -18,6 +18,27 @@ LEVEL_LABELS = {
     "offline": N_("Offline"),
 }
 STATUS_LABELS = {"online": N_("Online"), "offline": N_("Offline"), "error": N_("Error")}
+SEVERITY_COLOURS = {"warning": "#f59e0b", "error": "#d84315", "critical": "#c62828"}
+SEVERITY_RANK = {"warning": 1, "error": 2, "critical": 3}
+SEVERITY_LABELS = {
+    "warning": N_("Warning"),
+    "error": N_("Error"),
+    "critical": N_("Critical"),
+    "info": N_("Info"),
+}
+ALARM_KIND_LABELS = {
+    "threshold": N_("Threshold"),
+    "offline": N_("Offline"),
+    "device_error": N_("Device error"),
+}
+ALARM_STATE_LABELS = {"active": N_("Active"), "cleared": N_("Cleared")}
+TRANSITION_LABELS = {
+    "raised": N_("Raised"),
+    "escalated": N_("Escalated"),
+    "deescalated": N_("De-escalated"),
+    "cleared": N_("Cleared"),
+    "acknowledged": N_("Acknowledged"),
+}
 ROLE_LABELS = {"owner": N_("Owner"), "admin": N_("Admin"), "read_only": N_("Read-only")}
 
 CSS = """
@@ -35,6 +56,10 @@ CSS = """
 .ddms-conn[data-state="offline"]::before { background: #ef5350; }
 .q-btn, .q-field, .q-item { min-height: 44px; }
 .body--dark .ddms-card { background: #1e272e; }
+.ddms-latched { outline: 3px dashed var(--ddms-alarm, #c62828); outline-offset: -3px; }
+.ddms-tile.ddms-latched { outline-width: 6px; outline-color: white; }
+@keyframes ddms-blink { 50% { opacity: .35; } }
+.ddms-bell-critical .q-badge { animation: ddms-blink 1s step-start infinite; }
 """
 
 # Keeps every `.ddms-conn` element in step with the websocket (the server cannot say it is gone).

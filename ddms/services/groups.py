@@ -12,7 +12,7 @@ from ddms.bus import get_bus
 from ddms.errors import Conflict, Invalid, NotFound
 from ddms.models import Device, DeviceGroup, DeviceStatus, Group, utcnow
 from ddms.schemas.devices import AlertSummary, GroupCreate, GroupDetail, GroupMember, GroupPublic, GroupUpdate
-from ddms.services.live import current_status, display_level
+from ddms.services.levels import current_status, display_level
 from ddms.services.unique import commit_unique, ensure_unique
 
 

@@ -126,8 +126,23 @@ def _bands(device: Any) -> tuple[list[list[dict[str, Any]]], list[dict[str, Any]
     return areas, pieces
 
 
-def device_options(device: Any, points: list[list[Any]]) -> dict[str, Any]:
-    """One device's line (avg per bucket; min/max/count in the tooltip) with thresholds and bands."""
+Episode = tuple[str, str, str]  # start ISO, end ISO, severity
+
+
+def alarm_areas(episodes: list[Episode]) -> list[list[dict[str, Any]]]:
+    """Alarm episodes as vertical markArea bands over their time span, in their severity's colour."""
+    areas = []
+    for start, end, severity in episodes:
+        colour = theme.SEVERITY_COLOURS.get(severity, theme.LEVEL_COLOURS["critical"])
+        areas.append([{"xAxis": start, "itemStyle": {"color": colour, "opacity": 0.22}}, {"xAxis": end}])
+    return areas
+
+
+def device_options(
+    device: Any, points: list[list[Any]], episodes: list[Episode] | None = None
+) -> dict[str, Any]:
+    """One device's line (avg per bucket; min/max/count in the tooltip) with thresholds and bands,
+    and its alarm episodes as shaded time spans."""
     options = base_options()
     lines = []
     for name, label, colour in (
@@ -162,7 +177,7 @@ def device_options(device: Any, points: list[list[Any]]) -> dict[str, Any]:
             "encode": {"x": 0, "y": 1},
             "lineStyle": {"width": 2},
             "markLine": {"symbol": "none", "silent": True, "data": lines},
-            "markArea": {"silent": True, "data": areas},
+            "markArea": {"silent": True, "data": areas + alarm_areas(episodes or [])},
         }
     ]
     if pieces and len(pieces) > 1:

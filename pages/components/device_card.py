@@ -12,15 +12,44 @@ from typing import Any
 from nicegui import ui
 
 from ddms.bus import LatestValue
-from ddms.i18n import _, format_moment, format_number
-from ddms.services.live import current_status, display_level
+from ddms.i18n import N_, _, format_moment, format_number
+from ddms.services.levels import current_status, display_level
 from pages import theme
+from pages.components.alarm_look import AlarmLook, look_of
 from pages.components.live import DeviceState
 from pages.session import browser_timezone
 
 TREND_POINTS = 60
 TREND_REFRESH_SECONDS = 2.0
 _SPARK_COLOURS = {theme.PRIMARY, *theme.LEVEL_COLOURS.values()}
+
+
+ALARM_TEXTS = {  # (latched, acknowledged) -> words on the card
+    (False, False): N_("{severity} alarm, not acknowledged"),
+    (False, True): N_("{severity} alarm, acknowledged"),
+    (True, False): N_("{severity} alarm cleared, not acknowledged"),
+    (True, True): N_("{severity} alarm cleared"),
+}
+
+
+def alarm_text(look: AlarmLook) -> str:
+    severity = _(theme.SEVERITY_LABELS.get(look.severity, look.severity))
+    return _(ALARM_TEXTS[(look.latched, look.acknowledged)]).format(severity=severity)
+
+
+def show_alarm(box: ui.element, label: ui.label, look: AlarmLook | None) -> None:
+    """The alarm line and the latched outline (kept until acknowledged, value normal or not)."""
+    label.set_visibility(look is not None)
+    if look is None:
+        box.classes(remove="ddms-latched")
+        return
+    colour = theme.SEVERITY_COLOURS.get(look.severity, theme.LEVEL_COLOURS["critical"])
+    label.set_text(alarm_text(look))
+    box.style(f"--ddms-alarm: {colour}")
+    if look.acknowledged:
+        box.classes(remove="ddms-latched")
+    else:
+        box.classes(add="ddms-latched")
 
 
 def sparkline(values: list[float], colour: str = theme.PRIMARY) -> str:
@@ -60,6 +89,7 @@ class DeviceCard:
         self.unit: str = device.unit
         self.status: str = current_status(device.id, device.status)
         self.latest = latest
+        self.alarm = look_of(device.id)
         self.trend_sent = 0.0
         self.trend: deque[float] = deque((value for _t, value in trend[-TREND_POINTS:]), maxlen=TREND_POINTS)
         on_click = (lambda: ui.navigate.to(f"/devices/{self.device_id}")) if link else None
@@ -78,6 +108,9 @@ class DeviceCard:
                 self.value = ui.label().classes("ddms-numeral").mark("value").props(theme.testid("value"))
                 ui.label(device.unit).classes("ddms-unit")
             self.level = ui.label().classes("text-sm font-bold").mark("level")
+            self.alarm_label = (
+                ui.label().classes("text-sm font-bold").mark("alarm-look").props(theme.testid("alarm-look"))
+            )
             self.time = ui.label().classes("text-xs text-grey-7").mark("last-reading")
             self.chart = ui.html(sparkline(list(self.trend)), sanitize=False).classes("w-full").mark("trend")
         self.render()
@@ -97,7 +130,12 @@ class DeviceCard:
         self.status = state.status
         self.render()
 
+    def alarms_changed(self) -> None:
+        self.alarm = look_of(self.device_id)
+        self.render()
+
     def render(self) -> None:
+        show_alarm(self.card, self.alarm_label, self.alarm)
         level = self.level_name
         latest = self.latest
         colour = theme.LEVEL_COLOURS[level]
@@ -119,6 +157,7 @@ class DeviceTile:
         self.device_id: uuid.UUID = device.id
         self.status: str = current_status(device.id, device.status)
         self.latest = latest
+        self.alarm = look_of(device.id)
         tile_key = theme.key("tile", device.id)
         with (
             ui.column()
@@ -131,15 +170,30 @@ class DeviceTile:
                 self.value = ui.label().classes("ddms-numeral").mark("value")
                 ui.label(device.unit).classes("text-h4")
             self.level = ui.label().classes("text-h5 font-bold")
+            self.alarm_label = (
+                ui.label().classes("text-h6 font-bold").mark("alarm-look").props(theme.testid("alarm-look"))
+            )
             self.time = ui.label().classes("text-body1 opacity-80")
         self.render()
+
+    @property
+    def alarm_rank(self) -> int:
+        """Where the wall puts it: unacknowledged alarms first, then acknowledged ones, worst first."""
+        if self.alarm is None:
+            return 0
+        return self.alarm.rank + (10 if not self.alarm.acknowledged else 0)
 
     def update(self, state: DeviceState) -> None:
         self.latest = state.latest
         self.status = state.status
         self.render()
 
+    def alarms_changed(self) -> None:
+        self.alarm = look_of(self.device_id)
+        self.render()
+
     def render(self) -> None:
+        show_alarm(self.tile, self.alarm_label, self.alarm)
         level = display_level(self.status, self.latest)
         self.tile.style(f"background: {theme.LEVEL_COLOURS[level]}")
         self.value.set_text(format_number(self.latest.value if self.latest else None))

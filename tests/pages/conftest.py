@@ -13,7 +13,7 @@ behaviour under test, elsewhere ``sign_in`` puts the account into the browser se
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -28,6 +28,8 @@ from ddms.migrate import upgrade
 from ddms.models import Role, utcnow
 from ddms.models import User as Account
 from ddms.security import hash_password
+from ddms.services import alarms
+from ddms.services.alarm_rules import AlarmEngine
 from tests.conftest import TEST_SECRET, fresh_database
 from tests.pages import harness
 
@@ -114,6 +116,15 @@ def sign_in(user: User) -> Callable[[Account], Awaitable[None]]:
         await user.should_see(marker="page-title", retries=100)
 
     return sign
+
+
+@pytest.fixture
+def alarm_engine() -> Iterator[AlarmEngine]:
+    """The collector's alarm engine in this process (the bell and cards read it from memory)."""
+    engine = AlarmEngine()
+    alarms.set_engine(engine)
+    yield engine
+    alarms.set_engine(None)
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ import ddms.db
 from ddms.bus import LatestValue, get_bus
 from ddms.models import Device, utcnow
 from ddms.schemas.devices import DeviceCreate, GroupCreate
-from ddms.services import devices, groups
+from ddms.services import alarms, devices, groups
 
 
 async def make_device(name: str = "Boiler", **fields: Any) -> Device:
@@ -65,3 +65,19 @@ async def eventually(check: Callable[[], object], within: float = 10.0) -> None:
         if asyncio.get_running_loop().time() > deadline:
             raise AssertionError(f"condition not met within {within} s")
         await asyncio.sleep(0.05)
+
+
+async def feed(device: Device, value: float, at: datetime | None = None) -> str:
+    """One reading through the real alarm engine, stored and published as the collector's writer does
+    (changes committed with the batch, then notices and notifications on the bus); returns the level."""
+    engine = alarms.get_engine()
+    assert engine is not None, "use the alarm_engine fixture"
+    moment = at or utcnow()
+    level, changes = engine.reading(device, value, moment)
+    async with ddms.db.session_scope() as session:
+        notices, items = await alarms.store_changes(session=session, changes=changes)
+        await session.commit()
+    get_bus().alarm_notices(notices)
+    get_bus().notifications(items)
+    publish(device, value, level=str(level), at=moment)
+    return str(level)

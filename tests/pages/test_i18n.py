@@ -104,6 +104,7 @@ def english_words(strings: list[str], data: set[str]) -> list[str]:
         "/settings",
         "/profile",
         "/display",
+        "/alarms",
     ],
 )
 async def test_pages_in_chinese_show_no_english(user: User, make_account, sign_in, path: str) -> None:

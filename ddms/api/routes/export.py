@@ -1,4 +1,4 @@
-"""/api/export: CSV downloads of one device, a group, or a list of devices (streamed, no row cap).
+"""/api/export: CSV downloads of one device, a group, a list of devices, or the alarm history (streamed).
 
 ``export_router`` builds these routes for any way of knowing the caller: the REST API mounts them
 with the bearer token check, the pages (``pages/exports.py``) with the signed-in browser. So both
@@ -18,7 +18,7 @@ from starlette.responses import StreamingResponse
 from ddms.api.deps import AggregateParam, SessionDep, TimeRangeDep, get_principal
 from ddms.api.errors import ErrorMappingRoute
 from ddms.api.openapi import errors
-from ddms.services import export, readings
+from ddms.services import alarm_export, export, readings
 
 CSV_MEDIA_TYPE = "text/csv; charset=utf-8"
 CSV_RESPONSES: dict[int | str, dict[str, Any]] = {
@@ -40,7 +40,7 @@ def csv_response(plan: export.ExportPlan) -> StreamingResponse:
 
 
 def export_router(prefix: str, caller: Callable[..., Any], *, include_in_schema: bool = True) -> APIRouter:
-    """The three export routes under ``prefix``, admitting whoever the ``caller`` dependency admits."""
+    """The export routes under ``prefix``, admitting whoever the ``caller`` dependency admits."""
     router = APIRouter(
         prefix=prefix, tags=["export"], route_class=ErrorMappingRoute, include_in_schema=include_in_schema
     )
@@ -77,6 +77,25 @@ def export_router(prefix: str, caller: Callable[..., Any], *, include_in_schema:
         start, end = window
         ids = export.parse_device_ids(device_ids)
         return csv_response(await export.devices_plan(session, ids, start, end))
+
+    @router.get("/alarms", response_class=StreamingResponse, responses=CSV_RESPONSES)
+    async def export_alarms(
+        window: TimeRangeDep,
+        severity: str | None = None,
+        device_id: uuid.UUID | None = None,
+        group_id: uuid.UUID | None = None,
+        _: Any = Depends(caller),
+    ) -> StreamingResponse:
+        """Cleared alarms raised in the range (the alarm history), newest raised first."""
+        start, end = window
+        query = await alarm_export.check(
+            alarm_export.AlarmQuery(severity or None, device_id, group_id, start, end)
+        )
+        return StreamingResponse(
+            alarm_export.stream(query),
+            media_type=CSV_MEDIA_TYPE,
+            headers={"Content-Disposition": query.content_disposition(), "Cache-Control": "no-store"},
+        )
 
     return router
 
