@@ -240,21 +240,25 @@ class Writer:
 
     # --- the background task ---------------------------------------------------------------------
     async def start(self) -> None:
-        if self.spool_path is not None and self.spool is None:
-            try:
-                self.spool = await asyncio.to_thread(Spool, self.spool_path, self.spool_max_bytes)
-            except Exception:
-                logger.exception("spool %s unusable: outages are buffered in memory only", self.spool_path)
-            else:
-                if self.spool.bytes:
-                    logger.warning(
-                        "spool holds %d readings from before the restart: writing them first",
-                        self.spool.rows,
-                    )
-                    self._full = True
-                    self._wake.set()
-                self._gauges()
+        await self.open_spool()
         self._task = asyncio.get_running_loop().create_task(self._run(), name="reading writer")
+
+    async def open_spool(self) -> None:
+        """Open the spool (what a previous process left is written first); memory only if unusable."""
+        if self.spool_path is None or self.spool is not None:
+            return
+        try:
+            self.spool = await asyncio.to_thread(Spool, self.spool_path, self.spool_max_bytes)
+        except Exception:
+            logger.exception("spool %s unusable: outages are buffered in memory only", self.spool_path)
+            return
+        if self.spool.bytes:
+            logger.warning(
+                "spool holds %d readings from before the restart: writing them first", self.spool.rows
+            )
+            self._full = True
+            self._wake.set()
+        self._gauges()
 
     async def stop(self, final_flush_timeout: float = 10.0) -> None:
         """Stop the task, then try once more (bounded) to write what is left; spool what is not.
