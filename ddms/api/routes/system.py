@@ -27,7 +27,7 @@ async def health_response() -> JSONResponse:
     """The health JSON with its status, for ``GET /api/health`` and script clients of ``GET /``."""
     async with db.session_scope() as session:
         result = await system.health(session=session)
-    return JSONResponse(result.model_dump(mode="json"), status_code=health_status(result))
+    return JSONResponse(result.model_dump(mode="json", exclude_none=True), status_code=health_status(result))
 
 
 @router.get("/config", response_model=ConfigPublic)
