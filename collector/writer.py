@@ -105,11 +105,13 @@ class Writer:
         timeout: float = 15.0,
         spool_path: Path | None = None,
         spool_max_bytes: int = 1 << 30,
+        failing_after: float = FAILING_AFTER,
     ) -> None:
         self.bus = bus
         self.batch_size, self.flush_interval = batch_size, flush_interval
         self.buffer_limit, self.timeout = max(buffer_limit, batch_size), timeout
         self.spool_path, self.spool_max_bytes = spool_path, spool_max_bytes
+        self.failing_after = failing_after
         self.spool: Spool | None = None
         self.rows: deque[Row] = deque()
         self.statuses: dict[uuid.UUID, StatusUpdate] = {}
@@ -200,7 +202,7 @@ class Writer:
         if self.rows:
             first = self.rows[0][2].timestamp()
             oldest = first if oldest is None else min(oldest, first)
-        if self._outage_since is not None and now - self._outage_since >= FAILING_AFTER:
+        if self._outage_since is not None and now - self._outage_since >= self.failing_after:
             state = "failing"
         elif self._outage_since is not None or spool_rows or spool_bytes:
             state = "degraded"
@@ -355,7 +357,9 @@ class Writer:
             self._outage_since = time.monotonic()
             self.failing_since = datetime.now(UTC)
             kind = "unavailable" if db.is_outage(exc) else "failing"
-            logger.error(
+            # Nothing is lost while the spool takes the rows (a warning); in memory only, it will be.
+            logger.log(
+                logging.WARNING if self.spool is not None else logging.ERROR,
                 "database %s (%s): keeping readings %s (%d buffered)",
                 kind,
                 type(exc).__name__,
