@@ -63,7 +63,9 @@ def writer_health() -> WriterHealth | None:
     A ``SELECT 1`` answers while every write fails (a locked SQLite file, a full disk), so whether
     readings are stored is what the writer saw, not what a probe query sees.
     """
-    reports = [c.writer.health() for c in runtime.current().collectors if hasattr(c, "writer")]
+    reports: list[WriterHealth] = [
+        c.writer.health() for c in runtime.current().collectors if hasattr(c, "writer")
+    ]
     if not reports:
         return None
     return max(reports, key=lambda report: _WRITER_ORDER.index(report.writer))
