@@ -471,6 +471,8 @@ class Writer:
                 await self._store_changes(chunk.changes, replay=True)
             await asyncio.to_thread(spool.remove, chunk.id)
             self.last_write_at = datetime.now(UTC)
+            if len(self.rows) >= self.buffer_limit // 2:  # a long drain: newer rows queue behind it
+                await self.spill()
             self._gauges()
         return written
 
