@@ -6,7 +6,15 @@ stall (and disconnect) every healthy unit on the same connection. Modbus TCP was
 case: the MBAP header carries a transaction id, so a client may keep several requests outstanding
 and match answers by id. The hub does exactly that, with a bounded number of requests in flight
 (``pipeline_depth``; 1 for servers that cannot take pipelined requests), a deadline per request,
-and reconnection with capped exponential backoff. No wait in here is unbounded.
+and reconnection with capped exponential backoff (0.5 s doubling to 5 s). No wait in here is unbounded.
+
+A unit that did not answer its last request is a *suspect*: it is probed on a slot of its own (one
+per hub, beside the ``pipeline_depth`` slots of the units that answer), never with more than one
+request in flight, and with its timeout shortened to ``min(timeout, probe_timeout)`` (the poller
+passes its interval). At depth 1 a dead unit would otherwise hold the only slot for the full
+timeout at each retry, and its neighbours would lose every poll that fell due meanwhile; with the
+probe slot they lose only the polls of its first timeout. Any answer from the unit (registers or an
+exception) ends the suspicion.
 
 A peer must not keep a connection busy with frames nobody asked for: only an answer to a request in
 flight counts as a sign of life; answers to no request in flight ("unsolicited": a random
@@ -59,7 +67,7 @@ MBAP = struct.Struct(">HHHB")
 MAX_PDU = 253
 MAX_FRAME = MBAP.size + MAX_PDU  # the largest frame a Modbus TCP server may send
 RECONNECT_BACKOFF_START = 0.5
-RECONNECT_BACKOFF_CAP = 30.0
+RECONNECT_BACKOFF_CAP = 5.0  # a device that comes back is polled again within max(interval, 5 s)
 DEAD_LINK_TIMEOUTS = 3  # timeouts in a row with no answer received: the link is dead, reconnect
 UNSOLICITED_LIMIT = 8  # answers to no request in flight tolerated between two real answers
 
@@ -105,6 +113,7 @@ class BadResponse(ModbusFailure):
 class LinkStats:
     """Frame accounting of one hub over all its connections (for logs, metrics and tests)."""
 
+    sent: int = 0  # requests written to the socket
     reads: int = 0  # chunks the socket delivered (a frame may arrive in many)
     received: int = 0  # bytes received
     frames: int = 0  # complete frames parsed
@@ -155,6 +164,7 @@ class _Link(asyncio.Protocol):
         future: asyncio.Future[_Answer] = asyncio.get_running_loop().create_future()
         self.pending[tid] = future
         self.transport.write(frame)
+        self.stats.sent += 1
         return future
 
     def forget(self, tid: int, future: asyncio.Future[_Answer]) -> None:
@@ -282,6 +292,9 @@ class Hub:
         self._retry_at = 0.0
         self._waiting: ModbusFailure = DeviceOffline("")  # why the hub waits before reconnecting
         self._dead_timeouts = 0
+        self._suspects: set[int] = set()  # units whose last request timed out
+        self._probe_slot = asyncio.Semaphore(1)  # the suspects' own place in the pipeline
+        self._probing: set[int] = set()  # suspects with a request in flight (one each at most)
         self.closed = False
 
     @property
@@ -294,16 +307,26 @@ class Hub:
         link = self._link
         return 0 if link is None else len(link.pending)
 
-    async def read_holding(self, unit_id: int, address: int, count: int) -> list[int]:
+    @property
+    def suspects(self) -> frozenset[int]:
+        """Units whose last request timed out: probed on their own slot with a short timeout."""
+        return frozenset(self._suspects)
+
+    async def read_holding(
+        self, unit_id: int, address: int, count: int, *, probe_timeout: float | None = None
+    ) -> list[int]:
         """One FC 0x03 read with up to ``retries`` retries for dropped connections and bad frames.
 
         A timeout is not retried: the unit is silent, and asking again would only cost another
-        timeout. Raises DeviceOffline, DeviceError or BadResponse.
+        timeout. ``probe_timeout`` (the caller's interval) shortens the timeout of a suspect unit.
+        Raises DeviceOffline, DeviceError or BadResponse.
         """
         attempt = 0
         while True:
             try:
-                return await self._read_once(unit_id, address, count)
+                if unit_id in self._suspects:
+                    return await self._probe(unit_id, address, count, probe_timeout)
+                return await self._read_once(unit_id, address, count, self.timeout, self._slots)
             except (RequestTimeout, DeviceError):
                 raise
             except ModbusFailure:
@@ -311,9 +334,22 @@ class Hub:
                 if attempt > self.retries or self.closed:
                     raise
 
-    async def _read_once(self, unit_id: int, address: int, count: int) -> list[int]:
-        deadline = self._clock.time() + self.timeout
-        await self._take_slot(deadline)
+    async def _probe(self, unit_id: int, address: int, count: int, probe_timeout: float | None) -> list[int]:
+        """A suspect's read: on the probe slot, one in flight at most, with the short timeout."""
+        if unit_id in self._probing:
+            raise RequestTimeout("timeout: the previous request to this unit is still unanswered")
+        timeout = self.timeout if probe_timeout is None else min(self.timeout, max(probe_timeout, 0.05))
+        self._probing.add(unit_id)
+        try:
+            return await self._read_once(unit_id, address, count, timeout, self._probe_slot)
+        finally:
+            self._probing.discard(unit_id)
+
+    async def _read_once(
+        self, unit_id: int, address: int, count: int, seconds: float, slots: asyncio.Semaphore
+    ) -> list[int]:
+        deadline = self._clock.time() + seconds
+        await self._take_slot(slots, deadline)
         try:
             link = await self._connected_link(deadline)
             if link.closed:  # closed between connecting and now (e.g. flooded at once): nobody would answer
@@ -325,25 +361,27 @@ class Hub:
             try:
                 answer = await future
             except RequestTimeout:
+                self._suspects.add(unit_id)
                 self._note_timeout(link, answered_before)
                 raise
             finally:
                 timer.cancel()
                 link.forget(tid, future)  # timed out or cancelled (a cancelled await cancels the future)
         finally:
-            self._slots.release()
+            slots.release()
+        self._suspects.discard(unit_id)  # it answered (registers or an exception): not dead
         self._dead_timeouts = 0
         self._backoff = 0.0  # the peer answered a request: whatever went wrong before is over
         return _registers_from(answer, unit_id, address, count)
 
-    async def _take_slot(self, deadline: float) -> None:
+    async def _take_slot(self, slots: asyncio.Semaphore, deadline: float) -> None:
         """A place among the requests in flight; waiting for one counts against the deadline."""
-        if not self._slots.locked():
-            await self._slots.acquire()
+        if not slots.locked():
+            await slots.acquire()
             return
         try:
             async with _Deadline(self._clock, deadline):
-                await self._slots.acquire()
+                await slots.acquire()
         except TimeoutError:
             raise RequestTimeout("timeout: the connection is saturated with requests") from None
 
@@ -415,7 +453,7 @@ class Hub:
             self._connecting = None
 
     def _back_off(self, reason: ModbusFailure) -> None:
-        """No new connection before the backoff (0.5 s, doubling to 30 s) has passed."""
+        """No new connection before the backoff (0.5 s, doubling to 5 s) has passed."""
         self._backoff = min(RECONNECT_BACKOFF_CAP, self._backoff * 2 or RECONNECT_BACKOFF_START)
         self._retry_at = self._clock.time() + self._backoff
         self._waiting = reason

@@ -8,7 +8,14 @@ interval spread over the second instead of firing together.
 Accounting per due time: ``on_time`` (started within 10 % of the interval), ``late`` (later than
 that), ``missed`` (skipped because the previous poll was still running), ``deferred`` (skipped while
 an unreachable device backs off: after n failures in a row the next attempt waits
-``min(interval * 2**(n-1), backoff cap)``).
+``min(interval * 2**(n-1), max(interval, backoff cap))``, the cap 5 s by default, so a device that
+comes back is read again within a few seconds).
+
+A "busy" answer (Modbus exception 5 acknowledge, 6 server device busy) is the device saying "not
+now": the poll has no reading, but the next one is made at its due time, without backing off.
+
+The schedule runs on ``clock`` (the loop's by default), so a test can run hours of polling on a
+clock it moves by hand.
 """
 
 from __future__ import annotations
@@ -26,6 +33,7 @@ from collector.hub import BadResponse, DeviceError, DeviceOffline, Hub
 from collector.writer import Writer
 from ddms import metrics
 from ddms.bus import Bus, LatestValue, PollStats, StatusChange
+from ddms.clock import LOOP_CLOCK, Clock
 from ddms.models import Device, DeviceStatus, utcnow
 from ddms.services.alarm_rules import AlarmEngine
 from ddms.services.live import level_of
@@ -35,6 +43,8 @@ logger = logging.getLogger(__name__)
 LATE_SHARE = 0.10
 LAST_READING_REFRESH = 5.0  # seconds between last_reading_at updates of an online device
 PHASE_STEPS = 1_000_003
+BACKOFF_CAP = 5.0  # seconds; the wait after failures is at most max(interval, this)
+BUSY_CODES = frozenset({5, 6})  # acknowledge, server device busy: retried at the next poll
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,8 +127,9 @@ class Poller:
         stats: PollStats | None = None,
         status: str | None = None,
         error: str | None = None,
-        backoff_cap: float = 60.0,
+        backoff_cap: float = BACKOFF_CAP,
         alarms: AlarmEngine | None = None,
+        clock: Clock = LOOP_CLOCK,
     ) -> None:
         self.config = config
         self.alarms = alarms
@@ -128,6 +139,8 @@ class Poller:
         self.error = error if status else config.last_error
         self.backoff_cap = backoff_cap
         self.failures = 0
+        self.clock = clock
+        self._busy = False  # the last poll met a busy answer: no back-off for it
         latest = bus.latest(config.id)
         self._level: str | None = latest.level if latest is not None else None
         self._task: asyncio.Task[None] | None = None
@@ -146,24 +159,24 @@ class Poller:
                 await task
 
     async def _run(self) -> None:
-        loop = asyncio.get_running_loop()
+        clock = self.clock
         interval = self.config.interval
         phase = (self.config.id.int % PHASE_STEPS) / PHASE_STEPS * interval
-        now = loop.time()
+        now = clock.time()
         origin = math.floor(now / interval) * interval + phase
         step = max(0, math.ceil((now - origin) / interval))
         retry_at = 0.0
         stats = self.stats
         while True:
             due = origin + step * interval
-            delay = due - loop.time()
+            delay = due - clock.time()
             if delay > 0:
-                await asyncio.sleep(delay)
+                await clock.sleep(delay)
             if due < retry_at:
                 stats.deferred += 1
                 step += 1
                 continue
-            started = loop.time()
+            started = clock.time()
             lag = started - due
             if lag > LATE_SHARE * interval:
                 stats.late += 1
@@ -172,10 +185,12 @@ class Poller:
             stats.last_lag = lag
             metrics.POLL_LAG_SECONDS.observe(lag)
             ok = await self.poll_once()
-            ended = loop.time()
+            ended = clock.time()
             stats.last_duration = ended - started
             if ok:
                 self.failures, retry_at = 0, 0.0
+            elif self._busy:
+                stats.failed += 1  # "not now": asked again at the next due time
             else:
                 stats.failed += 1
                 self.failures += 1
@@ -189,13 +204,20 @@ class Poller:
     async def poll_once(self) -> bool:
         """Read, decode, publish; False when the poll produced no reading."""
         config = self.config
+        self._busy = False
         try:
-            registers = await self.hub.read_holding(config.unit_id, config.address, config.count)
+            registers = await self.hub.read_holding(
+                config.unit_id, config.address, config.count, probe_timeout=config.interval
+            )
             value = decode(registers, config.data_type, config.byte_order, config.scale, config.offset)
         except DeviceOffline as exc:
             self._failed(DeviceStatus.OFFLINE, str(exc))
             return False
-        except (DeviceError, BadResponse, DecodeError) as exc:
+        except DeviceError as exc:
+            self._busy = exc.code in BUSY_CODES
+            self._failed(DeviceStatus.ERROR, str(exc))
+            return False
+        except (BadResponse, DecodeError) as exc:
             self._failed(DeviceStatus.ERROR, str(exc))
             return False
         except Exception as exc:  # a bug must cost one poll, not the device's task

@@ -14,7 +14,7 @@ import logging
 import uuid
 
 from collector.hub import HubPool
-from collector.poller import DeviceConfig, Poller
+from collector.poller import BACKOFF_CAP, DeviceConfig, Poller
 from collector.writer import Writer
 from ddms import db, runtime
 from ddms.bus import Bus, DeviceChange, get_bus
@@ -30,7 +30,7 @@ RELOAD_ATTEMPTS = 30
 
 
 class Collector:
-    def __init__(self, settings: Settings, *, backoff_cap: float = 60.0) -> None:
+    def __init__(self, settings: Settings, *, backoff_cap: float = BACKOFF_CAP) -> None:
         self.settings = settings
         self.backoff_cap = backoff_cap
         self.pollers: dict[uuid.UUID, Poller] = {}

@@ -130,7 +130,7 @@ def catalog(count: int = 8) -> list[Signal]:
             "CDAB",
             1.0,
             _sine(4.2, 0.6, 45, 0.02),
-            {"threshold_warning_lower": 3.7, "threshold_warning_upper": 4.7},
+            {"threshold_warning_lower": 3.7, "threshold_warning_upper": 4.7, "hysteresis": 0.05},
         ),
         Signal("Sim coolant flow", "L/min", 2, 0, "int16", "ABCD", 0.1, _sine(120, 15, 30, 0.5)),
         Signal("Sim energy meter", "kWh", 2, 10, "uint32", "ABCD", 1.0, lambda t: 100_000 + 5 * int(t)),

@@ -39,6 +39,8 @@ def configure(level: str) -> None:
     # Database drivers log SQL parameters (password hashes, token ids) at INFO/DEBUG: warnings only.
     for driver in ("aiosqlite", "asyncpg", "sqlalchemy.engine"):
         logging.getLogger(driver).setLevel(logging.WARNING)
+    # httpx logs every request's URL at INFO; a webhook URL often carries a token in its path.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     root = logging.getLogger()
     if any(isinstance(h.formatter, KeyValueFormatter) for h in root.handlers):
         root.setLevel(level)

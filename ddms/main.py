@@ -30,6 +30,7 @@ from ddms.api.middleware import (
 )
 from ddms.api.routes import alarms as alarm_routes
 from ddms.api.routes import auth as auth_routes
+from ddms.api.routes import channels as channel_routes
 from ddms.api.routes import devices as device_routes
 from ddms.api.routes import display_tokens as display_token_routes
 from ddms.api.routes import export as export_routes
@@ -129,6 +130,7 @@ def create_api(
         device_routes.router,
         group_routes.router,
         system_routes.router,
+        channel_routes.router,
         reading_routes.router,
         export_routes.router,
         alarm_routes.router,
@@ -247,6 +249,9 @@ def create_app(settings: Settings) -> FastAPI:
         from ddms.scheduler import HistoryScheduler
 
         factories.append(HistoryScheduler)  # rollups, retention, cron backups
+    from ddms.services.delivery import DeliveryService
+
+    factories.append(DeliveryService)  # alarm events to webhooks and e-mail (before the collector)
     if settings.collector_enabled:
         from collector.runner import Collector
 

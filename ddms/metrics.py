@@ -75,6 +75,14 @@ HTTP_SECONDS = Histogram(
     registry=REGISTRY,
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
 )
+# result: delivered (an attempt got through), retry (an attempt failed; tried again later),
+# failed (given up after 24 h of retries). Bounded: two channel types times three results.
+NOTIFICATION_DELIVERIES = Counter(
+    "ddms_notification_deliveries",
+    "Attempts to deliver an alarm event to a notification channel, by channel type and result",
+    ["channel_type", "result"],
+    registry=REGISTRY,
+)
 DEVICES = Gauge(
     "ddms_devices",
     "Devices by connection status (live status from the collector, else the stored one)",

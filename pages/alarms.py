@@ -53,8 +53,12 @@ def _when(value: Any) -> str:
 def acknowledge_dialog(
     title: str, acknowledge: Callable[[str | None], Awaitable[bool]], marker: str = "ack-dialog"
 ) -> None:
-    """Ask for an optional comment (at most 500 characters), then acknowledge."""
-    with ui.dialog() as dialog, ui.card().classes("w-96").mark(marker):
+    """Ask for an optional comment (at most 500 characters), then acknowledge.
+
+    The dialog lives in the page's content, not in the row whose button opened it: acknowledging
+    re-renders that row, and a dialog (and its notification) inside it would go with it.
+    """
+    with ui.context.client.content, ui.dialog() as dialog, ui.card().classes("w-96").mark(marker):
         ui.label(title).classes("text-h6")
         comment = (
             ui.textarea(_("Comment (optional)"), validation={_("At most 500 characters"): _short})
@@ -75,6 +79,7 @@ def acknowledge_dialog(
             ui.button(_("Acknowledge"), icon="done", on_click=busy(confirm)).mark("confirm-ack").props(
                 theme.testid("confirm-ack")
             )
+    dialog.on_value_change(lambda event: None if event.value else dialog.delete())  # closed: gone
     dialog.open()
 
 

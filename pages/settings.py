@@ -1,5 +1,5 @@
-"""/settings (owner): the configuration singleton (backups, retention, stream interval, app title)
-and the display links of wall screens."""
+"""/settings (owner): the configuration singleton (backups, retention, stream interval, app title),
+the display links of wall screens and the notification channels of alarm events."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from ddms.errors import DDMSError
 from ddms.i18n import FIELD_LABELS, N_, _, format_moment, translate_error
 from ddms.schemas.system import ConfigUpdate
 from ddms.services import backup, system
+from pages.components.channels import channel_section
 from pages.components.display_links import display_links
 from pages.components.forms import field_errors, whole
 from pages.layout import acting_user, forbidden, frame, is_owner, notify_done, notify_error, require_user
@@ -103,6 +104,7 @@ async def settings_page(request: Request) -> RedirectResponse | None:
         SettingsForm(config)
         backup_status()
         await display_links(str(request.base_url))
+        await channel_section()
     return None
 
 

@@ -10,6 +10,7 @@ from ddms.models.alarm import (
     NotificationType,
     Transition,
 )
+from ddms.models.channel import ChannelDelivery, ChannelType, DeliveryState, NotificationChannel, SmtpTls
 from ddms.models.configuration import SINGLETON_ID, Configuration
 from ddms.models.device import (
     ByteOrder,
@@ -44,8 +45,11 @@ __all__ = [
     "AlarmSeverity",
     "AlarmState",
     "ByteOrder",
+    "ChannelDelivery",
+    "ChannelType",
     "Configuration",
     "DataType",
+    "DeliveryState",
     "Device",
     "DeviceGroup",
     "DeviceStatus",
@@ -54,6 +58,7 @@ __all__ = [
     "Language",
     "LoginFailure",
     "Notification",
+    "NotificationChannel",
     "NotificationType",
     "Reading",
     "RefreshToken",
@@ -62,6 +67,7 @@ __all__ = [
     "Rollup1Hour",
     "Rollup1Min",
     "RollupDirty",
+    "SmtpTls",
     "Transition",
     "UTCDateTime",
     "User",

@@ -10,8 +10,9 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
-from sqlalchemy import BigInteger, Column, ForeignKey, Index, Integer, String, Text, text
+from sqlalchemy import JSON, BigInteger, Column, ForeignKey, Index, Integer, String, Text, text
 from sqlmodel import Field, SQLModel
 
 from ddms.models.types import UTCDateTime, utcnow
@@ -111,6 +112,10 @@ class AlarmEvent(SQLModel, table=True):
 
 
 class Notification(SQLModel, table=True):
+    """One notice to one user. ``title`` and ``message`` are the English text (REST); ``params`` holds
+    the template codes and values they were rendered from (``ddms.services.alarm_texts``), which the
+    pages translate from. Rows written before ``params`` existed have None there."""
+
     __tablename__ = "notifications"
     __table_args__ = (Index("ix_notifications_user_created", "user_id", "created_at"),)
 
@@ -120,6 +125,7 @@ class Notification(SQLModel, table=True):
     severity: str = Field(sa_column=Column(String(10), nullable=False))
     title: str = Field(sa_column=Column(String(200), nullable=False))
     message: str = Field(sa_column=Column(Text, nullable=False))
+    params: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
     device_id: uuid.UUID | None = Field(default=None)
     alarm_id: uuid.UUID | None = Field(default=None)
     read_at: datetime | None = Field(default=None, sa_type=UTCDateTime)

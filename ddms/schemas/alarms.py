@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, StringConstraints
 
@@ -70,7 +70,11 @@ class Acknowledged(BaseModel):
 
 
 class NotificationOut(BaseModel):
-    """The contract's Notification object (plus ``user_id`` and ``alarm_id``)."""
+    """The contract's Notification object (plus ``user_id``, ``alarm_id`` and ``params``).
+
+    ``params``: the template codes (``title``, ``message``) and values that ``title`` and ``message``
+    were rendered from (``ddms.services.alarm_texts``); None for notifications stored without them.
+    """
 
     model_config = ConfigDict(from_attributes=True, frozen=True)
 
@@ -88,6 +92,7 @@ class NotificationOut(BaseModel):
     severity: Literal["info", "warning", "error", "critical"]
     title: str
     message: str
+    params: dict[str, Any] | None = None
     device_id: uuid.UUID | None
     alarm_id: uuid.UUID | None
     read_at: UTCTimestamp | None

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
-from sqlalchemy import Uuid, and_, bindparam, delete, func, insert, text, update
+from sqlalchemy import JSON, Uuid, and_, bindparam, delete, func, insert, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -25,6 +25,7 @@ from ddms.cache import ReadCache
 from ddms.errors import Invalid, NotFound
 from ddms.models import Alarm, AlarmEvent, DeviceGroup, Role, User, UTCDateTime, utcnow
 from ddms.schemas.alarms import AlarmEventOut, AlarmOut, NotificationOut
+from ddms.services import alarm_texts
 from ddms.services.alarm_rules import (
     ACKNOWLEDGED,
     CLEARED,
@@ -115,11 +116,12 @@ def _out(alarm: Alarm) -> AlarmOut:
 
 def check_filters(state: str, severity: str | None, limit: int, offset: int) -> None:
     if state not in STATES:
-        raise Invalid(f"state must be one of: {', '.join(STATES)}")
+        raise Invalid("one_of", field="state", params={"name": "state", "choices": ", ".join(STATES)})
     if severity is not None and severity not in SEVERITIES:
-        raise Invalid(f"severity must be one of: {', '.join(SEVERITIES)}")
+        choices = ", ".join(SEVERITIES)
+        raise Invalid("one_of", field="severity", params={"name": "severity", "choices": choices})
     if not 1 <= limit <= MAX_LIMIT or offset < 0:
-        raise Invalid(f"limit must be 1-{MAX_LIMIT} and offset at least 0")
+        raise Invalid("page_bounds", params={"max": MAX_LIMIT})
 
 
 async def list_alarms(
@@ -165,7 +167,7 @@ async def list_alarms(
 async def get_alarm(*, session: AsyncSession, alarm_id: uuid.UUID) -> AlarmOut:
     alarm = await session.get(Alarm, alarm_id, populate_existing=True)
     if alarm is None:
-        raise NotFound("Alarm not found")
+        raise NotFound("alarm_not_found")
     return _out(alarm)
 
 
@@ -228,7 +230,7 @@ async def acknowledge(
     """Record who acknowledged the alarm; acknowledging again changes nothing. Unknown: NotFound."""
     alarm = await session.get(Alarm, alarm_id, populate_existing=True, with_for_update=True)
     if alarm is None:
-        raise NotFound("Alarm not found")
+        raise NotFound("alarm_not_found")
     if alarm.acknowledged_at is not None:
         return _out(alarm)
     notices = await _acknowledge_rows(session, [alarm], username, comment)
@@ -309,33 +311,28 @@ def _alarm_row(alarm: LiveAlarm, at: datetime) -> dict[str, Any]:
     }
 
 
-_TITLES = {
-    (OFFLINE, RAISED): ("device_offline", "{name} is offline"),
-    (OFFLINE, CLEARED): ("device_online", "{name} is online again"),
-    (DEVICE_ERROR, RAISED): ("device_error", "{name} answers with errors"),
-    (DEVICE_ERROR, CLEARED): ("device_online", "{name} answers normally again"),
-}
+_DEVICE_TYPES = {OFFLINE: "device_offline", DEVICE_ERROR: "device_error"}
 
 
-def notification_for(change: Change) -> tuple[str, str, str, str]:
-    """(type, severity, title, message) of the in-app notification of one transition."""
+def notification_for(change: Change) -> tuple[str, str, dict[str, Any]]:
+    """(type, severity, params) of the in-app notification of one transition.
+
+    ``params`` names the title and message templates (``alarm_texts``) and holds what fills them;
+    the English title and message are rendered from it, the pages translate from it.
+    """
     alarm, transition = change.alarm, change.transition
-    name = alarm.device_name
+    params: dict[str, Any] = {"name": alarm.device_name, "kind": alarm.kind, "transition": transition}
     if alarm.kind == "threshold":
+        params |= {"value": change.value, "threshold": alarm.threshold, "peak": alarm.peak_value}
+        params |= {"severity": alarm.severity, "message": "threshold_values"}
         if transition == CLEARED:
-            kind, severity, title = "threshold_cleared", "info", f"{name} is back to normal"
-        else:
-            kind, severity = f"threshold_{alarm.severity}", alarm.severity
-            title = f"{name}: {alarm.severity} ({transition})"
-        parts = [f"value {change.value:g}" if change.value is not None else "no value"]
-        if alarm.threshold is not None:
-            parts.append(f"limit {alarm.threshold:g}")
-        if alarm.peak_value is not None:
-            parts.append(f"peak {alarm.peak_value:g}")
-        return kind, severity, title, ", ".join(parts)
-    kind, template = _TITLES[(alarm.kind, CLEARED if transition == CLEARED else RAISED)]
-    severity = "info" if transition == CLEARED else "error"
-    return kind, severity, template.format(name=name), f"{alarm.kind.replace('_', ' ')} alarm {transition}"
+            return "threshold_cleared", "info", params | {"title": "threshold_cleared"}
+        return f"threshold_{alarm.severity}", alarm.severity, params | {"title": "threshold_level"}
+    cleared = transition == CLEARED
+    kind = "device_online" if cleared else _DEVICE_TYPES[alarm.kind]
+    severity = "info" if cleared else "error"
+    params |= {"severity": severity, "message": "alarm_transition"}
+    return kind, severity, params | {"title": f"{alarm.kind}_{CLEARED if cleared else RAISED}"}
 
 
 def _recipients() -> ReadCache[list[uuid.UUID]]:
@@ -357,10 +354,11 @@ async def recipients() -> list[uuid.UUID]:
 
 # A recipient deleted by another process meanwhile is skipped, not a refused batch.
 _NOTIFICATION_SQL = text(
-    "INSERT INTO notifications (id, user_id, type, severity, title, message, device_id, alarm_id, "
-    "read_at, created_at) SELECT :id, :user_id, :type, :severity, :title, :message, :device_id, "
-    ":alarm_id, NULL, :created_at WHERE EXISTS (SELECT 1 FROM users WHERE id = :user_id)"
+    "INSERT INTO notifications (id, user_id, type, severity, title, message, params, device_id, "
+    "alarm_id, read_at, created_at) SELECT :id, :user_id, :type, :severity, :title, :message, :params, "
+    ":device_id, :alarm_id, NULL, :created_at WHERE EXISTS (SELECT 1 FROM users WHERE id = :user_id)"
 ).bindparams(
+    bindparam("params", type_=JSON()),
     bindparam("id", type_=Uuid()),
     bindparam("user_id", type_=Uuid()),
     bindparam("device_id", type_=Uuid()),
@@ -395,7 +393,7 @@ async def store_changes(
     for seq, change in enumerate(changes):
         latest.pop(change.alarm.id, None)
         latest[change.alarm.id] = (seq, _alarm_row(change.alarm, change.at))
-    dialect = session.get_bind().dialect.name
+    dialect = db.dialect_of(session)
     rows = [row for _, row in sorted(latest.values(), key=lambda item: item[0])]
     await session.exec(_upsert(dialect), params=rows)
     transitions = [change for change in changes if change.transition != UPDATED]
@@ -428,7 +426,8 @@ async def store_changes(
     users = await recipients()
     items: list[NotificationOut] = []
     for change in transitions:
-        kind, severity, title, message = notification_for(change)
+        kind, severity, params = notification_for(change)
+        title, message = alarm_texts.title(params), alarm_texts.message(params)
         for user_id in users:
             items.append(
                 NotificationOut(
@@ -438,6 +437,7 @@ async def store_changes(
                     severity=severity,  # type: ignore[arg-type]
                     title=title,
                     message=message,
+                    params=params,
                     device_id=change.alarm.device_id,
                     alarm_id=change.alarm.id,
                     read_at=None,
@@ -455,6 +455,7 @@ async def store_changes(
                     "severity": item.severity,
                     "title": item.title,
                     "message": item.message,
+                    "params": item.params,
                     "device_id": item.device_id,
                     "alarm_id": item.alarm_id,
                     "created_at": item.created_at,
@@ -477,11 +478,37 @@ async def purge_before(*, session: AsyncSession, cutoff: datetime) -> tuple[int,
     return int(gone.rowcount or 0), int(events.rowcount or 0)
 
 
-async def clear_deleted(*, session: AsyncSession, device_id: uuid.UUID) -> None:
-    """Clear a deleted device's active alarms when no collector in this process holds them."""
+async def clear_deleted(*, session: AsyncSession, device_id: uuid.UUID) -> list[AlarmNotice]:
+    """Clear a deleted device's active alarms when no alarm engine in this process holds them (a
+    web-only instance): each clear is kept in the history and announced like the engine's. The
+    caller commits (with the deletion, so the two cannot part)."""
     now = utcnow()
-    await session.exec(
-        update(Alarm)
-        .where(col(Alarm.device_id) == device_id, col(Alarm.state) == "active")
-        .values(state="cleared", cleared_at=now, updated_at=now)
-    )
+    rows = (
+        await session.exec(
+            select(Alarm).where(col(Alarm.device_id) == device_id, col(Alarm.state) == "active")
+        )
+    ).all()
+    notices = []
+    for alarm in rows:
+        alarm.state, alarm.cleared_at, alarm.updated_at = "cleared", now, now
+        session.add(alarm)
+        session.add(
+            AlarmEvent(
+                alarm_id=alarm.id,
+                device_id=alarm.device_id,
+                transition=CLEARED,
+                severity=alarm.severity,
+                value=alarm.value,
+                at=now,
+            )
+        )
+        notices.append(AlarmNotice(CLEARED, _out(alarm), now))
+    return notices
+
+
+def announce(notices: list[AlarmNotice]) -> None:
+    """After the commit: count the transitions and tell the bus (channels, pages)."""
+    for notice in notices:
+        metrics.ALARM_TRANSITIONS.labels(kind=notice.alarm.kind, transition=notice.transition).inc()
+    if notices:
+        get_bus().alarm_notices(notices)

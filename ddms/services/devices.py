@@ -18,7 +18,7 @@ from ddms.errors import Conflict, Invalid, NotFound
 from ddms.modbus_types import registers_of
 from ddms.models import DataType, Device, DeviceGroup, DeviceStatus, Reading, utcnow
 from ddms.schemas.devices import DeviceCreate, DeviceUpdate
-from ddms.services import system
+from ddms.services import alarms, system
 from ddms.services.unique import commit_unique, ensure_unique
 
 logger = logging.getLogger(__name__)
@@ -189,5 +189,9 @@ async def delete_device(*, session: AsyncSession, device_id: uuid.UUID, keep_dat
     else:
         await session.exec(delete(Reading).where(col(Reading.device_id) == device_id))
         await session.delete(device)
+    # An engine in this process clears the alarms itself on the bus event below; without one (a
+    # web-only instance) they are cleared here, in the deletion's transaction.
+    cleared = [] if alarms.get_engine() else await alarms.clear_deleted(session=session, device_id=device_id)
     await session.commit()
+    alarms.announce(cleared)
     get_bus().device_changed(ChangeKind.DELETED, device_id)

@@ -41,7 +41,7 @@ async def list_for_user(
 ) -> NotificationPage:
     """The user's notifications newest first, with totals."""
     if not 1 <= limit <= MAX_LIMIT or offset < 0:
-        raise Invalid(f"limit must be 1-{MAX_LIMIT} and offset at least 0")
+        raise Invalid("page_bounds", params={"max": MAX_LIMIT})
     where = [col(Notification.user_id) == user_id]
     if unread_only:
         where.append(col(Notification.read_at).is_(None))
@@ -78,7 +78,7 @@ async def unread_count(*, session: AsyncSession, user_id: uuid.UUID) -> int:
 async def _own(session: AsyncSession, user_id: uuid.UUID, notification_id: uuid.UUID) -> Notification:
     row = await session.get(Notification, notification_id, populate_existing=True)
     if row is None or row.user_id != user_id:  # another user's is as unknown as a missing one
-        raise NotFound("Notification not found")
+        raise NotFound("notification_not_found")
     return row
 
 

@@ -6,9 +6,10 @@ A trigger on ``readings`` (migration 002) records every (device, minute) that re
 ``readings_rollup_dirty`` (column ``hour_start``: where the stale stretch starts, see ``stale_span``):
 a row trigger on SQLite, a statement trigger over the transition table on PostgreSQL, so ORM
 inserts, executemany and COPY are all covered, however old the reading's timestamp.
-``refresh()`` then, one device per transaction:
+``refresh()`` then, one bounded chunk of one device per transaction:
 
-1. deletes that device's dirty rows and gets their stretches back (``DELETE ... RETURNING``);
+1. deletes the device's oldest dirty rows, at most ``CHUNK_MINUTES`` minutes of raw rows' worth
+   (a mark standing for a whole hour weighs 60), and gets their stretches back;
 2. rebuilds the 1-minute buckets of exactly those stretches from the raw rows, then the 1-hour
    buckets holding them from the 1-minute buckets;
 3. rebuilds the 1-day buckets of the touched days from the (now current) 1-hour buckets.
@@ -23,6 +24,14 @@ for the next run. SQLite has one writer at a time, so the question does not aris
 Readers never wait for a refresh: ``dirty_ranges()`` tells ``services.readings`` which stretches are
 stale, and those are read from raw rows instead (the "not yet rolled up tail").
 
+Why chunks: SQLite has one writer. After a drained outage a device has hours of dirty minutes, and
+rolling them up in one transaction held the write lock for seconds: the collector's writer met
+"database is locked" and the final flush at shutdown timed out. A chunk reads at most
+``CHUNK_MINUTES`` minutes of one device's raw rows (3,600 rows at 1 s sampling, a few ms), and the
+writer gets its turn between chunks. An hour or day bucket rebuilt while some of its minutes are
+still dirty is rebuilt again with the chunk that claims them; until then readers take those
+stretches from raw rows, as they do for every dirty stretch.
+
 On TimescaleDB the rollups are continuous aggregates with real-time aggregation: nothing to do here.
 """
 
@@ -31,6 +40,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -46,6 +56,7 @@ MINUTE = timedelta(minutes=1)
 HOUR = timedelta(hours=1)
 DAY = timedelta(days=1)
 ROLLUP_SECONDS = {"readings_1min": 60, "readings_1hour": 3600, "readings_1day": 86400}
+CHUNK_MINUTES = 60  # minutes of one device's raw rows rolled up per transaction
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +64,23 @@ class RefreshReport:
     devices: int
     stretches: int
     days: int
+    transactions: int = 0  # chunks committed
+
+
+@dataclass(frozen=True, slots=True)
+class Chunk:
+    """What one refresh transaction did (for a test's ``on_chunk`` hook)."""
+
+    device_id: uuid.UUID
+    marks: int  # dirty rows claimed
+    minutes: int  # their weight: minutes of raw rows they stand for
+    raw_rows: int  # raw readings rolled up into the 1-minute buckets
+
+
+def mark_weight(mark: datetime) -> int:
+    """Minutes of raw rows a dirty mark makes a refresh read (see ``stale_span``)."""
+    start, end = stale_span(mark)
+    return int((end - start).total_seconds()) // 60
 
 
 async def is_continuous(session: AsyncSession) -> bool:
@@ -192,21 +220,77 @@ async def lock_device(session: AsyncSession, device_id: uuid.UUID) -> None:
         await session.exec(statement, params={"cls": ROLLUP_LOCK_CLASS, "device": device_id})  # type: ignore[call-overload]
 
 
-async def _claim(session: AsyncSession, device_id: uuid.UUID) -> list[datetime]:
-    statement = (
-        text("DELETE FROM readings_rollup_dirty WHERE device_id = :device RETURNING hour_start")
+async def _claim(session: AsyncSession, device_id: uuid.UUID, budget: int) -> tuple[list[datetime], bool]:
+    """Delete the device's oldest dirty marks worth at most ``budget`` minutes (one at least).
+
+    Returns the marks and whether more were left behind.
+    """
+    oldest = (
+        text(
+            "SELECT hour_start FROM readings_rollup_dirty WHERE device_id = :device "
+            "ORDER BY hour_start LIMIT :limit"
+        )
         .bindparams(bindparam("device", type_=Uuid()))
         .columns(hour_start=UTCDateTime())
     )
-    return list((await session.exec(statement, params={"device": device_id})).scalars())  # type: ignore[call-overload]
+    found = list(
+        (await session.exec(oldest, params={"device": device_id, "limit": budget + 1})).scalars()  # type: ignore[call-overload]
+    )
+    chosen: list[datetime] = []
+    weight = 0
+    for mark in found:
+        weight += mark_weight(mark)
+        if chosen and weight > budget:
+            break
+        chosen.append(mark)
+    if not chosen:
+        return [], False
+    statement = (
+        text(
+            "DELETE FROM readings_rollup_dirty WHERE device_id = :device AND hour_start IN :marks "
+            "RETURNING hour_start"
+        )
+        .bindparams(
+            bindparam("device", type_=Uuid()),
+            bindparam("marks", expanding=True, type_=UTCDateTime()),
+        )
+        .columns(hour_start=UTCDateTime())
+    )
+    claimed = list(
+        (await session.exec(statement, params={"device": device_id, "marks": chosen})).scalars()  # type: ignore[call-overload]
+    )
+    return claimed, len(found) > len(chosen)
 
 
-async def refresh_device(session: AsyncSession, device_id: uuid.UUID) -> tuple[int, int]:
-    """Roll up one device's dirty stretches in one transaction; returns (stretches, days) rebuilt."""
+async def _raw_rows(
+    session: AsyncSession, device_id: uuid.UUID, ranges: list[tuple[datetime, datetime]]
+) -> int:
+    total = 0
+    for lo, hi in ranges:
+        statement = _typed(
+            "SELECT coalesce(sum(count), 0) FROM readings_1min WHERE device_id = :device "
+            "AND time_bucket >= :lo AND time_bucket < :hi"
+        )
+        result = await session.exec(statement, params={"device": device_id, "lo": lo, "hi": hi})  # type: ignore[call-overload]
+        total += int(result.scalar() or 0)
+    return total
+
+
+async def refresh_device(
+    session: AsyncSession,
+    device_id: uuid.UUID,
+    *,
+    budget: int = CHUNK_MINUTES,
+    on_chunk: Callable[[Chunk], None] | None = None,
+) -> tuple[int, int, bool]:
+    """Roll up one chunk of one device's dirty stretches in one transaction.
+
+    Returns (stretches, days) rebuilt and whether dirty stretches are left for another chunk.
+    """
     dialect = db.dialect_of(session)
     minute_sql, hour_sql, day_sql = _refresh_statements(dialect)
     await lock_device(session, device_id)
-    marks = await _claim(session, device_id)
+    marks, more = await _claim(session, device_id, budget)
     minute_ranges = _merge([stale_span(mark) for mark in marks])
     hour_ranges = _merge([(floor_time(mark, 3600), floor_time(mark, 3600) + HOUR) for mark in marks])
     day_ranges = _merge([(floor_time(mark, 86400), floor_time(mark, 86400) + DAY) for mark in marks])
@@ -225,26 +309,45 @@ async def refresh_device(session: AsyncSession, device_id: uuid.UUID) -> tuple[i
                 params=params,
             )
             await session.exec(_typed(insert), params=params)  # type: ignore[call-overload]
+    if on_chunk is not None:
+        rows = await _raw_rows(session, device_id, minute_ranges)
+        on_chunk(Chunk(device_id, len(marks), sum(mark_weight(mark) for mark in marks), rows))
     await session.commit()
-    return len(marks), len({day for day, _ in day_ranges})
+    return len(marks), len({day for day, _ in day_ranges}), more
 
 
-async def refresh(session: AsyncSession) -> RefreshReport:
-    """Bring every device's rollups up to date (a no-op on TimescaleDB)."""
+async def refresh(
+    session: AsyncSession, *, budget: int = CHUNK_MINUTES, on_chunk: Callable[[Chunk], None] | None = None
+) -> RefreshReport:
+    """Bring every device's rollups up to date in bounded chunks (a no-op on TimescaleDB).
+
+    ``budget`` is the minutes of raw rows one transaction may roll up; ``on_chunk`` hears of each.
+    """
     if await is_continuous(session):
         return RefreshReport(0, 0, 0)
     statement = text("SELECT DISTINCT device_id FROM readings_rollup_dirty").columns(device_id=Uuid())
     device_ids = list((await session.exec(statement)).scalars())  # type: ignore[call-overload]
     await session.commit()
-    stretches = days = 0
+    stretches = days = transactions = 0
     for device_id in device_ids:
-        device_stretches, device_days = await refresh_device(session, device_id)
-        stretches += device_stretches
-        days += device_days
-        await asyncio.sleep(0)  # let other tasks in between devices
+        more = True
+        while more:
+            device_stretches, device_days, more = await refresh_device(
+                session, device_id, budget=budget, on_chunk=on_chunk
+            )
+            stretches += device_stretches
+            days += device_days
+            transactions += 1
+            await asyncio.sleep(0)  # let other tasks (the readings' writer) in between chunks
     if device_ids:
-        logger.debug("rolled up %d stretches (%d days) of %d devices", stretches, days, len(device_ids))
-    return RefreshReport(len(device_ids), stretches, days)
+        logger.debug(
+            "rolled up %d stretches (%d days) of %d devices in %d transactions",
+            stretches,
+            days,
+            len(device_ids),
+            transactions,
+        )
+    return RefreshReport(len(device_ids), stretches, days, transactions)
 
 
 async def mark_dirty(session: AsyncSession, device_id: uuid.UUID, moment: datetime) -> None:

@@ -130,7 +130,7 @@ async def token_grant(*, settings: Settings, token: str) -> tuple[Grant, Devices
 async def user_grant(*, settings: Settings, token: str) -> AccessTokenGrant:
     """The grant of a per-user stream (notifications): an access token only, never a display link."""
     if display_tokens.is_display_token(token):
-        raise Unauthorized("A display link cannot open a user's notifications")
+        raise Unauthorized("display_not_for_notifications")
     principal = await principals.principal_from_access_token(settings=settings, token=token)
     claims = principals.verified_claims(settings, token)
     return AccessTokenGrant(settings, token, principal.id, claims.expires_at)

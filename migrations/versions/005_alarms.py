@@ -1,7 +1,8 @@
 """alarms, alarm_events (the alarm history) and per-user notifications
 
 ``alarms.device_id`` is not a foreign key: alarms outlive their device. One active alarm per
-(device, kind) is enforced by a partial unique index.
+(device, kind) is enforced by a partial unique index. A notification keeps the template codes and
+values its English title and message were rendered from (``params``, JSON) for translation.
 
 Revision ID: 005_alarms
 Revises: 004_login_throttle
@@ -75,6 +76,7 @@ def upgrade() -> None:
         sa.Column("severity", sa.String(10), nullable=False),
         sa.Column("title", sa.String(200), nullable=False),
         sa.Column("message", sa.Text(), nullable=False),
+        sa.Column("params", sa.JSON(), nullable=True),
         sa.Column("device_id", sa.Uuid(), nullable=True),
         sa.Column("alarm_id", sa.Uuid(), nullable=True),
         sa.Column("read_at", UTCDateTime(), nullable=True),

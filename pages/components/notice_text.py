@@ -1,73 +1,52 @@
-"""Notification texts in the reader's language.
+"""Notification texts in the reader's language, from the notification's codes and values.
 
-The engine stores each notification's title and message in English (the REST contract's words, as
-service errors are). The drawer shows them translated: each sentence the engine writes is matched
-here with its placeholders, the words inside (severity, transition, kind) translated, and refilled.
-A sentence not listed is shown as it is.
+The engine stores with each notification the template codes and values (``params``) its English
+title and message were rendered from (``ddms.services.alarm_texts``). The drawer renders the same
+templates through the catalog: severity, transition and kind words with the pages' label maps,
+numbers with the locale's separators. Nothing is parsed back from the English sentence, so rewording
+a template keeps its translation. A notification without params (stored before they existed, or a
+code this version does not know) is shown with its stored English text.
 """
 
 from __future__ import annotations
 
-import re
+from typing import Any
 
-from ddms.i18n import N_, _, format_number
+from ddms.i18n import _, format_number
+from ddms.schemas.alarms import NotificationOut
+from ddms.services import alarm_texts
 from pages import theme
 
-TITLES = [
-    N_("{name} is offline"),
-    N_("{name} is online again"),
-    N_("{name} answers with errors"),
-    N_("{name} answers normally again"),
-    N_("{name} is back to normal"),
-    N_("{name}: {severity} ({transition})"),
-]
-PARTS = [
-    N_("value {number}"),
-    N_("limit {number}"),
-    N_("peak {number}"),
-    N_("no value"),
-    N_("{kind} alarm {transition}"),
-]
-_KINDS = {"offline": "offline", "device error": "device_error", "threshold": "threshold"}
+_LABELS = {
+    "severity": theme.SEVERITY_LABELS,
+    "transition": theme.TRANSITION_LABELS,
+    "kind": theme.ALARM_KIND_LABELS,
+}
+_NUMBERS = ("value", "threshold", "peak")
 
 
-def _pattern(template: str) -> re.Pattern[str]:
-    pieces = re.split(r"\{(\w+)\}", template)
-    regex = "".join(re.escape(p) if i % 2 == 0 else f"(?P<{p}>.+?)" for i, p in enumerate(pieces))
-    return re.compile(f"^{regex}$")
+def _word(key: str, value: Any) -> str:
+    if key in _NUMBERS and isinstance(value, int | float) and not isinstance(value, bool):
+        return format_number(value, 6)
+    labels = _LABELS.get(key)
+    if labels is not None and value in labels:
+        return _(labels[value])
+    return str(value)
 
 
-_TITLES = [(_pattern(t), t) for t in TITLES]
-_PARTS = [(_pattern(t), t) for t in PARTS]
-
-
-def _word(key: str, value: str) -> str:
-    if key == "severity":
-        return _(theme.SEVERITY_LABELS.get(value, value))
-    if key == "transition":
-        return _(theme.TRANSITION_LABELS.get(value, value))
-    if key == "kind":
-        return _(theme.ALARM_KIND_LABELS.get(_KINDS.get(value, value), value))
-    if key == "number":
+def title_text(item: NotificationOut) -> str:
+    if item.params:
         try:
-            return format_number(float(value), 6)
-        except ValueError:
-            return value
-    return value
+            return alarm_texts.title(item.params, _, _word)
+        except (KeyError, IndexError, ValueError):
+            pass
+    return item.title
 
 
-def _translate(text: str, patterns: list[tuple[re.Pattern[str], str]]) -> str:
-    for pattern, template in patterns:
-        match = pattern.match(text)
-        if match:
-            return _(template).format(**{k: _word(k, v) for k, v in match.groupdict().items()})
-    return text
-
-
-def title_text(title: str) -> str:
-    return _translate(title, _TITLES)
-
-
-def message_text(message: str) -> str:
-    """``value 97.5, limit 95, peak 98``: each part on its own."""
-    return _(", ").join(_translate(part, _PARTS) for part in message.split(", "))
+def message_text(item: NotificationOut) -> str:
+    if item.params:
+        try:
+            return alarm_texts.message(item.params, _, _word)
+        except (KeyError, IndexError, ValueError):
+            pass
+    return item.message

@@ -148,9 +148,9 @@ class NotificationDrawer:
                 ui.button(icon="delete_outline", on_click=lambda i=item.id: self.dismiss(i)).props(
                     "flat round dense"
                 ).tooltip(_("Dismiss")).mark("dismiss")
-            ui.label(title_text(item.title)).classes("text-body2").mark("notification-title")
+            ui.label(title_text(item)).classes("text-body2").mark("notification-title")
             if item.message:
-                ui.label(message_text(item.message)).classes("text-caption")
+                ui.label(message_text(item)).classes("text-caption")
             ui.label(format_moment(item.created_at, browser_timezone())).classes("text-xs text-grey-7")
 
     async def _act(self, action: str, notification_id: uuid.UUID | None = None) -> bool:

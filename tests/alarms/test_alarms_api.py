@@ -191,6 +191,29 @@ async def test_bad_input_is_refused_and_changes_nothing(
     assert ok.status_code == 200
 
 
+async def test_a_notification_keeps_the_codes_and_values_its_english_was_rendered_from(
+    client: httpx.AsyncClient, admin: Account, engine: AlarmEngine
+) -> None:
+    """``params`` (JSON) round-trips through the writer's insert on both databases, as REST serves it."""
+    await raise_alarm(engine, "Boiler", value=97.25)
+    stored = (await client.get("/api/notifications", headers=admin.headers)).json()["notifications"][0]
+    assert (stored["title"], stored["message"]) == (
+        "Boiler: critical (raised)",
+        "value 97.25, limit 90, peak 97.25",
+    )
+    assert stored["params"] == {
+        "title": "threshold_level",
+        "message": "threshold_values",
+        "name": "Boiler",
+        "kind": "threshold",
+        "severity": "critical",
+        "transition": "raised",
+        "value": 97.25,
+        "threshold": 90.0,
+        "peak": 97.25,
+    }
+
+
 async def test_notifications_are_each_users_own(
     client: httpx.AsyncClient, owner: Account, admin: Account, reader: Account, engine: AlarmEngine
 ) -> None:
@@ -314,3 +337,45 @@ async def test_prometheus_counts_active_alarms_and_transitions(
     }
     await client.post(f"/api/alarms/{alarm_id}/acknowledge", headers=reader.headers)
     assert (await samples("ddms_alarm_transitions_total"))[acknowledged] == before + 1
+
+
+async def test_deleting_a_device_without_an_engine_here_clears_its_alarms_into_the_history(
+    client: httpx.AsyncClient, admin: Account
+) -> None:
+    """A web-only instance (no collector, so no engine) still clears a deleted device's alarms."""
+    created = await client.post(
+        "/api/devices",
+        headers=admin.headers,
+        json={
+            "name": "Kiln",
+            "modbus_ip": "127.0.0.1",
+            "modbus_port": 1502,
+            "modbus_slave_id": 1,
+            "modbus_register": 0,
+        },
+    )
+    assert created.status_code == 201, created.text
+    device = Limits("Kiln")
+    device.id = uuid.UUID(created.json()["id"])
+    engine = AlarmEngine()  # the collector's engine, in another process: not set in this runtime
+    _, changes = engine.reading(device, 95.0, T0)
+    async with db.session_scope() as session:
+        (raised,), _ = await alarms.store_changes(session=session, changes=changes)
+        await session.commit()
+    notices: list[AlarmNotice] = []
+    get_bus().on_alarm_notices(notices.extend)
+
+    gone = await client.delete(f"/api/devices/{device.id}", headers=admin.headers)
+
+    assert gone.status_code == 204
+    kept = await client.get(f"/api/alarms/{raised.alarm.id}", headers=admin.headers)
+    assert kept.status_code == 200, "the alarm stays in the history"
+    assert (kept.json()["state"], kept.json()["cleared_at"] is not None) == ("cleared", True)
+    async with db.session_scope() as session:
+        events = (
+            await session.exec(
+                select(AlarmEvent).where(AlarmEvent.alarm_id == raised.alarm.id).order_by(col(AlarmEvent.id))
+            )
+        ).all()
+    assert [e.transition for e in events] == ["raised", "cleared"]
+    assert [(n.transition, n.alarm.id) for n in notices] == [("cleared", raised.alarm.id)]

@@ -23,7 +23,7 @@ ANYONE = (OWNER, ADMIN, READ_ONLY)
 @dataclass(frozen=True)
 class Endpoint:
     method: str
-    path: str  # {user}, {device}, {group}, {display} are filled from the world fixture
+    path: str  # {user}, {device}, {group}, {display}, {channel} are filled from the world fixture
     allowed: tuple[str, ...]
     success: int
     body: dict[str, Any] | None = None
@@ -32,6 +32,8 @@ class Endpoint:
         return f"{self.method} {self.path}"
 
 
+# A closed local port: a test send fails at once (the answer is still 200 with success false).
+CHANNEL_BODY = {"type": "webhook", "url": "http://127.0.0.1:1/hook", "secret": "matrix-secret-1"}
 DEVICE_BODY = {"name": "pump-2-{tag}", "modbus_ip": "10.0.0.2", "modbus_slave_id": 1, "modbus_register": 0}
 ENDPOINTS = [
     Endpoint(
@@ -57,6 +59,12 @@ ENDPOINTS = [
     Endpoint("POST", "/api/display-tokens", (OWNER,), 201, {"name": "screen 2 {tag}"}),
     Endpoint("GET", "/api/display-tokens", (OWNER,), 200),
     Endpoint("DELETE", "/api/display-tokens/{display}", (OWNER,), 204),
+    Endpoint("POST", "/api/channels", (OWNER,), 201, {**CHANNEL_BODY, "name": "hook 2 {tag}"}),
+    Endpoint("GET", "/api/channels", (OWNER,), 200),
+    Endpoint("GET", "/api/channels/{channel}", (OWNER,), 200),
+    Endpoint("PUT", "/api/channels/{channel}", (OWNER,), 200, {"min_severity": "critical"}),
+    Endpoint("DELETE", "/api/channels/{channel}", (OWNER,), 204),
+    Endpoint("POST", "/api/channels/{channel}/test", (OWNER,), 200),
     Endpoint("PUT", "/api/auth/me", ANYONE, 200, {"language_preference": "zh"}),
     Endpoint("POST", "/api/auth/logout", ANYONE, 200),
     Endpoint("GET", "/api/auth/me", ANYONE, 200),
@@ -99,11 +107,16 @@ async def make_world(client: httpx.AsyncClient, owner: Account, tag: str) -> dic
         "/api/display-tokens", headers=owner.headers, json={"name": f"screen 1 {tag}"}
     )
     assert display.status_code == 201, display.text
+    channel = await client.post(
+        "/api/channels", headers=owner.headers, json={**CHANNEL_BODY, "name": f"hook 1 {tag}"}
+    )
+    assert channel.status_code == 201, channel.text
     return {
         "user": str(target.id),
         "device": device.json()["id"],
         "group": group.json()["id"],
         "display": display.json()["id"],
+        "channel": channel.json()["id"],
         "tag": tag,
     }
 
@@ -122,6 +135,7 @@ async def snapshot(client: httpx.AsyncClient, owner: Account, world: dict[str, s
         f"/api/groups/{world['group']}",
         "/api/config",
         "/api/display-tokens",
+        "/api/channels",
     ]
     state = {}
     for path in paths:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 import httpx
+from fastapi import FastAPI
 
 import ddms.db
 import ddms.runtime
@@ -168,7 +169,9 @@ async def test_config_rules(client: httpx.AsyncClient, owner: Account) -> None:
     assert (await client.get("/api/config", headers=owner.headers)).json() == before
 
 
-async def test_root_health_for_scripts_and_api_health_map_status_alike(client: httpx.AsyncClient) -> None:
+async def test_root_health_for_scripts_and_api_health_map_status_alike(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
     """``GET /`` for scripts (``ddms.main``) and ``/api/health`` share one health-to-status mapping."""
     from ddms.main import _JSONRootForScripts
 
@@ -176,16 +179,20 @@ async def test_root_health_for_scripts_and_api_health_map_status_alike(client: h
         raise AssertionError("the health answer must not fall through to the UI")
 
     transport = httpx.ASGITransport(app=_JSONRootForScripts(not_reached))
+    runtimes = [app.state.runtime, ddms.runtime.current()]  # the app's requests and the bare root's
     async with httpx.AsyncClient(transport=transport, base_url="http://test") as root:
-        working = ddms.db.current()
-        for database in (working, ddms.db.configure("postgresql+asyncpg://postgres@127.0.0.1:1/nothing")):
-            ddms.db._current = database
+        working = [each.database for each in runtimes]
+        unreachable = ddms.db.Database("postgresql+asyncpg://postgres@127.0.0.1:1/nothing")
+        for database in (None, unreachable):
+            for each, own in zip(runtimes, working, strict=True):
+                each.database = database or own
             try:
                 scripts = await root.get("/", headers={"Accept": "application/json"})
                 api = await client.get("/api/health")
             finally:
-                ddms.db._current = working
+                for each, own in zip(runtimes, working, strict=True):
+                    each.database = own
             assert (scripts.status_code, scripts.json()) == (api.status_code, api.json())
-            assert scripts.status_code == (200 if database is working else 503)
-            if database is not working:
+            assert scripts.status_code == (200 if database is None else 503)
+            if database is not None:
                 await database.dispose()

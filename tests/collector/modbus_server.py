@@ -3,8 +3,10 @@
 It shares no code with pymodbus or the collector, so the collector is not proven only against the
 library it is tested with. Per unit id it can hold registers, stay silent, answer an exception
 code, answer garbage / a short frame / under another unit id, hold its answers until the test
-releases them, or send them one byte per TCP segment. Tests wait on what it has received
-(``wait_until``), never on time.
+releases them, or send them one byte per TCP segment. A dead unit (``silent``) never answers; the
+server stamps each request with ``clock`` when a test gives it one (when it was asked, on the
+test's time line), so a test can tell how often a dead unit was asked and for how long.
+Tests wait on what it has received (``wait_until``), never on time.
 """
 
 from __future__ import annotations
@@ -13,6 +15,8 @@ import asyncio
 import struct
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+
+from ddms.clock import Clock
 
 
 @dataclass
@@ -36,6 +40,9 @@ class RawModbusServer:
         self.connections = 0
         self.outstanding = 0  # requests received and not answered (or dropped) yet
         self.most_outstanding = 0
+        self.answered = 0  # answer frames written
+        self.clock: Clock | None = None
+        self.stamps: list[tuple[int, float]] = []  # (unit, clock time) per request, with a clock
         self._changed = asyncio.Condition()
         self._server: asyncio.Server | None = None
         self._writers: set[asyncio.StreamWriter] = set()
@@ -94,12 +101,15 @@ class RawModbusServer:
     async def _answer(self, writer: asyncio.StreamWriter, tid: int, unit_id: int, pdu: bytes) -> None:
         function, address, count = struct.unpack(">BHH", pdu[:5])
         self.requests.append((unit_id, address, count))
+        if self.clock is not None:
+            self.stamps.append((unit_id, self.clock.time()))
         await self._note(+1)
         try:
             frame = await self._answer_frame(tid, unit_id, function, address, count)
             if frame is None or writer.is_closing():
                 return
             unit = self.units[unit_id]
+            self.answered += 1
             if unit.split is None:
                 writer.write(frame)
                 return

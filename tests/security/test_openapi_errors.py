@@ -41,6 +41,12 @@ ROLE_LIMITED = {
     "GET /api/display-tokens",
     "POST /api/display-tokens",
     "DELETE /api/display-tokens/{token_id}",
+    "GET /api/channels",
+    "POST /api/channels",
+    "GET /api/channels/{channel_id}",
+    "PUT /api/channels/{channel_id}",
+    "DELETE /api/channels/{channel_id}",
+    "POST /api/channels/{channel_id}/test",
 }
 
 

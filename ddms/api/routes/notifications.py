@@ -64,7 +64,7 @@ async def stream(
     being valid (re-checked as the device stream's)."""
     given = credentials.credentials if credentials is not None else token
     if not given:
-        raise Unauthorized("Not authenticated")
+        raise Unauthorized("not_authenticated")
     grant = await stream_access.user_grant(settings=settings, token=given)
     watch = stream_access.Watch(grant, None, request.app.state.stream_policy)
     fanout = _fanout(request)
