@@ -27,7 +27,7 @@ class WriterBanner:
             self.text = ui.label().props(theme.testid("writer-banner"))
         self.row.mark("writer-banner")
         self.refresh()
-        ui.timer(REFRESH_SECONDS, self.refresh)
+        ui.timer(REFRESH_SECONDS, self.refresh, immediate=False)  # immediate: answered before built
 
     def refresh(self) -> None:
         health = system.writer_health()
