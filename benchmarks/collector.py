@@ -1,6 +1,6 @@
 """Collector benchmark: N simulated devices polled for a fixed time, beside raw pymodbus round trips.
 
-    .venv/bin/python -m benchmarks.collector [--devices 1000] [--interval 1] [--seconds 30]
+    .venv/bin/python -m benchmarks.collector [--devices 1000] [--interval 1] [--seconds 30] [--outage 600]
 
 (``.venv/bin/python benchmarks/collector.py`` works too)
 
@@ -21,6 +21,7 @@ if not __package__:  # run as a file: this script's folder would shadow the coll
 import argparse
 import asyncio
 import socket
+import sqlite3
 import statistics
 import subprocess
 import tempfile
@@ -103,7 +104,40 @@ async def raw_pymodbus(port: int, seconds: float) -> float:
     return count / elapsed
 
 
-async def main(devices: int, interval: int, seconds: float, postgres: str | None) -> None:
+async def outage_phase(collector: Collector, url: str, seconds: float) -> dict[str, float]:
+    """Lock the SQLite file for ``seconds`` (every write fails; the spool takes them), then release
+    it and time the drain. Returns CPU per poll during the outage, peak spool size, drain time."""
+    path = url.split("///", 1)[1]
+    lock = await asyncio.to_thread(
+        sqlite3.connect, path, timeout=30, isolation_level=None, check_same_thread=False
+    )
+    stats = list(collector.pollers.values())
+    polls0 = sum(p.stats.on_time + p.stats.late for p in stats)
+    cpu0, wall0, peak = time.process_time(), time.perf_counter(), 0
+    await asyncio.to_thread(lock.execute, "BEGIN EXCLUSIVE")
+    while time.perf_counter() - wall0 < seconds:
+        await asyncio.sleep(0.5)
+        spool = collector.writer.spool
+        peak = max(peak, spool.bytes if spool is not None else 0)
+    cpu = time.process_time() - cpu0
+    polls = sum(p.stats.on_time + p.stats.late for p in stats) - polls0
+    rows = collector.writer.spool.rows if collector.writer.spool is not None else 0
+    await asyncio.to_thread(lock.execute, "ROLLBACK")
+    await asyncio.to_thread(lock.close)
+    drain0 = time.perf_counter()
+    while collector.writer.health().writer != "ok":  # noqa: ASYNC110 (a benchmark samples a state)
+        await asyncio.sleep(0.1)
+    return {
+        "cpu_per_poll": cpu / max(1, polls),
+        "peak_bytes": peak,
+        "spool_rows": rows,
+        "drain": time.perf_counter() - drain0,
+    }
+
+
+async def main(
+    devices: int, interval: int, seconds: float, postgres: str | None, outage: float = 0.0
+) -> None:
     port = free_port()
     code = (
         "import asyncio, logging; logging.basicConfig(level=logging.WARNING); "
@@ -171,6 +205,7 @@ async def main(devices: int, interval: int, seconds: float, postgres: str | None
             failed = sum(s.failed for s in stats)
             polls = on_time + late
             published = sum(1 for _ in lags)
+            spilled = await outage_phase(collector, url, outage) if outage else None
             heartbeat.cancel()
             await collector.stop()
             async with db.session_scope() as session:
@@ -205,6 +240,14 @@ async def main(devices: int, interval: int, seconds: float, postgres: str | None
     print(f"every reading stored    {stored == total_taken}  ({stored} stored, {total_taken} written)")
     print(f"raw pymodbus ceiling    {ceiling:9.1f} round trips/s on one connection (sequential)")
     print(f"collector / ceiling     {rate / ceiling:9.2f}")
+    if spilled is not None:
+        normal = cpu / max(1, polls)
+        print(
+            f"outage {outage:.0f} s: readings lost {collector.writer.dropped}, spool peak "
+            f"{spilled['peak_bytes'] / 1e6:.1f} MB ({spilled['spool_rows']:.0f} rows at the end), "
+            f"drain {spilled['drain']:.1f} s, CPU per poll {1e6 * spilled['cpu_per_poll']:.1f} us "
+            f"vs {1e6 * normal:.1f} us without the outage ({spilled['cpu_per_poll'] / normal:.2f}x)"
+        )
 
 
 if __name__ == "__main__":
@@ -219,5 +262,15 @@ if __name__ == "__main__":
         const="postgresql://postgres@127.0.0.1:5432/postgres",
         help="write to a scratch PostgreSQL database made through ADMIN_URL (default SQLite)",
     )
+    parser.add_argument(
+        "--outage",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="after the measurement, lock the SQLite file this long (writes fail, the spool takes "
+        "them), then report readings lost, spool size, drain time and CPU per poll (SQLite only)",
+    )
     args = parser.parse_args()
-    asyncio.run(main(args.devices, args.interval, args.seconds, args.postgres))
+    if args.outage and args.postgres:
+        parser.error("--outage locks the SQLite file: not with --postgres")
+    asyncio.run(main(args.devices, args.interval, args.seconds, args.postgres, args.outage))

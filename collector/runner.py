@@ -45,6 +45,8 @@ class Collector:
             batch_size=settings.writer_batch_size,
             flush_interval=settings.writer_flush_interval,
             buffer_limit=settings.writer_buffer_limit,
+            spool_path=settings.ddms_data_dir / "spool.db",
+            spool_max_bytes=settings.writer_spool_max_bytes,
         )
         self._changes: set[asyncio.Task[None]] = set()
         self._lock = asyncio.Lock()

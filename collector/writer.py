@@ -6,9 +6,16 @@ at least once a second, or as soon as ``batch_size`` rows wait: one ``executeman
 insert skips rows that are already stored and rows of devices deleted meanwhile, so a batch that
 is retried after a failure can never store a reading twice nor be rejected forever.
 
-When the database is unreachable the rows stay in the buffer (bounded by ``buffer_limit``; beyond
-that the oldest are dropped, counted and logged) and are written when it comes back. Rows leave
-the buffer only after their transaction has committed.
+When a flush fails (the database is away) the buffer goes to the durable spool
+(``collector/spool.py``, a SQLite file in the data directory, bounded by bytes) and keeps going
+there every ``flush_interval`` while the outage lasts, so a kill -9 loses at most the last second.
+Every flush first replays the spool, oldest chunk first, and deletes a chunk only after its
+transaction committed; a replay after a crash between commit and delete stores nothing twice
+(readings skip stored (device, timestamp); alarm transitions skip stored (alarm, transition, at)).
+On start-up the spool left by the previous process is replayed the same way. Without a spool (or
+when the disk refuses) rows stay in the buffer (bounded by ``buffer_limit``; beyond that the
+oldest are dropped, counted exactly and logged). Rows leave the buffer only after their
+transaction has committed or their spool chunk has.
 
 Alarm changes (``alarm_changes``) travel the same way: queued in order with the readings, written
 in the same flush (one transaction per flush: alarm rows, their history, the notifications), kept
@@ -25,14 +32,17 @@ import math
 import time
 import uuid
 from collections import deque
-from datetime import datetime
+from datetime import UTC, datetime
 from itertools import islice
+from pathlib import Path
 
 from sqlalchemy import Uuid, bindparam, text
 
+from collector.spool import Spool
 from ddms import db, metrics
 from ddms.bus import Bus
 from ddms.models import UTCDateTime
+from ddms.schemas.system import WriterHealth
 from ddms.services import alarms
 from ddms.services.alarm_rules import UPDATED, Change
 from ddms.services.live import StatusUpdate, store_statuses
@@ -41,6 +51,8 @@ logger = logging.getLogger(__name__)
 
 Row = tuple[int, uuid.UUID, datetime, float]  # (sequence number, device, time, value)
 MIN_FLUSH_GAP = 0.5
+FAILING_AFTER = 5.0
+"""Seconds of failed writes before health says ``failing`` (503): a lock blip is ``degraded``."""
 """Seconds between two flushes at least: a burst of alarm transitions is one batch, not one each."""
 
 _SQLITE_INSERT = text(
@@ -91,10 +103,16 @@ class Writer:
         flush_interval: float = 1.0,
         buffer_limit: int = 100_000,
         timeout: float = 15.0,
+        spool_path: Path | None = None,
+        spool_max_bytes: int = 1 << 30,
+        failing_after: float = FAILING_AFTER,
     ) -> None:
         self.bus = bus
         self.batch_size, self.flush_interval = batch_size, flush_interval
         self.buffer_limit, self.timeout = max(buffer_limit, batch_size), timeout
+        self.spool_path, self.spool_max_bytes = spool_path, spool_max_bytes
+        self.failing_after = failing_after
+        self.spool: Spool | None = None
         self.rows: deque[Row] = deque()
         self.statuses: dict[uuid.UUID, StatusUpdate] = {}
         self.changes: list[Change] = []
@@ -102,7 +120,12 @@ class Writer:
         self.written = 0
         self.dropped = 0
         self.failures = 0
+        self.last_write_at: datetime | None = None
+        self.failing_since: datetime | None = None
         self._seq = 0
+        self._inflight = 0  # the last sequence number of the batch being written or spooled
+        self._dropped_inflight = 0  # popped from a full buffer while in flight: lost only if it fails
+        self._spool_dropped = (0, 0)
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._outage_since: float | None = None
@@ -115,9 +138,11 @@ class Writer:
     # --- the poll path (synchronous, O(1)) ------------------------------------------------------
     def add(self, device_id: uuid.UUID, timestamp: datetime, value: float) -> None:
         if len(self.rows) >= self.buffer_limit:
-            self.rows.popleft()
-            self.dropped += 1
-            metrics.READINGS_DROPPED.inc()
+            seq = self.rows.popleft()[0]
+            if seq <= self._inflight:
+                self._dropped_inflight += 1
+            else:
+                self._count_dropped(1)
             now = time.monotonic()
             if now - self._last_drop_log > 10:
                 self._last_drop_log = now
@@ -131,6 +156,18 @@ class Writer:
         if len(self.rows) >= self.batch_size:
             self._full = True
             self._wake.set()
+
+    def _count_dropped(self, count: int) -> None:
+        self.dropped += count
+        metrics.READINGS_DROPPED.inc(count)
+        metrics.WRITER_DROPPED.labels(what="readings").inc(count)
+
+    def _settle(self, stored: bool) -> None:
+        """The batch in flight is stored (or not): rows a full buffer popped meanwhile follow it."""
+        if not stored and self._dropped_inflight:
+            self._count_dropped(self._dropped_inflight)
+        self._dropped_inflight = 0
+        self._inflight = 0
 
     def status(
         self, device_id: uuid.UUID, status: str, error: str | None, last_reading_at: datetime | None
@@ -148,16 +185,85 @@ class Writer:
             excess = len(self.changes) - self.buffer_limit
             del self.changes[:excess]
             self.changes_dropped += excess
+            metrics.WRITER_DROPPED.labels(what="alarm_changes").inc(excess)
             logger.error("write buffer full: dropped %d alarm changes (oldest first)", excess)
         if any(change.transition != UPDATED for change in changes):
             self._wake.set()  # people wait for transitions: write them soon (a new peak can wait)
 
+    # --- health -----------------------------------------------------------------------------------
+    def health(self) -> WriterHealth:
+        """What the health check and the banner show; cheap (no I/O)."""
+        now = time.monotonic()
+        spool_rows = self.spool.rows if self.spool is not None else 0
+        spool_bytes = self.spool.bytes if self.spool is not None else 0
+        oldest: float | None = None
+        if self.spool is not None and self.spool.oldest is not None:
+            oldest = self.spool.oldest
+        if self.rows:
+            first = self.rows[0][2].timestamp()
+            oldest = first if oldest is None else min(oldest, first)
+        if self._outage_since is not None and now - self._outage_since >= self.failing_after:
+            state = "failing"
+        elif self._outage_since is not None or spool_rows or spool_bytes:
+            state = "degraded"
+        else:
+            state = "ok"
+        return WriterHealth(
+            writer=state,
+            buffer_rows=len(self.rows),
+            spool_rows=spool_rows,
+            spool_bytes=spool_bytes,
+            dropped=self.dropped,
+            oldest_unwritten_seconds=None if oldest is None else max(0.0, time.time() - oldest),
+            last_write_at=self.last_write_at,
+            failing_since=self.failing_since if state == "failing" else None,
+        )
+
+    def _gauges(self) -> None:
+        metrics.WRITER_BUFFER.set(len(self.rows))
+        if self.spool is not None:
+            metrics.WRITER_SPOOL_ROWS.set(self.spool.rows)
+            metrics.WRITER_SPOOL_BYTES.set(self.spool.bytes)
+            rows, changes = self.spool.dropped_rows, self.spool.dropped_changes
+            before_rows, before_changes = self._spool_dropped
+            if rows > before_rows:
+                self._count_dropped(rows - before_rows)
+            if changes > before_changes:
+                self.changes_dropped += changes - before_changes
+                metrics.WRITER_DROPPED.labels(what="alarm_changes").inc(changes - before_changes)
+            if (rows, changes) != self._spool_dropped:
+                logger.error(
+                    "spool full (%d bytes): dropped the oldest, %d readings and %d alarm changes so far",
+                    self.spool_max_bytes,
+                    rows,
+                    changes,
+                )
+            self._spool_dropped = (rows, changes)
+
     # --- the background task ---------------------------------------------------------------------
     async def start(self) -> None:
+        await self.open_spool()
         self._task = asyncio.get_running_loop().create_task(self._run(), name="reading writer")
 
+    async def open_spool(self) -> None:
+        """Open the spool (what a previous process left is written first); memory only if unusable."""
+        if self.spool_path is None or self.spool is not None:
+            return
+        try:
+            self.spool = await asyncio.to_thread(Spool, self.spool_path, self.spool_max_bytes)
+        except Exception:
+            logger.exception("spool %s unusable: outages are buffered in memory only", self.spool_path)
+            return
+        if self.spool.bytes:
+            logger.warning(
+                "spool holds %d readings from before the restart: writing them first", self.spool.rows
+            )
+            self._full = True
+            self._wake.set()
+        self._gauges()
+
     async def stop(self, final_flush_timeout: float = 10.0) -> None:
-        """Stop the task, then try once more (bounded) to write what is left.
+        """Stop the task, then try once more (bounded) to write what is left; spool what is not.
 
         A flush in progress is let finish first: cancelled inside a transaction it could leave the
         SQLite write lock held until the connection is collected, and the last flush would wait for it.
@@ -174,20 +280,39 @@ class Writer:
         try:
             async with asyncio.timeout(final_flush_timeout):
                 await self.flush()
-        except Exception as exc:  # the process is stopping; say what is lost
-            logger.error(
-                "writer stopped with %d unwritten readings and %d alarm changes: %s",
-                len(self.rows),
-                len(self.changes),
-                type(exc).__name__,
-            )
+        except Exception as exc:  # the process is stopping: keep on disk what the database refused
+            spooled = await self.spill()
+            if spooled:
+                logger.warning(
+                    "writer stopped during a database outage (%s): %d readings wait in the spool",
+                    type(exc).__name__,
+                    self.spool.rows if self.spool is not None else 0,
+                )
+            else:
+                logger.error(
+                    "writer stopped with %d unwritten readings and %d alarm changes: %s",
+                    len(self.rows),
+                    len(self.changes),
+                    type(exc).__name__,
+                )
+        if self.spool is not None:
+            spool, self.spool = self.spool, None
+            self._gauges()
+            await asyncio.to_thread(spool.close)
 
     async def _run(self) -> None:
         backoff = 0.0
+        next_attempt = 0.0
         next_full = time.monotonic() + self.flush_interval
         while True:
-            if backoff:  # the database is failing: retry on a timer, not on every full batch
-                await asyncio.sleep(backoff)
+            if backoff:  # outage: spool the buffer every interval, retry the database on a timer
+                await asyncio.sleep(max(0.0, min(self.flush_interval, next_attempt - time.monotonic())))
+                if self._stopping:
+                    return
+                if time.monotonic() < next_attempt:
+                    await self.spill()
+                    self._gauges()
+                    continue
                 full = True
             else:
                 try:
@@ -204,42 +329,86 @@ class Writer:
             self._wake.clear()
             self._full = False
             self._last_flush = time.monotonic()
+            self._gauges()
             if not full:  # woken by alarm transitions: those now, the readings on their schedule
                 try:
                     await self._flush_changes()
                 except Exception as exc:
-                    self.failures += 1
-                    metrics.WRITER_FAILURES.inc()
+                    self._failed(exc)
+                    await self.spill()
                     backoff = 0.5
-                    self._report_failure(exc)
+                    next_attempt = time.monotonic() + backoff
                 continue
             next_full = time.monotonic() + self.flush_interval
-            metrics.WRITER_BUFFER.set(len(self.rows))
             try:
                 await self.flush()
                 backoff = 0.0
             except Exception as exc:
-                self.failures += 1
-                metrics.WRITER_FAILURES.inc()
+                self._failed(exc)
+                await self.spill()
                 backoff = min(5.0, max(0.5, backoff * 2))
-                self._report_failure(exc)
+                next_attempt = time.monotonic() + backoff
+            self._gauges()
 
-    def _report_failure(self, exc: Exception) -> None:
+    def _failed(self, exc: Exception) -> None:
+        self.failures += 1
+        metrics.WRITER_FAILURES.inc()
         if self._outage_since is None:
             self._outage_since = time.monotonic()
+            self.failing_since = datetime.now(UTC)
             kind = "unavailable" if db.is_outage(exc) else "failing"
-            logger.error(
-                "database %s (%s): keeping readings in memory (%d buffered, limit %d)",
+            # Nothing is lost while the spool takes the rows (a warning); in memory only, it will be.
+            logger.log(
+                logging.WARNING if self.spool is not None else logging.ERROR,
+                "database %s (%s): keeping readings %s (%d buffered)",
                 kind,
                 type(exc).__name__,
+                f"in the spool {self.spool.path}" if self.spool is not None else "in memory",
                 len(self.rows),
-                self.buffer_limit,
             )
             if not db.is_outage(exc):
                 logger.error("write failure detail", exc_info=exc)
 
+    async def spill(self) -> bool:
+        """Move the buffered alarm changes and readings to the spool; False if there is none or it fails.
+
+        Rows leave the buffer only after their chunk committed; rows added meanwhile stay.
+        """
+        spool = self.spool
+        if spool is None:
+            return False
+        changes, self.changes = self.changes, []
+        try:
+            if changes:
+                await asyncio.to_thread(spool.append_changes, changes)
+        except BaseException as exc:
+            self.changes = changes + self.changes
+            if isinstance(exc, Exception):
+                logger.exception("spool write failed: alarm changes stay in memory")
+                return False
+            raise
+        while self.rows:
+            batch = list(islice(self.rows, self.batch_size))
+            self._inflight = batch[-1][0]
+            try:
+                await asyncio.to_thread(spool.append_rows, [(d, ts, v) for _, d, ts, v in batch])
+            except BaseException as exc:
+                self._settle(stored=False)
+                if isinstance(exc, Exception):
+                    logger.exception("spool write failed: readings stay in memory")
+                    return False
+                raise
+            self._settle(stored=True)
+            while self.rows and self.rows[0][0] <= batch[-1][0]:
+                self.rows.popleft()
+        self._gauges()
+        return True
+
     async def flush(self) -> int:
-        """Write every buffered row and status now; returns the rows written. Raises on failure."""
+        """Write the spool, then every buffered row and status now; returns the rows written.
+
+        Raises on failure (what is not written stays where it was: spool or buffer).
+        """
         statuses = self.statuses
         if statuses:
             self.statuses = {}
@@ -250,13 +419,19 @@ class Writer:
                 # Put them back unless a newer status for the device arrived meanwhile.
                 self.statuses = statuses | self.statuses
                 raise
+        written = await self._drain_spool()
         await self._flush_changes()
-        written = 0
         while self.rows:
             batch = list(islice(self.rows, self.batch_size))
             started = time.perf_counter()
-            async with asyncio.timeout(self.timeout):
-                await insert_readings(db.current(), batch)
+            self._inflight = batch[-1][0]
+            try:
+                async with asyncio.timeout(self.timeout):
+                    await insert_readings(db.current(), batch)
+            except BaseException:
+                self._settle(stored=False)
+                raise
+            self._settle(stored=True)
             metrics.WRITER_FLUSH_SECONDS.observe(time.perf_counter() - started)
             last = batch[-1][0]
             while self.rows and self.rows[0][0] <= last:  # rows dropped meanwhile are already gone
@@ -264,6 +439,7 @@ class Writer:
             written += len(batch)
             self.written += len(batch)
             metrics.READINGS_WRITTEN.inc(len(batch))
+        self.last_write_at = datetime.now(UTC)
         metrics.WRITER_BUFFER.set(len(self.rows))
         if self._outage_since is not None:
             logger.warning(
@@ -271,8 +447,33 @@ class Writer:
                 time.monotonic() - self._outage_since,
             )
             self._outage_since = None
+            self.failing_since = None
         self._flushed.set()
         self._flushed = asyncio.Event()
+        return written
+
+    async def _drain_spool(self) -> int:
+        """Replay the spool oldest chunk first; a chunk is deleted only after its commit."""
+        spool, written = self.spool, 0
+        while spool is not None and spool.bytes:
+            chunk = await asyncio.to_thread(spool.first)
+            if chunk is None:
+                break
+            if chunk.rows is not None:
+                started = time.perf_counter()
+                async with asyncio.timeout(self.timeout):
+                    await insert_readings(db.current(), [(0, d, ts, v) for d, ts, v in chunk.rows])
+                metrics.WRITER_FLUSH_SECONDS.observe(time.perf_counter() - started)
+                written += len(chunk.rows)
+                self.written += len(chunk.rows)
+                metrics.READINGS_WRITTEN.inc(len(chunk.rows))
+            elif chunk.changes:
+                await self._store_changes(chunk.changes, replay=True)
+            await asyncio.to_thread(spool.remove, chunk.id)
+            self.last_write_at = datetime.now(UTC)
+            if len(self.rows) >= self.buffer_limit // 2:  # a long drain: newer rows queue behind it
+                await self.spill()
+            self._gauges()
         return written
 
     async def _flush_changes(self) -> None:
@@ -282,19 +483,28 @@ class Writer:
             return
         self.changes = []
         try:
-            async with asyncio.timeout(self.timeout), db.session_scope() as session:
-                notices, items = await alarms.store_changes(session=session, changes=changes)
-                await session.commit()
-        except Exception as exc:
-            if not db.is_outage(exc):
-                # A batch the database refuses for good must not block the readings behind it.
-                self.changes_dropped += len(changes)
-                logger.exception("alarm changes refused by the database: %d dropped", len(changes))
-                return
+            await self._store_changes(changes)
+        except BaseException:
             self.changes = changes + self.changes  # back in front, in order
             raise
-        except BaseException:
-            self.changes = changes + self.changes
+
+    async def _store_changes(self, changes: list[Change], *, replay: bool = False) -> None:
+        """One transaction for ``changes``; raises on an outage, drops a batch refused for good.
+
+        ``replay``: the batch comes from the spool and may have been committed before a crash;
+        transitions already stored are skipped (alarm rows are upserts anyway).
+        """
+        try:
+            async with asyncio.timeout(self.timeout), db.session_scope() as session:
+                notices, items = await alarms.store_changes(session=session, changes=changes, replay=replay)
+                await session.commit()
+        except Exception as exc:
+            if not db.is_outage(exc) and not isinstance(exc, TimeoutError):
+                # A batch the database refuses for good must not block the readings behind it.
+                self.changes_dropped += len(changes)
+                metrics.WRITER_DROPPED.labels(what="alarm_changes").inc(len(changes))
+                logger.exception("alarm changes refused by the database: %d dropped", len(changes))
+                return
             raise
         for notice in notices:
             metrics.ALARM_TRANSITIONS.labels(kind=notice.alarm.kind, transition=notice.transition).inc()

@@ -28,9 +28,18 @@ REGISTRY = CollectorRegistry(auto_describe=True)
 
 READINGS_WRITTEN = Counter("ddms_readings_written", "Readings committed to the database", registry=REGISTRY)
 READINGS_DROPPED = Counter(
-    "ddms_readings_dropped", "Readings dropped because the write buffer was full", registry=REGISTRY
+    "ddms_readings_dropped", "Readings never written (a full buffer or spool dropped them)", registry=REGISTRY
 )
-WRITER_BUFFER = Gauge("ddms_writer_buffer_rows", "Readings waiting to be written", registry=REGISTRY)
+# Exact: a row a full buffer pops while its batch is in flight counts only if that batch fails.
+WRITER_DROPPED = Counter(
+    "ddms_writer_dropped",
+    "Rows never written, by what: readings, alarm_changes (full buffer or full spool)",
+    ["what"],
+    registry=REGISTRY,
+)
+WRITER_BUFFER = Gauge("ddms_writer_buffer_rows", "Readings waiting in memory", registry=REGISTRY)
+WRITER_SPOOL_ROWS = Gauge("ddms_writer_spool_rows", "Readings waiting in the disk spool", registry=REGISTRY)
+WRITER_SPOOL_BYTES = Gauge("ddms_writer_spool_bytes", "Payload bytes in the disk spool", registry=REGISTRY)
 WRITER_FAILURES = Counter("ddms_writer_failures", "Failed write attempts (retried)", registry=REGISTRY)
 WRITER_FLUSH_SECONDS = Histogram(
     "ddms_writer_flush_seconds",

@@ -132,6 +132,7 @@ def _visible(who: str, user: SessionUser) -> bool:
 def frame(title: str, user: SessionUser) -> Iterator[ui.column]:
     """Header, navigation drawer and a content column; every signed-in page is built inside it."""
     from pages.components.alarm_bell import AlarmBell  # they use this module's helpers
+    from pages.components.banner import WriterBanner
     from pages.components.notification_drawer import NotificationDrawer
 
     apply_theme()
@@ -160,6 +161,7 @@ def frame(title: str, user: SessionUser) -> Iterator[ui.column]:
                         ui.icon(icon)
                     ui.item_section(_(label))
     with ui.column().classes("ddms-page p-4 gap-4") as content:
+        WriterBanner()
         ui.label(title).classes("text-h5 font-bold").mark("page-title").props(theme.testid("page-title"))
         watch_session(user)
         yield content

@@ -33,7 +33,31 @@ class ConfigUpdate(StrictInput):
     app_title: Annotated[str, StringConstraints(min_length=1, max_length=100)] | None = None
 
 
+class WriterHealth(BaseModel):
+    """Whether readings are being stored: the collector's writer, as ``/api/health`` and the banner show it.
+
+    ``ok``: writes commit and nothing waits on disk. ``degraded``: writes fail since less than a few
+    seconds, or work again while the spool drains. ``failing``: readings are not being stored.
+    """
+
+    writer: str
+    buffer_rows: int
+    spool_rows: int
+    spool_bytes: int
+    dropped: int
+    oldest_unwritten_seconds: float | None
+    last_write_at: UTCTimestamp | None
+    failing_since: UTCTimestamp | None
+
+
 class Health(BaseModel):
     status: str
     database: str
     version: str
+    writer: str | None = None
+    """``ok`` / ``degraded`` / ``failing``; null when this app runs no collector."""
+    spool_rows: int | None = None
+    oldest_unwritten_seconds: float | None = None
+    last_write_at: UTCTimestamp | None = None
+    failing_since: UTCTimestamp | None = None
+    dropped: int | None = None

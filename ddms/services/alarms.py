@@ -376,14 +376,16 @@ def _upsert(dialect: str) -> Any:
 
 
 async def store_changes(
-    *, session: AsyncSession, changes: Sequence[Change]
+    *, session: AsyncSession, changes: Sequence[Change], replay: bool = False
 ) -> tuple[list[AlarmNotice], list[NotificationOut]]:
     """Write a batch of engine changes in one transaction; returns what to publish after commit.
 
     Each alarm's newest snapshot is upserted (in the order of its last change, so a cleared alarm is
     stored before the next one of the same device and kind is inserted); every transition becomes an
     alarm_events row and one notification per recipient. Peak updates (``updated``) write the row only.
-    The caller commits.
+    The caller commits. ``replay``: the batch comes from the writer's spool and may have been
+    committed before a crash; a transition already stored (same alarm, transition and time) is
+    skipped with its notifications, so a replay stores nothing twice.
     """
     if not changes:
         return [], []
@@ -395,6 +397,14 @@ async def store_changes(
     rows = [row for _, row in sorted(latest.values(), key=lambda item: item[0])]
     await session.exec(_upsert(dialect), params=rows)
     transitions = [change for change in changes if change.transition != UPDATED]
+    if replay and transitions:
+        stored = await session.exec(
+            select(AlarmEvent.alarm_id, AlarmEvent.transition, AlarmEvent.at).where(
+                col(AlarmEvent.alarm_id).in_({c.alarm.id for c in transitions})
+            )
+        )
+        seen = {(alarm_id, transition, at) for alarm_id, transition, at in stored}
+        transitions = [c for c in transitions if (c.alarm.id, c.transition, c.at) not in seen]
     if not transitions:
         return [], []
     await session.exec(

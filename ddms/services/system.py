@@ -11,7 +11,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from ddms import __version__, runtime
 from ddms.errors import Invalid
 from ddms.models import SINGLETON_ID, Configuration, utcnow
-from ddms.schemas.system import ConfigUpdate, Health
+from ddms.schemas.system import ConfigUpdate, Health, WriterHealth
 
 logger = logging.getLogger(__name__)
 
@@ -54,13 +54,44 @@ async def update_config(*, session: AsyncSession, data: ConfigUpdate) -> Configu
     return _remember(config)
 
 
+_WRITER_ORDER = ("ok", "degraded", "failing")
+
+
+def writer_health() -> WriterHealth | None:
+    """The worst writer of this app's collectors (one in practice); None without a collector.
+
+    A ``SELECT 1`` answers while every write fails (a locked SQLite file, a full disk), so whether
+    readings are stored is what the writer saw, not what a probe query sees.
+    """
+    reports: list[WriterHealth] = [
+        c.writer.health() for c in runtime.current().collectors if hasattr(c, "writer")
+    ]
+    if not reports:
+        return None
+    return max(reports, key=lambda report: _WRITER_ORDER.index(report.writer))
+
+
 async def health(*, session: AsyncSession) -> Health:
-    """healthy when a trivial query answers; the caller maps ``unavailable`` to 503."""
+    """healthy when a trivial query answers and readings are being stored (the caller maps to 503)."""
     try:
         await session.exec(text("SELECT 1"))  # type: ignore[call-overload]
         database = "ok"
     except Exception as exc:
         logger.warning("health check: database unavailable: %s", type(exc).__name__)
         database = "unavailable"
-    status = "healthy" if database == "ok" else "unhealthy"
-    return Health(status=status, database=database, version=__version__)
+    writer = writer_health()
+    storing = writer is None or writer.writer != "failing"
+    status = "healthy" if database == "ok" and storing else "unhealthy"
+    if writer is None:
+        return Health(status=status, database=database, version=__version__)
+    return Health(
+        status=status,
+        database=database,
+        version=__version__,
+        writer=writer.writer,
+        spool_rows=writer.spool_rows,
+        oldest_unwritten_seconds=writer.oldest_unwritten_seconds,
+        last_write_at=writer.last_write_at,
+        failing_since=writer.failing_since,
+        dropped=writer.dropped,
+    )

@@ -19,15 +19,15 @@ async def health() -> JSONResponse:
 
 
 def health_status(result: Health) -> int:
-    """200 while the database answers, else 503: what load balancers and ``docker`` health checks read."""
-    return 200 if result.database == "ok" else 503
+    """200 while the database answers and readings are stored, else 503 (load balancers, ``docker``)."""
+    return 200 if result.status == "healthy" else 503
 
 
 async def health_response() -> JSONResponse:
     """The health JSON with its status, for ``GET /api/health`` and script clients of ``GET /``."""
     async with db.session_scope() as session:
         result = await system.health(session=session)
-    return JSONResponse(result.model_dump(), status_code=health_status(result))
+    return JSONResponse(result.model_dump(mode="json", exclude_none=True), status_code=health_status(result))
 
 
 @router.get("/config", response_model=ConfigPublic)
