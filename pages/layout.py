@@ -15,7 +15,7 @@ from ddms import db
 from ddms.bus import Revocation, get_bus
 from ddms.errors import DDMSError, Forbidden, Unauthorized
 from ddms.i18n import LANGUAGES, N_, _, translate_error
-from ddms.schemas.users import ProfileUpdate
+from ddms.schemas.users import LanguageCode, ProfileUpdate
 from ddms.services import users
 from pages import theme
 from pages.session import (
@@ -74,7 +74,7 @@ def connection_indicator() -> None:
 def language_switch(user: SessionUser | None) -> None:
     """Switching language saves it on the account (applied at the next login too) and reloads."""
 
-    async def choose(language: str) -> None:
+    async def choose(language: LanguageCode) -> None:
         app.storage.user["language"] = language
         if user is not None:
             try:
@@ -140,6 +140,7 @@ def frame(title: str, user: SessionUser) -> Iterator[ui.column]:
     ui.page_title(f"{title} · {site}")
     storage = app.storage.user
     notes = NotificationDrawer(user, storage)
+    drawer: ui.left_drawer  # built below; the menu button toggles it
     with ui.header().classes("items-center gap-2 px-3 py-1").style(f"background: {theme.HEADER}"):
         ui.button(icon="menu", on_click=lambda: drawer.toggle()).props("flat round color=white")
         ui.link(site, "/").classes("text-h6 text-white no-underline font-bold").mark("app-title")

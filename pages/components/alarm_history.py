@@ -26,7 +26,7 @@ async def load_episodes(device_id: uuid.UUID, start: datetime, end: datetime) ->
         found, _total = await alarms.list_alarms(
             session=session, state="all", device_id=device_id, until=end, limit=EPISODE_LIMIT
         )
-    episodes = []
+    episodes: list[Episode] = []
     for alarm in found:
         cleared = alarm.cleared_at or end
         if cleared >= start:

@@ -78,7 +78,7 @@ FORM_FIELDS: dict[ChannelType, list[Field]] = {
 class ChannelForm:
     """The add/edit dialog of one channel type; ``channel`` is None when adding."""
 
-    def __init__(self, kind: ChannelType, channel: ChannelPublic | None, saved: Callable[[], None]) -> None:
+    def __init__(self, kind: ChannelType, channel: ChannelPublic | None, saved: Callable[[], object]) -> None:
         self.kind, self.channel, self.saved = kind, channel, saved
         self.inputs: dict[str, Any] = {}
         with ui.dialog() as self.dialog, ui.card().classes("w-[32rem] gap-2").mark("channel-dialog"):
@@ -120,12 +120,12 @@ class ChannelForm:
                 element.props["placeholder"] = _("unchanged")  # a value, never parsed as props
             return element.props("outlined dense").classes("w-full").mark(f"field-{field.name}")
         if field.kind == "int":
-            element = ui.number(_(field.label), value=stored, format="%d")
-            return element.props("outlined dense").classes("w-full").mark(f"field-{field.name}")
+            number = ui.number(_(field.label), value=stored, format="%d")
+            return number.props("outlined dense").classes("w-full").mark(f"field-{field.name}")
         if field.kind == "select":
             options = {key: _(label) for key, label in (field.options or {}).items()}
-            element = ui.select(options, value=stored or SmtpTls.STARTTLS.value, label=_(field.label))
-            return element.props("outlined dense").classes("w-full").mark(f"field-{field.name}")
+            select = ui.select(options, value=stored or SmtpTls.STARTTLS.value, label=_(field.label))
+            return select.props("outlined dense").classes("w-full").mark(f"field-{field.name}")
         value = ", ".join(stored) if field.kind == "list" and stored else (stored or "")
         return self._text(field.name, _(field.label), value)
 

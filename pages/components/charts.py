@@ -131,7 +131,7 @@ Episode = tuple[str, str, str]  # start ISO, end ISO, severity
 
 def alarm_areas(episodes: list[Episode]) -> list[list[dict[str, Any]]]:
     """Alarm episodes as vertical markArea bands over their time span, in their severity's colour."""
-    areas = []
+    areas: list[list[dict[str, Any]]] = []
     for start, end, severity in episodes:
         colour = theme.SEVERITY_COLOURS.get(severity, theme.LEVEL_COLOURS["critical"])
         areas.append([{"xAxis": start, "itemStyle": {"color": colour, "opacity": 0.22}}, {"xAxis": end}])

@@ -98,7 +98,9 @@ class DeviceForm:
         if field.kind == "select":
             options = {"": _("Automatic")} if field.name == "data_type" else {}
             options |= {option: option for option in field.options}
-            element = ui.select(options, label=label, value=value or "")
+            element: ui.select | ui.number | ui.textarea | ui.input = ui.select(
+                options, label=label, value=value or ""
+            )
         elif field.kind in ("int", "float"):
             element = ui.number(label, value=value, format="%.10g" if field.kind == "float" else None)
         elif field.kind == "area":

@@ -15,7 +15,7 @@ def confirm_delete(
     question: str,
     delete: Callable[[], Awaitable[None]],
     deleted: str,
-    after: Callable[[], None],
+    after: Callable[[], object],
     choices: Callable[[], None] | None = None,
 ) -> None:
     """Ask ``question``; on Delete run ``delete`` (which re-checks the role and calls the service).

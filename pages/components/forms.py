@@ -47,7 +47,7 @@ def message_for(error: dict[str, Any]) -> str:
         return translate_error(cause) if isinstance(cause, InvalidValue) else str(cause or error["msg"])
     template = _MESSAGES.get(kind)
     if template is None:
-        return error["msg"]
+        return str(error["msg"])
     return _(template).format(**{key: _plain(value) for key, value in ctx.items()})
 
 
