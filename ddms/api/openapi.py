@@ -51,6 +51,11 @@ def errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
     return {status: {"description": DESCRIPTIONS[status]} for status in statuses}
 
 
+def sse_responses() -> dict[int | str, dict[str, Any]]:
+    """``responses=`` for an SSE route: the event stream, or 401 without a valid token."""
+    return {200: {"content": {"text/event-stream": {}}, "description": "Server-Sent Events"}, **errors(401)}
+
+
 def install(app: FastAPI, routers: Sequence[APIRouter]) -> None:
     """Let ``app.openapi()`` (and /openapi.json) carry the real error shape and statuses.
 

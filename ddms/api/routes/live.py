@@ -12,7 +12,7 @@ from fastapi import APIRouter, Query, Request
 from starlette.responses import StreamingResponse
 
 from ddms.api.deps import AdminUser, Authenticated, BearerDep, SessionDep, SettingsDep
-from ddms.api.openapi import errors
+from ddms.api.openapi import sse_responses
 from ddms.errors import Unauthorized
 from ddms.services import live, stream_access
 
@@ -32,10 +32,7 @@ def _feed(request: Request, interval: float) -> live.SnapshotFeed:
 @router.get(
     "/stream",
     response_class=StreamingResponse,
-    responses={
-        200: {"content": {"text/event-stream": {}}, "description": "Server-Sent Events"},
-        **errors(401),
-    },
+    responses=sse_responses(),
 )
 async def stream(
     request: Request,

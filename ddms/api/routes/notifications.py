@@ -10,7 +10,7 @@ from fastapi import APIRouter, Query, Request, Response, status
 from starlette.responses import StreamingResponse
 
 from ddms.api.deps import Authenticated, BearerDep, SessionDep, SettingsDep
-from ddms.api.openapi import errors
+from ddms.api.openapi import sse_responses
 from ddms.errors import Unauthorized
 from ddms.schemas.alarms import MarkedRead, NotificationOut, NotificationPage, UnreadCount
 from ddms.services import notifications, stream_access
@@ -48,10 +48,7 @@ def _fanout(request: Request) -> notifications.NotificationFanout:
 @router.get(
     "/stream",
     response_class=StreamingResponse,
-    responses={
-        200: {"content": {"text/event-stream": {}}, "description": "Server-Sent Events"},
-        **errors(401),
-    },
+    responses=sse_responses(),
 )
 async def stream(
     request: Request,
