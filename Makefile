@@ -57,7 +57,7 @@ chromium:
 
 # Browser tests (tests/e2e, tests/security/browser) run only in `e2e`, NiceGUI page tests only in `pages`.
 unit: $(TEST_STAMP)
-	$(COVERAGE) pytest tests --ignore=tests/pages --ignore=tests/e2e --ignore=tests/security/browser -q
+	$(COVERAGE) pytest tests --ignore=tests/pages --ignore=tests/e2e --ignore=tests/security/browser -q --durations=15
 
 pages: $(TEST_STAMP)
 	$(COVERAGE) pytest -p nicegui.testing.user_plugin tests/pages -q

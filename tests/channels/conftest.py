@@ -38,6 +38,7 @@ from ddms.schemas.channels import ChannelCreate, ChannelPublic
 from ddms.services import channels
 from ddms.services.delivery import DeliveryService, Senders
 from tests.clock import FakeClock
+from tests.conftest import backend_unavailable
 
 WEBHOOK_SECRET = "whsec-channel-test-0123456789"
 SMTP_USER = "alerts@example.com"
@@ -157,7 +158,7 @@ class SmtpServer:
 def certificate(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     """A self-signed certificate for 127.0.0.1, made now with the openssl command."""
     if shutil.which("openssl") is None:
-        pytest.skip("openssl is needed to make a test certificate")
+        backend_unavailable("openssl is needed to make a test certificate")
     folder = tmp_path_factory.mktemp("tls")
     cert, key = folder / "cert.pem", folder / "key.pem"
     subprocess.run(
