@@ -86,13 +86,17 @@ def run_main(
     args: tuple[str, ...],
     url: str,
     data_dir: Path,
+    env: dict[str, str] | None = None,
 ) -> tuple[int, str]:
-    """``ddms.cli.main`` in this process (cheaper than a subprocess), only DATABASE_URL/DDMS_DATA_DIR set."""
+    """``ddms.cli.main`` in this process (cheaper than a subprocess), only DATABASE_URL/DDMS_DATA_DIR
+    (and ``env``) set."""
     for name in list(os.environ):  # noqa: TID251
         if name.lower() in Settings.model_fields:
             monkeypatch.delenv(name)
     monkeypatch.setenv("DATABASE_URL", url)
     monkeypatch.setenv("DDMS_DATA_DIR", str(data_dir))
+    for name, value in (env or {}).items():
+        monkeypatch.setenv(name, value)
     # A root handler installed here would keep this test's captured stderr after it is closed.
     monkeypatch.setattr(cli.logs, "configure", lambda _level: None)
     get_settings.cache_clear()
@@ -146,7 +150,8 @@ def test_unreachable_database_is_one_line_without_the_password(
     command: tuple[str, ...],
 ) -> None:
     url = "postgresql://postgres:hunter2hunter2@127.0.0.1:1/none"
-    code, stderr = run_main(monkeypatch, capsys, command, url, tmp_path)
+    # One attempt: waiting for the database is tests/services/test_startup_wait.py's subject.
+    code, stderr = run_main(monkeypatch, capsys, command, url, tmp_path, {"DATABASE_WAIT_SECONDS": "0"})
     assert code == 1
     lines = stderr.strip().splitlines()
     assert len(lines) == 1, stderr
