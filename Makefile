@@ -13,6 +13,8 @@ TEST_STAMP := $(VENV)/.installed-test
 # Measuring costs CPU (about +75 % on the unit tests, little wall time on a loaded machine); for a quick
 # local run without it: make unit COVERAGE='.venv/bin/python -m'
 COVERAGE ?= $(BIN)/coverage run -p -m
+# Test processes per run (pytest-xdist): CI has 2 cores, and most tests wait on servers and sockets.
+JOBS   ?= 2
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 SIM_PORT ?= 5020
@@ -57,7 +59,7 @@ chromium:
 
 # Browser tests (tests/e2e, tests/security/browser) run only in `e2e`, NiceGUI page tests only in `pages`.
 unit: $(TEST_STAMP)
-	$(COVERAGE) pytest tests --ignore=tests/pages --ignore=tests/e2e --ignore=tests/security/browser -q --durations=15
+	$(COVERAGE) pytest tests --ignore=tests/pages --ignore=tests/e2e --ignore=tests/security/browser -q --durations=15 -n $(JOBS)
 
 pages: $(TEST_STAMP)
 	$(COVERAGE) pytest -p nicegui.testing.user_plugin tests/pages -q
