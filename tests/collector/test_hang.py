@@ -12,6 +12,7 @@ writer's 15 s timeout, and a kill -9 meanwhile loses every reading held in memor
 - the batch a hanging flush is writing goes to the spool; if the flush then commits, its spool copy
   is removed (not replayed); readings arriving meanwhile reach the spool too.
 - alarm changes in a flush that hangs reach the spool; committed or failed, they are stored once.
+- readings a full buffer pops from the hanging batch are saved by its copy, not counted lost.
 """
 
 from __future__ import annotations
@@ -247,3 +248,36 @@ async def test_alarm_changes_of_a_hanging_flush_reach_the_spool_and_are_stored_o
     assert len(notices) == 1
     assert writer.changes_dropped == 0
     assert _chunks(path, READINGS) == 0
+
+
+async def test_readings_a_full_buffer_pops_from_a_hanging_batch_are_not_counted_lost(
+    database: db.Database, tmp_path: Path
+) -> None:
+    """The batch in flight holds them: its spool copy saves them when the flush then fails."""
+    if not database.is_postgres:
+        pytest.skip("a timed-out SQLite write keeps its connection until the 10 s busy timeout")
+    device = await add_device(name="seq", modbus_port=1, modbus_slave_id=1)
+    writer = Writer(
+        get_bus(),
+        batch_size=5,
+        buffer_limit=5,  # (at least one batch)
+        flush_interval=60,
+        spill_after=0.5,
+        timeout=3.0,
+        spool_path=tmp_path / "spool.db",
+    )
+    await writer.start()
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    try:
+        async with _hang(database):
+            for value in range(5):  # a full batch: the flush takes it, and hangs
+                writer.add(device.id, start + timedelta(seconds=value), float(value))
+            await eventually(lambda: writer._flight is not None, within=10)
+            for value in range(5, 7):  # the buffer is full: 0 and 1 leave it, still in the batch
+                writer.add(device.id, start + timedelta(seconds=value), float(value))
+            await eventually(lambda: writer.failures >= 1, within=30)  # copied, then timed out
+            assert writer.dropped == 0
+    finally:
+        await writer.stop()
+    assert sorted((await _stored())[device.id]) == [float(v) for v in range(7)]
+    assert writer.dropped == 0
