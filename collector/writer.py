@@ -12,8 +12,9 @@ there every ``flush_interval`` while the outage lasts, so a kill -9 loses at mos
 A database that hangs instead of refusing (a held lock, a black-holed connection) fails a flush
 only after its timeout (10-15 s); so while a flush runs longer than ``spill_after`` (1 s), what
 memory holds goes to the spool every ``spill_after``, including a copy of the batch the flush is
-writing (see ``Flight``): a kill -9 loses at most the readings of the last ``spill_after``. Fast
-flushes never touch the spool.
+writing (see ``Flight``). At any moment a kill -9 loses at most the readings of the last
+``flush_interval`` + ``spill_after`` (waiting for a flush, then for the spill). Fast flushes never
+touch the spool.
 Every flush first replays the spool, oldest chunk first, and deletes a chunk only after its
 transaction committed; a replay after a crash between commit and delete stores nothing twice
 (readings skip stored (device, timestamp); alarm transitions skip stored (alarm, transition, at)).
