@@ -47,6 +47,7 @@ class Collector:
             buffer_limit=settings.writer_buffer_limit,
             spool_path=settings.ddms_data_dir / "spool.db",
             spool_max_bytes=settings.writer_spool_max_bytes,
+            spill_after=settings.writer_spill_after_seconds,
         )
         self._changes: set[asyncio.Task[None]] = set()
         self._lock = asyncio.Lock()

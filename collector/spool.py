@@ -129,11 +129,12 @@ class Spool:
         self.dropped_rows = 0
         self.dropped_changes = 0
 
-    def append(self, kind: int, payload: bytes, nrows: int, oldest: float) -> None:
+    def append(self, kind: int, payload: bytes, nrows: int, oldest: float) -> int:
         """Store one chunk (one transaction, one fsync); drop the oldest chunks beyond the bound.
 
         ``nrows`` counts readings for a readings chunk, changes for a changes chunk; ``oldest`` is
-        the wall time (epoch seconds) its oldest entry was taken.
+        the wall time (epoch seconds) its oldest entry was taken. Returns the chunk's id (for
+        ``remove`` when the database committed the same entries another way).
         """
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
@@ -152,10 +153,10 @@ class Spool:
                         dropped_rows += first[2]
                     else:
                         dropped_changes += first[2]
-                self._db.execute(
+                chunk_id = self._db.execute(
                     "INSERT INTO chunks (kind, nrows, nbytes, oldest, payload) VALUES (?, ?, ?, ?, ?)",
                     (kind, nrows, len(payload), oldest, payload),
-                )
+                ).lastrowid
                 self._db.execute("COMMIT")
             except BaseException:
                 self._db.execute("ROLLBACK")
@@ -165,14 +166,18 @@ class Spool:
             self.rows += (nrows if kind == READINGS else 0) - dropped_rows
             self.bytes += len(payload) - freed
             self._oldest()
+        assert chunk_id is not None
+        return chunk_id
 
-    def append_rows(self, rows: Sequence[SpooledRow]) -> None:
-        if rows:
-            self.append(READINGS, encode_rows(rows), len(rows), rows[0][1].timestamp())
+    def append_rows(self, rows: Sequence[SpooledRow]) -> int | None:
+        if not rows:
+            return None
+        return self.append(READINGS, encode_rows(rows), len(rows), rows[0][1].timestamp())
 
-    def append_changes(self, changes: Sequence[Change]) -> None:
-        if changes:
-            self.append(CHANGES, encode_changes(changes), len(changes), changes[0].at.timestamp())
+    def append_changes(self, changes: Sequence[Change]) -> int | None:
+        if not changes:
+            return None
+        return self.append(CHANGES, encode_changes(changes), len(changes), changes[0].at.timestamp())
 
     def first(self) -> Chunk | None:
         """The oldest chunk, decoded, or None when the spool is empty."""

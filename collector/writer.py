@@ -9,6 +9,12 @@ is retried after a failure can never store a reading twice nor be rejected forev
 When a flush fails (the database is away) the buffer goes to the durable spool
 (``collector/spool.py``, a SQLite file in the data directory, bounded by bytes) and keeps going
 there every ``flush_interval`` while the outage lasts, so a kill -9 loses at most the last second.
+A database that hangs instead of refusing (a held lock, a black-holed connection) fails a flush
+only after its timeout (10-15 s); so while a flush runs longer than ``spill_after`` (1 s), what
+memory holds goes to the spool every ``spill_after``, including a copy of the batch the flush is
+writing (see ``Flight``). At any moment a kill -9 loses at most the readings of the last
+``flush_interval`` + ``spill_after`` (waiting for a flush, then for the spill). Fast flushes never
+touch the spool.
 Every flush first replays the spool, oldest chunk first, and deletes a chunk only after its
 transaction committed; a replay after a crash between commit and delete stores nothing twice
 (readings skip stored (device, timestamp); alarm transitions skip stored (alarm, transition, at)).
@@ -32,6 +38,8 @@ import math
 import time
 import uuid
 from collections import deque
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from itertools import islice
 from pathlib import Path
@@ -51,9 +59,11 @@ logger = logging.getLogger(__name__)
 
 Row = tuple[int, uuid.UUID, datetime, float]  # (sequence number, device, time, value)
 MIN_FLUSH_GAP = 0.5
+"""Seconds between two flushes at least: a burst of alarm transitions is one batch, not one each."""
 FAILING_AFTER = 5.0
 """Seconds of failed writes before health says ``failing`` (503): a lock blip is ``degraded``."""
-"""Seconds between two flushes at least: a burst of alarm transitions is one batch, not one each."""
+SPILL_AFTER = 1.0
+"""Seconds a flush may run before what memory holds is spooled (a hanging database)."""
 
 _SQLITE_INSERT = text(
     "INSERT INTO readings (timestamp, device_id, value) SELECT :timestamp, :device_id, :value "
@@ -92,6 +102,42 @@ async def insert_readings(database: db.Database, rows: list[Row]) -> None:
             )
 
 
+@dataclass(eq=False, slots=True)
+class Flight:
+    """One batch on its way to the database or the spool; where it ends decides what memory keeps.
+
+    A flush's batch of readings stays in the buffer until it commits; its alarm changes left the
+    queue. While the flush hangs, ``spill`` writes a copy to the spool (``chunk``) and takes the
+    readings out of the buffer, so the batch is safe whichever comes first. If the commit comes
+    too, the copy is removed; a kill -9 between the commit and that removal leaves a copy whose
+    replay stores nothing twice (readings: ON CONFLICT DO NOTHING on (device, timestamp); alarm
+    transitions: skipped when already in the history). ``popped`` counts its readings a full buffer
+    dropped meanwhile: lost only if the batch reaches neither the database nor the spool.
+    """
+
+    rows: list[Row] = field(default_factory=list)
+    changes: list[Change] = field(default_factory=list)
+    stored: bool | None = None  # None while the write runs; then whether it committed
+    spooling: bool = False
+    chunk: int | None = None
+    popped: int = 0
+
+    def holds(self, seq: int) -> bool:
+        return bool(self.rows) and self.rows[0][0] <= seq <= self.rows[-1][0]
+
+    def decided(self) -> bool:
+        return not self.spooling and (self.stored is not None or self.chunk is not None)
+
+    def safe(self) -> bool:
+        return self.committed() or self.chunk is not None
+
+    def committed(self) -> bool:
+        return self.stored is True
+
+    def failed(self) -> bool:
+        return self.stored is False
+
+
 class Writer:
     """Buffers readings and statuses; writes them in batches from one background task."""
 
@@ -106,12 +152,13 @@ class Writer:
         spool_path: Path | None = None,
         spool_max_bytes: int = 1 << 30,
         failing_after: float = FAILING_AFTER,
+        spill_after: float = SPILL_AFTER,
     ) -> None:
         self.bus = bus
         self.batch_size, self.flush_interval = batch_size, flush_interval
         self.buffer_limit, self.timeout = max(buffer_limit, batch_size), timeout
         self.spool_path, self.spool_max_bytes = spool_path, spool_max_bytes
-        self.failing_after = failing_after
+        self.failing_after, self.spill_after = failing_after, spill_after
         self.spool: Spool | None = None
         self.rows: deque[Row] = deque()
         self.statuses: dict[uuid.UUID, StatusUpdate] = {}
@@ -123,8 +170,10 @@ class Writer:
         self.last_write_at: datetime | None = None
         self.failing_since: datetime | None = None
         self._seq = 0
-        self._inflight = 0  # the last sequence number of the batch being written or spooled
-        self._dropped_inflight = 0  # popped from a full buffer while in flight: lost only if it fails
+        self._flight: Flight | None = None  # the flush's batch being written
+        self._spilling: Flight | None = None  # spill's batch being appended to the spool
+        self._spill_lock = asyncio.Lock()
+        self._slow = False  # the last flush outlasted spill_after (logged once)
         self._spool_dropped = (0, 0)
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -139,8 +188,9 @@ class Writer:
     def add(self, device_id: uuid.UUID, timestamp: datetime, value: float) -> None:
         if len(self.rows) >= self.buffer_limit:
             seq = self.rows.popleft()[0]
-            if seq <= self._inflight:
-                self._dropped_inflight += 1
+            holder = next((f for f in (self._flight, self._spilling) if f and f.holds(seq)), None)
+            if holder is not None:
+                holder.popped += 1  # still in a batch on its way: lost only if that fails
             else:
                 self._count_dropped(1)
             now = time.monotonic()
@@ -162,12 +212,19 @@ class Writer:
         metrics.READINGS_DROPPED.inc(count)
         metrics.WRITER_DROPPED.labels(what="readings").inc(count)
 
-    def _settle(self, stored: bool) -> None:
-        """The batch in flight is stored (or not): rows a full buffer popped meanwhile follow it."""
-        if not stored and self._dropped_inflight:
-            self._count_dropped(self._dropped_inflight)
-        self._dropped_inflight = 0
-        self._inflight = 0
+    def _resolve(self, flight: Flight) -> None:
+        """Once a batch's fate is known, the rows a full buffer popped from it are saved or lost."""
+        if flight.popped and flight.decided():
+            if not flight.safe():
+                self._count_dropped(flight.popped)
+            flight.popped = 0
+
+    def _land(self, flight: Flight, *, stored: bool) -> None:
+        """The flush's write of ``flight`` ended (committed or not)."""
+        flight.stored = stored
+        if self._flight is flight:
+            self._flight = None
+        self._resolve(flight)
 
     def status(
         self, device_id: uuid.UUID, status: str, error: str | None, last_reading_at: datetime | None
@@ -279,7 +336,7 @@ class Writer:
                 await task
         try:
             async with asyncio.timeout(final_flush_timeout):
-                await self.flush()
+                await self._guarded(self.flush)
         except Exception as exc:  # the process is stopping: keep on disk what the database refused
             spooled = await self.spill()
             if spooled:
@@ -332,7 +389,7 @@ class Writer:
             self._gauges()
             if not full:  # woken by alarm transitions: those now, the readings on their schedule
                 try:
-                    await self._flush_changes()
+                    await self._guarded(self._flush_changes)
                 except Exception as exc:
                     self._failed(exc)
                     await self.spill()
@@ -341,7 +398,7 @@ class Writer:
                 continue
             next_full = time.monotonic() + self.flush_interval
             try:
-                await self.flush()
+                await self._guarded(self.flush)
                 backoff = 0.0
             except Exception as exc:
                 self._failed(exc)
@@ -369,14 +426,102 @@ class Writer:
             if not db.is_outage(exc):
                 logger.error("write failure detail", exc_info=exc)
 
+    async def _guarded(self, write: Callable[[], Awaitable[object]]) -> None:
+        """Run one flush; every ``spill_after`` it is still running, spool what memory holds.
+
+        A database that hangs rather than refuses keeps a flush waiting for its timeout; a kill -9
+        meanwhile would lose everything buffered. A flush that ends within ``spill_after`` costs a
+        timer, no spool write. When the flush ends, a spill under way ends first.
+        """
+        if self.spool is None:
+            await write()
+            return
+        loop = asyncio.get_running_loop()
+        started = time.monotonic()
+        watchdog: list[asyncio.Task[None]] = []
+
+        def slow() -> None:
+            if not self._slow and self._outage_since is None:  # once, and not in a known outage
+                logger.warning(
+                    "database write running for %.1f s: keeping readings in the spool meanwhile",
+                    time.monotonic() - started,
+                )
+            self._slow = True
+            watchdog.append(loop.create_task(self._watch()))
+
+        timer = loop.call_later(self.spill_after, slow)
+        try:
+            await write()
+        finally:
+            timer.cancel()
+            for task in watchdog:
+                task.cancel()  # (a spill under way is not cut short: ``spill`` waits for it)
+                await asyncio.wait({task})
+        if self._slow and not watchdog:
+            self._slow = False
+            logger.info("database writes take less than %.1f s again", self.spill_after)
+
+    async def _watch(self) -> None:
+        """Spool what memory holds, every ``spill_after``, while a flush hangs (until cancelled)."""
+        while True:
+            await self.spill()
+            self._gauges()
+            await asyncio.sleep(self.spill_after)
+
     async def spill(self) -> bool:
         """Move the buffered alarm changes and readings to the spool; False if there is none or it fails.
 
-        Rows leave the buffer only after their chunk committed; rows added meanwhile stay.
+        Also a copy of the batch a flush is writing (``Flight``). Rows leave the buffer only after
+        their chunk committed; rows added meanwhile stay. A cancelled caller waits for the spill to
+        end: an append cut short would leave unknown whether its chunk exists.
         """
         spool = self.spool
         if spool is None:
             return False
+        task = asyncio.ensure_future(self._spill(spool))
+        try:
+            return await asyncio.shield(task)
+        except asyncio.CancelledError:
+            await asyncio.wait({task})
+            raise
+
+    async def _spill(self, spool: Spool) -> bool:
+        async with self._spill_lock:  # the watchdog and a long drain may both spill
+            if not await self._spill_flight(spool, self._flight):
+                return False
+            return await self._spill_buffer(spool)
+
+    async def _spill_flight(self, spool: Spool, flight: Flight | None) -> bool:
+        """Copy the batch a hanging flush holds to the spool; its rows then leave the buffer."""
+        if flight is None or flight.stored is not None or flight.chunk is not None:
+            return True  # no flush running, or its batch has a copy already
+        flight.spooling = True
+        try:
+            if flight.changes:
+                chunk = await asyncio.to_thread(spool.append_changes, flight.changes)
+            else:
+                rows = [(d, ts, v) for _, d, ts, v in flight.rows]
+                chunk = await asyncio.to_thread(spool.append_rows, rows)
+        except BaseException as exc:
+            flight.spooling = False
+            if flight.failed() and flight.changes:  # the flush failed meanwhile and left them to us
+                self.changes = flight.changes + self.changes
+            self._resolve(flight)
+            if isinstance(exc, Exception):
+                logger.exception("spool write failed: the batch being written stays in memory")
+                return False
+            raise
+        flight.spooling, flight.chunk = False, chunk
+        self._resolve(flight)
+        if flight.rows:
+            last = flight.rows[-1][0]
+            while self.rows and self.rows[0][0] <= last:
+                self.rows.popleft()
+        if flight.committed() and chunk is not None:  # committed while the copy was written
+            await asyncio.to_thread(spool.remove, chunk)
+        return True
+
+    async def _spill_buffer(self, spool: Spool) -> bool:
         changes, self.changes = self.changes, []
         try:
             if changes:
@@ -389,16 +534,18 @@ class Writer:
             raise
         while self.rows:
             batch = list(islice(self.rows, self.batch_size))
-            self._inflight = batch[-1][0]
+            held = self._spilling = Flight(rows=batch)
             try:
-                await asyncio.to_thread(spool.append_rows, [(d, ts, v) for _, d, ts, v in batch])
+                held.chunk = await asyncio.to_thread(spool.append_rows, [(d, ts, v) for _, d, ts, v in batch])
             except BaseException as exc:
-                self._settle(stored=False)
+                held.stored = False
                 if isinstance(exc, Exception):
                     logger.exception("spool write failed: readings stay in memory")
                     return False
                 raise
-            self._settle(stored=True)
+            finally:
+                self._spilling = None
+                self._resolve(held)
             while self.rows and self.rows[0][0] <= batch[-1][0]:
                 self.rows.popleft()
         self._gauges()
@@ -424,14 +571,15 @@ class Writer:
         while self.rows:
             batch = list(islice(self.rows, self.batch_size))
             started = time.perf_counter()
-            self._inflight = batch[-1][0]
+            flight = self._flight = Flight(rows=batch)
             try:
                 async with asyncio.timeout(self.timeout):
                     await insert_readings(db.current(), batch)
             except BaseException:
-                self._settle(stored=False)
+                self._land(flight, stored=False)
                 raise
-            self._settle(stored=True)
+            self._land(flight, stored=True)
+            await self._forget_copy(flight)
             metrics.WRITER_FLUSH_SECONDS.observe(time.perf_counter() - started)
             last = batch[-1][0]
             while self.rows and self.rows[0][0] <= last:  # rows dropped meanwhile are already gone
@@ -482,11 +630,21 @@ class Writer:
         if not changes:
             return
         self.changes = []
+        flight = self._flight = Flight(changes=changes)
         try:
             await self._store_changes(changes)
         except BaseException:
-            self.changes = changes + self.changes  # back in front, in order
+            self._land(flight, stored=False)
+            if not flight.spooling and flight.chunk is None:  # (a copy in the spool is replayed)
+                self.changes = changes + self.changes  # back in front, in order
             raise
+        self._land(flight, stored=True)
+        await self._forget_copy(flight)
+
+    async def _forget_copy(self, flight: Flight) -> None:
+        """The database committed ``flight``: remove its spool copy, if a spill made one."""
+        if flight.chunk is not None and self.spool is not None:
+            await asyncio.to_thread(self.spool.remove, flight.chunk)
 
     async def _store_changes(self, changes: list[Change], *, replay: bool = False) -> None:
         """One transaction for ``changes``; raises on an outage, drops a batch refused for good.

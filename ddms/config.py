@@ -50,6 +50,8 @@ class Settings(BaseSettings):
     writer_buffer_limit: int = Field(default=100_000, ge=1000, le=10_000_000)
     # The durable spool (<data dir>/spool.db) an outage's readings wait in; the oldest beyond it go.
     writer_spool_max_bytes: int = Field(default=1 << 30, ge=1 << 20, le=1 << 40)
+    # A flush still running after this long (a database that hangs) spools what memory holds meanwhile.
+    writer_spill_after_seconds: float = Field(default=1.0, gt=0, le=60)
     # The built-in Modbus simulator started beside the app (``ddms serve --simulator``).
     simulator_enabled: bool = False
     simulator_host: str = "127.0.0.1"

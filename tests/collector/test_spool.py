@@ -17,6 +17,7 @@ import sys
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import IO
 
 from sqlalchemy import func, select
 
@@ -78,20 +79,33 @@ async def _stored() -> dict[uuid.UUID, list[float]]:
     return values
 
 
-async def _child(database: db.Database, data_dir: Path) -> asyncio.subprocess.Process:
-    env = child_env() | {
-        "DATABASE_URL": database.url,
-        "DDMS_DATA_DIR": str(data_dir),
-        "JWT_SECRET_KEY": TEST_SECRET,
-        "AUTO_MIGRATE": "false",
-        "MODBUS_TIMEOUT": "0.5",
-        "MODBUS_RETRY_ATTEMPTS": "0",
-        "WRITER_FLUSH_INTERVAL": "0.2",
-        "ALARMS_ENABLED": "false",
-        "PYTHONPATH": str(ROOT),
-    }
+async def _child(
+    database: db.Database, data_dir: Path, *, stderr: IO[bytes] | None = None, **settings: str
+) -> asyncio.subprocess.Process:
+    """A collector process over ``database`` (``settings``: more environment, e.g. WRITER_...)."""
+    env = (
+        child_env()
+        | {
+            "DATABASE_URL": database.url,
+            "DDMS_DATA_DIR": str(data_dir),
+            "JWT_SECRET_KEY": TEST_SECRET,
+            "AUTO_MIGRATE": "false",
+            "MODBUS_TIMEOUT": "0.5",
+            "MODBUS_RETRY_ATTEMPTS": "0",
+            "WRITER_FLUSH_INTERVAL": "0.2",
+            "ALARMS_ENABLED": "false",
+            "PYTHONPATH": str(ROOT),
+        }
+        | settings
+    )
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "tests.collector.spool_child", cwd=ROOT, env=env, stdout=asyncio.subprocess.PIPE
+        sys.executable,
+        "-m",
+        "tests.collector.spool_child",
+        cwd=ROOT,
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=stderr,
     )
     assert process.stdout is not None
     async with asyncio.timeout(60):
