@@ -253,6 +253,33 @@ def _source_for(bucket_seconds: int) -> tuple[int, str]:
     return 0, "readings"
 
 
+def _clipped(
+    stale: dict[uuid.UUID, list[tuple[datetime, datetime]]], lo: datetime | None, hi: datetime | None
+) -> list[tuple[uuid.UUID, datetime, datetime]]:
+    """Stale stretches cut to [lo, hi), empty ones dropped (the raw half then reads no row twice)."""
+    result = []
+    for device, ranges in stale.items():
+        for start, end in ranges:
+            first = start if lo is None else max(start, lo)
+            last = end if hi is None else min(end, hi)
+            if first < last:
+                result.append((device, first, last))
+    return result
+
+
+def _covers(
+    stretches: list[tuple[uuid.UUID, datetime, datetime]],
+    device_ids: list[uuid.UUID],
+    lo: datetime | None,
+    hi: datetime | None,
+) -> bool:
+    """True when the stale stretches span all of [lo, hi) for every device (the rollup has no say)."""
+    if lo is None or hi is None:
+        return False
+    covering = {device for device, first, last in stretches if first <= lo and last >= hi}
+    return covering >= set(device_ids)
+
+
 async def build_bucket_query(
     session: AsyncSession,
     device_ids: list[uuid.UUID],
@@ -274,9 +301,13 @@ async def build_bucket_query(
         f"SELECT device_id, {raw_bucket} AS tb, sum(value) AS s, count(*) AS c, min(value) AS mn, "
         f"max(value) AS mx FROM readings WHERE device_id IN :ids" + _bounds('"timestamp"', lo, hi, False)
     )
-    stale = await rollups.dirty_ranges(session, device_ids, width, lo, hi) if width else {}
-    stretches = [(device, a, b) for device, ranges in stale.items() for a, b in ranges]
-    if not width or len(stretches) > MAX_DIRTY_RANGES:
+    # Stale stretches in whole buckets of the answer: a bucket is read from the rollup or from raw
+    # rows, never half and half, and finding them costs one probe per stale bucket.
+    stale = await rollups.dirty_ranges(session, device_ids, bucket_seconds, lo, hi) if width else {}
+    stretches = _clipped(stale, lo, hi)
+    if not width or len(stretches) > MAX_DIRTY_RANGES or _covers(stretches, device_ids, lo, hi):
+        # Nothing to take from the rollup (everything stale, e.g. right after a bulk load): the
+        # query is the plain aggregate over raw rows, not a union with an empty half.
         return BucketQuery(raw_select + " GROUP BY 1, 2", params, binds, "readings")
     rollup_bucket = (
         "time_bucket"
