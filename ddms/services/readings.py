@@ -297,10 +297,11 @@ async def build_bucket_query(
             params[name] = value
             binds.append(bindparam(name, type_=UTCDateTime()))
     raw_bucket = db.time_bucket_sql(dialect, '"timestamp"', bucket_seconds)
-    raw_select = (
+    raw_head = (
         f"SELECT device_id, {raw_bucket} AS tb, sum(value) AS s, count(*) AS c, min(value) AS mn, "
-        f"max(value) AS mx FROM readings WHERE device_id IN :ids" + _bounds('"timestamp"', lo, hi, False)
+        "max(value) AS mx FROM readings"
     )
+    raw_select = f"{raw_head} WHERE device_id IN :ids" + _bounds('"timestamp"', lo, hi, False)
     # Stale stretches in whole buckets of the answer: a bucket is read from the rollup or from raw
     # rows, never half and half, and finding them costs one probe per stale bucket.
     stale = await rollups.dirty_ranges(session, device_ids, bucket_seconds, lo, hi) if width else {}
@@ -321,7 +322,10 @@ async def build_bucket_query(
     )
     if not stretches:
         return BucketQuery(rollup_select + " GROUP BY 1, 2", params, binds, table)
-    conditions = []
+    # One raw select per stale stretch, bounded by the stretch alone: each is an index range scan
+    # of exactly its rows (an OR of stretches under the range's bounds made SQLite scan every raw
+    # row of the range and filter, clean hours included).
+    conditions, raw_parts = [], []
     for index, (device, start, end) in enumerate(stretches):
         params |= {f"dd{index}": device, f"da{index}": start, f"db{index}": end}
         binds += [
@@ -329,11 +333,15 @@ async def build_bucket_query(
             bindparam(f"da{index}", type_=UTCDateTime()),
             bindparam(f"db{index}", type_=UTCDateTime()),
         ]
-        conditions.append(f"(device_id = :dd{index} AND {{col}} >= :da{index} AND {{col}} < :db{index})")
-    stale_sql = " OR ".join(conditions)
-    union = (
-        f"{rollup_select} AND NOT ({stale_sql.format(col='time_bucket')}) GROUP BY 1, 2 UNION ALL "
-        f"{raw_select} AND ({stale_sql.format(col=chr(34) + 'timestamp' + chr(34))}) GROUP BY 1, 2"
+        conditions.append(
+            f"(device_id = :dd{index} AND time_bucket >= :da{index} AND time_bucket < :db{index})"
+        )
+        raw_parts.append(
+            f'{raw_head} WHERE device_id = :dd{index} AND "timestamp" >= :da{index} '
+            f'AND "timestamp" < :db{index} GROUP BY 1, 2'
+        )
+    union = " UNION ALL ".join(
+        [f"{rollup_select} AND NOT ({' OR '.join(conditions)}) GROUP BY 1, 2", *raw_parts]
     )
     merged = (
         f"SELECT device_id, tb, sum(s) AS s, sum(c) AS c, min(mn) AS mn, max(mx) AS mx "
