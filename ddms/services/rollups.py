@@ -150,17 +150,14 @@ async def dirty_ranges(
         return {}
     width = int(granularity)
     params: dict[str, object] = {"ids": device_ids}
-    bounds = ""
     if start is not None:
         # An hour-aligned mark stands for its whole hour (stale_span), so one before ``start``
         # may still cover it.
-        bounds += " AND x.hour_start >= :lo"
         params["lo"] = floor_time(start, 3600) if width < 3600 else floor_time(start, width)
     if end is not None:
-        bounds += " AND x.hour_start < :hi"
         params["hi"] = end
     statement = (
-        text(_skip_scan_sql(db.dialect_of(session), width, bounds))
+        text(_skip_scan_sql(db.dialect_of(session), width, "lo" in params, "hi" in params))
         .bindparams(
             bindparam("ids", expanding=True, type_=Uuid()),
             *[bindparam(k, type_=UTCDateTime()) for k in ("lo", "hi") if k in params],
@@ -181,7 +178,7 @@ def _widened(mark: datetime, width: int) -> tuple[datetime, datetime]:
     return begin, end
 
 
-def _skip_scan_sql(dialect: str, width: int, bounds: str) -> str:
+def _skip_scan_sql(dialect: str, width: int, lower: bool, upper: bool) -> str:
     """For each device, the first dirty mark, then the first one past the stale stretch it opens...
 
     Each step is one probe of the (device_id, hour_start) primary key. ``next`` is where the
@@ -195,12 +192,18 @@ def _skip_scan_sql(dialect: str, width: int, bounds: str) -> str:
         following = f"CASE WHEN {hour} = h.m THEN {hour_end} ELSE {bucket_end} END"
     else:
         following = bucket_end
-    first = "SELECT min(x.hour_start) FROM readings_rollup_dirty AS x WHERE x.device_id = {device}" + bounds
+    # Each probe has one lower bound (:lo for the first, the stretch's end after it): given two,
+    # SQLite seeks on one and filters by the other, and every probe scanned from :lo again.
+    probe = (
+        "SELECT min(x.hour_start) FROM readings_rollup_dirty AS x WHERE x.device_id = {device} AND {floor}"
+    )
+    probe += " AND x.hour_start < :hi" if upper else ""
+    seed = probe.format(device="d.id", floor="x.hour_start >= :lo" if lower else "1 = 1")
+    step = probe.format(device="h.device_id", floor=f"x.hour_start >= {following}")
     return (
         "WITH RECURSIVE hop(device_id, m) AS ("
-        f"SELECT d.id, ({first.format(device='d.id')}) FROM devices AS d WHERE d.id IN :ids "
-        f"UNION ALL SELECT h.device_id, ({first.format(device='h.device_id')} "
-        f"AND x.hour_start >= {following}) FROM hop AS h WHERE h.m IS NOT NULL"
+        f"SELECT d.id, ({seed}) FROM devices AS d WHERE d.id IN :ids "
+        f"UNION ALL SELECT h.device_id, ({step}) FROM hop AS h WHERE h.m IS NOT NULL"
         ") SELECT device_id, m FROM hop WHERE m IS NOT NULL"
     )
 
