@@ -270,14 +270,40 @@ def _clipped(
 def _covers(
     stretches: list[tuple[uuid.UUID, datetime, datetime]],
     device_ids: list[uuid.UUID],
-    lo: datetime | None,
-    hi: datetime | None,
+    lo: datetime,
+    hi: datetime,
 ) -> bool:
     """True when the stale stretches span all of [lo, hi) for every device (the rollup has no say)."""
-    if lo is None or hi is None:
-        return False
     covering = {device for device, first, last in stretches if first <= lo and last >= hi}
     return covering >= set(device_ids)
+
+
+def _raw_part(
+    bucket: str,
+    index: int,
+    stretch: tuple[uuid.UUID, datetime, datetime],
+    params: dict[str, object],
+    binds: list[BindParameter[object]],
+) -> str:
+    """The buckets of one device's stale stretch from raw rows (its parameters added to ``params``).
+
+    Bounded by the stretch alone, it is one index range scan of exactly its rows (an OR of
+    stretches under the range's bounds made SQLite scan every raw row of the range, clean hours
+    included). The device is the bound value, not a grouping key: grouping by the bucket alone is
+    a quarter cheaper per row on both databases than by (device_id, bucket).
+    """
+    device, start, end = stretch
+    params |= {f"dd{index}": device, f"da{index}": start, f"db{index}": end}
+    binds += [
+        bindparam(f"dd{index}", type_=Uuid()),
+        bindparam(f"da{index}", type_=UTCDateTime()),
+        bindparam(f"db{index}", type_=UTCDateTime()),
+    ]
+    return (
+        f"SELECT :dd{index} AS device_id, {bucket} AS tb, sum(value) AS s, count(*) AS c, "
+        f'min(value) AS mn, max(value) AS mx FROM readings WHERE device_id = :dd{index} AND "timestamp" '
+        f'>= :da{index} AND "timestamp" < :db{index} GROUP BY 2'
+    )
 
 
 async def build_bucket_query(
@@ -306,10 +332,16 @@ async def build_bucket_query(
     # rows, never half and half, and finding them costs one probe per stale bucket.
     stale = await rollups.dirty_ranges(session, device_ids, bucket_seconds, lo, hi) if width else {}
     stretches = _clipped(stale, lo, hi)
-    if not width or len(stretches) > MAX_DIRTY_RANGES or _covers(stretches, device_ids, lo, hi):
-        # Nothing to take from the rollup (everything stale, e.g. right after a bulk load): the
-        # query is the plain aggregate over raw rows, not a union with an empty half.
+    if not width or len(stretches) > MAX_DIRTY_RANGES:
         return BucketQuery(raw_select + " GROUP BY 1, 2", params, binds, "readings")
+    if lo is not None and hi is not None and _covers(stretches, device_ids, lo, hi):
+        # Nothing to take from the rollup (everything stale, e.g. right after a bulk load): the
+        # plain aggregate over raw rows, device by device, not a union with an empty half.
+        own: dict[str, object] = {}
+        own_binds: list[BindParameter[object]] = []
+        whole = [(device, lo, hi) for device in device_ids]
+        parts = [_raw_part(raw_bucket, n, stretch, own, own_binds) for n, stretch in enumerate(whole)]
+        return BucketQuery(" UNION ALL ".join(parts), own, own_binds, "readings")
     rollup_bucket = (
         "time_bucket"
         if width == bucket_seconds
@@ -326,19 +358,10 @@ async def build_bucket_query(
     # of exactly its rows (an OR of stretches under the range's bounds made SQLite scan every raw
     # row of the range and filter, clean hours included).
     conditions, raw_parts = [], []
-    for index, (device, start, end) in enumerate(stretches):
-        params |= {f"dd{index}": device, f"da{index}": start, f"db{index}": end}
-        binds += [
-            bindparam(f"dd{index}", type_=Uuid()),
-            bindparam(f"da{index}", type_=UTCDateTime()),
-            bindparam(f"db{index}", type_=UTCDateTime()),
-        ]
+    for index, stretch in enumerate(stretches):
+        raw_parts.append(_raw_part(raw_bucket, index, stretch, params, binds))
         conditions.append(
             f"(device_id = :dd{index} AND time_bucket >= :da{index} AND time_bucket < :db{index})"
-        )
-        raw_parts.append(
-            f'{raw_head} WHERE device_id = :dd{index} AND "timestamp" >= :da{index} '
-            f'AND "timestamp" < :db{index} GROUP BY 1, 2'
         )
     union = " UNION ALL ".join(
         [f"{rollup_select} AND NOT ({' OR '.join(conditions)}) GROUP BY 1, 2", *raw_parts]
