@@ -181,7 +181,7 @@ def _widened(mark: datetime, width: int) -> tuple[datetime, datetime]:
 def _skip_scan_sql(dialect: str, width: int, lower: bool, upper: bool) -> str:
     """For each device, the first dirty mark, then the first one past the stale stretch it opens...
 
-    Each step is one probe of the (device_id, hour_start) primary key. ``next`` is where the
+    Each step is one probe of the (device_id, hour_start) primary key. ``following`` is where the
     stretch of a mark ``h.m`` ends: the end of its bucket, or of its hour for an hour-aligned mark
     when buckets are narrower than an hour.
     """
