@@ -15,6 +15,14 @@ database of each backend, rolls them up, then reports, each beside its baseline:
 
 Timings are medians of --repeat runs on a warm cache. PostgreSQL comes from DDMS_BENCH_POSTGRES_URL
 (default postgresql://postgres@127.0.0.1:5432/postgres); a temporary database is created and dropped.
+
+    .venv/bin/python benchmarks/history.py --loaded --backend both
+
+measures instead the chart series right after a bulk load (benchmarks/history_loaded.py): one
+device, --loaded-rows readings every --loaded-step seconds (default: 1 000 000 at 1 s on
+PostgreSQL, 7 days at 1 s = 604 800 on SQLite), before any rollup run, while the rollup job
+catches up, and once it is current; each view beside the direct raw aggregate, and the zoom
+refetch latency.
 """
 
 from __future__ import annotations
@@ -41,6 +49,7 @@ import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from benchmarks import history_loaded
 from ddms import db
 from ddms.migrate import upgrade
 from ddms.models import Device
@@ -466,6 +475,26 @@ async def _compare(
     line(label, f"{ddms_ms:.1f}", f"{base_ms:.1f}", f"{base_ms / ddms_ms:.2f}x")
 
 
+LOADED_ROWS = {"postgresql": 1_000_000, "sqlite": 7 * 86400}
+
+
+async def bench_loaded(backend: Backend, args: argparse.Namespace) -> dict[str, float]:
+    """The 'just loaded' case on a fresh database of ``backend`` (see history_loaded.py)."""
+    await backend.setup()
+    try:
+        await upgrade(backend.url)
+        database = db.configure(backend.url)
+        rows = args.loaded_rows or LOADED_ROWS[backend.name]
+        print(f"\n== {backend.name}: just loaded", flush=True)
+        results = await history_loaded.bench_loaded(
+            backend, rows, args.loaded_step, args.repeat, add_devices, line
+        )
+        await database.dispose()
+        return results
+    finally:
+        await backend.teardown()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -476,6 +505,9 @@ def main() -> None:
     parser.add_argument("--step", type=int, default=10, help="seconds between readings")
     parser.add_argument("--export-rows", type=int, default=1_000_000)
     parser.add_argument("--repeat", type=int, default=15)
+    parser.add_argument("--loaded", action="store_true", help="the 'just loaded' case instead")
+    parser.add_argument("--loaded-rows", type=int, default=0, help="0: 1 M (PostgreSQL), 7 days (SQLite)")
+    parser.add_argument("--loaded-step", type=float, default=1.0, help="seconds between loaded readings")
     args = parser.parse_args()
     if args.devices < 20:
         parser.error("--devices must be at least 20 (the group series uses 20)")
@@ -485,6 +517,10 @@ def main() -> None:
         backends.append(SQLiteBackend())
     if args.backend in ("postgresql", "both"):
         backends.append(PostgresBackend())
+    if args.loaded:
+        for backend in backends:
+            asyncio.run(bench_loaded(backend, args))
+        return
     summary = {}
     for backend in backends:
         summary[backend.name] = asyncio.run(bench(backend, args))

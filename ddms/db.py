@@ -204,3 +204,14 @@ def iso_text_sql(dialect: str, column: str) -> str:
     if dialect == "postgresql":
         return f"""to_char({column} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"+00:00"')"""
     return f"(replace({column}, ' ', 'T') || '+00:00')"
+
+
+def add_seconds_sql(dialect: str, column: str, seconds: int) -> str:
+    """SQL for the stored UTC timestamp ``column`` plus ``seconds`` (whole seconds), in the stored layout.
+
+    SQLite's result keeps the "YYYY-MM-DD HH:MM:SS.ffffff" text of stored values (fractions dropped:
+    used on bucket starts), so it compares with them as text.
+    """
+    if dialect == "postgresql":
+        return f"({column} + INTERVAL '{int(seconds)} seconds')"
+    return f"strftime('%Y-%m-%d %H:%M:%S.000000', {column}, '+{int(seconds)} seconds')"

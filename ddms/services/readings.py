@@ -253,6 +253,59 @@ def _source_for(bucket_seconds: int) -> tuple[int, str]:
     return 0, "readings"
 
 
+def _clipped(
+    stale: dict[uuid.UUID, list[tuple[datetime, datetime]]], lo: datetime | None, hi: datetime | None
+) -> list[tuple[uuid.UUID, datetime, datetime]]:
+    """Stale stretches cut to [lo, hi), empty ones dropped (the raw half then reads no row twice)."""
+    result = []
+    for device, ranges in stale.items():
+        for start, end in ranges:
+            first = start if lo is None else max(start, lo)
+            last = end if hi is None else min(end, hi)
+            if first < last:
+                result.append((device, first, last))
+    return result
+
+
+def _covers(
+    stretches: list[tuple[uuid.UUID, datetime, datetime]],
+    device_ids: list[uuid.UUID],
+    lo: datetime,
+    hi: datetime,
+) -> bool:
+    """True when the stale stretches span all of [lo, hi) for every device (the rollup has no say)."""
+    covering = {device for device, first, last in stretches if first <= lo and last >= hi}
+    return covering >= set(device_ids)
+
+
+def _raw_part(
+    bucket: str,
+    index: int,
+    stretch: tuple[uuid.UUID, datetime, datetime],
+    params: dict[str, object],
+    binds: list[BindParameter[object]],
+) -> str:
+    """The buckets of one device's stale stretch from raw rows (its parameters added to ``params``).
+
+    Bounded by the stretch alone, it is one index range scan of exactly its rows (an OR of
+    stretches under the range's bounds made SQLite scan every raw row of the range, clean hours
+    included). The device is the bound value, not a grouping key: grouping by the bucket alone is
+    a quarter cheaper per row on both databases than by (device_id, bucket).
+    """
+    device, start, end = stretch
+    params |= {f"dd{index}": device, f"da{index}": start, f"db{index}": end}
+    binds += [
+        bindparam(f"dd{index}", type_=Uuid()),
+        bindparam(f"da{index}", type_=UTCDateTime()),
+        bindparam(f"db{index}", type_=UTCDateTime()),
+    ]
+    return (
+        f"SELECT :dd{index} AS device_id, {bucket} AS tb, sum(value) AS s, count(*) AS c, "
+        f'min(value) AS mn, max(value) AS mx FROM readings WHERE device_id = :dd{index} AND "timestamp" '
+        f'>= :da{index} AND "timestamp" < :db{index} GROUP BY 2'
+    )
+
+
 async def build_bucket_query(
     session: AsyncSession,
     device_ids: list[uuid.UUID],
@@ -270,14 +323,25 @@ async def build_bucket_query(
             params[name] = value
             binds.append(bindparam(name, type_=UTCDateTime()))
     raw_bucket = db.time_bucket_sql(dialect, '"timestamp"', bucket_seconds)
-    raw_select = (
+    raw_head = (
         f"SELECT device_id, {raw_bucket} AS tb, sum(value) AS s, count(*) AS c, min(value) AS mn, "
-        f"max(value) AS mx FROM readings WHERE device_id IN :ids" + _bounds('"timestamp"', lo, hi, False)
+        "max(value) AS mx FROM readings"
     )
-    stale = await rollups.dirty_ranges(session, device_ids, width, lo, hi) if width else {}
-    stretches = [(device, a, b) for device, ranges in stale.items() for a, b in ranges]
+    raw_select = f"{raw_head} WHERE device_id IN :ids" + _bounds('"timestamp"', lo, hi, False)
+    # Stale stretches in whole buckets of the answer: a bucket is read from the rollup or from raw
+    # rows, never half and half, and finding them costs one probe per stale bucket.
+    stale = await rollups.dirty_ranges(session, device_ids, bucket_seconds, lo, hi) if width else {}
+    stretches = _clipped(stale, lo, hi)
     if not width or len(stretches) > MAX_DIRTY_RANGES:
         return BucketQuery(raw_select + " GROUP BY 1, 2", params, binds, "readings")
+    if lo is not None and hi is not None and _covers(stretches, device_ids, lo, hi):
+        # Nothing to take from the rollup (everything stale, e.g. right after a bulk load): the
+        # plain aggregate over raw rows, device by device, not a union with an empty half.
+        own: dict[str, object] = {}
+        own_binds: list[BindParameter[object]] = []
+        whole = [(device, lo, hi) for device in device_ids]
+        parts = [_raw_part(raw_bucket, n, stretch, own, own_binds) for n, stretch in enumerate(whole)]
+        return BucketQuery(" UNION ALL ".join(parts), own, own_binds, "readings")
     rollup_bucket = (
         "time_bucket"
         if width == bucket_seconds
@@ -290,19 +354,17 @@ async def build_bucket_query(
     )
     if not stretches:
         return BucketQuery(rollup_select + " GROUP BY 1, 2", params, binds, table)
-    conditions = []
-    for index, (device, start, end) in enumerate(stretches):
-        params |= {f"dd{index}": device, f"da{index}": start, f"db{index}": end}
-        binds += [
-            bindparam(f"dd{index}", type_=Uuid()),
-            bindparam(f"da{index}", type_=UTCDateTime()),
-            bindparam(f"db{index}", type_=UTCDateTime()),
-        ]
-        conditions.append(f"(device_id = :dd{index} AND {{col}} >= :da{index} AND {{col}} < :db{index})")
-    stale_sql = " OR ".join(conditions)
-    union = (
-        f"{rollup_select} AND NOT ({stale_sql.format(col='time_bucket')}) GROUP BY 1, 2 UNION ALL "
-        f"{raw_select} AND ({stale_sql.format(col=chr(34) + 'timestamp' + chr(34))}) GROUP BY 1, 2"
+    # One raw select per stale stretch, bounded by the stretch alone: each is an index range scan
+    # of exactly its rows (an OR of stretches under the range's bounds made SQLite scan every raw
+    # row of the range and filter, clean hours included).
+    conditions, raw_parts = [], []
+    for index, stretch in enumerate(stretches):
+        raw_parts.append(_raw_part(raw_bucket, index, stretch, params, binds))
+        conditions.append(
+            f"(device_id = :dd{index} AND time_bucket >= :da{index} AND time_bucket < :db{index})"
+        )
+    union = " UNION ALL ".join(
+        [f"{rollup_select} AND NOT ({' OR '.join(conditions)}) GROUP BY 1, 2", *raw_parts]
     )
     merged = (
         f"SELECT device_id, tb, sum(s) AS s, sum(c) AS c, min(mn) AS mn, max(mx) AS mx "
