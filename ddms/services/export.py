@@ -23,10 +23,11 @@ import sqlite3
 import threading
 import uuid
 from collections.abc import AsyncIterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 from urllib.parse import quote
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import BindParameter, Float, String, Uuid, bindparam, text
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -74,10 +75,40 @@ class ExportPlan:
     # plans quote every cell (the same cells once read; PostgreSQL's COPY quotes them by itself).
     quote_all: bool = False
     created: datetime = field(default_factory=utcnow)
+    zone: ZoneInfo | None = None  # times in this zone (offset in each) instead of UTC
+    bom: bool = False  # a UTF-8 byte order mark first: spreadsheets then read °C and CJK names right
 
     @property
     def content_disposition(self) -> str:
         return content_disposition(self.filename_base, self.created)
+
+
+BOM = "\ufeff".encode()
+
+
+def parse_zone(value: str | None) -> ZoneInfo | None:
+    """An IANA time zone name (``Asia/Shanghai``); None or empty: UTC. Unknown names are Invalid."""
+    if value is None or not value.strip():
+        return None
+    try:
+        return ZoneInfo(value.strip())
+    except (ZoneInfoNotFoundError, ValueError):
+        raise Invalid("bad_timezone", field="tz", params={"value": value}) from None
+
+
+def with_options(plan: ExportPlan, tz: str | None, bom: bool) -> ExportPlan:
+    """The plan writing times in the zone ``tz`` (checked now, while a 400 can still be answered)
+    and starting with a byte order mark if ``bom``."""
+    return replace(plan, zone=parse_zone(tz), bom=bom)
+
+
+def _local(text: str, zone: ZoneInfo) -> str:
+    """A UTC ISO text (as the database formats it) in ``zone``, with that zone's offset."""
+    return datetime.fromisoformat(text).astimezone(zone).isoformat(timespec="microseconds")
+
+
+def _localised(rows: Sequence[Any], zone: ZoneInfo) -> list[tuple[Any, ...]]:
+    return [(_local(row[0], zone), *row[1:]) for row in rows]
 
 
 def content_disposition(name: str, moment: datetime) -> str:
@@ -237,13 +268,13 @@ def _format(rows: Sequence[Any], plan: ExportPlan) -> bytes:
     writer = csv.writer(
         buffer, lineterminator="\n", quoting=csv.QUOTE_ALL if plan.quote_all else csv.QUOTE_MINIMAL
     )
-    unit = plan.unit
-    if plan.shape == "rows":  # already in column order, times already ISO text (formatted by the database)
-        writer.writerows(rows)
+    unit, zone = plan.unit, plan.zone
+    if plan.shape == "rows":  # in column order, times ISO text in UTC (formatted by the database)
+        writer.writerows(rows if zone is None else _localised(rows, zone))
     else:
         writer.writerows(
             (
-                row[1].isoformat(),
+                row[1].astimezone(zone).isoformat() if zone is not None else row[1].isoformat(),
                 _number(float(row[2]) / float(row[3])),
                 _number(row[4]),
                 _number(row[5]),
@@ -266,11 +297,12 @@ async def stream(plan: ExportPlan, chunk_rows: int = CHUNK_ROWS) -> AsyncIterato
 
     PostgreSQL formats ready rows itself (``COPY (query) TO STDOUT WITH CSV``, same quoting rules);
     elsewhere a server-side cursor feeds Python's csv writer. Either way at most a few chunks are
-    held in memory.
+    held in memory. Times in another zone than UTC are converted in Python (in the worker thread
+    where the rows are formatted), so such a PostgreSQL export takes the cursor path, not COPY.
     """
-    yield header_bytes(plan)
+    yield (BOM if plan.bom else b"") + header_bytes(plan)
     async with db.current().engine.connect() as conn:
-        if db.is_postgres(conn) and plan.shape == "rows":
+        if db.is_postgres(conn) and plan.shape == "rows" and plan.zone is None:
             async for chunk in _copy_out(conn, plan):
                 yield chunk
             return
