@@ -107,7 +107,7 @@ async def test_csv_export_downloads_the_stored_readings(
 # The history chart's line, its envelope's top and the info under the range, read in the browser.
 ENVELOPE_JS = """() => {
   const el = document.querySelector('[data-testid="history-chart"]');
-  const chart = el && getElement(el.id) && getElement(el.id).chart;
+  const chart = el && getElement(el) && getElement(el).chart;
   if (!chart) return null;
   const series = chart.getOption().series;
   const byId = Object.fromEntries(series.map(s => [s.id, s]));
@@ -165,9 +165,10 @@ async def test_zooming_into_a_spike_in_the_browser_fetches_its_real_shape(
     assert state["spike"] == 0, "no 2-minute average is 95: only the band shows it"
 
     # A few turns of the mouse wheel over the spike: the page fetches the narrower window.
+    await page.locator('[data-testid="history-chart"]').scroll_into_view_if_needed()
     x, y = await page.evaluate(
-        "([id, t]) => { const c = getElement(id).chart; const r = document.getElementById(id)"
-        ".getBoundingClientRect(); const p = c.convertToPixel({xAxisIndex: 0}, t);"
+        "([id, t]) => { const el = document.getElementById(id), c = getElement(el).chart;"
+        " const r = el.getBoundingClientRect(), p = c.convertToPixel({xAxisIndex: 0}, t);"
         " return [r.left + p, r.top + r.height / 2]; }",
         [state["id"], spike.timestamp() * 1000],
     )
@@ -179,7 +180,8 @@ async def test_zooming_into_a_spike_in_the_browser_fetches_its_real_shape(
 
     # The slider or the toolbox end in the same dataZoom action: two minutes around the spike.
     await page.evaluate(
-        "([id, a, b]) => getElement(id).chart.dispatchAction({type: 'dataZoom', startValue: a, endValue: b})",
+        "([id, a, b]) => getElement(document.getElementById(id))"
+        ".chart.dispatchAction({type: 'dataZoom', startValue: a, endValue: b})",
         [state["id"], (spike.timestamp() - 60) * 1000, (spike.timestamp() + 60) * 1000],
     )
     await page.wait_for_function(f"({ENVELOPE_JS})().spike === 5", timeout=30_000)
