@@ -63,7 +63,7 @@ def shape(
     if previous is not None and until is not None:
         last, width = previous
         silent_from = last.timestamp + timedelta(seconds=width)
-        if until - last.timestamp > max(timedelta(seconds=width), sampling) and until > silent_from:
+        if until - silent_from > max(timedelta(seconds=width), sampling):  # a bucket still filling is no gap
             gaps.append((silent_from.isoformat(), until.isoformat()))
     return Shaped(points, gaps)
 
