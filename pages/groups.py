@@ -19,6 +19,7 @@ from ddms.services import devices, groups
 from ddms.services.readings import Series
 from pages import theme
 from pages.components import charts, series_shape
+from pages.components.alarm_history import load_episodes
 from pages.components.chart_window import ChartWindow, latest_wins
 from pages.components.device_card import DeviceCard
 from pages.components.dialogs import confirm_delete
@@ -173,6 +174,7 @@ class GroupHistory:
         self.group_id = group_id
         self.members = members
         self.base: dict[uuid.UUID, Series] = {}
+        self.episodes: list[charts.Episode] = []
         self.window = ChartWindow(
             f"/groups/{group_id}", f"/ui/export/group/{group_id}", self.reload, self.zoomed, preset, custom
         )
@@ -185,12 +187,13 @@ class GroupHistory:
         generation = self.window.begin()
         try:
             base = await load_group_series([d.id for d in self.members], start, end, GROUP_POINTS)
+            episodes = await load_episodes(None, start, end, group_id=self.group_id)
         except DDMSError as exc:
             notify_error(exc)
             return
         if not self.window.current(generation):
             return
-        self.base = base
+        self.base, self.episodes = base, episodes
         if self.window.zoom:
             await self.zoomed()
         else:
@@ -230,7 +233,7 @@ class GroupHistory:
                 )
             lines.append((device.name, series_shape.shape(pairs, device.sampling_interval, until).points))
         self.chart.options.clear()
-        self.chart.options.update(charts.group_options(lines, self.window.view))
+        self.chart.options.update(charts.group_options(lines, self.window.view, self.episodes))
         self.chart.update()
 
 

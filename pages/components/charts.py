@@ -276,9 +276,13 @@ def device_options(
 PALETTE = ("#5470c6", "#91cc75", "#fac858", "#ee6666", "#73c0de", "#3ba272", "#fc8452", "#9a60b4", "#ea7ccc")
 
 
-def group_options(series: list[tuple[str, list[list[Any]]]], view: View | None = None) -> dict[str, Any]:
+def group_options(
+    series: list[tuple[str, list[list[Any]]]],
+    view: View | None = None,
+    episodes: list[Episode] | None = None,
+) -> dict[str, Any]:
     """One line per device of a group, each over its own min/max band (same colour, fainter), each
-    line broken where its device sent nothing."""
+    line broken where its device sent nothing; the members' alarm episodes as shaded time spans."""
     options = base_options(view)
     lines: list[dict[str, Any]] = []
     bands: list[dict[str, Any]] = []
@@ -297,6 +301,8 @@ def group_options(series: list[tuple[str, list[list[Any]]]], view: View | None =
             }
         )
         bands += envelope(str(index), name, points, colour, opacity=0.15)
+    if lines and episodes:
+        lines[0]["markArea"] = {"silent": True, "data": alarm_areas(episodes)}
     options["series"] = lines + bands
     options["legend"]["data"] = list(dict.fromkeys(name for name, _points in series))
     return options

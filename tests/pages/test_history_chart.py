@@ -16,9 +16,10 @@ from nicegui import ui
 from nicegui.testing import User
 
 from ddms.models import User as Account
+from ddms.services.alarm_rules import AlarmEngine
 from pages.components import charts
 from tests.history.helpers import add_rows
-from tests.pages.helpers import eventually, make_device, make_group
+from tests.pages.helpers import eventually, feed, make_device, make_group
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 TIMEZONE_JS = re.compile(r".*Intl\.DateTimeFormat.*")
@@ -244,3 +245,21 @@ async def test_group_chart_draws_each_members_envelope_and_zooms(
         return sum(1 for p in boiler_line if p[1] == 95.0) == 5
 
     await eventually(raw_spike)
+
+
+async def test_group_chart_shades_its_members_alarm_episodes(
+    user: User, reader: Account, sign_in, alarm_engine: AlarmEngine
+) -> None:
+    boiler = await make_device("Boiler", threshold_warning_upper=80, threshold_critical_upper=95)
+    group = await make_group("Plant", [boiler, await make_device("Pump")])
+    for value in (85.0, 97.0, 20.0):
+        await feed(boiler, value)
+    await sign_in(reader)
+    await user.open(f"/groups/{group.id}")
+
+    def episodes() -> list[Any]:
+        first = chart(user, "group-chart").options["series"]
+        return first[0].get("markArea", {}).get("data", []) if first else []
+
+    await eventually(lambda: len(episodes()) == 1)
+    assert episodes()[0][0]["itemStyle"]["color"] == "#c62828", "the episode's worst severity"
