@@ -46,6 +46,7 @@ NAMED_HEADER = ["timestamp", "device_name", "value", "unit"]
 _UNSAFE_ASCII = re.compile(r"[^A-Za-z0-9._-]")
 _UNSAFE = re.compile(r"[^\w.-]")
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+_UTC_TEXT = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}\+00:00")
 _NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
 
 
@@ -297,13 +298,14 @@ async def stream(plan: ExportPlan, chunk_rows: int = CHUNK_ROWS) -> AsyncIterato
 
     PostgreSQL formats ready rows itself (``COPY (query) TO STDOUT WITH CSV``, same quoting rules);
     elsewhere a server-side cursor feeds Python's csv writer. Either way at most a few chunks are
-    held in memory. Times in another zone than UTC are converted in Python (in the worker thread
-    where the rows are formatted), so such a PostgreSQL export takes the cursor path, not COPY.
+    held in memory. Times in another zone than UTC are converted in Python: where the rows are
+    formatted, or in COPY's lines (the time is each line's first field, ISO text that CSV never quotes).
     """
     yield (BOM if plan.bom else b"") + header_bytes(plan)
     async with db.current().engine.connect() as conn:
-        if db.is_postgres(conn) and plan.shape == "rows" and plan.zone is None:
-            async for chunk in _copy_out(conn, plan):
+        if db.is_postgres(conn) and plan.shape == "rows":
+            copied = _copy_out(conn, plan)
+            async for chunk in copied if plan.zone is None else _local_lines(copied, plan.zone):
                 yield chunk
             return
         path = conn.engine.url.database
@@ -366,6 +368,34 @@ async def _sqlite_thread(
         stop.set()
         slots.release()  # wake the thread if it waits for a slot
         await asyncio.to_thread(thread.join)
+
+
+async def _local_lines(chunks: AsyncIterator[bytes], zone: ZoneInfo) -> AsyncIterator[bytes]:
+    """COPY's CSV with each row's leading UTC time in ``zone``. A line cut between two chunks is held
+    back until its end arrives, and a line inside a quoted cell (a name holding a newline) is left as
+    it is: the count of quotes so far tells, as a CSV reader's would."""
+    rest, inside = b"", False
+    async for chunk in chunks:
+        data = rest + chunk
+        cut = data.rfind(b"\n") + 1
+        rest = data[cut:]
+        if cut:
+            body, inside = await asyncio.to_thread(_local_chunk, data[:cut], zone, inside)
+            yield body
+    if rest:
+        yield _local_chunk(rest, zone, inside)[0]
+
+
+def _local_chunk(data: bytes, zone: ZoneInfo, inside: bool) -> tuple[bytes, bool]:
+    """``data`` (whole lines) with the rows' times in ``zone``; whether it ends inside a quoted cell."""
+    lines = data.decode("utf-8").split("\n")
+    for index, line in enumerate(lines):
+        if not inside:
+            stamp, comma, tail = line.partition(",")
+            if comma and _UTC_TEXT.fullmatch(stamp):
+                lines[index] = _local(stamp, zone) + comma + tail
+        inside ^= line.count('"') % 2 == 1
+    return "\n".join(lines).encode("utf-8"), inside
 
 
 async def _copy_out(conn: AsyncConnection, plan: ExportPlan, in_flight: int = 8) -> AsyncIterator[bytes]:

@@ -179,7 +179,8 @@ async def test_exports_in_a_time_zone_with_a_bom_on_request(
 ) -> None:
     """``tz`` writes every time in that zone with its offset (the same instants), ``bom`` starts the
     file with a UTF-8 byte order mark; without them the contract's plain UTF-8 in UTC is unchanged."""
-    device = await add_device("锅炉 °C", unit="°C")
+    # a quoted name over two lines, the second looking like a row: COPY's lines must be read as CSV
+    device = await add_device('锅炉 "1",\n2026-06-01T08:00:00.000000+00:00,x', unit="°C")
     rows = [(device, T0 + timedelta(minutes=7 * i), float(i)) for i in range(30)]
     await add_rows(rows)
     group = await client.post(
