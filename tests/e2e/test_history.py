@@ -92,7 +92,9 @@ async def test_csv_export_downloads_the_stored_readings(
     assert download.suggested_filename.startswith("Sim_boiler_temperature_")
     assert download.suggested_filename.endswith(".csv")
     path = await download.path()
-    text = path.read_text(encoding="utf-8")
+    raw = path.read_bytes()
+    assert raw.startswith("\ufeff".encode()), "a byte order mark for spreadsheets (on by default)"
+    text = raw.decode("utf-8-sig")
     rows = list(csv.reader(io.StringIO(text)))
     assert rows[0] == ["timestamp", "value", "unit"]
     assert len(rows) >= 2, text
