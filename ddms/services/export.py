@@ -22,7 +22,7 @@ import re
 import sqlite3
 import threading
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
@@ -304,9 +304,11 @@ async def stream(plan: ExportPlan, chunk_rows: int = CHUNK_ROWS) -> AsyncIterato
     yield (BOM if plan.bom else b"") + header_bytes(plan)
     async with db.current().engine.connect() as conn:
         if db.is_postgres(conn) and plan.shape == "rows":
-            copied = _copy_out(conn, plan)
-            async for chunk in copied if plan.zone is None else _local_lines(copied, plan.zone):
-                yield chunk
+            # closed here, before the connection is given back: a COPY cut short must be cleaned up first
+            async with contextlib.aclosing(_copy_out(conn, plan)) as copied:
+                source = copied if plan.zone is None else _local_lines(copied, plan.zone)
+                async for chunk in source:
+                    yield chunk
             return
         path = conn.engine.url.database
         if not db.is_postgres(conn) and plan.shape == "rows" and path and path != ":memory:":
@@ -398,7 +400,9 @@ def _local_chunk(data: bytes, zone: ZoneInfo, inside: bool) -> tuple[bytes, bool
     return "\n".join(lines).encode("utf-8"), inside
 
 
-async def _copy_out(conn: AsyncConnection, plan: ExportPlan, in_flight: int = 8) -> AsyncIterator[bytes]:
+async def _copy_out(
+    conn: AsyncConnection, plan: ExportPlan, in_flight: int = 8
+) -> AsyncGenerator[bytes, None]:
     """Stream ``COPY ... TO STDOUT`` through asyncpg with back-pressure (at most ``in_flight`` chunks).
 
     The SQLAlchemy statement is compiled to asyncpg's positional form, so both paths share one query.
