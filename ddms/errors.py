@@ -82,6 +82,7 @@ MESSAGES: dict[str, str] = {
     "end_before_start": N_("end_time must not be before start_time"),
     "bad_paging": N_("limit must be at least 1 and offset between 0 and {max_offset}"),
     "bad_aggregate": N_("aggregate must be one of: {choices}"),
+    "bad_timezone": N_("tz is not a known IANA time zone (such as Europe/Berlin): '{value}'"),
     "bad_max_points": N_("max_points must be at least 1"),
     "device_ids_required": N_("device_ids is required: a comma-separated list of device ids"),
     "device_ids_malformed": N_("device_ids must be comma-separated device UUIDs"),

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from typing import Any
-from urllib.parse import urlencode
 
 from nicegui import background_tasks, ui
 from starlette.requests import Request
@@ -15,37 +15,46 @@ from ddms.bus import get_bus
 from ddms.errors import DDMSError, NotFound
 from ddms.i18n import N_, _, format_number
 from ddms.services import devices
+from ddms.services.readings import Series
 from pages import theme
-from pages.components import charts
+from pages.components import charts, series_shape
 from pages.components.alarm_history import AlarmHistoryList, load_episodes
 from pages.components.alarm_look import watch_alarms
+from pages.components.chart_window import ChartWindow, latest_wins
 from pages.components.device_card import DeviceCard
 from pages.components.device_form import FIELDS, device_dialog
 from pages.components.history import load_series, recent_trends
 from pages.components.live import DeviceState, reload_on_device_changes, watch_latest
 from pages.components.probe import run_connection_test
-from pages.components.time_range import TimeRange
+from pages.components.time_range import from_query
 from pages.devices import save_device
 from pages.layout import frame, notify_error, require_user
+from pages.session import current_time
 
 MAX_POINTS = 1000
 MAX_APPENDED = 300  # raw live points added to a bucketed line before it is re-bucketed
 
 
-def _point(timestamp: Any, avg: float, low: float, high: float, count: int) -> list[Any]:
-    return [timestamp.isoformat(), avg, low, high, count]
-
-
 class HistoryChart:
-    """The chart, its range, and the live extension of the line while the range includes now."""
+    """The chart of the chosen range, sharper inside the zoomed window, extended live while it
+    reaches now."""
 
-    def __init__(self, device: Any) -> None:
+    def __init__(
+        self, device: Any, preset: str | None = "24h", custom: tuple[datetime, datetime] | None = None
+    ) -> None:
         self.device = device
         self.appended = 0
         self.episodes: list[charts.Episode] = []
-        with ui.row().classes("w-full items-center justify-between gap-2"):
-            self.range = TimeRange(self.reload)
-            ui.button(_("Export CSV"), icon="download", on_click=self.export).mark("export-csv")
+        self.base: Series | None = None  # the whole range at MAX_POINTS (kept while zooming)
+        self.window = ChartWindow(
+            f"/devices/{device.id}",
+            f"/ui/export/device/{device.id}",
+            self.reload,
+            self.zoomed,
+            preset,
+            custom,
+        )
+        self.range = self.window.range
         self.info = ui.label().classes("text-xs text-grey-7").mark("series-info")
         self.chart = (
             ui.echart(charts.device_options(device, []))
@@ -53,47 +62,87 @@ class HistoryChart:
             .mark("history-chart")
             .props(theme.testid("history-chart"))
         )
+        self.window.attach(self.chart)
 
     async def reload(self) -> None:
+        """The whole range again (a preset, Apply, a reset zoom, or a long live tail)."""
         self.appended = 0
         start, end = self.range.bounds
+        generation = self.window.begin()
         self.chart.classes(add="opacity-50")
         try:
-            series = await load_series(self.device.id, start, end, MAX_POINTS)
-            self.episodes = await load_episodes(self.device.id, start, end)
+            base = await load_series(self.device.id, start, end, MAX_POINTS)
+            episodes = await load_episodes(self.device.id, start, end)
         except DDMSError as exc:
             notify_error(exc)
             return
         finally:
             self.chart.classes(remove="opacity-50")
-        data = [_point(p.timestamp, p.avg, p.min, p.max, p.count) for p in series.points]
-        self.chart.options.update(charts.device_options(self.device, data, self.episodes))
+        if not self.window.current(generation):
+            return
+        self.base, self.episodes = base, episodes
+        if self.window.zoom:
+            await self.zoomed()
+        else:
+            self.draw(None)
+
+    async def zoomed(self) -> None:
+        """The visible window changed: fetch it at one bucket per pixel (all of the range: the base)."""
+        if self.base is None:
+            return
+        if self.window.zoom is None:
+            self.window.begin()
+            self.draw(None)
+            return
+        start, end = self.window.zoom
+        try:
+            fine = await latest_wins(self.window, load_series(self.device.id, start, end, self.window.points))
+        except DDMSError as exc:
+            notify_error(exc)
+            return
+        if fine is not None and self.window.zoom == (start, end):
+            self.draw(fine)
+
+    def draw(self, fine: Series | None) -> None:
+        assert self.base is not None
+        base, width = self.base.points, self.base.bucket_seconds
+        if fine is None:
+            pairs = [(bucket, width) for bucket in base]
+        else:
+            start, end = self.window.visible
+            pairs = series_shape.merged(base, width, fine.points, fine.bucket_seconds, start, end)
+        until = min(self.range.bounds[1], current_time())
+        shaped = series_shape.shape(pairs, self.device.sampling_interval, until)
+        options = charts.device_options(
+            self.device, shaped.points, self.episodes, shaped.gaps, self.window.view
+        )
+        self.chart.options.clear()
+        self.chart.options.update(options)
         self.chart.update()
+        shown = fine or self.base
         self.info.set_text(
             _("{n} points, bucket {seconds} s").format(
-                n=format_number(len(data), 0), seconds=format_number(series.bucket_seconds, 0)
+                n=format_number(len(shown.points), 0), seconds=format_number(shown.bucket_seconds, 0)
             )
         )
 
     def extend(self, state: DeviceState) -> None:
         """A new reading while the range ends now: append it (the chart is not reloaded)."""
         latest = state.latest
-        if latest is None or not self.range.includes_now:
+        if latest is None or not self.range.includes_now or not self.chart.options["series"]:
             return
-        data = self.chart.options["series"][0]["data"]
-        if data and data[-1][0] >= latest.timestamp.isoformat():
+        line, low, span = self.chart.options["series"][:3]
+        moment = latest.timestamp.isoformat()
+        if line["data"] and line["data"][-1][0] >= moment:
             return
-        data.append([latest.timestamp.isoformat(), latest.value, latest.value, latest.value, 1])
+        line["data"].append([moment, latest.value, latest.value, latest.value, 1])
+        low["data"].append([moment, latest.value])
+        span["data"].append([moment, 0.0])
         self.chart.update()
         self.appended += 1
         if self.appended >= MAX_APPENDED:  # keep the line within MAX_POINTS-ish: fetch buckets again
             self.appended = 0
             background_tasks.create(self.reload(), name="re-bucket history")
-
-    def export(self) -> None:
-        start, end = self.range.bounds
-        query = urlencode({"start_time": start.isoformat(), "end_time": end.isoformat()})
-        ui.download.from_url(f"/ui/export/device/{self.device.id}?{query}")
 
 
 def info_grid(device: Any) -> None:
@@ -175,7 +224,7 @@ async def device_detail_page(request: Request, device_id: str) -> RedirectRespon
                 poll_counters(device.id)
         with ui.card().classes("w-full"):
             ui.label(_("History")).classes("text-h6")
-            chart = HistoryChart(device)
+            chart = HistoryChart(device, *from_query(request.query_params))
         with ui.card().classes("w-full"):
             with ui.row().classes("w-full items-center justify-between"):
                 ui.label(_("Alarm history")).classes("text-h6")

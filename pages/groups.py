@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from typing import Any
-from urllib.parse import urlencode
 
 from nicegui import ui
 from starlette.requests import Request
@@ -16,16 +16,20 @@ from ddms.errors import DDMSError, NotFound
 from ddms.i18n import _, format_integer, translate_error
 from ddms.schemas.devices import GroupCreate, GroupUpdate
 from ddms.services import devices, groups
+from ddms.services.readings import Series
 from pages import theme
-from pages.components import charts
+from pages.components import charts, series_shape
+from pages.components.alarm_history import load_episodes
+from pages.components.chart_window import ChartWindow, latest_wins
 from pages.components.device_card import DeviceCard
 from pages.components.dialogs import confirm_delete
 from pages.components.forms import field_errors
 from pages.components.history import load_group_series, recent_trends
 from pages.components.live import DeviceState, watch_latest
-from pages.components.time_range import TimeRange
+from pages.components.time_range import from_query
 from pages.dashboard import SummaryBar
 from pages.layout import acting_user, busy, can_edit, frame, notify_done, notify_error, require_user
+from pages.session import current_time
 
 
 async def editor() -> None:
@@ -153,36 +157,84 @@ async def edit(group: Any) -> None:
     await group_dialog(group, await members_of(group.id))
 
 
-class GroupHistory:
-    """A line per member device over the chosen range, and the group's CSV export."""
+GROUP_POINTS = 500
 
-    def __init__(self, group_id: uuid.UUID, members: list[Any]) -> None:
+
+class GroupHistory:
+    """A line and a min/max band per member device over the chosen range, sharper inside the zoomed
+    window, and the group's CSV export of what is visible."""
+
+    def __init__(
+        self,
+        group_id: uuid.UUID,
+        members: list[Any],
+        preset: str | None = "24h",
+        custom: tuple[datetime, datetime] | None = None,
+    ) -> None:
         self.group_id = group_id
         self.members = members
-        with ui.row().classes("w-full items-center justify-between gap-2"):
-            self.range = TimeRange(self.reload)
-            ui.button(_("Export CSV"), icon="download", on_click=self.export).mark("export-csv")
+        self.base: dict[uuid.UUID, Series] = {}
+        self.episodes: list[charts.Episode] = []
+        self.window = ChartWindow(
+            f"/groups/{group_id}", f"/ui/export/group/{group_id}", self.reload, self.zoomed, preset, custom
+        )
+        self.range = self.window.range
         self.chart = ui.echart(charts.group_options([])).classes("w-full h-[420px]").mark("group-chart")
+        self.window.attach(self.chart)
 
     async def reload(self) -> None:
         start, end = self.range.bounds
+        generation = self.window.begin()
         try:
-            result = await load_group_series([d.id for d in self.members], start, end, 500)
+            base = await load_group_series([d.id for d in self.members], start, end, GROUP_POINTS)
+            episodes = await load_episodes(None, start, end, group_id=self.group_id)
         except DDMSError as exc:
             notify_error(exc)
             return
-        lines = [
-            (d.name, [[p.timestamp.isoformat(), p.avg, p.min, p.max, p.count] for p in result[d.id].points])
-            for d in self.members
-            if d.id in result
-        ]
-        self.chart.options.update(charts.group_options(lines))
-        self.chart.update()
+        if not self.window.current(generation):
+            return
+        self.base, self.episodes = base, episodes
+        if self.window.zoom:
+            await self.zoomed()
+        else:
+            self.draw({})
 
-    def export(self) -> None:
-        start, end = self.range.bounds
-        query = urlencode({"start_time": start.isoformat(), "end_time": end.isoformat()})
-        ui.download.from_url(f"/ui/export/group/{self.group_id}?{query}")
+    async def zoomed(self) -> None:
+        if self.window.zoom is None:
+            self.window.begin()
+            self.draw({})
+            return
+        start, end = self.window.zoom
+        points = max(self.window.points // 2, 50)  # several lines share the width
+        try:
+            fine = await latest_wins(
+                self.window, load_group_series([d.id for d in self.members], start, end, points)
+            )
+        except DDMSError as exc:
+            notify_error(exc)
+            return
+        if fine is not None and self.window.zoom == (start, end):
+            self.draw(fine)
+
+    def draw(self, fine: dict[uuid.UUID, Series]) -> None:
+        until = min(self.range.bounds[1], current_time())
+        lines = []
+        for device in self.members:
+            base = self.base.get(device.id)
+            if base is None:
+                continue
+            zoomed = fine.get(device.id)
+            if zoomed is None:
+                pairs = [(bucket, base.bucket_seconds) for bucket in base.points]
+            else:
+                start, end = self.window.visible
+                pairs = series_shape.merged(
+                    base.points, base.bucket_seconds, zoomed.points, zoomed.bucket_seconds, start, end
+                )
+            lines.append((device.name, series_shape.shape(pairs, device.sampling_interval, until).points))
+        self.chart.options.clear()
+        self.chart.options.update(charts.group_options(lines, self.window.view, self.episodes))
+        self.chart.update()
 
 
 @ui.page("/groups/{group_id}")
@@ -222,6 +274,6 @@ async def group_page(request: Request, group_id: str) -> RedirectResponse | None
         watch_latest(on_state, set(cards), after=lambda: summary.show(list(cards.values())))
         with ui.card().classes("w-full"):
             ui.label(_("History")).classes("text-h6")
-            history = GroupHistory(group.id, members)
+            history = GroupHistory(group.id, members, *from_query(request.query_params))
     await history.reload()
     return None

@@ -22,11 +22,12 @@ import re
 import sqlite3
 import threading
 import uuid
-from collections.abc import AsyncIterator, Sequence
-from dataclasses import dataclass, field
+from collections.abc import AsyncGenerator, AsyncIterator, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 from urllib.parse import quote
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import BindParameter, Float, String, Uuid, bindparam, text
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -45,6 +46,7 @@ NAMED_HEADER = ["timestamp", "device_name", "value", "unit"]
 _UNSAFE_ASCII = re.compile(r"[^A-Za-z0-9._-]")
 _UNSAFE = re.compile(r"[^\w.-]")
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+_UTC_TEXT = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}\+00:00")
 _NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
 
 
@@ -74,10 +76,40 @@ class ExportPlan:
     # plans quote every cell (the same cells once read; PostgreSQL's COPY quotes them by itself).
     quote_all: bool = False
     created: datetime = field(default_factory=utcnow)
+    zone: ZoneInfo | None = None  # times in this zone (offset in each) instead of UTC
+    bom: bool = False  # a UTF-8 byte order mark first: spreadsheets then read °C and CJK names right
 
     @property
     def content_disposition(self) -> str:
         return content_disposition(self.filename_base, self.created)
+
+
+BOM = "\ufeff".encode()
+
+
+def parse_zone(value: str | None) -> ZoneInfo | None:
+    """An IANA time zone name (``Asia/Shanghai``); None or empty: UTC. Unknown names are Invalid."""
+    if value is None or not value.strip():
+        return None
+    try:
+        return ZoneInfo(value.strip())
+    except (ZoneInfoNotFoundError, ValueError):
+        raise Invalid("bad_timezone", field="tz", params={"value": value}) from None
+
+
+def with_options(plan: ExportPlan, tz: str | None, bom: bool) -> ExportPlan:
+    """The plan writing times in the zone ``tz`` (checked now, while a 400 can still be answered)
+    and starting with a byte order mark if ``bom``."""
+    return replace(plan, zone=parse_zone(tz), bom=bom)
+
+
+def _local(text: str, zone: ZoneInfo) -> str:
+    """A UTC ISO text (as the database formats it) in ``zone``, with that zone's offset."""
+    return datetime.fromisoformat(text).astimezone(zone).isoformat(timespec="microseconds")
+
+
+def _localised(rows: Sequence[Any], zone: ZoneInfo) -> list[tuple[Any, ...]]:
+    return [(_local(row[0], zone), *row[1:]) for row in rows]
 
 
 def content_disposition(name: str, moment: datetime) -> str:
@@ -237,13 +269,13 @@ def _format(rows: Sequence[Any], plan: ExportPlan) -> bytes:
     writer = csv.writer(
         buffer, lineterminator="\n", quoting=csv.QUOTE_ALL if plan.quote_all else csv.QUOTE_MINIMAL
     )
-    unit = plan.unit
-    if plan.shape == "rows":  # already in column order, times already ISO text (formatted by the database)
-        writer.writerows(rows)
+    unit, zone = plan.unit, plan.zone
+    if plan.shape == "rows":  # in column order, times ISO text in UTC (formatted by the database)
+        writer.writerows(rows if zone is None else _localised(rows, zone))
     else:
         writer.writerows(
             (
-                row[1].isoformat(),
+                row[1].astimezone(zone).isoformat() if zone is not None else row[1].isoformat(),
                 _number(float(row[2]) / float(row[3])),
                 _number(row[4]),
                 _number(row[5]),
@@ -266,13 +298,17 @@ async def stream(plan: ExportPlan, chunk_rows: int = CHUNK_ROWS) -> AsyncIterato
 
     PostgreSQL formats ready rows itself (``COPY (query) TO STDOUT WITH CSV``, same quoting rules);
     elsewhere a server-side cursor feeds Python's csv writer. Either way at most a few chunks are
-    held in memory.
+    held in memory. Times in another zone than UTC are converted in Python: where the rows are
+    formatted, or in COPY's lines (the time is each line's first field, ISO text that CSV never quotes).
     """
-    yield header_bytes(plan)
+    yield (BOM if plan.bom else b"") + header_bytes(plan)
     async with db.current().engine.connect() as conn:
         if db.is_postgres(conn) and plan.shape == "rows":
-            async for chunk in _copy_out(conn, plan):
-                yield chunk
+            # closed here, before the connection is given back: a COPY cut short must be cleaned up first
+            async with contextlib.aclosing(_copy_out(conn, plan)) as copied:
+                source = copied if plan.zone is None else _local_lines(copied, plan.zone)
+                async for chunk in source:
+                    yield chunk
             return
         path = conn.engine.url.database
         if not db.is_postgres(conn) and plan.shape == "rows" and path and path != ":memory:":
@@ -336,7 +372,37 @@ async def _sqlite_thread(
         await asyncio.to_thread(thread.join)
 
 
-async def _copy_out(conn: AsyncConnection, plan: ExportPlan, in_flight: int = 8) -> AsyncIterator[bytes]:
+async def _local_lines(chunks: AsyncIterator[bytes], zone: ZoneInfo) -> AsyncIterator[bytes]:
+    """COPY's CSV with each row's leading UTC time in ``zone``. A line cut between two chunks is held
+    back until its end arrives, and a line inside a quoted cell (a name holding a newline) is left as
+    it is: the count of quotes so far tells, as a CSV reader's would."""
+    rest, inside = b"", False
+    async for chunk in chunks:
+        data = rest + chunk
+        cut = data.rfind(b"\n") + 1
+        rest = data[cut:]
+        if cut:
+            body, inside = await asyncio.to_thread(_local_chunk, data[:cut], zone, inside)
+            yield body
+    if rest:
+        yield _local_chunk(rest, zone, inside)[0]
+
+
+def _local_chunk(data: bytes, zone: ZoneInfo, inside: bool) -> tuple[bytes, bool]:
+    """``data`` (whole lines) with the rows' times in ``zone``; whether it ends inside a quoted cell."""
+    lines = data.decode("utf-8").split("\n")
+    for index, line in enumerate(lines):
+        if not inside:
+            stamp, comma, tail = line.partition(",")
+            if comma and _UTC_TEXT.fullmatch(stamp):
+                lines[index] = _local(stamp, zone) + comma + tail
+        inside ^= line.count('"') % 2 == 1
+    return "\n".join(lines).encode("utf-8"), inside
+
+
+async def _copy_out(
+    conn: AsyncConnection, plan: ExportPlan, in_flight: int = 8
+) -> AsyncGenerator[bytes, None]:
     """Stream ``COPY ... TO STDOUT`` through asyncpg with back-pressure (at most ``in_flight`` chunks).
 
     The SQLAlchemy statement is compiled to asyncpg's positional form, so both paths share one query.

@@ -20,11 +20,19 @@ EPISODE_LIMIT = 200
 HISTORY_ROWS = 50
 
 
-async def load_episodes(device_id: uuid.UUID, start: datetime, end: datetime) -> list[Episode]:
-    """The device's alarms that overlap ``start``..``end`` (an active one reaches ``end``)."""
+async def load_episodes(
+    device_id: uuid.UUID | None, start: datetime, end: datetime, *, group_id: uuid.UUID | None = None
+) -> list[Episode]:
+    """The device's (or the group's members') alarms that overlap ``start``..``end`` (an active one
+    reaches ``end``)."""
     async with db.session_scope() as session:
         found, _total = await alarms.list_alarms(
-            session=session, state="all", device_id=device_id, until=end, limit=EPISODE_LIMIT
+            session=session,
+            state="all",
+            device_id=device_id,
+            group_id=group_id,
+            until=end,
+            limit=EPISODE_LIMIT,
         )
     episodes: list[Episode] = []
     for alarm in found:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from dataclasses import dataclass
 from typing import Any
 
 from ddms.i18n import _, current_language
@@ -27,6 +28,7 @@ _TOOLTIP_JS = """(params) => {
   const box = node('div');
   box.append(node('b', t.toLocaleString(lang)));
   for (const p of list) {
+    if (String(p.seriesId).startsWith(%(envelope)s)) continue;
     const v = p.value, row = node('div'), dot = node('span');
     dot.style.cssText = 'display:inline-block;margin-right:4px;border-radius:50%%;width:10px;height:10px';
     dot.style.backgroundColor = typeof p.color === 'string' ? p.color : %(primary)s;
@@ -38,6 +40,8 @@ _TOOLTIP_JS = """(params) => {
   return box;
 }"""
 TOOLTIP_CLASS = "ddms-chart-tooltip"
+ENVELOPE_ID = "envelope-"  # ids of the min/max band series (the tooltip lists only the lines)
+GAP_COLOUR = theme.LEVEL_COLOURS["offline"]
 
 
 def _js_number(value: float) -> str:
@@ -71,21 +75,41 @@ def tooltip() -> dict[str, Any]:
         "min": json.dumps(_("min")),
         "max": json.dumps(_("max")),
         "primary": json.dumps(theme.PRIMARY),
+        "envelope": json.dumps(ENVELOPE_ID),
     }
     return {"trigger": "axis", ":formatter": code, "confine": True, "className": TOOLTIP_CLASS}
 
 
-def base_options() -> dict[str, Any]:
+@dataclass(frozen=True, slots=True)
+class View:
+    """The time axis: the chosen range (``high`` None: it ends now and grows with live values) and,
+    when zoomed, the visible part of it (ISO instants; the dataZoom components start there)."""
+
+    low: str | None = None
+    high: str | None = None
+    zoom: tuple[str, str] | None = None
+
+
+def base_options(view: View | None = None) -> dict[str, Any]:
+    view = view or View()
+    x_axis: dict[str, Any] = {"type": "time"}
+    if view.low is not None:
+        x_axis["min"] = view.low
+    if view.high is not None:
+        x_axis["max"] = view.high
+    zoom: dict[str, Any] = (
+        {"startValue": view.zoom[0], "endValue": view.zoom[1]} if view.zoom else {"start": 0, "end": 100}
+    )
     return {
         "animation": False,
         "grid": {"left": 56, "right": 24, "top": 40, "bottom": 80},
-        "xAxis": {"type": "time"},
+        "xAxis": x_axis,
         "yAxis": {"type": "value", "scale": True},
         "tooltip": tooltip(),
         "legend": {"top": 4},
         "dataZoom": [
-            {"type": "inside", "filterMode": "none"},
-            {"type": "slider", "height": 28, "bottom": 16},
+            {"type": "inside", "filterMode": "none", **zoom},
+            {"type": "slider", "height": 28, "bottom": 16, "filterMode": "none", **zoom},
         ],
         "toolbox": {
             "right": 16,
@@ -138,12 +162,65 @@ def alarm_areas(episodes: list[Episode]) -> list[list[dict[str, Any]]]:
     return areas
 
 
+def gap_areas(gaps: list[tuple[str, str]]) -> list[list[dict[str, Any]]]:
+    """Stretches without a single reading (the device was offline or not polled), shaded grey."""
+    return [
+        [{"xAxis": start, "itemStyle": {"color": GAP_COLOUR, "opacity": 0.15}}, {"xAxis": end}]
+        for start, end in gaps
+    ]
+
+
+def envelope(
+    key: str, name: str, points: list[list[Any]], colour: str, opacity: float = 0.25
+) -> list[dict[str, Any]]:
+    """The min..max band behind a line: a transparent series at each bucket's min and, stacked on it,
+    a filled one of height max - min. A 5-second spike inside a 2-minute bucket moves its max, so the
+    band shows it at every zoom level even where the average hardly moves. Holes stay holes."""
+    low = [[p[0], p[2]] for p in points]
+    span = [[p[0], None if p[2] is None or p[3] is None else p[3] - p[2]] for p in points]
+    common = {
+        "type": "line",
+        "name": name,
+        "stack": ENVELOPE_ID + key,
+        "stackStrategy": "all",  # a negative min still carries the span (ECharts' default: same sign)
+        "showSymbol": False,
+        "silent": True,
+        "encode": {"x": 0, "y": 1},
+        "lineStyle": {"opacity": 0},
+        "z": 1,
+    }
+    return [
+        common | {"id": f"{ENVELOPE_ID}low-{key}", "data": low},
+        common
+        | {
+            "id": f"{ENVELOPE_ID}span-{key}",
+            "data": span,
+            "areaStyle": {"color": colour, "opacity": opacity},
+        },
+    ]
+
+
+def envelope_bounds(options: dict[str, Any], key: str) -> list[tuple[str, float | None, float | None]]:
+    """``(time, low, high)`` of the band ``key`` as drawn (the stacked sum is its top): what tests and
+    a reader check against the stored extremes."""
+    by_id = {series.get("id"): series for series in options["series"]}
+    low, span = by_id[f"{ENVELOPE_ID}low-{key}"]["data"], by_id[f"{ENVELOPE_ID}span-{key}"]["data"]
+    return [
+        (a[0], a[1], None if a[1] is None or b[1] is None else a[1] + b[1])
+        for a, b in zip(low, span, strict=True)
+    ]
+
+
 def device_options(
-    device: Any, points: list[list[Any]], episodes: list[Episode] | None = None
+    device: Any,
+    points: list[list[Any]],
+    episodes: list[Episode] | None = None,
+    gaps: list[tuple[str, str]] | None = None,
+    view: View | None = None,
 ) -> dict[str, Any]:
-    """One device's line (avg per bucket; min/max/count in the tooltip) with thresholds and bands,
-    and its alarm episodes as shaded time spans."""
-    options = base_options()
+    """One device's line (avg per bucket; min/max/count in the tooltip) over its min/max band, with
+    thresholds and level bands, its alarm episodes and the stretches without readings shaded."""
+    options = base_options(view)
     lines = []
     for name, label, colour in (
         ("threshold_critical_lower", _("Critical low"), theme.LEVEL_COLOURS["critical"]),
@@ -167,19 +244,23 @@ def device_options(
     if limits:  # the axis fits the data; stretch it so every threshold line stays in view
         options["yAxis"][":min"] = _axis_end("min", min(limits), max(limits))
         options["yAxis"][":max"] = _axis_end("max", min(limits), max(limits))
+    marked = areas + gap_areas(gaps or []) + alarm_areas(episodes or [])
     options["series"] = [
         {
             "type": "line",
             "name": device.name,
             "data": points,
             "showSymbol": False,
-            "sampling": "lttb",
+            "connectNulls": False,
             "encode": {"x": 0, "y": 1},
             "lineStyle": {"width": 2},
+            "z": 3,
             "markLine": {"symbol": "none", "silent": True, "data": lines},
-            "markArea": {"silent": True, "data": areas + alarm_areas(episodes or [])},
-        }
+            "markArea": {"silent": True, "data": marked},
+        },
+        *envelope("0", device.name, points, theme.PRIMARY),
     ]
+    options["legend"]["data"] = [device.name]
     if pieces and len(pieces) > 1:
         options["visualMap"] = {
             "show": False,
@@ -191,18 +272,37 @@ def device_options(
     return options
 
 
-def group_options(series: list[tuple[str, list[list[Any]]]]) -> dict[str, Any]:
-    """One line per device of a group."""
-    options = base_options()
-    options["series"] = [
-        {
-            "type": "line",
-            "name": name,
-            "data": points,
-            "showSymbol": False,
-            "sampling": "lttb",
-            "encode": {"x": 0, "y": 1},
-        }
-        for name, points in series
-    ]
+# ECharts' default palette: a group's device gets the same colour for its line and its band.
+PALETTE = ("#5470c6", "#91cc75", "#fac858", "#ee6666", "#73c0de", "#3ba272", "#fc8452", "#9a60b4", "#ea7ccc")
+
+
+def group_options(
+    series: list[tuple[str, list[list[Any]]]],
+    view: View | None = None,
+    episodes: list[Episode] | None = None,
+) -> dict[str, Any]:
+    """One line per device of a group, each over its own min/max band (same colour, fainter), each
+    line broken where its device sent nothing; the members' alarm episodes as shaded time spans."""
+    options = base_options(view)
+    lines: list[dict[str, Any]] = []
+    bands: list[dict[str, Any]] = []
+    for index, (name, points) in enumerate(series):
+        colour = PALETTE[index % len(PALETTE)]
+        lines.append(
+            {
+                "type": "line",
+                "name": name,
+                "data": points,
+                "showSymbol": False,
+                "connectNulls": False,
+                "encode": {"x": 0, "y": 1},
+                "color": colour,
+                "z": 3,
+            }
+        )
+        bands += envelope(str(index), name, points, colour, opacity=0.15)
+    if lines and episodes:
+        lines[0]["markArea"] = {"silent": True, "data": alarm_areas(episodes)}
+    options["series"] = lines + bands
+    options["legend"]["data"] = list(dict.fromkeys(name for name, _points in series))
     return options

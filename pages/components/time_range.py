@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime, timedelta, timezone
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from nicegui import ui
 
+from ddms.errors import DDMSError
 from ddms.i18n import N_, _
+from ddms.services import readings
 from pages.session import browser_timezone, current_time
 
 PRESETS: dict[str, tuple[str, timedelta]] = {
@@ -40,15 +42,20 @@ def parse_local(text: str | None) -> datetime | None:
 class TimeRange:
     """Which instants a chart shows; ``includes_now`` tells whether live values extend it."""
 
-    def __init__(self, on_change: Callable[[], Awaitable[None]], preset: str = "24h") -> None:
+    def __init__(
+        self,
+        on_change: Callable[[], Awaitable[None]],
+        preset: str | None = "24h",
+        custom: tuple[datetime, datetime] | None = None,
+    ) -> None:
         self.on_change = on_change
-        self.preset: str | None = preset
-        self.custom: tuple[datetime, datetime] | None = None
+        self.preset: str | None = None if custom is not None else (preset or "24h")
+        self.custom: tuple[datetime, datetime] | None = custom
         with ui.row().classes("items-center gap-2 flex-wrap"):
             self.toggle = (
                 ui.toggle(
                     {key: _(label) for key, (label, _delta) in PRESETS.items()},
-                    value=preset,
+                    value=self.preset,
                     on_change=self._choose_preset,
                 )
                 .props("no-caps")
@@ -61,8 +68,11 @@ class TimeRange:
         self._show_bounds()
 
     def _show_bounds(self) -> None:
-        """Let From/To show the window the chart shows (a preset's window, in the browser's zone)."""
-        start, end = self.bounds
+        self.show(*self.bounds)
+
+    def show(self, start: datetime, end: datetime) -> None:
+        """Let From/To show the window the chart shows (a preset's window or the zoomed part of the
+        range, in the browser's zone), so that Apply keeps exactly what is on screen."""
         self.start_input.set_value(start.astimezone(_zone()).strftime(LOCAL_FORMAT))
         self.end_input.set_value(end.astimezone(_zone()).strftime(LOCAL_FORMAT))
 
@@ -97,3 +107,30 @@ class TimeRange:
         self.preset, self.custom = None, (start, end)
         self.toggle.set_value(None)
         await self.on_change()
+
+
+def from_query(params: Mapping[str, str]) -> tuple[str | None, tuple[datetime, datetime] | None]:
+    """The range a shared or bookmarked URL names: ``?range=24h`` (a preset) or ``?from=&to=``
+    (ISO 8601, naive is UTC); anything unreadable falls back to the 24 h preset."""
+    if params.get("range") in PRESETS:
+        return params["range"], None
+    try:
+        start = readings.parse_time(params.get("from"), "from")
+        end = readings.parse_time(params.get("to"), "to")
+    except DDMSError:
+        return "24h", None
+    if start is None or end is None or end <= start:
+        return "24h", None
+    return None, (start, end)
+
+
+def to_query(preset: str | None, window: tuple[datetime, datetime]) -> dict[str, str]:
+    """The URL query of what a chart shows: the preset while it shows the whole of it, else the window."""
+    if preset is not None:
+        return {"range": preset}
+    start, end = window
+    return {"from": _iso(start), "to": _iso(end)}
+
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")

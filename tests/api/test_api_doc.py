@@ -63,3 +63,19 @@ def test_the_parser_reads_each_table_row() -> None:
     row = "| `GET /api/devices/{device_id}` | any | 200 device, or 404 (see `POST /api/x` in prose) |"
     assert documented(row) == {"GET /api/devices/{}"}
     assert documented("`GET /api/devices` outside a table") == set()
+
+
+READINGS_EXPORTS = ("/api/export/device/{device_id}", "/api/export/group/{group_id}", "/api/export/devices")
+
+
+def test_export_options_are_in_the_openapi_and_the_doc() -> None:
+    """``tz`` and ``bom`` (local times, byte order mark) are query parameters of every readings export,
+    in the OpenAPI document as in docs/api.md; ``bom`` defaults to off (plain UTF-8)."""
+    paths = document()["paths"]
+    text = API_DOC.read_text(encoding="utf-8")
+    for path in READINGS_EXPORTS:
+        parameters = {p["name"]: p for p in paths[path]["get"]["parameters"] if p["in"] == "query"}
+        assert {"tz", "bom"} <= set(parameters), path
+        assert parameters["bom"]["schema"]["default"] is False
+        row = next(line for line in text.splitlines() if line.startswith(f"| `GET {path.split('{')[0]}"))
+        assert "&tz&bom" in row, row

@@ -172,3 +172,56 @@ async def test_a_range_is_checked_before_the_file_starts(
         assert refused.status_code == 400, bad
         assert refused.headers["content-type"] == "application/json"
         assert refused.json()["detail"].startswith("end_time ")
+
+
+async def test_exports_in_a_time_zone_with_a_bom_on_request(
+    client: httpx.AsyncClient, owner_headers: dict[str, str]
+) -> None:
+    """``tz`` writes every time in that zone with its offset (the same instants), ``bom`` starts the
+    file with a UTF-8 byte order mark; without them the contract's plain UTF-8 in UTC is unchanged."""
+    # a quoted name over two lines, the second looking like a row: COPY's lines must be read as CSV
+    device = await add_device('锅炉 "1",\n2026-06-01T08:00:00.000000+00:00,x', unit="°C")
+    rows = [(device, T0 + timedelta(minutes=7 * i), float(i)) for i in range(30)]
+    await add_rows(rows)
+    group = await client.post(
+        "/api/groups", headers=owner_headers, json={"name": "车间", "device_ids": [str(device)]}
+    )
+    shanghai = {"tz": "Asia/Shanghai", "bom": "true"}
+    for path, extra, stamp_column in (
+        (f"/api/export/device/{device}", {}, 0),
+        (f"/api/export/device/{device}", {"aggregate": "1hour"}, 0),
+        (f"/api/export/group/{group.json()['id']}", {}, 0),
+        ("/api/export/devices", {"device_ids": str(device)}, 0),
+    ):
+        plain = await client.get(path, headers=owner_headers, params=extra)
+        local = await client.get(path, headers=owner_headers, params=extra | shanghai)
+        assert local.status_code == 200, local.text
+        assert not plain.content.startswith(b"\xef\xbb\xbf"), "the REST default stays plain UTF-8"
+        assert local.content.startswith(b"\xef\xbb\xbf"), path
+        utc_rows = parse(plain)
+        local_rows = list(csv.reader(io.StringIO(local.content.decode("utf-8-sig"))))
+        assert local_rows[0] == utc_rows[0]
+        assert len(local_rows) == len(utc_rows) > 1
+        for utc_row, local_row in zip(utc_rows[1:], local_rows[1:], strict=True):
+            assert local_row[stamp_column].endswith("+08:00"), local_row
+            assert datetime.fromisoformat(local_row[stamp_column]) == datetime.fromisoformat(
+                utc_row[stamp_column]
+            )
+            # PostgreSQL's COPY (UTC) writes 29 where the formatter writes 29.0: the same number
+            assert [float(v) if v[0].isdigit() else v for v in local_row[1:]] == [
+                float(v) if v[0].isdigit() else v for v in utc_row[1:]
+            ]
+        assert all(row[stamp_column].endswith("+00:00") for row in utc_rows[1:])
+
+
+async def test_an_unknown_time_zone_is_refused(
+    client: httpx.AsyncClient, owner_headers: dict[str, str]
+) -> None:
+    device = await add_device("pump")
+    answer = await client.get(
+        f"/api/export/device/{device}", headers=owner_headers, params={"tz": "Mars/Olympus"}
+    )
+    assert answer.status_code == 400
+    assert answer.json() == {
+        "detail": "tz is not a known IANA time zone (such as Europe/Berlin): 'Mars/Olympus'"
+    }

@@ -59,3 +59,29 @@ async def test_abandoned_export_releases_its_connection() -> None:
     async with db.session_scope() as session:
         plan = await export.device_plan(session, device, None, None, None)
     assert sum([chunk.count(b"\n") async for chunk in export.stream(plan)]) == 60_001
+
+
+async def test_local_times_in_copy_lines_survive_any_chunk_cut() -> None:
+    """PostgreSQL's COPY lines are converted as they stream: a cut anywhere (inside a line, inside a
+    multi-byte character) and a quoted name holding a newline and something like a time change
+    nothing but the rows' own times."""
+    from zoneinfo import ZoneInfo
+
+    utc = "2026-01-01T00:00:00.000000+00:00"
+    body = (
+        f'{utc},"Kessel ""N"",\n{utc},x",1.5,°C\n'  # a name whose second line looks like a row
+        f"{utc.replace('00:00:00', '16:30:00')},锅炉,2.0,°C\n"
+    ).encode()
+    expected = (
+        '2026-01-01T08:00:00.000000+08:00,"Kessel ""N"",\n'
+        f'{utc},x",1.5,°C\n'
+        "2026-01-02T00:30:00.000000+08:00,锅炉,2.0,°C\n"
+    ).encode()
+
+    async def pieces(size: int):  # type: ignore[no-untyped-def]
+        for start in range(0, len(body), size):
+            yield body[start : start + size]
+
+    for size in (1, 2, 7, 33, len(body)):
+        converted = b"".join([c async for c in export._local_lines(pieces(size), ZoneInfo("Asia/Shanghai"))])
+        assert converted == expected, size

@@ -90,7 +90,8 @@ async def test_export_downloads_csv_of_the_shown_range(user: User, reader: Accou
     await user.open(f"/devices/{boiler.id}")
     user.find("Export CSV").click()
     response = await user.download.next()
-    body = response.content.decode()
+    assert response.content.startswith("\ufeff".encode())  # for spreadsheets (an option, on by default)
+    body = response.content.decode("utf-8-sig")
     assert body.splitlines()[0] == "timestamp,value,unit"
     assert len(body.splitlines()) == 4
     assert {line.split(",")[-1] for line in body.splitlines()[1:]} == {"'=1+1"}  # never a formula

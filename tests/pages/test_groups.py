@@ -87,7 +87,8 @@ async def test_group_export_downloads_csv(user: User, reader: Account, sign_in) 
     await user.open(f"/groups/{group.id}")
     user.find("Export CSV").click()
     response = await user.download.next()
-    assert response.content.decode().splitlines()[0] == "timestamp,device_name,value,unit"
+    assert response.content.startswith("\ufeff".encode())  # for spreadsheets (an option, on by default)
+    assert response.content.decode("utf-8-sig").splitlines()[0] == "timestamp,device_name,value,unit"
 
 
 async def test_admin_deletes_a_group_and_keeps_devices(user: User, admin: Account, sign_in) -> None:

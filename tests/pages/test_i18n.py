@@ -21,7 +21,20 @@ from tests.pages.helpers import eventually, make_device, make_group, texts
 
 ROOT = Path(__file__).resolve().parents[2]
 # Words that stay as they are in Chinese: names, protocols, formats and values typed by people.
-ALLOWED = {"DDMS", "CSV", "Modbus", "SSE", "cron", "ID", "IP", "IPv4", "IPv6", "English", "ms"}
+ALLOWED = {
+    "DDMS",
+    "CSV",
+    "Modbus",
+    "SSE",
+    "cron",
+    "ID",
+    "IP",
+    "IPv4",
+    "IPv6",
+    "English",
+    "ms",
+    "UTC",
+}  # UTC: a zone name
 
 
 def source_messages() -> set[str]:

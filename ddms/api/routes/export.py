@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Query
 from starlette.responses import StreamingResponse
 
 from ddms.api.deps import AggregateParam, SessionDep, TimeRangeDep, get_principal
@@ -39,6 +39,20 @@ def csv_response(plan: export.ExportPlan) -> StreamingResponse:
     )
 
 
+TimeZoneParam = Annotated[
+    str | None,
+    Query(
+        description="IANA time zone of the times in the file, each with its offset "
+        "(e.g. Europe/Berlin; default UTC; an unknown zone: 400)",
+        examples=["Asia/Shanghai"],
+    ),
+]
+BomParam = Annotated[
+    bool,
+    Query(description="Start the file with a UTF-8 byte order mark, for spreadsheets (default: plain UTF-8)"),
+]
+
+
 def export_router(prefix: str, caller: Callable[..., Any], *, include_in_schema: bool = True) -> APIRouter:
     """The export routes under ``prefix``, admitting whoever the ``caller`` dependency admits."""
     router = APIRouter(
@@ -51,32 +65,40 @@ def export_router(prefix: str, caller: Callable[..., Any], *, include_in_schema:
         session: SessionDep,
         window: TimeRangeDep,
         aggregate: AggregateParam = None,
+        tz: TimeZoneParam = None,
+        bom: BomParam = False,
         _: Any = Depends(caller),
     ) -> StreamingResponse:
         start, end = window
         plan = await export.device_plan(session, device_id, start, end, readings.parse_aggregate(aggregate))
-        return csv_response(plan)
+        return csv_response(export.with_options(plan, tz, bom))
 
     @router.get("/group/{group_id}", response_class=StreamingResponse, responses=CSV_RESPONSES)
     async def export_group(
         group_id: uuid.UUID,
         session: SessionDep,
         window: TimeRangeDep,
+        tz: TimeZoneParam = None,
+        bom: BomParam = False,
         _: Any = Depends(caller),
     ) -> StreamingResponse:
         start, end = window
-        return csv_response(await export.group_plan(session, group_id, start, end))
+        plan = await export.group_plan(session, group_id, start, end)
+        return csv_response(export.with_options(plan, tz, bom))
 
     @router.get("/devices", response_class=StreamingResponse, responses=CSV_RESPONSES)
     async def export_devices(
         session: SessionDep,
         window: TimeRangeDep,
         device_ids: str | None = None,
+        tz: TimeZoneParam = None,
+        bom: BomParam = False,
         _: Any = Depends(caller),
     ) -> StreamingResponse:
         start, end = window
         ids = export.parse_device_ids(device_ids)
-        return csv_response(await export.devices_plan(session, ids, start, end))
+        plan = await export.devices_plan(session, ids, start, end)
+        return csv_response(export.with_options(plan, tz, bom))
 
     @router.get("/alarms", response_class=StreamingResponse, responses=CSV_RESPONSES)
     async def export_alarms(
