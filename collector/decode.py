@@ -25,7 +25,7 @@ import math
 import struct
 from collections.abc import Sequence
 
-from ddms.modbus_types import BYTE_ORDERS, TYPES, ByteOrder, DataType, TypeSpec
+from ddms.modbus_types import BYTE_ORDERS, TYPES, ByteOrder, DataType, Decoding, TypeSpec, types_for_count
 
 
 class DecodeError(ValueError):
@@ -123,3 +123,17 @@ def encode(value: float, data_type: str, byte_order: str) -> list[int]:
         raise DecodeError(f"{value} does not fit {data_type} (beyond ±{spec.maximum:g})") from None
     words = list(_REGISTER_PACKERS[spec.registers].unpack(raw))
     return _reorder(words, swap_bytes, reverse_words)
+
+
+def decodings(registers: Sequence[int], scale: float = 1.0, offset: float = 0.0) -> tuple[Decoding, ...]:
+    """The registers read as every data type of their count in every byte order (test connection's
+    decode assistant: the engineer picks the reading that makes sense)."""
+    found = []
+    for data_type in types_for_count(len(registers)):
+        for byte_order in ByteOrder:
+            try:
+                value: float | None = decode(registers, data_type, byte_order, scale, offset)
+            except DecodeError:
+                value = None
+            found.append(Decoding(data_type, byte_order, value))
+    return tuple(found)

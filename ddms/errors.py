@@ -9,7 +9,7 @@ changes neither where it is shown nor how it is translated (the zh catalog has e
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 
@@ -56,9 +56,9 @@ MESSAGES: dict[str, str] = {
     "invalid_status": N_(
         "Invalid status '{value}'. Use one of: online, offline, error (or connected, disconnected)"
     ),
-    "data_type_required": N_("data_type is required when modbus_register_count is not 1 or 2"),
+    "data_type_required": N_("{type_field} is required when {count_field} is not 1 or 2"),
     "register_count_mismatch": N_(
-        "modbus_register_count {count} does not match data_type {data_type} ({width} register(s))"
+        "{count_field} {count} does not match {type_field} {data_type} ({width} register(s))"
     ),
     "threshold_order_strict": N_("{low_field} ({low}) must be below {high_field} ({high})"),
     "threshold_order": N_("{low_field} ({low}) must be at most {high_field} ({high})"),
@@ -144,6 +144,11 @@ class DDMSError(Coded, Exception):
     ) -> None:
         super().__init__(self._set(code, field, params))
 
+    @property
+    def errors(self) -> list[DDMSError]:
+        """Every problem this error reports, each with its own code and field (one, except ``Problems``)."""
+        return [self]
+
 
 class ConsoleError(DDMSError):
     """A problem of the console or of start-up (schema, unreachable database), told in one English line.
@@ -177,6 +182,33 @@ class Forbidden(DDMSError):
 
 class Invalid(DDMSError):
     """The input breaks a rule (400)."""
+
+
+class Problems(Invalid):
+    """Several rules broken by one request, reported together so a form shows each at its field.
+
+    It is the first problem (its code, field and params) to whoever reads one error; ``errors`` lists
+    them all and ``detail`` joins their sentences with '; ' (the REST answer names every one).
+    """
+
+    def __init__(self, problems: Sequence[DDMSError]) -> None:
+        first = problems[0]
+        super().__init__(first.code, field=first.field, params=first.params)
+        self._problems = list(problems)
+        self.detail = "; ".join(problem.detail for problem in self._problems)
+        self.args = (self.detail,)
+
+    @property
+    def errors(self) -> list[DDMSError]:
+        return list(self._problems)
+
+
+def raise_all(problems: Sequence[DDMSError]) -> None:
+    """Raise nothing for no problem, the problem itself for one, ``Problems`` for several."""
+    if len(problems) == 1:
+        raise problems[0]
+    if problems:
+        raise Problems(problems)
 
 
 class Unauthorized(DDMSError):

@@ -208,9 +208,13 @@ def translate_error(error: Coded | str) -> str:
     """A service error in the user's language, from its code and params (a plain string is shown as is).
 
     Params named ``field`` or ``*_field`` are request field names: they are shown as the form's label.
+    Several problems reported together (``ddms.errors.Problems``) are joined with '; '.
     """
     if isinstance(error, str):
         return error
+    problems = getattr(error, "errors", [error])
+    if len(problems) > 1:
+        return "; ".join(translate_error(problem) for problem in problems)
     values = {
         key: gettext(FIELD_LABELS[value]) if _is_field(key) and value in FIELD_LABELS else value
         for key, value in error.params.items()

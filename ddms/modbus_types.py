@@ -4,7 +4,9 @@ A Modbus register holds 16 bits. A device's ``data_type`` says how many register
 and how those bits read as a number; its ``byte_order`` says how a device lays the bytes of a
 multi-register value on the wire. Validation (``modbus_register_count`` must match the type), the
 API's enums and the decoder all come from here, so a type cannot be added, or its width changed,
-in one of them and not the others.
+in one of them and not the others. Test connection's shapes live here too: what it reads
+(``ModbusTarget``, a saved device or a form's unsaved values) and what the collector's probe answers
+(``ProbeReading``: the raw registers and their value in every type of their count and every order).
 
 Pure: no I/O, no imports beyond the standard library.
 """
@@ -17,6 +19,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from types import MappingProxyType
+from typing import Protocol
 
 REGISTER_BITS = 16
 
@@ -107,3 +110,53 @@ BYTE_ORDERS: Mapping[ByteOrder, tuple[bool, bool]] = MappingProxyType(
 def registers_of(data_type: str) -> int:
     """Registers a value of ``data_type`` spans; ValueError for an unknown type."""
     return TYPES[DataType(data_type)].registers
+
+
+def types_for_count(count: int) -> list[DataType]:
+    """The data types a value of ``count`` registers can be, in the table's order (empty: none)."""
+    return [data_type for data_type, spec in TYPES.items() if spec.registers == count]
+
+
+# --- test connection ---------------------------------------------------------------------------
+class ModbusTarget(Protocol):
+    """Where one value lives and how it reads: a saved ``Device``, or a form's values not saved yet."""
+
+    @property
+    def modbus_ip(self) -> str: ...
+    @property
+    def modbus_port(self) -> int: ...
+    @property
+    def modbus_slave_id(self) -> int: ...
+    @property
+    def modbus_register(self) -> int: ...
+    @property
+    def modbus_register_count(self) -> int: ...
+    @property
+    def data_type(self) -> str: ...
+    @property
+    def byte_order(self) -> str: ...
+    @property
+    def scale(self) -> float: ...
+    @property
+    def offset(self) -> float: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Decoding:
+    """The registers read as ``data_type`` in ``byte_order`` (after scale and offset); None: not a
+    finite number that way (a NaN or infinity pattern)."""
+
+    data_type: DataType
+    byte_order: ByteOrder
+    value: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class ProbeReading:
+    """One real read: the registers as the device sent them, the value as the target says to decode it
+    (None with ``error`` when it does not decode), and every decoding the register count allows."""
+
+    registers: tuple[int, ...]
+    value: float | None
+    error: str | None
+    decodings: tuple[Decoding, ...]

@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from ddms.cache import ReadCache
     from ddms.config import Settings
     from ddms.db import Database
-    from ddms.models import Device
+    from ddms.modbus_types import ModbusTarget, ProbeReading
     from ddms.security import PasswordSlots
     from ddms.services.backup import BackupStatus
     from ddms.services.login_throttle import LoginThrottle
@@ -44,8 +44,8 @@ class Service(Protocol):
     async def stop(self) -> None: ...
 
 
-Probe = Callable[["Device"], Awaitable[float]]
-"""One real read of a device's configured register, returning its decoded value or raising."""
+Probe = Callable[["ModbusTarget"], Awaitable["ProbeReading"]]
+"""One real read of a target's registers with their decodings; raises when nothing could be read."""
 
 
 def _bus() -> Bus:

@@ -53,6 +53,40 @@ class DeviceUpdate(DeviceFields):
     """Partial update: only the fields present in the body change (null clears a threshold)."""
 
 
+class DeviceTest(DeviceFields):
+    """A device body not saved yet, for test connection: any device field may be sent (the body a
+    script would create the device with), only the connection and decoding fields are used."""
+
+    modbus_ip: Host
+    modbus_slave_id: Annotated[int, Field(ge=1, le=247)]
+    modbus_register: Annotated[int, Field(ge=0, le=65535)]
+
+
+class Decoded(BaseModel):
+    """The registers read as one data type in one byte order; null: not a finite number that way."""
+
+    data_type: DataType
+    byte_order: ByteOrder
+    value: float | None
+
+
+class ConnectionTestResult(BaseModel):
+    """One real Modbus read. ``registers`` (and their hex) and ``decodings`` are there whenever the
+    device answered, also when the configured decoding is not a number (``success`` false)."""
+
+    success: bool
+    error: str | None
+    device_id: uuid.UUID | None = Field(description="null for values not saved yet")
+    device_name: str | None
+    value: float | None = Field(None, description="the configured decoding, raw × scale + offset")
+    latency_ms: float | None = None
+    registers: list[int] | None = Field(None, description="as the device sent them, in address order")
+    registers_hex: list[str] | None = Field(None, description="the same, four hex digits each")
+    decodings: list[Decoded] | None = Field(
+        None, description="every data type of the register count in every byte order (× scale + offset)"
+    )
+
+
 class DevicePublic(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 

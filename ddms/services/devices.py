@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Collection
+from dataclasses import dataclass
 from itertools import pairwise
 from typing import Any
 
@@ -14,10 +15,10 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from ddms.bus import ChangeKind, get_bus
-from ddms.errors import Conflict, Invalid, NotFound
+from ddms.errors import Conflict, Invalid, NotFound, raise_all
 from ddms.modbus_types import registers_of
 from ddms.models import DataType, Device, DeviceGroup, DeviceStatus, Reading, utcnow
-from ddms.schemas.devices import DeviceCreate, DeviceUpdate
+from ddms.schemas.devices import DeviceCreate, DeviceTest, DeviceUpdate
 from ddms.services import alarms, system
 from ddms.services.unique import commit_unique, ensure_unique
 
@@ -54,45 +55,90 @@ def parse_status(value: str | None) -> DeviceStatus | None:
         raise Invalid("invalid_status", field="status", params={"value": value}) from None
 
 
-def resolve_data_type(fields: dict[str, Any]) -> None:
-    """Fill data_type/modbus_register_count from each other and check that they agree."""
+def resolve_data_type(fields: dict[str, Any]) -> list[Invalid]:
+    """Fill data_type/modbus_register_count from each other; the problem when they disagree."""
     data_type, count = fields.get("data_type"), fields.get("modbus_register_count")
+    names = {"type_field": "data_type", "count_field": "modbus_register_count"}
     if data_type is None:
         count = count or 1
         if count not in DEFAULT_TYPE_FOR_COUNT:
-            raise Invalid("data_type_required", field="data_type")
+            return [Invalid("data_type_required", field="data_type", params=names)]
         fields["data_type"], fields["modbus_register_count"] = DEFAULT_TYPE_FOR_COUNT[count], count
-        return
+        return []
     width = registers_of(data_type)
     if count is None:
         fields["modbus_register_count"] = width
     elif count != width:
-        params = {"count": count, "data_type": str(data_type), "width": width}
-        raise Invalid("register_count_mismatch", field="modbus_register_count", params=params)
+        params = names | {"count": count, "data_type": str(data_type), "width": width}
+        return [Invalid("register_count_mismatch", field="modbus_register_count", params=params)]
+    return []
 
 
-def check_thresholds(fields: dict[str, Any]) -> None:
-    """critical_lower <= warning_lower < warning_upper <= critical_upper, for those that are set."""
-    order = [
-        ("threshold_critical_lower", fields.get("threshold_critical_lower")),
-        ("threshold_warning_lower", fields.get("threshold_warning_lower")),
-        ("threshold_warning_upper", fields.get("threshold_warning_upper")),
-        ("threshold_critical_upper", fields.get("threshold_critical_upper")),
-    ]
-    present = [(name, value) for name, value in order if value is not None]
+THRESHOLD_ORDER = (
+    "threshold_critical_lower",
+    "threshold_warning_lower",
+    "threshold_warning_upper",
+    "threshold_critical_upper",
+)
+
+
+def check_thresholds(fields: dict[str, Any]) -> list[Invalid]:
+    """critical_lower <= warning_lower < warning_upper <= critical_upper, for those that are set.
+
+    Every neighbouring pair out of order is a problem of its own, at its lower field (each field is
+    the lower one of at most one pair), so a form marks every field to change at once.
+    """
+    present = [(name, fields[name]) for name in THRESHOLD_ORDER if fields.get(name) is not None]
+    problems = []
     for (low_name, low), (high_name, high) in pairwise(present):
         strict = low_name == "threshold_warning_lower" and high_name == "threshold_warning_upper"
         if low > high or (strict and low == high):
             params = {"low_field": low_name, "low": f"{low:g}", "high_field": high_name, "high": f"{high:g}"}
-            raise Invalid(
-                "threshold_order_strict" if strict else "threshold_order", field=low_name, params=params
-            )
+            code = "threshold_order_strict" if strict else "threshold_order"
+            problems.append(Invalid(code, field=low_name, params=params))
+    return problems
 
 
 def _checked(fields: dict[str, Any]) -> dict[str, Any]:
-    resolve_data_type(fields)
-    check_thresholds(fields)
+    """``fields`` with data_type and register count resolved; every broken rule raised together."""
+    raise_all([*resolve_data_type(fields), *check_thresholds(fields)])
     return fields
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectionTarget:
+    """A form's or a script's connection values before they are saved (a ``ModbusTarget``)."""
+
+    modbus_ip: str
+    modbus_port: int
+    modbus_slave_id: int
+    modbus_register: int
+    modbus_register_count: int
+    data_type: str
+    byte_order: str
+    scale: float
+    offset: float
+
+
+def connection_target(data: DeviceTest) -> ConnectionTarget:
+    """Where and how to read ``data``'s value, with the defaults a new device gets; Invalid (at its
+    field) when the data type and register count disagree. Thresholds and the like are not checked."""
+    defaults = {
+        name: Device.model_fields[name].default for name in ("modbus_port", "byte_order", "scale", "offset")
+    }
+    fields = defaults | data.model_dump(exclude_none=True)
+    raise_all(resolve_data_type(fields))
+    return ConnectionTarget(
+        modbus_ip=fields["modbus_ip"],
+        modbus_port=fields["modbus_port"],
+        modbus_slave_id=fields["modbus_slave_id"],
+        modbus_register=fields["modbus_register"],
+        modbus_register_count=fields["modbus_register_count"],
+        data_type=str(fields["data_type"]),
+        byte_order=str(fields["byte_order"]),
+        scale=fields["scale"],
+        offset=fields["offset"],
+    )
 
 
 async def get_device(*, session: AsyncSession, device_id: uuid.UUID, include_deleted: bool = False) -> Device:

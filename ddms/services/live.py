@@ -25,9 +25,11 @@ from ddms import cache, db, metrics, runtime
 from ddms.bus import Bus, LatestValue, get_bus
 from ddms.clock import LOOP_CLOCK, Clock
 from ddms.errors import NotFound
+from ddms.modbus_types import ModbusTarget
 from ddms.models import Device, DeviceStatus, UTCDateTime
+from ddms.schemas.devices import DeviceTest
 from ddms.services import readings, system
-from ddms.services.devices import get_device
+from ddms.services.devices import connection_target, get_device
 from ddms.services.thresholds import HasThresholds, Level, classify
 
 logger = logging.getLogger(__name__)
@@ -281,27 +283,51 @@ def get_probe() -> Probe | None:
 async def probe_connection(
     *, session: AsyncSession, device_id: uuid.UUID, probe: Probe | None = None
 ) -> dict[str, Any]:
-    """``{success, error, device_id, device_name, value?, latency_ms?}`` from one real Modbus read.
+    """One real Modbus read of a saved device (``run_probe``'s answer).
 
     ``probe`` defaults to the one installed with ``set_probe``.
     """
     device = await get_device(session=session, device_id=device_id)
+    return await run_probe(device, {"device_id": str(device.id), "device_name": device.name}, probe)
+
+
+async def probe_settings(*, data: DeviceTest, probe: Probe | None = None) -> dict[str, Any]:
+    """One real Modbus read with values not saved yet (a form before Save, a script before it creates
+    the device); Invalid when the connection fields break a rule (data type against register count)."""
+    target = connection_target(data)
+    return await run_probe(target, {"device_id": None, "device_name": data.name}, probe)
+
+
+async def run_probe(target: ModbusTarget, names: dict[str, Any], probe: Probe | None) -> dict[str, Any]:
+    """``{success, error, device_id, device_name, value?, latency_ms?, registers?, registers_hex?,
+    decodings?}``: ``names`` give the device's id and name, ``probe`` the reader (None: the installed one).
+
+    Once registers were read they are in the answer with every decoding, also when the configured
+    one is not a number: the engineer then sees which data type and byte order give a sensible value.
+    """
     probe = probe or get_probe()
-    result: dict[str, Any] = {
-        "success": False,
-        "error": None,
-        "device_id": str(device.id),
-        "device_name": device.name,
-    }
+    result: dict[str, Any] = {"success": False, "error": None, **names}
     if probe is None:
         result["error"] = "Modbus access is not available in this process"
         return result
     started = time.perf_counter()
     try:
-        value = await probe(device)
+        reading = await probe(target)
     except Exception as exc:
         result["error"] = str(exc) or type(exc).__name__
         result["latency_ms"] = round((time.perf_counter() - started) * 1000, 2)
         return result
-    result.update(success=True, value=value, latency_ms=round((time.perf_counter() - started) * 1000, 2))
+    result["latency_ms"] = round((time.perf_counter() - started) * 1000, 2)
+    result |= {
+        "registers": list(reading.registers),
+        "registers_hex": [f"{register:04X}" for register in reading.registers],
+        "decodings": [
+            {"data_type": str(d.data_type), "byte_order": str(d.byte_order), "value": d.value}
+            for d in reading.decodings
+        ],
+    }
+    if reading.value is None:
+        result["error"] = reading.error or "the registers do not decode"
+    else:
+        result |= {"success": True, "value": reading.value}
     return result

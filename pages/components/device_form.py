@@ -1,4 +1,5 @@
-"""The device form: every field of the contract, inline messages from the schema and the service."""
+"""The device form: every field of the contract, inline messages from the schema and the service, and a
+Test button that reads the device with the values typed so far (``device_form_probe``)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,9 @@ from ddms.i18n import FIELD_LABELS, N_, _, translate_error
 from ddms.models.device import ByteOrder, DataType
 from ddms.schemas.devices import DeviceFields
 from ddms.services import system
+from pages.components.device_form_probe import DecodeAssistant
 from pages.components.forms import field_errors
+from pages.layout import busy
 
 
 @dataclass(frozen=True)
@@ -152,11 +155,12 @@ class DeviceForm:
         return all([self.check(field.name) for field in FIELDS])  # noqa: C419 - check every field
 
     def show_service_error(self, error: DDMSError) -> bool:
-        """Put a service error next to the field it is about (its ``field``); False when it has none here."""
-        if error.field not in self.inputs:
-            return False
-        self.inputs[error.field].error = translate_error(error)
-        return True
+        """Put each problem of a service error next to the field it is about (its ``field``; several
+        broken rules come together); False when one of them has no field here."""
+        placed = [problem for problem in error.errors if problem.field in self.inputs]
+        for problem in placed:
+            self.inputs[str(problem.field)].error = translate_error(problem)
+        return len(placed) == len(error.errors)
 
 
 Saver = Callable[[dict[str, Any], "DeviceForm"], Awaitable[bool]]
@@ -177,7 +181,12 @@ async def device_dialog(device: Any | None, save: Saver) -> None:
     ):
         ui.label(_("Edit device") if device else _("Add device")).classes("text-h6")
         form = DeviceForm(device, defaults)
-        with ui.row().classes("w-full justify-end gap-2"):
+        assistant = DecodeAssistant(form)
+        with ui.row().classes("w-full items-center gap-2"):
+            ui.button(_("Test connection"), icon="network_check", on_click=busy(assistant.run)).props(
+                "outline"
+            ).mark("form-test")
+            ui.space()
             ui.button(_("Cancel"), on_click=dialog.close).props("flat").mark("cancel")
             button = ui.button(_("Save")).mark("save")
 

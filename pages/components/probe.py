@@ -1,7 +1,9 @@
-"""The test-connection button: one real Modbus read through the live service (as the REST route)."""
+"""The test-connection button of a saved device: one real Modbus read through the live service (as the
+REST route). The form's Test button and decode assistant are ``device_form_probe``."""
 
 from __future__ import annotations
 
+import math
 import uuid
 from typing import Any
 
@@ -14,8 +16,24 @@ from ddms.services import live
 from pages.layout import acting_user, can_edit, notify_error
 
 
+def shown(value: float | None) -> str:
+    """A decoded value: grouped digits where they read well, else scientific (a denormal stays visibly
+    tiny, -1.3422e-15, instead of rounding to "-0"); a pattern that is no number says so."""
+    if value is None or not math.isfinite(value):
+        return _("not a number")
+    if value == 0 or 1e-4 <= abs(value) < 1e15:
+        return format_number(value, 6)
+    return f"{value:.4e}"
+
+
+def registers_text(result: dict[str, Any]) -> str:
+    """The registers read, in hex as the device sent them."""
+    registers = " ".join(f"0x{word}" for word in result.get("registers_hex") or [])
+    return _("Registers read: {registers}").format(registers=registers)
+
+
 async def probe(device_id: uuid.UUID) -> dict[str, Any]:
-    """``{success, error, value?, latency_ms?}`` exactly as POST /api/devices/{id}/test-connection."""
+    """The answer of POST /api/devices/{id}/test-connection, exactly."""
     async with db.session_scope() as session:
         return await live.probe_connection(session=session, device_id=device_id)
 
@@ -37,12 +55,12 @@ async def run_connection_test(device_id: uuid.UUID) -> None:
         note.dismiss()
     if result.get("success"):
         message = _("Connection OK: value {value} read in {latency} ms").format(
-            value=format_number(result.get("value"), 4), latency=format_number(result.get("latency_ms"), 1)
+            value=shown(result.get("value")), latency=format_number(result.get("latency_ms"), 1)
         )
-        ui.notify(message, type="positive", timeout=8000)
     else:
-        ui.notify(
-            _("Connection failed: {error}").format(error=result.get("error")),
-            type="negative",
-            timeout=8000,
-        )
+        message = _("Connection failed: {error}").format(error=result.get("error"))
+    if result.get("registers_hex"):  # a wrong byte order shows in the raw words (edit to see every order)
+        message += "\n" + registers_text(result)
+    ui.notify(
+        message, type="positive" if result.get("success") else "negative", timeout=8000, multi_line=True
+    )

@@ -206,6 +206,36 @@ async def test_invalid_device_is_refused(client: httpx.AsyncClient, admin: Accou
     assert await count_rows(Device) == 0
 
 
+async def test_every_broken_rule_is_named_in_one_answer(client: httpx.AsyncClient, admin: Account) -> None:
+    """Three thresholds out of order and a register count that does not fit: one 400 names all four,
+    so a script (and the form) can fix them in one go instead of one per attempt."""
+    body = device(
+        modbus_register_count=1,
+        data_type="float32",
+        threshold_critical_lower=50,
+        threshold_warning_lower=40,
+        threshold_warning_upper=30,
+        threshold_critical_upper=20,
+    )
+    answer = await client.post("/api/devices", headers=admin.headers, json=body)
+    assert answer.status_code == 400
+    assert answer.json() == {
+        "detail": "modbus_register_count 1 does not match data_type float32 (2 register(s)); "
+        "threshold_critical_lower (50) must be at most threshold_warning_lower (40); "
+        "threshold_warning_lower (40) must be below threshold_warning_upper (30); "
+        "threshold_warning_upper (30) must be at most threshold_critical_upper (20)"
+    }
+    created = await create(client, admin, name="ok")
+    changes = {"threshold_warning_lower": 10, "threshold_warning_upper": 10, "threshold_critical_upper": 5}
+    update = await client.put(f"/api/devices/{created['id']}", headers=admin.headers, json=changes)
+    assert update.status_code == 400
+    assert update.json()["detail"] == (
+        "threshold_warning_lower (10) must be below threshold_warning_upper (10); "
+        "threshold_warning_upper (10) must be at most threshold_critical_upper (5)"
+    )
+    assert await count_rows(Device) == 1
+
+
 async def test_non_finite_numbers_are_refused(client: httpx.AsyncClient, admin: Account) -> None:
     for field in ("threshold_warning_upper", "hysteresis", "scale", "offset"):
         raw = '{"name": "n", "modbus_ip": "1.1.1.1", "modbus_slave_id": 1, "modbus_register": 0, "%s": %s}'

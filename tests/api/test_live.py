@@ -10,9 +10,12 @@ import httpx
 import pytest
 
 from collector.simulator import Simulator, catalog
+from ddms import db
 from ddms.bus import LatestValue, get_bus
 from ddms.models import utcnow
+from ddms.services import devices
 from tests.api.conftest import Account
+from tests.collector.modbus_server import RawModbusServer, Unit
 from tests.collector.test_hub import free_port
 
 
@@ -94,6 +97,101 @@ async def test_test_connection_reports_a_closed_port(client: httpx.AsyncClient, 
     assert "value" not in body
 
 
+@pytest.fixture
+async def cdab_server() -> AsyncIterator[RawModbusServer]:
+    """A hand-written Modbus server whose unit 2 holds 75.32569 as a float32 in CDAB order at 40."""
+    server = RawModbusServer()
+    await server.start()
+    server.units[2] = Unit(registers={40: 0xA6C1, 41: 0x4296})  # float32 0x4296A6C1, words swapped
+    yield server
+    await server.stop()
+
+
+async def test_unsaved_values_are_tested_with_raw_registers_and_every_decoding(
+    client: httpx.AsyncClient, admin: Account, reader: Account, cdab_server: RawModbusServer
+) -> None:
+    body = {
+        "name": "not saved",
+        "modbus_ip": "127.0.0.1",
+        "modbus_port": cdab_server.port,
+        "modbus_slave_id": 2,
+        "modbus_register": 40,
+        "data_type": "float32",
+        "threshold_warning_upper": 80,
+    }
+    answer = await client.post("/api/devices/test", json=body, headers=admin.headers)
+    assert answer.status_code == 200, answer.text
+    result = answer.json()
+    assert result["success"] is True
+    assert (result["device_id"], result["device_name"]) == (None, "not saved")
+    assert abs(result["value"]) < 1e-14  # ABCD (the default) reads the swapped words as nonsense
+    assert result["registers"] == [0xA6C1, 0x4296]
+    assert result["registers_hex"] == ["A6C1", "4296"]
+    floats = {d["byte_order"]: d["value"] for d in result["decodings"] if d["data_type"] == "float32"}
+    assert set(floats) == {"ABCD", "CDAB", "BADC", "DCBA"}
+    assert floats["CDAB"] == 75.32569
+    assert {d["data_type"] for d in result["decodings"]} == {"uint32", "int32", "float32"}
+
+    fixed = await client.post("/api/devices/test", json=body | {"byte_order": "CDAB"}, headers=admin.headers)
+    assert fixed.json()["value"] == 75.32569
+    async with db.session_scope() as session:
+        assert await devices.list_devices(session=session) == []  # a test saves nothing
+
+    forbidden = await client.post("/api/devices/test", json=body, headers=reader.headers)
+    assert forbidden.status_code == 403
+
+
+async def test_a_saved_device_test_carries_the_registers_and_decodings(
+    client: httpx.AsyncClient, admin: Account, cdab_server: RawModbusServer
+) -> None:
+    device = await _device(
+        client, admin, modbus_port=cdab_server.port, modbus_slave_id=2, modbus_register=40, byte_order="CDAB"
+    )
+    result = (await client.post(f"/api/devices/{device['id']}/test-connection", headers=admin.headers)).json()
+    assert (result["success"], result["value"], result["device_id"]) == (True, 75.32569, device["id"])
+    assert result["registers_hex"] == ["A6C1", "4296"]
+    assert len(result["decodings"]) == 12
+
+
+async def test_unsaved_values_breaking_a_rule_are_refused_before_any_read(
+    client: httpx.AsyncClient, admin: Account, cdab_server: RawModbusServer
+) -> None:
+    body = {
+        "modbus_ip": "127.0.0.1",
+        "modbus_port": cdab_server.port,
+        "modbus_slave_id": 2,
+        "modbus_register": 40,
+        "data_type": "float32",
+        "modbus_register_count": 1,
+    }
+    answer = await client.post("/api/devices/test", json=body, headers=admin.headers)
+    assert answer.status_code == 400
+    assert answer.json() == {
+        "detail": "modbus_register_count 1 does not match data_type float32 (2 register(s))"
+    }
+    missing = await client.post("/api/devices/test", json={"modbus_ip": "127.0.0.1"}, headers=admin.headers)
+    assert missing.status_code == 422
+    assert cdab_server.requests == []
+
+
+async def test_a_value_that_does_not_decode_fails_but_shows_the_registers(
+    client: httpx.AsyncClient, admin: Account, cdab_server: RawModbusServer
+) -> None:
+    cdab_server.units[2] = Unit(registers={40: 0x7FC0, 41: 0x0000})  # ABCD float32: NaN
+    body = {
+        "modbus_ip": "127.0.0.1",
+        "modbus_port": cdab_server.port,
+        "modbus_slave_id": 2,
+        "modbus_register": 40,
+        "data_type": "float32",
+    }
+    result = (await client.post("/api/devices/test", json=body, headers=admin.headers)).json()
+    assert result["success"] is False
+    assert "not finite" in result["error"]
+    assert "value" not in result
+    assert result["registers_hex"] == ["7FC0", "0000"]
+
+
 async def test_metrics_are_prometheus_text(client: httpx.AsyncClient) -> None:
     response = await client.get("/metrics")
     assert response.status_code == 200
@@ -108,7 +206,6 @@ async def test_latest_falls_back_to_the_newest_stored_reading_after_a_restart(
     """Before the first poll of a new process the bus is empty; the stored reading answers."""
     from datetime import timedelta
 
-    from ddms import db
     from ddms.models import Reading
 
     device = await _device(client, admin)
@@ -129,7 +226,6 @@ async def test_live_and_stored_latest_are_one_query_with_one_answer(
     """/api/devices/{id}/latest (empty bus) and /api/readings/{id}/latest read the same stored row."""
     from datetime import timedelta
 
-    from ddms import db
     from ddms.models import Reading
 
     device = await _device(client, admin)

@@ -51,6 +51,13 @@ ENDPOINTS = [
     Endpoint("PUT", "/api/devices/{device}", (OWNER, ADMIN), 200, {"unit": "bar"}),
     Endpoint("DELETE", "/api/devices/{device}", (OWNER, ADMIN), 204),
     Endpoint("POST", "/api/devices/{device}/test-connection", (OWNER, ADMIN), 200),
+    Endpoint(
+        "POST",
+        "/api/devices/test",
+        (OWNER, ADMIN),
+        200,
+        {"modbus_ip": "127.0.0.1", "modbus_port": 1, "modbus_slave_id": 1, "modbus_register": 0},
+    ),
     Endpoint("POST", "/api/groups", (OWNER, ADMIN), 201, {"name": "hall 2 {tag}"}),
     Endpoint("PUT", "/api/groups/{group}", (OWNER, ADMIN), 200, {"description": "changed"}),
     Endpoint("DELETE", "/api/groups/{group}", (OWNER, ADMIN), 204),

@@ -15,6 +15,7 @@ from collector.simulator import Simulator, catalog
 from ddms.db import Database
 from ddms.models import User as Account
 from ddms.services import live
+from tests.collector.modbus_server import RawModbusServer, Unit
 from tests.pages.helpers import eventually, make_device
 
 
@@ -60,3 +61,23 @@ async def test_shows_why_the_connection_failed(user: User, admin: Account, sign_
     await user.open("/devices")
     user.find("Test connection").click()
     await eventually(lambda: any(m.startswith("Connection failed: ") for m in user.notify.messages))
+
+
+async def test_a_word_swapped_float_shows_as_tiny_with_its_registers(
+    user: User, admin: Account, sign_in, probe: None
+) -> None:
+    """A CDAB float saved as ABCD: the toast no longer says "value -0", and the raw words are there."""
+    server = RawModbusServer()
+    await server.start()
+    try:
+        server.units[1] = Unit(registers={0: 0xA6C1, 1: 0x4296})  # 75.32569 as C D | A B
+        await make_device("Flow", modbus_port=server.port, data_type="float32", byte_order="ABCD")
+        await sign_in(admin)
+        await user.open("/devices")
+        user.find("Test connection").click()
+        pattern = re.compile(
+            r"Connection OK: value -1\.3\d{3}e-15 read in [\d,.]+ ms\nRegisters read: 0xA6C1 0x4296"
+        )
+        await eventually(lambda: any(pattern.fullmatch(m) for m in user.notify.messages))
+    finally:
+        await server.stop()

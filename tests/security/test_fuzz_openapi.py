@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import math
 from collections import Counter
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
-from functools import cache
+from functools import cache, partial
 from typing import Any
 
 import httpx
@@ -38,13 +39,17 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
+from collector.probe import probe_device
 from ddms import db
 from ddms.config import Settings
 from ddms.main import create_api
+from ddms.modbus_types import ModbusTarget, ProbeReading
 from ddms.models import DeviceGroup, Group, Role, User
+from ddms.services.devices import ConnectionTarget
 from tests.api import conftest as api_fixtures
 from tests.api.conftest import Account
 from tests.api.helpers import add_user, tokens_for
+from tests.collector.modbus_server import RawModbusServer, Unit
 from tests.history.helpers import add_device, add_rows
 
 # The REST app, client and accounts of tests/api, on both databases.
@@ -96,6 +101,41 @@ async def real_ids(app: FastAPI) -> dict[str, str]:
     return {"device_id": str(device), "group_id": str(group_id), "user_id": str(victim.id)}
 
 
+@pytest.fixture
+async def loopback_probe(app: FastAPI) -> AsyncIterator[RawModbusServer]:
+    """Test connection reads a loopback Modbus server whatever address a case names.
+
+    Valid cases of ``POST /api/devices/test`` carry any IP or host name: the run must not open
+    connections into the network, nor wait MODBUS_TIMEOUT for each. The read itself stays real (the
+    collector's probe, a server answering every unit id), so its answers are checked like any other.
+    """
+    server = RawModbusServer()
+    await server.start()
+    server.units = {unit: Unit(registers={0: 0xA6C1, 1: 0x4296}) for unit in range(256)}
+    read = partial(probe_device, modbus_timeout=5.0)
+
+    async def probe(target: ModbusTarget) -> ProbeReading:
+        kept = {name: getattr(target, name) for name in KEPT_BY_THE_PROBE}
+        return await read(ConnectionTarget(modbus_ip="127.0.0.1", modbus_port=server.port, **kept))
+
+    app.state.runtime.probe = probe
+    try:
+        yield server
+    finally:
+        await server.stop()
+
+
+KEPT_BY_THE_PROBE = (
+    "modbus_slave_id",
+    "modbus_register",
+    "modbus_register_count",
+    "data_type",
+    "byte_order",
+    "scale",
+    "offset",
+)
+
+
 @cache
 def fuzz_plan() -> list[tuple[APIOperation, list[Case]]]:
     """Every /api operation but the streams with its cases, drawn once for both roles and databases.
@@ -114,7 +154,10 @@ def fuzz_plan() -> list[tuple[APIOperation, list[Case]]]:
         if op.path.startswith("/api") and (op.method.upper(), op.path) not in NOT_FUZZED
     ]
     ordered = sorted(chosen, key=lambda op: op.method.upper() == "DELETE")
-    return [(op, boundary_cases(schema, op) + random_cases(op) + extreme_cases(op)) for op in ordered]
+    return [
+        (op, boundary_cases(schema, op) + random_cases(op) + extreme_cases(op) + valid_cases(op))
+        for op in ordered
+    ]
 
 
 def _budget(operation: APIOperation, examples: int) -> int:
@@ -207,6 +250,21 @@ def extreme_cases(operation: APIOperation) -> list[Case]:
     return [operation.Case(path_parameters=dict(path), query=query) for query in queries]
 
 
+# Valid bodies that random data does not find (a host name or address the schema cannot describe),
+# so the answer of a real read is checked against the document too.
+VALID_BODIES: dict[tuple[str, str], list[dict[str, Any]]] = {
+    ("POST", "/api/devices/test"): [
+        {"modbus_ip": "192.0.2.1", "modbus_slave_id": 7, "modbus_register": 0, "data_type": "float32"},
+        {"modbus_ip": "plc.example", "modbus_slave_id": 1, "modbus_register": 5, "data_type": "float64"},
+    ]
+}
+
+
+def valid_cases(operation: APIOperation) -> list[Case]:
+    bodies = VALID_BODIES.get((operation.method.upper(), operation.path), [])
+    return [operation.Case(body=body, media_type="application/json") for body in bodies]
+
+
 async def send(client: httpx.AsyncClient, case: Case, token: str) -> httpx.Response:
     """The case as schemathesis would put it on the wire, with the role's token, sent in-process."""
     kwargs = case.as_transport_kwargs(base_url=BASE_URL, headers={"Authorization": f"Bearer {token}"})
@@ -272,6 +330,7 @@ async def test_schemathesis_finds_no_server_error_and_no_schema_violation(
     owner: Account,
     reader: Account,
     real_ids: dict[str, str],
+    loopback_probe: RawModbusServer,
     role: Role,
 ) -> None:
     account = owner if role == Role.OWNER else reader
@@ -289,3 +348,7 @@ async def test_schemathesis_finds_no_server_error_and_no_schema_violation(
     # ... and the role decided what was allowed.
     assert _answered(statuses, "PUT /api/config", 200, 299) == (role == Role.OWNER), statuses
     assert _answered(statuses, "POST /api/devices", 403, 403) == (role == Role.READ_ONLY), statuses
+    # A valid unsaved device body was really read (from the loopback server) and its answer checked.
+    tested = {status: n for (label, status), n in statuses.items() if label == "POST /api/devices/test"}
+    assert _answered(statuses, "POST /api/devices/test", 200, 200) == (role == Role.OWNER), tested
+    assert bool(loopback_probe.requests) == (role == Role.OWNER)

@@ -34,6 +34,7 @@ ROLE_LIMITED = {
     "PUT /api/devices/{device_id}",
     "DELETE /api/devices/{device_id}",
     "POST /api/devices/{device_id}/test-connection",
+    "POST /api/devices/test",
     "POST /api/groups",
     "PUT /api/groups/{group_id}",
     "DELETE /api/groups/{group_id}",

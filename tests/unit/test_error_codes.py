@@ -85,3 +85,39 @@ def test_the_old_reverse_parser_is_gone() -> None:
     assert not hasattr(i18n, "translate_detail")
     assert not hasattr(i18n, "ERROR_TEMPLATES")
     assert errors.render("not_null", {"field": "name"}) == "name cannot be null"
+
+
+def test_several_problems_travel_together_each_with_its_field(monkeypatch: pytest.MonkeyPatch) -> None:
+    low = {
+        "low_field": "threshold_warning_lower",
+        "low": 40,
+        "high_field": "threshold_warning_upper",
+        "high": 30,
+    }
+    high = {
+        "low_field": "threshold_warning_upper",
+        "low": 30,
+        "high_field": "threshold_critical_upper",
+        "high": 20,
+    }
+    first = Invalid("threshold_order_strict", field="threshold_warning_lower", params=low)
+    second = Invalid("threshold_order", field="threshold_warning_upper", params=high)
+    with pytest.raises(errors.Problems) as raised:
+        errors.raise_all([first, second])
+    both = raised.value
+    assert isinstance(both, Invalid)  # a 400, placed at the first field by readers of one error
+    assert both.field == "threshold_warning_lower"
+    assert [problem.field for problem in both.errors] == [
+        "threshold_warning_lower",
+        "threshold_warning_upper",
+    ]
+    assert both.detail == f"{first.detail}; {second.detail}"
+    monkeypatch.setattr(i18n, "current_language", lambda: "zh")
+    assert (
+        i18n.translate_error(both)
+        == "警告下限（40）必须小于警告上限（30）; 警告上限（30）不能大于严重上限（20）"
+    )
+    with pytest.raises(Invalid) as alone:
+        errors.raise_all([first])
+    assert alone.value is first
+    errors.raise_all([])  # nothing broken, nothing raised

@@ -1,4 +1,4 @@
-"""/api/devices live endpoints: the SSE stream, a device's latest value, test-connection.
+"""/api/devices live endpoints: the SSE stream, a device's latest value, test connection.
 
 Registered before the devices router so ``/stream`` is not taken for a device id.
 """
@@ -12,8 +12,9 @@ from fastapi import APIRouter, Query, Request
 from starlette.responses import StreamingResponse
 
 from ddms.api.deps import AdminUser, Authenticated, BearerDep, SessionDep, SettingsDep
-from ddms.api.openapi import sse_responses
+from ddms.api.openapi import errors, sse_responses
 from ddms.errors import Unauthorized
+from ddms.schemas.devices import ConnectionTestResult, DeviceTest
 from ddms.services import live, stream_access
 
 router = APIRouter(prefix="/api/devices", tags=["devices"])
@@ -69,7 +70,21 @@ async def latest(device_id: uuid.UUID, session: SessionDep, _: Authenticated) ->
     return await live.latest_for_device(session=session, device_id=device_id)
 
 
-@router.post("/{device_id}/test-connection")
+@router.post(
+    "/test", response_model=ConnectionTestResult, response_model_exclude_unset=True, responses=errors(400)
+)
+async def settings_test(body: DeviceTest, _: AdminUser) -> dict[str, Any]:
+    """One real Modbus read with a device body not saved yet (test before create or update).
+
+    The answer carries the registers as read and their value in every data type of the register
+    count and every byte order, so a wrong byte order or type can be told and corrected before saving.
+    """
+    return await live.probe_settings(data=body)
+
+
+@router.post(
+    "/{device_id}/test-connection", response_model=ConnectionTestResult, response_model_exclude_unset=True
+)
 async def connection_test(device_id: uuid.UUID, session: SessionDep, _: AdminUser) -> dict[str, Any]:
-    """One real Modbus read of the device's register, with its latency."""
+    """One real Modbus read of the device's register, with its latency, the registers and their decodings."""
     return await live.probe_connection(session=session, device_id=device_id)
