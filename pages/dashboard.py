@@ -18,6 +18,7 @@ from pages.components.alarm_look import watch_alarms
 from pages.components.device_card import DeviceCard
 from pages.components.history import Trend, recent_trends
 from pages.components.live import DeviceState, reload_on_device_changes, watch_latest
+from pages.components.retry import retrying
 from pages.layout import frame, require_user
 
 LEVELS = ("normal", "warning", "critical", "offline")
@@ -118,6 +119,7 @@ class Dashboard:
 
 
 @ui.page("/")
+@retrying
 async def dashboard_page(request: Request) -> RedirectResponse | None:
     user = await require_user(request.url.path)
     if isinstance(user, RedirectResponse):

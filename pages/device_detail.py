@@ -12,7 +12,7 @@ from starlette.responses import RedirectResponse
 
 from ddms import db
 from ddms.bus import get_bus
-from ddms.errors import DDMSError, NotFound
+from ddms.errors import NotFound
 from ddms.i18n import N_, _, format_number
 from ddms.services import devices
 from pages import theme
@@ -24,9 +24,10 @@ from pages.components.device_form import FIELDS, device_dialog
 from pages.components.history import load_series, recent_trends
 from pages.components.live import DeviceState, reload_on_device_changes, watch_latest
 from pages.components.probe import run_connection_test
+from pages.components.retry import retrying
 from pages.components.time_range import TimeRange
 from pages.devices import save_device
-from pages.layout import frame, notify_error, require_user
+from pages.layout import frame, notify_failure, require_user
 
 MAX_POINTS = 1000
 MAX_APPENDED = 300  # raw live points added to a bucketed line before it is re-bucketed
@@ -61,8 +62,8 @@ class HistoryChart:
         try:
             series = await load_series(self.device.id, start, end, MAX_POINTS)
             self.episodes = await load_episodes(self.device.id, start, end)
-        except DDMSError as exc:
-            notify_error(exc)
+        except Exception as exc:
+            notify_failure(exc)
             return
         finally:
             self.chart.classes(remove="opacity-50")
@@ -136,6 +137,7 @@ def poll_counters(device_id: uuid.UUID) -> None:
 
 
 @ui.page("/devices/{device_id}")
+@retrying
 async def device_detail_page(request: Request, device_id: str) -> RedirectResponse | None:
     user = await require_user(request.url.path)
     if isinstance(user, RedirectResponse):

@@ -23,9 +23,19 @@ from pages.components.dialogs import confirm_delete
 from pages.components.forms import field_errors
 from pages.components.history import load_group_series, recent_trends
 from pages.components.live import DeviceState, watch_latest
+from pages.components.retry import retrying
 from pages.components.time_range import TimeRange
 from pages.dashboard import SummaryBar
-from pages.layout import acting_user, busy, can_edit, frame, notify_done, notify_error, require_user
+from pages.layout import (
+    acting_user,
+    busy,
+    can_edit,
+    frame,
+    notify_done,
+    notify_error,
+    notify_failure,
+    require_user,
+)
 
 
 async def editor() -> None:
@@ -117,6 +127,7 @@ async def members_of(group_id: uuid.UUID) -> list[uuid.UUID]:
 
 
 @ui.page("/groups")
+@retrying
 async def groups_page(request: Request) -> RedirectResponse | None:
     user = await require_user(request.url.path)
     if isinstance(user, RedirectResponse):
@@ -168,8 +179,8 @@ class GroupHistory:
         start, end = self.range.bounds
         try:
             result = await load_group_series([d.id for d in self.members], start, end, 500)
-        except DDMSError as exc:
-            notify_error(exc)
+        except Exception as exc:
+            notify_failure(exc)
             return
         lines = [
             (d.name, [[p.timestamp.isoformat(), p.avg, p.min, p.max, p.count] for p in result[d.id].points])
@@ -186,6 +197,7 @@ class GroupHistory:
 
 
 @ui.page("/groups/{group_id}")
+@retrying
 async def group_page(request: Request, group_id: str) -> RedirectResponse | None:
     user = await require_user(request.url.path)
     if isinstance(user, RedirectResponse):
