@@ -126,8 +126,12 @@ class Filters:
     async def _group(self, event: Any) -> None:
         self.group = event.value or ""
         if self.group:
-            async with db.session_scope() as session:
-                members = await groups.group_devices(session=session, group_id=uuid.UUID(self.group))
+            try:
+                async with db.session_scope() as session:
+                    members = await groups.group_devices(session=session, group_id=uuid.UUID(self.group))
+            except Exception as exc:
+                notify_failure(exc)
+                return
             self.members = {device.id for device in members}
         else:
             self.members = None
