@@ -61,7 +61,7 @@ class Quiet:
 
     def succeeded(self) -> None:
         if self.failures:
-            logger.info("%s works again after %d failures", self.what, self.failures)
+            logger.info("%s works again after %d failure(s)", self.what, self.failures)
         self.failures = 0
 
     async def run(self, job: Callable[[], Awaitable[object]]) -> bool:
