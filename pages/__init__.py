@@ -14,9 +14,10 @@ if TYPE_CHECKING:
 def register(settings: Settings) -> None:
     """Compile the translations, then add every page to NiceGUI (importing a module adds its routes).
 
-    What the pages read while they run (settings, clock, language) is the app's ``Runtime``.
+    What the pages read while they run (settings, clock, language) is the app's ``Runtime``. A page
+    that cannot load its data shows an error state and retries (``pages.components.retry``).
     """
-    from nicegui import ui
+    from nicegui import app, ui
 
     from ddms import i18n
     from pages import (  # noqa: F401 - importing a page module registers it
@@ -32,6 +33,7 @@ def register(settings: Settings) -> None:
         users,
     )
     from pages import settings as settings_page  # noqa: F401
+    from pages.components.retry import page_failed
     from pages.session import configure
     from pages.session_store import use_session_directory
 
@@ -40,6 +42,7 @@ def register(settings: Settings) -> None:
     ui.button.default_props("no-caps")
     configure()
     exports.register()
+    app.on_page_exception(page_failed)  # no exception text on NiceGUI's 500 page
 
 
 async def attach(runtime: Runtime) -> None:

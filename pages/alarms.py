@@ -25,8 +25,9 @@ from ddms.i18n import _, format_datetime, format_integer, format_number
 from ddms.schemas.alarms import AlarmOut
 from ddms.services import alarms, devices, groups
 from pages import theme
+from pages.components.retry import retrying
 from pages.components.time_range import TimeRange
-from pages.layout import acting_user, busy, frame, notify_done, notify_error, require_user
+from pages.layout import acting_user, busy, frame, notify_done, notify_error, notify_failure, require_user
 from pages.session import browser_timezone
 
 LIST_LIMIT = 500  # the contract's page size: more active alarms than this is a plant on fire
@@ -125,8 +126,12 @@ class Filters:
     async def _group(self, event: Any) -> None:
         self.group = event.value or ""
         if self.group:
-            async with db.session_scope() as session:
-                members = await groups.group_devices(session=session, group_id=uuid.UUID(self.group))
+            try:
+                async with db.session_scope() as session:
+                    members = await groups.group_devices(session=session, group_id=uuid.UUID(self.group))
+            except Exception as exc:
+                notify_failure(exc)
+                return
             self.members = {device.id for device in members}
         else:
             self.members = None
@@ -180,8 +185,8 @@ class AlarmList:
                 found, total = await alarms.list_alarms(
                     session=session, state=self.filters.state, limit=LIST_LIMIT, **self.filters.query()
                 )
-        except DDMSError as exc:
-            notify_error(exc)
+        except Exception as exc:
+            notify_failure(exc)
             return
         self.pending.clear()
         self.alarms = {alarm.id: alarm for alarm in found}
@@ -332,8 +337,8 @@ class History:
                     limit=HISTORY_LIMIT,
                     **self.filters.query(),
                 )
-        except DDMSError as exc:
-            notify_error(exc)
+        except Exception as exc:
+            notify_failure(exc)
             return
         self.info.set_text(
             _("{shown} of {total} cleared alarms (the CSV has them all)").format(
@@ -373,6 +378,7 @@ class History:
 
 
 @ui.page("/alarms")
+@retrying
 async def alarms_page(request: Request) -> RedirectResponse | None:
     user = await require_user(request.url.path)
     if isinstance(user, RedirectResponse):

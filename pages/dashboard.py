@@ -18,7 +18,8 @@ from pages.components.alarm_look import watch_alarms
 from pages.components.device_card import DeviceCard
 from pages.components.history import Trend, recent_trends
 from pages.components.live import DeviceState, reload_on_device_changes, watch_latest
-from pages.layout import frame, require_user
+from pages.components.retry import retrying
+from pages.layout import frame, notify_failure, require_user
 
 LEVELS = ("normal", "warning", "critical", "offline")
 
@@ -92,8 +93,12 @@ class Dashboard:
         if not event.value:
             self.group_members = None
         else:
-            async with db.session_scope() as session:
-                members = await groups.group_devices(session=session, group_id=uuid.UUID(event.value))
+            try:
+                async with db.session_scope() as session:
+                    members = await groups.group_devices(session=session, group_id=uuid.UUID(event.value))
+            except Exception as exc:
+                notify_failure(exc)
+                return
             self.group_members = {device.id for device in members}
         self.apply()
 
@@ -118,6 +123,7 @@ class Dashboard:
 
 
 @ui.page("/")
+@retrying
 async def dashboard_page(request: Request) -> RedirectResponse | None:
     user = await require_user(request.url.path)
     if isinstance(user, RedirectResponse):

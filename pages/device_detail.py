@@ -12,7 +12,7 @@ from starlette.responses import RedirectResponse
 
 from ddms import db
 from ddms.bus import get_bus
-from ddms.errors import DDMSError, NotFound
+from ddms.errors import NotFound
 from ddms.i18n import N_, _, format_number
 from ddms.services import devices
 from ddms.services.readings import Series
@@ -26,9 +26,10 @@ from pages.components.device_form import FIELDS, device_dialog
 from pages.components.history import load_series, recent_trends
 from pages.components.live import DeviceState, reload_on_device_changes, watch_latest
 from pages.components.probe import run_connection_test
+from pages.components.retry import retrying
 from pages.components.time_range import from_query
 from pages.devices import save_device
-from pages.layout import frame, notify_error, require_user
+from pages.layout import frame, notify_failure, require_user
 from pages.session import current_time
 
 MAX_POINTS = 1000
@@ -73,8 +74,8 @@ class HistoryChart:
         try:
             base = await load_series(self.device.id, start, end, MAX_POINTS)
             episodes = await load_episodes(self.device.id, start, end)
-        except DDMSError as exc:
-            notify_error(exc)
+        except Exception as exc:
+            notify_failure(exc)
             return
         finally:
             self.chart.classes(remove="opacity-50")
@@ -97,8 +98,8 @@ class HistoryChart:
         start, end = self.window.zoom
         try:
             fine = await latest_wins(self.window, load_series(self.device.id, start, end, self.window.points))
-        except DDMSError as exc:
-            notify_error(exc)
+        except Exception as exc:
+            notify_failure(exc)
             return
         if fine is not None and self.window.zoom == (start, end):
             self.draw(fine)
@@ -185,6 +186,7 @@ def poll_counters(device_id: uuid.UUID) -> None:
 
 
 @ui.page("/devices/{device_id}")
+@retrying
 async def device_detail_page(request: Request, device_id: str) -> RedirectResponse | None:
     user = await require_user(request.url.path)
     if isinstance(user, RedirectResponse):

@@ -21,6 +21,7 @@ from pages.components.device_form import DeviceForm, device_dialog
 from pages.components.dialogs import confirm_delete
 from pages.components.forms import field_errors
 from pages.components.probe import run_connection_test
+from pages.components.retry import retrying
 from pages.layout import acting_user, can_edit, frame, notify_done, notify_error, require_user
 from pages.session import SessionUser, browser_timezone
 
@@ -155,6 +156,7 @@ class DeviceList:
 
 
 @ui.page("/devices")
+@retrying
 async def devices_page(request: Request) -> RedirectResponse | None:
     user = await require_user(request.url.path)
     if isinstance(user, RedirectResponse):

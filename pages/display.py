@@ -26,6 +26,7 @@ from ddms.services import devices, groups, stream_access
 from pages.components.alarm_look import watch_alarms
 from pages.components.device_card import DeviceTile
 from pages.components.live import DeviceState, reload_on_device_changes, watch_latest
+from pages.components.retry import retrying
 from pages.layout import apply_theme, connection_indicator, login_url, to_login
 from pages.session import (
     app_title,
@@ -174,10 +175,12 @@ def _clock() -> str:
 
 
 @ui.page("/display")
+@retrying
 async def display_page(token: str | None = None) -> RedirectResponse | None:
     return await _wall(None, token, "/display")
 
 
 @ui.page("/display/{group_id}")
+@retrying
 async def group_display_page(group_id: str, token: str | None = None) -> RedirectResponse | None:
     return await _wall(group_id, token, f"/display/{group_id}")

@@ -26,9 +26,19 @@ from pages.components.dialogs import confirm_delete
 from pages.components.forms import field_errors
 from pages.components.history import load_group_series, recent_trends
 from pages.components.live import DeviceState, watch_latest
+from pages.components.retry import retrying
 from pages.components.time_range import from_query
 from pages.dashboard import SummaryBar
-from pages.layout import acting_user, busy, can_edit, frame, notify_done, notify_error, require_user
+from pages.layout import (
+    acting_user,
+    busy,
+    can_edit,
+    frame,
+    notify_done,
+    notify_error,
+    notify_failure,
+    require_user,
+)
 from pages.session import current_time
 
 
@@ -121,6 +131,7 @@ async def members_of(group_id: uuid.UUID) -> list[uuid.UUID]:
 
 
 @ui.page("/groups")
+@retrying
 async def groups_page(request: Request) -> RedirectResponse | None:
     user = await require_user(request.url.path)
     if isinstance(user, RedirectResponse):
@@ -188,8 +199,8 @@ class GroupHistory:
         try:
             base = await load_group_series([d.id for d in self.members], start, end, GROUP_POINTS)
             episodes = await load_episodes(None, start, end, group_id=self.group_id)
-        except DDMSError as exc:
-            notify_error(exc)
+        except Exception as exc:
+            notify_failure(exc)
             return
         if not self.window.current(generation):
             return
@@ -210,8 +221,8 @@ class GroupHistory:
             fine = await latest_wins(
                 self.window, load_group_series([d.id for d in self.members], start, end, points)
             )
-        except DDMSError as exc:
-            notify_error(exc)
+        except Exception as exc:
+            notify_failure(exc)
             return
         if fine is not None and self.window.zoom == (start, end):
             self.draw(fine)
@@ -238,6 +249,7 @@ class GroupHistory:
 
 
 @ui.page("/groups/{group_id}")
+@retrying
 async def group_page(request: Request, group_id: str) -> RedirectResponse | None:
     user = await require_user(request.url.path)
     if isinstance(user, RedirectResponse):

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from html import escape
 from urllib.parse import quote
+from weakref import WeakSet
 
 from nicegui import Client, app, background_tasks, context, ui
 from nicegui.events import ClickEventArguments
@@ -13,11 +15,12 @@ from starlette.responses import RedirectResponse
 
 from ddms import db
 from ddms.bus import Revocation, get_bus
-from ddms.errors import DDMSError, Forbidden, Unauthorized
+from ddms.errors import ConsoleError, DDMSError, Forbidden, Unauthorized
 from ddms.i18n import LANGUAGES, N_, _, translate_error
 from ddms.schemas.users import LanguageCode, ProfileUpdate
 from ddms.services import users
 from pages import theme
+from pages.components.quiet import Quiet, is_building, is_outage
 from pages.session import (
     SessionUser,
     app_title,
@@ -27,6 +30,8 @@ from pages.session import (
     load_app_title,
     session_of,
 )
+
+logger = logging.getLogger(__name__)
 
 SESSION_RECHECK_SECONDS = 60.0  # an open page re-checks its session at least this often
 
@@ -50,16 +55,26 @@ def to_login(path: str) -> RedirectResponse:
     return RedirectResponse(login_url(path), status_code=303)
 
 
+_themed: WeakSet[Client] = WeakSet()
+
+
 def apply_theme() -> None:
-    """Colours, CSS and dark mode (saved per browser) for the current page."""
+    """Colours, CSS and dark mode (saved per browser) for the current page.
+
+    The CSS and script go into the page once: a page built again in the same tab (after its error
+    state, ``pages.components.retry``) must not add them twice.
+    """
+    client = context.client
     ui.colors(
         primary=theme.PRIMARY,
         positive=theme.LEVEL_COLOURS["normal"],
         warning=theme.LEVEL_COLOURS["warning"],
         negative=theme.LEVEL_COLOURS["critical"],
     )
-    ui.add_css(theme.CSS)
-    ui.add_body_html(theme.CONNECTION_JS)
+    if client not in _themed:
+        _themed.add(client)
+        ui.add_css(theme.CSS)
+        ui.add_body_html(theme.CONNECTION_JS)
     # One way (storage to page): a page view must not write the storage (no file per anonymous visitor).
     ui.dark_mode().bind_value_from(app.storage.user, "dark_mode")
 
@@ -180,11 +195,17 @@ def watch_session(user: SessionUser) -> None:
     storage, browser_id = app.storage.user, app.storage.browser["id"]
     back_to = client.request.url.path + (f"?{client.request.url.query}" if client.request.url.query else "")
 
-    async def recheck() -> None:
-        if client.id not in Client.instances or is_renewing(browser_id):
-            return
+    failures = Quiet(f"session re-check of {back_to}")
+
+    async def check() -> None:
         if await session_of(storage, browser_id) is None:
             end_page(client, back_to)
+
+    async def recheck() -> None:
+        """While the database is away the page stays (nothing can be revoked meanwhile), quietly."""
+        if client.id not in Client.instances or is_renewing(browser_id):
+            return
+        await failures.run(check)
 
     def on_revoked(revocation: Revocation) -> None:
         if revocation.user_id == user.id:
@@ -254,6 +275,19 @@ def busy(handler: Callable[[], Awaitable[None]]) -> Callable[[ClickEventArgument
 
 def notify_error(exc: DDMSError) -> None:
     ui.notify(translate_error(exc), type="negative", multi_line=True)
+
+
+def notify_failure(exc: Exception) -> None:
+    """A reload the user asked for (a time range, a filter) that failed: a service's reason or, while
+    the database is away, that it is away (logged as a warning); any other error is raised on. So is
+    an outage while the page is being built: the whole page then shows its error state and retries."""
+    if isinstance(exc, DDMSError) and not isinstance(exc, ConsoleError):
+        notify_error(exc)
+    elif is_outage(exc) and not is_building(context.client):
+        logger.warning("page reload: database unavailable (%s)", type(exc).__name__)
+        ui.notify(_("The database cannot be reached. Try again in a moment."), type="warning")
+    else:
+        raise exc
 
 
 def notify_done(message: str) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 
 from nicegui import app, ui
 from starlette.responses import RedirectResponse
@@ -12,14 +13,19 @@ from ddms.errors import RateLimited, Unauthorized, Unavailable
 from ddms.i18n import LANGUAGES, _, translate_error
 from ddms.redirects import after_login
 from ddms.services import auth
+from pages.components.quiet import is_outage
+from pages.components.retry import retrying
 from pages.layout import apply_theme, login_url
 from pages.session import app_title, current_user, language_url, load_app_title, remember
 from pages.theme import testid
 
 __all__ = ["login_page", "login_url"]
 
+logger = logging.getLogger(__name__)
+
 
 @ui.page("/login")
+@retrying
 async def login_page(redirect_to: str | None = None) -> RedirectResponse | None:
     if await current_user() is not None:
         return RedirectResponse(after_login(redirect_to), status_code=303)
@@ -38,6 +44,12 @@ async def login_page(redirect_to: str | None = None) -> RedirectResponse | None:
                 )
         except (Unauthorized, RateLimited, Unavailable) as exc:
             error.set_text(translate_error(exc))
+            return
+        except Exception as exc:
+            if not is_outage(exc):
+                raise
+            logger.warning("login: database unavailable (%s)", type(exc).__name__)
+            error.set_text(_("The database cannot be reached. Try again in a moment."))
             return
         finally:
             button.props(remove="loading")

@@ -15,6 +15,7 @@ from ddms.services import auth, users
 from pages import theme
 from pages.components.alarm_bell import SOUND_KEY
 from pages.components.forms import field_errors
+from pages.components.retry import retrying
 from pages.layout import busy, frame, notify_done, notify_error, require_user
 from pages.session import SessionUser, current_user, remember, renewing_session, settings
 
@@ -139,6 +140,7 @@ def password_card() -> None:
 
 
 @ui.page("/profile")
+@retrying
 async def profile_page(request: Request) -> RedirectResponse | None:
     user = await require_user(request.url.path)
     if isinstance(user, RedirectResponse):

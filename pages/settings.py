@@ -17,6 +17,7 @@ from ddms.services import backup, system
 from pages.components.channels import channel_section
 from pages.components.display_links import display_links
 from pages.components.forms import field_errors, whole
+from pages.components.retry import retrying
 from pages.layout import acting_user, forbidden, frame, is_owner, notify_done, notify_error, require_user
 from pages.session import browser_timezone, settings
 
@@ -91,6 +92,7 @@ class SettingsForm:
 
 
 @ui.page("/settings")
+@retrying
 async def settings_page(request: Request) -> RedirectResponse | None:
     user = await require_user(request.url.path)
     if isinstance(user, RedirectResponse):

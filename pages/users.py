@@ -20,6 +20,7 @@ from ddms.services import auth, users
 from pages import theme
 from pages.components.dialogs import confirm_delete
 from pages.components.forms import field_errors
+from pages.components.retry import retrying
 from pages.layout import (
     acting_user,
     busy,
@@ -214,6 +215,7 @@ class UsersView:
 
 
 @ui.page("/users")
+@retrying
 async def users_page(request: Request) -> RedirectResponse | None:
     user = await require_user(request.url.path)
     if isinstance(user, RedirectResponse):

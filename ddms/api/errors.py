@@ -103,7 +103,8 @@ def install(app: FastAPI) -> None:
 
 
 class ErrorMappingRoute(APIRoute):
-    """A route answering domain and validation errors itself, wherever it is mounted."""
+    """A route answering domain and validation errors and database outages (503) itself, wherever it
+    is mounted: under NiceGUI's app (the pages' downloads) no handler of ``install`` would see them."""
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
@@ -115,5 +116,9 @@ class ErrorMappingRoute(APIRoute):
                 return await _domain_error(request, exc)
             except RequestValidationError as exc:
                 return await _validation_error(request, exc)
+            except Exception as exc:
+                if not is_outage(exc):
+                    raise
+                return await _unexpected(request, exc)
 
         return mapped
