@@ -157,8 +157,13 @@ def paginate(order: Sequence[uuid.UUID], per_page: int) -> list[list[uuid.UUID]]
     if not order:
         return [[]]
     pages = math.ceil(len(order) / max(1, per_page))
-    size = math.ceil(len(order) / pages)
-    return [list(order[start : start + size]) for start in range(0, len(order), size)]
+    size, longer = divmod(len(order), pages)  # the first ``longer`` pages get one more
+    split, start = [], 0
+    for page in range(pages):
+        end = start + size + (1 if page < longer else 0)
+        split.append(list(order[start:end]))
+        start = end
+    return split
 
 
 class Rotation:
