@@ -17,6 +17,7 @@ from nicegui import events, ui
 
 from ddms.bus import LatestValue, get_bus
 from ddms.i18n import N_, _, format_moment, format_number
+from ddms.services import alarms
 from ddms.services.levels import WAITING_LEVEL, awaiting_first_reading, current_status, display_level
 from pages import theme
 from pages.components import wall_layout as layout
@@ -151,14 +152,14 @@ class Wall:
     """The grid of the page on screen, its page indicator, and the timers and listeners that keep it."""
 
     def __init__(self, rows: list[Any], *, rotate: int, indicator: ui.label) -> None:
-        bus = get_bus()
+        bus, summary = get_bus(), alarms.active_summary()
         self.entries = {
             row.id: Entry(
                 row,
                 bus.latest(row.id),
                 current_status(row.id, row.status, bus),
                 awaiting_first_reading(row.id, row.last_reading_at, bus),
-                look_of(row.id),
+                look_of(row.id, summary),
             )
             for row in rows
         }
