@@ -174,6 +174,7 @@ class Wall:
         ui.add_css(WALL_CSS)
         self.grid = ui.element("div").classes("ddms-wall-grid").mark("tiles").style(self.fit.style())
         if not self.entries:
+            indicator.set_visibility(False)
             with self.grid:
                 ui.label(_("No devices to show.")).classes("text-h4").mark("empty")
             return
