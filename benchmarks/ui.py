@@ -18,6 +18,16 @@ It is the floor of NiceGUI's push path (bus callback → websocket → Vue → D
 dashboard's figures are printed beside it as ratios.
 
 Run: ``.venv/bin/python benchmarks/ui.py [--devices 200] [--clients 1,20] [--seconds 15]``
+
+First render and browser CPU (``--render``): for each device count (200, then 1000, a fresh server
+each, the injector on), each page of ``RENDER_PAGES`` is opened ``--repeats`` times in a fresh 1920x1080
+tab and timed from navigation start to its first screen of values (the browser's ``performance.now()``;
+the server's part is the first byte), then the last tab stays open for the CPU window: all Chromium
+processes' CPU and the server's per second of wall time. Ratios are against the 200-device run; the
+baseline ``/login`` (a form, no devices) is what any NiceGUI page costs to load on this machine. A
+page is added with one function (``render_<page>(page, url, devices) -> ms``) and one entry.
+
+Run: ``.venv/bin/python benchmarks/ui.py --render [--render-devices 200,1000] [--pages login,display]``
 """
 
 from __future__ import annotations
@@ -33,9 +43,11 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 if sys.path and Path(sys.path[0]).resolve() == REPO / "benchmarks":
@@ -331,9 +343,10 @@ async def measure(
     )
 
 
-async def drive(args: argparse.Namespace) -> list[Result]:
+@contextlib.asynccontextmanager
+async def bench_server(devices: int) -> AsyncIterator[tuple[str, Any]]:
+    """The benchmark server (``--serve``) with ``devices`` devices, ready: (url, its psutil process)."""
     import psutil
-    from playwright.async_api import async_playwright
 
     port = free_port()
     url = f"http://127.0.0.1:{port}"
@@ -347,52 +360,205 @@ async def drive(args: argparse.Namespace) -> list[Result]:
             "--data-dir",
             tmp,
             "--devices",
-            str(args.devices),
+            str(devices),
         ]
         process = subprocess.Popen(command, cwd=REPO)  # noqa: ASYNC220 - started once, before measuring
         try:
-            await wait_ready(url, args.devices, process)
-            server = psutil.Process(process.pid)
-            await inject(url, on=True)
-            cpu_before, wall_before = cpu_seconds(server), time.monotonic()
-            await asyncio.sleep(args.seconds)
-            idle = (cpu_seconds(server) - cpu_before) / (time.monotonic() - wall_before)
-            await inject(url, on=False)
-            print(f"server CPU with the injector and no browser: {idle * 100:.1f} % of one core")
-            async with async_playwright() as playwright:
-                browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-                ctx = await browser.new_context()
-                page = await ctx.new_page()
-                await page.goto(url + "/login")
-                await page.get_by_label("Username").fill("admin")
-                await page.get_by_label("Password", exact=True).fill(OWNER_PASSWORD)
-                await page.get_by_role("button", name="Log in").click()
-                await page.wait_for_url(lambda u: "/login" not in u)
-                state = await ctx.storage_state()
-                await ctx.close()
-                results = []
-                for path, selector in (("/_bench/bare", ".bench-value"), ("/", ".ddms-numeral")):
-                    for clients in args.clients:
-                        result = await measure(
-                            browser,
-                            url,
-                            path,
-                            selector,
-                            state,
-                            clients,
-                            args.devices,
-                            args.seconds,
-                            args.warmup,
-                            server,
-                            idle,
-                        )
-                        print(json.dumps(result.__dict__))
-                        results.append(result)
-                await browser.close()
-            return results
+            await wait_ready(url, devices, process)
+            yield url, psutil.Process(process.pid)
         finally:
             process.terminate()
             process.wait(timeout=30)
+
+
+async def idle_cpu(url: str, server: Any, seconds: float) -> float:
+    """The server's CPU (cores) with the injector on and no browser."""
+    await inject(url, on=True)
+    cpu_before, wall_before = cpu_seconds(server), time.monotonic()
+    await asyncio.sleep(seconds)
+    idle = (cpu_seconds(server) - cpu_before) / (time.monotonic() - wall_before)
+    await inject(url, on=False)
+    return idle
+
+
+async def signed_in_state(browser: Any, url: str) -> dict:
+    """The storage state (session cookie) of a browser that logged in as the owner."""
+    ctx = await browser.new_context()
+    page = await ctx.new_page()
+    await page.goto(url + "/login")
+    await page.get_by_label("Username").fill("admin")
+    await page.get_by_label("Password", exact=True).fill(OWNER_PASSWORD)
+    await page.get_by_role("button", name="Log in").click()
+    await page.wait_for_url(lambda u: "/login" not in u, wait_until="commit")
+    state = await ctx.storage_state()
+    await ctx.close()
+    return dict(state)
+
+
+async def drive(args: argparse.Namespace) -> list[Result]:
+    from playwright.async_api import async_playwright
+
+    async with bench_server(args.devices) as (url, server):
+        idle = await idle_cpu(url, server, args.seconds)
+        print(f"server CPU with the injector and no browser: {idle * 100:.1f} % of one core")
+        async with async_playwright() as playwright:
+            browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            state = await signed_in_state(browser, url)
+            results = []
+            for path, selector in (("/_bench/bare", ".bench-value"), ("/", ".ddms-numeral")):
+                for clients in args.clients:
+                    result = await measure(
+                        browser,
+                        url,
+                        path,
+                        selector,
+                        state,
+                        clients,
+                        args.devices,
+                        args.seconds,
+                        args.warmup,
+                        server,
+                        idle,
+                    )
+                    print(json.dumps(result.__dict__))
+                    results.append(result)
+            await browser.close()
+        return results
+
+
+# ------------------------------------------------------------------------------------------------
+# first render and browser CPU (``--render``): one function per page
+# ------------------------------------------------------------------------------------------------
+RENDER_SCREEN = {"width": 1920, "height": 1080}
+
+# Resolves once every tile of the wall's first page is in the DOM and shows a number; the answer is
+# the time since the navigation started (ms, the browser's own clock).
+DISPLAY_RENDERED_JS = """(expected) => {
+  const values = document.querySelectorAll('.ddms-wall-grid > .ddms-tile .ddms-numeral');
+  if (values.length < expected) return false;
+  for (const value of values) { if (!/[0-9]/.test(value.textContent || '')) return false; }
+  return performance.now();
+}"""
+
+
+async def render_display(page: Any, url: str, devices: int) -> float:
+    """``/display`` at 1920x1080: navigation start -> the first page's tiles all showing a value."""
+    from pages.components import wall_layout
+
+    shape = wall_layout.fit(devices, *wall_layout.grid_area(RENDER_SCREEN["width"], RENDER_SCREEN["height"]))
+    first_page = len(wall_layout.paginate(list(range(devices)), shape.per_page)[0])  # type: ignore[arg-type]
+    await page.goto(url + "/display", timeout=180_000)
+    done = await page.wait_for_function(DISPLAY_RENDERED_JS, arg=first_page, polling="raf", timeout=180_000)
+    return float(await done.json_value())
+
+
+async def render_login(page: Any, url: str, devices: int) -> float:
+    """Baseline: ``/login``, a NiceGUI page of a few inputs, to its form (what any page costs to load)."""
+    await page.context.clear_cookies()  # signed in, /login would forward to the dashboard
+    await page.goto(url + "/login", timeout=180_000)
+    done = await page.wait_for_function(
+        "() => document.querySelector('input[type=password]') && performance.now()", polling="raf"
+    )
+    return float(await done.json_value())
+
+
+# name -> (what the report calls it, the function); a page is added with one function and one line.
+RENDER_PAGES: dict[str, tuple[str, Callable[[Any, str, int], Awaitable[float]]]] = {
+    "login": ("baseline: /login", render_login),
+    "display": ("wall display (/display)", render_display),
+}
+FIRST_BYTE_JS = "() => performance.getEntriesByType('navigation')[0].responseStart"
+
+
+@dataclass
+class RenderResult:
+    page: str
+    devices: int
+    first_render_ms: float  # median over the repeats
+    renders_ms: list[float]
+    first_byte_ms: float  # the server's answer to the page request (median): its share of the render
+    browser_cores: float  # CPU of all Chromium processes per second of wall time, page open and idle
+    server_cores: float  # the server process over the same window (injector on)
+    idle_server_cores: float  # the server with the injector on and no browser
+
+
+async def measure_render(
+    browser: Any, url: str, name: str, state: dict, devices: int, args: argparse.Namespace
+) -> tuple[list[float], float, float]:
+    """``repeats`` fresh tabs timed to their first render; the last one stays open for the CPU window."""
+    _label, render = RENDER_PAGES[name]
+    renders, first_bytes = [], []
+    for attempt in range(args.repeats):
+        ctx = await browser.new_context(storage_state=state, viewport=RENDER_SCREEN)
+        page = await ctx.new_page()
+        renders.append(await render(page, url, devices))
+        first_bytes.append(float(await page.evaluate(FIRST_BYTE_JS)))
+        if attempt < args.repeats - 1:
+            await ctx.close()
+    await asyncio.sleep(args.warmup)
+    before, wall_before = browser_cpu_seconds(), time.monotonic()
+    await asyncio.sleep(args.seconds)
+    browser_cores = (browser_cpu_seconds() - before) / (time.monotonic() - wall_before)
+    await ctx.close()
+    return renders, statistics.median(first_bytes), browser_cores
+
+
+async def drive_render(args: argparse.Namespace) -> list[RenderResult]:
+    from playwright.async_api import async_playwright
+
+    results = []
+    for devices in args.render_devices:
+        async with bench_server(devices) as (url, server):
+            idle = await idle_cpu(url, server, args.seconds)
+            async with async_playwright() as playwright:
+                browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+                state = await signed_in_state(browser, url)
+                await inject(url, on=True)  # readings flow during the renders and the CPU windows
+                for name in args.pages:
+                    cpu_before, wall_before = cpu_seconds(server), time.monotonic()
+                    renders, first_byte, browser_cores = await measure_render(
+                        browser, url, name, state, devices, args
+                    )
+                    server_cores = (cpu_seconds(server) - cpu_before) / (time.monotonic() - wall_before)
+                    result = RenderResult(
+                        name,
+                        devices,
+                        statistics.median(renders),
+                        renders,
+                        first_byte,
+                        browser_cores,
+                        server_cores,
+                        idle,
+                    )
+                    print(json.dumps(result.__dict__))
+                    results.append(result)
+                await browser.close()
+            await inject(url, on=False)
+    return results
+
+
+def report_render(results: list[RenderResult]) -> None:
+    base_count = min(r.devices for r in results)
+    base = {r.page: r for r in results if r.devices == base_count}
+    print(
+        f"\nFirst render (navigation -> first screen of values, median) and CPU per second of wall time"
+        f"\nwith the page open, 1 reading/device/s; ratios against the {base_count}-device run"
+    )
+    print(
+        f"{'page':<26}{'devices':>8}{'render ms':>11}{'1st byte':>10}{'browser CPU':>13}{'server CPU':>12}"
+        f"{'idle server':>13}{'render x':>10}{'browser x':>11}"
+    )
+    for r in results:
+        b = base[r.page]
+        render_x = r.first_render_ms / b.first_render_ms
+        browser_x = r.browser_cores / max(b.browser_cores, 1e-9)
+        print(
+            f"{RENDER_PAGES[r.page][0]:<26}{r.devices:>8}{r.first_render_ms:>11.0f}{r.first_byte_ms:>10.0f}"
+            f"{r.browser_cores * 100:>11.1f} %{r.server_cores * 100:>10.1f} %"
+            f"{r.idle_server_cores * 100:>11.1f} %{render_x:>9.2f}x{browser_x:>10.2f}x"
+        )
+    load = ", ".join(f"{value:.1f}" for value in os.getloadavg())
+    print(f"machine: {os.cpu_count()} CPUs, load average at the end {load} (all processes)")
 
 
 def report(results: list[Result], devices: int) -> None:
@@ -428,6 +594,10 @@ def report(results: list[Result], devices: int) -> None:
             )
 
 
+def _ints(text: str) -> list[int]:
+    return [int(part) for part in text.split(",")]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -436,12 +606,21 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=0, help=argparse.SUPPRESS)
     parser.add_argument("--data-dir", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--devices", type=int, default=200)
-    parser.add_argument("--clients", type=lambda s: [int(x) for x in s.split(",")], default=[1, 5, 20])
+    parser.add_argument("--clients", type=_ints, default=[1, 5, 20])
     parser.add_argument("--seconds", type=float, default=15.0, help="measurement window per case")
     parser.add_argument("--warmup", type=float, default=3.0)
+    parser.add_argument("--render", action="store_true", help="first render and browser CPU per page")
+    parser.add_argument("--render-devices", type=_ints, default=[200, 1000], help="with --render")
+    parser.add_argument(
+        "--pages", type=lambda s: s.split(","), default=list(RENDER_PAGES), help="with --render"
+    )
+    parser.add_argument("--repeats", type=int, default=3, help="with --render: first renders timed per page")
     args = parser.parse_args()
     if args.serve:
         serve(args.port, args.data_dir, args.devices)
+        return
+    if args.render:
+        report_render(asyncio.run(drive_render(args)))
         return
     report(asyncio.run(drive(args)), args.devices)
 

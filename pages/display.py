@@ -1,6 +1,8 @@
 """/display and /display/{group_id}: the wall display, large live tiles.
 
-Readable from across a room: one tile per device whose whole background is its alarm colour.
+Readable from across a room (5 m) on a screen without keyboard: one tile per device whose whole
+background is its level's colour, as many as fit the screen with a readable value; more devices page
+through on a timer (``?rotate=N`` seconds, default 10), alarms first (pages/components/wall.py).
 Values are pushed from the bus. After a server restart NiceGUI's client reconnects and reloads the
 page, so a screen left on this address recovers by itself; the tab can go full-screen with a button.
 
@@ -18,15 +20,14 @@ from nicegui import context, ui
 from starlette.responses import RedirectResponse
 
 from ddms import db
-from ddms.bus import get_bus
 from ddms.errors import Forbidden, NotFound, Unauthorized
 from ddms.i18n import LANGUAGES, _, format_time, translate_error
 from ddms.models import utcnow
 from ddms.services import devices, groups, stream_access
-from pages.components.alarm_look import watch_alarms
-from pages.components.device_card import DeviceTile
-from pages.components.live import DeviceState, reload_on_device_changes, watch_latest
+from pages.components import wall_layout
+from pages.components.live import reload_on_device_changes
 from pages.components.retry import retrying
+from pages.components.wall import Wall
 from pages.layout import apply_theme, connection_indicator, login_url, to_login
 from pages.session import (
     app_title,
@@ -89,11 +90,14 @@ def _refused(reason: str, path: str) -> None:
         ui.link(_("Sign in"), login_url(path)).classes("text-h6 text-white").mark("display-sign-in")
 
 
-async def _wall(group_id: str | None, token: str | None, path: str) -> RedirectResponse | None:
+async def _wall(
+    group_id: str | None, token: str | None, rotate: str | None, path: str
+) -> RedirectResponse | None:
+    seconds = wall_layout.rotate_seconds(rotate)
     try:
         group_uuid = uuid.UUID(group_id) if group_id is not None else None
     except ValueError:  # no group can have this id: "Group not found", which shows no data
-        await _show(group_id)
+        await _show(group_id, seconds)
         return None
     admission = await _admit(group_uuid, token, path)
     if isinstance(admission, RedirectResponse):
@@ -103,11 +107,11 @@ async def _wall(group_id: str | None, token: str | None, path: str) -> RedirectR
         return None
     if admission is not None:
         _keep_checking(admission)
-    await _show(group_id)
+    await _show(group_id, seconds)
     return None
 
 
-async def _show(group_id: str | None) -> None:
+async def _show(group_id: str | None, rotate: int) -> None:
     await load_app_title()
     apply_theme()
     ui.query("body").classes("bg-black")
@@ -125,48 +129,23 @@ async def _show(group_id: str | None) -> None:
         return
     ui.page_title(title)
     fullscreen = ui.fullscreen()
-    with ui.row().classes("w-full items-center text-white px-2"):
-        ui.label(title).classes("text-h4 font-bold").mark("display-title")
-        ui.space()
-        clock = ui.label().classes("text-h5 tabular-nums")
-        connection_indicator()
-        here = "/display" if group_id is None else f"/display/{group_id}"
-        for code, (name, _locale) in LANGUAGES.items():
-            ui.button(name, on_click=lambda code=code: ui.navigate.to(language_url(code, here))).props(
-                "flat dense no-caps color=white"
-            ).mark(f"language-{code}")
-        ui.button(icon="fullscreen", on_click=fullscreen.toggle).props("flat round color=white").tooltip(
-            _("Full screen")
-        ).mark("fullscreen")
+    with ui.element("div").classes("ddms-wall").mark("wall"):
+        with ui.element("div").classes("ddms-wall-head"):
+            ui.label(title).classes("ddms-wall-title").mark("display-title")
+            page = ui.label().classes("ddms-wall-page").mark("page-indicator")
+            ui.space()
+            clock = ui.label(_clock()).classes("ddms-wall-clock").mark("clock")
+            connection_indicator()
+            here = "/display" if group_id is None else f"/display/{group_id}"
+            for code, (name, _locale) in LANGUAGES.items():
+                ui.button(name, on_click=lambda code=code: ui.navigate.to(language_url(code, here))).props(
+                    "flat dense no-caps color=white"
+                ).mark(f"language-{code}")
+            ui.button(icon="fullscreen", on_click=fullscreen.toggle).props("flat round color=white").tooltip(
+                _("Full screen")
+            ).mark("fullscreen")
+        Wall(rows, rotate=rotate, indicator=page)
     ui.timer(1.0, lambda: clock.set_text(_clock()))
-    bus = get_bus()
-    with (
-        ui.grid().classes("w-full gap-4 p-2 grid-cols-1 md:grid-cols-2 xl:grid-cols-3").mark("tiles") as grid
-    ):
-        made = [DeviceTile(row, bus.latest(row.id)) for row in rows]
-        tiles = {tile.device_id: tile for tile in made}
-    order = [tile.device_id for tile in made]  # the devices' own order, within equal alarm ranks
-    shown: list[uuid.UUID] = []
-    if not rows:
-        ui.label(_("No devices to show.")).classes("text-h4 text-white").mark("empty")
-
-    def on_state(state: DeviceState) -> None:
-        tiles[state.device_id].update(state)
-
-    def alarms_first() -> None:
-        """Tiles with alarms first (unacknowledged, worst severity first), the rest as listed."""
-        wanted = sorted(order, key=lambda device_id: -tiles[device_id].alarm_rank)
-        if wanted != shown:
-            shown[:] = wanted
-            for index, device_id in enumerate(wanted):
-                tiles[device_id].tile.move(grid, target_index=index)
-
-    def on_alarm(device_id: uuid.UUID) -> None:
-        tiles[device_id].alarms_changed()
-
-    alarms_first()
-    watch_latest(on_state, set(tiles))
-    watch_alarms(on_alarm, set(tiles), after=alarms_first)
     reload_on_device_changes()
 
 
@@ -175,12 +154,13 @@ def _clock() -> str:
 
 
 @ui.page("/display")
-@retrying
-async def display_page(token: str | None = None) -> RedirectResponse | None:
-    return await _wall(None, token, "/display")
+async def display_page(token: str | None = None, rotate: str | None = None) -> RedirectResponse | None:
+    return await _wall(None, token, rotate, "/display")
 
 
 @ui.page("/display/{group_id}")
 @retrying
-async def group_display_page(group_id: str, token: str | None = None) -> RedirectResponse | None:
-    return await _wall(group_id, token, f"/display/{group_id}")
+async def group_display_page(
+    group_id: str, token: str | None = None, rotate: str | None = None
+) -> RedirectResponse | None:
+    return await _wall(group_id, token, rotate, f"/display/{group_id}")

@@ -7,12 +7,14 @@ without an import cycle.
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 
 from ddms.bus import Bus, LatestValue, get_bus
 from ddms.models import DeviceStatus
 from ddms.services.thresholds import Level
 
 OFFLINE_LEVEL = "offline"
+WAITING_LEVEL = "waiting"  # shown, not counted: a new device the collector has not reported on yet
 
 
 def display_level(status: str, latest: LatestValue | None) -> str:
@@ -37,4 +39,14 @@ def current_status(device_id: uuid.UUID, stored: str, bus: Bus | None = None) ->
     return latest.device_status if latest is not None else stored
 
 
-__all__ = ["OFFLINE_LEVEL", "current_status", "display_level"]
+def awaiting_first_reading(
+    device_id: uuid.UUID, last_reading_at: datetime | None, bus: Bus | None = None
+) -> bool:
+    """A device that never had a reading and that the collector has not reported on since it started:
+    a new one (or one not polled yet). Shown as "waiting for first reading", not as offline, which it
+    only is once a poll failed (``bus.status``)."""
+    bus = bus or get_bus()
+    return last_reading_at is None and bus.latest(device_id) is None and bus.status(device_id) is None
+
+
+__all__ = ["OFFLINE_LEVEL", "WAITING_LEVEL", "awaiting_first_reading", "current_status", "display_level"]

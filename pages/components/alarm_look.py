@@ -29,9 +29,12 @@ class AlarmLook:
         return theme.SEVERITY_RANK.get(self.severity, 0)
 
 
-def look_of(device_id: uuid.UUID) -> AlarmLook | None:
-    """The device's alarm look: its active alarms and its cleared but unacknowledged ones."""
-    found = alarms.active_summary().active_for(device_id)
+def look_of(device_id: uuid.UUID, summary: alarms.ActiveSummary | None = None) -> AlarmLook | None:
+    """The device's alarm look: its active alarms and its cleared but unacknowledged ones.
+
+    ``summary``: one ``alarms.active_summary()`` for many devices (it is built from every alarm).
+    """
+    found = (summary or alarms.active_summary()).active_for(device_id)
     if not found:
         return None
     worst = max(found, key=lambda alarm: theme.SEVERITY_RANK.get(alarm.severity, 0))

@@ -1,4 +1,4 @@
-"""A device's live card (dashboard, group dashboard) and its big wall-display tile."""
+"""A device's live card (dashboard, group dashboard); the wall display's tile is pages/components/wall.py."""
 
 from __future__ import annotations
 
@@ -148,55 +148,3 @@ class DeviceCard:
         self.badge.style(f"background: {theme.STATUS_COLOURS.get(self.status, '#757575')} !important")
         when = format_moment(latest.timestamp, browser_timezone()) if latest else _("No reading yet")
         self.time.set_text(when)
-
-
-class DeviceTile:
-    """The wall display's tile: name, huge value, alarm colour as the whole background."""
-
-    def __init__(self, device: Any, latest: LatestValue | None) -> None:
-        self.device_id: uuid.UUID = device.id
-        self.status: str = current_status(device.id, device.status)
-        self.latest = latest
-        self.alarm = look_of(device.id)
-        tile_key = theme.key("tile", device.id)
-        with (
-            ui.column()
-            .classes("ddms-tile w-full gap-1")
-            .mark(tile_key)
-            .props(theme.testid(tile_key)) as self.tile
-        ):
-            ui.label(device.name).classes("ddms-tile-name")
-            with ui.row().classes("items-baseline gap-1"):
-                self.value = ui.label().classes("ddms-numeral").mark("value")
-                ui.label(device.unit).classes("text-h4")
-            self.level = ui.label().classes("text-h5 font-bold")
-            self.alarm_label = (
-                ui.label().classes("text-h6 font-bold").mark("alarm-look").props(theme.testid("alarm-look"))
-            )
-            self.time = ui.label().classes("text-body1 opacity-80")
-        self.render()
-
-    @property
-    def alarm_rank(self) -> int:
-        """Where the wall puts it: unacknowledged alarms first, then acknowledged ones, worst first."""
-        if self.alarm is None:
-            return 0
-        return self.alarm.rank + (10 if not self.alarm.acknowledged else 0)
-
-    def update(self, state: DeviceState) -> None:
-        self.latest = state.latest
-        self.status = state.status
-        self.render()
-
-    def alarms_changed(self) -> None:
-        self.alarm = look_of(self.device_id)
-        self.render()
-
-    def render(self) -> None:
-        show_alarm(self.tile, self.alarm_label, self.alarm)
-        level = display_level(self.status, self.latest)
-        self.tile.style(f"background: {theme.LEVEL_COLOURS[level]}")
-        self.value.set_text(format_number(self.latest.value if self.latest else None))
-        self.level.set_text(_(theme.LEVEL_LABELS[level]))
-        latest = self.latest
-        self.time.set_text(format_moment(latest.timestamp, browser_timezone()) if latest else "—")
