@@ -154,6 +154,7 @@ def _clock() -> str:
 
 
 @ui.page("/display")
+@retrying
 async def display_page(token: str | None = None, rotate: str | None = None) -> RedirectResponse | None:
     return await _wall(None, token, rotate, "/display")
 
