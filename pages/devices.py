@@ -104,7 +104,7 @@ def device_row(device: Any, user: SessionUser, done: Done) -> None:
                 _("Last reading: {when} · every {n} s").format(when=last, n=device.sampling_interval)
             ).classes("text-xs text-grey-7")
         ui.badge(_(theme.STATUS_LABELS.get(device.status, device.status))).style(
-            f"background: {theme.STATUS_COLOURS.get(device.status, '#757575')} !important"
+            theme.fill_style(theme.STATUS_COLOURS.get(device.status, theme.STATUS_COLOURS["offline"]))
         ).classes("text-sm px-2 py-1")
         if user.can_edit_devices:
             ui.button(
