@@ -93,7 +93,9 @@ class Dashboard:
         self, device_rows: list[Any], group_options: dict[str, str], trends: dict[uuid.UUID, Trend]
     ) -> None:
         bus = get_bus()
-        self.states = {row.id: CardState(row, bus.latest(row.id), trends.get(row.id, [])) for row in device_rows}
+        self.states = {
+            row.id: CardState(row, bus.latest(row.id), trends.get(row.id, [])) for row in device_rows
+        }
         self.group_members: set[uuid.UUID] | None = None
         self.level, self.search, self.sort, self.page = "", "", "severity", 1
         default_view = "list" if len(self.states) > LIST_FROM else "cards"

@@ -26,7 +26,7 @@ from pages.components.live import DeviceState, reload_on_device_changes, watch_l
 from pages.components.probe import run_connection_test
 from pages.components.time_range import TimeRange
 from pages.devices import save_device
-from pages.layout import frame, notify_error, require_user
+from pages.layout import chart_theme, frame, notify_error, require_user
 
 MAX_POINTS = 1000
 MAX_APPENDED = 300  # raw live points added to a bucketed line before it is re-bucketed
@@ -48,7 +48,7 @@ class HistoryChart:
             ui.button(_("Export CSV"), icon="download", on_click=self.export).mark("export-csv")
         self.info = ui.label().classes("text-xs text-grey-7").mark("series-info")
         self.chart = (
-            ui.echart(charts.device_options(device, []))
+            ui.echart(charts.device_options(device, []), theme=chart_theme())
             .classes("w-full h-[420px]")
             .mark("history-chart")
             .props(theme.testid("history-chart"))

@@ -25,7 +25,16 @@ from pages.components.history import load_group_series, recent_trends
 from pages.components.live import DeviceState, watch_latest
 from pages.components.time_range import TimeRange
 from pages.dashboard import SummaryBar
-from pages.layout import acting_user, busy, can_edit, frame, notify_done, notify_error, require_user
+from pages.layout import (
+    acting_user,
+    busy,
+    can_edit,
+    chart_theme,
+    frame,
+    notify_done,
+    notify_error,
+    require_user,
+)
 
 
 async def editor() -> None:
@@ -162,7 +171,11 @@ class GroupHistory:
         with ui.row().classes("w-full items-center justify-between gap-2"):
             self.range = TimeRange(self.reload)
             ui.button(_("Export CSV"), icon="download", on_click=self.export).mark("export-csv")
-        self.chart = ui.echart(charts.group_options([])).classes("w-full h-[420px]").mark("group-chart")
+        self.chart = (
+            ui.echart(charts.group_options([]), theme=chart_theme())
+            .classes("w-full h-[420px]")
+            .mark("group-chart")
+        )
 
     async def reload(self) -> None:
         start, end = self.range.bounds

@@ -152,7 +152,9 @@ def text_pairs() -> list[tuple[str, str, str, bool]]:
     for mode in MODES:
         for surface, background in mode.surfaces.items():
             where = f"{mode.name} {surface}"
-            pairs += [(f"{where}: {tone} text", colour, background, False) for tone, colour in mode.tones.items()]
+            pairs += [
+                (f"{where}: {tone} text", colour, background, False) for tone, colour in mode.tones.items()
+            ]
             pairs += [
                 (f"{where}: muted text", mode.muted, background, False),
                 (f"{where}: link", mode.link, background, False),
@@ -243,6 +245,7 @@ CSS = """
 .ddms-tile-filter { cursor: pointer; }
 .ddms-tile-filter[aria-pressed="true"] { outline: 3px solid var(--q-primary); outline-offset: 2px; }
 .ddms-header-title { min-width: 0; overflow: hidden; text-overflow: ellipsis; white-space: nowrap; }
+@media (max-width: 599.98px) { .ddms-conn-text { display: none; } }
 .ddms-row { border-left: 6px solid var(--ddms-level, #6d6d6d); }
 """
 CSS += mode_css()

@@ -31,7 +31,11 @@ def test_pairs_cover_both_modes_every_tone_and_every_fill() -> None:
             shown = {text for _what, text, background, _large in pairs if background == surface}
             assert set(mode.tones.values()) | {mode.muted, mode.link, mode.chart_text} <= shown
     fills = {background for _what, _text, background, _large in pairs}
-    fills_used = {*theme.LEVEL_COLOURS.values(), *theme.STATUS_COLOURS.values(), *theme.SEVERITY_COLOURS.values()}
+    fills_used = {
+        *theme.LEVEL_COLOURS.values(),
+        *theme.STATUS_COLOURS.values(),
+        *theme.SEVERITY_COLOURS.values(),
+    }
     assert fills_used <= fills
 
 
