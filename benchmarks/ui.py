@@ -18,6 +18,12 @@ It is the floor of NiceGUI's push path (bus callback → websocket → Vue → D
 dashboard's figures are printed beside it as ratios.
 
 Run: ``.venv/bin/python benchmarks/ui.py [--devices 200] [--clients 1,20] [--seconds 15]``
+
+Case ``dashboard`` (``--case dashboard [--sizes 200,1000] [--runs 5]``): the dashboard's first render in
+Chromium with 200 and with 1000 devices (a server per size, injector paused): time from navigation to the
+first page of cards or rows drawn, the DOM's element count, and the time from typing a search to the
+list redrawn. The dashboard draws one page (24 cards or 100 list rows), so 1000 devices should cost
+about what 200 do.
 """
 
 from __future__ import annotations
@@ -200,6 +206,14 @@ class Result:
     kib_per_client: float = 0.0  # websocket data each browser received, KiB/s
 
 
+def dashboard_drawn(count: int) -> int:
+    """How many of ``count`` devices the dashboard draws at first (one page of its default view);
+    only their readings reach the browser, so only they are expected."""
+    from pages.dashboard import LIST_FROM, PAGE_SIZE
+
+    return min(count, PAGE_SIZE["list" if count > LIST_FROM else "cards"])
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -289,7 +303,8 @@ async def measure(
     idle: float,
 ) -> Result:
     """Open the clients while the injector is paused, then publish, warm up and measure."""
-    opened = [await open_client(browser, url + path, selector, state, count) for _ in range(clients)]
+    drawn = count if path != "/" else dashboard_drawn(count)  # the dashboard draws one page
+    opened = [await open_client(browser, url + path, selector, state, drawn) for _ in range(clients)]
     await inject(url, on=True)
     await asyncio.sleep(warmup)
     window_start = time.monotonic()
@@ -319,7 +334,7 @@ async def measure(
         path,
         clients,
         len(latencies),
-        int(count * window * clients),
+        int(drawn * window * clients),
         statistics.median(latencies) if latencies else float("nan"),
         percentile(latencies, 0.99),
         max(latencies, default=0.0),
@@ -371,7 +386,7 @@ async def drive(args: argparse.Namespace) -> list[Result]:
                 state = await ctx.storage_state()
                 await ctx.close()
                 results = []
-                for path, selector in (("/_bench/bare", ".bench-value"), ("/", ".ddms-numeral")):
+                for path, selector in (("/_bench/bare", ".bench-value"), ("/", "[data-testid=value]")):
                     for clients in args.clients:
                         result = await measure(
                             browser,
@@ -393,6 +408,124 @@ async def drive(args: argparse.Namespace) -> list[Result]:
         finally:
             process.terminate()
             process.wait(timeout=30)
+
+
+@dataclass
+class Render:
+    devices: int
+    first_ms: list[float]
+    elements: int
+    drawn: int
+    search_ms: list[float]
+    profile_ms: list[float]
+
+
+ITEMS = "[data-testid^=device-card-], [data-testid^=list-row-]"
+
+
+async def start_server(count: int, tmp: str) -> tuple[str, subprocess.Popen[bytes]]:
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    command = [
+        sys.executable,
+        __file__,
+        "--serve",
+        "--port",
+        str(port),
+        "--data-dir",
+        tmp,
+        "--devices",
+        str(count),
+    ]
+    process = subprocess.Popen(command, cwd=REPO)  # noqa: ASYNC220 - started once per size, before measuring
+    try:
+        await wait_ready(url, count, process)
+    except BaseException:
+        process.terminate()
+        raise
+    return url, process
+
+
+async def sign_in_state(browser: object, url: str) -> dict:
+    ctx = await browser.new_context()  # type: ignore[attr-defined]
+    page = await ctx.new_page()
+    await page.goto(url + "/login")
+    await page.get_by_label("Username").fill("admin")
+    await page.get_by_label("Password", exact=True).fill(OWNER_PASSWORD)
+    await page.get_by_role("button", name="Log in").click()
+    await page.wait_for_url(lambda u: "/login" not in u)
+    state = await ctx.storage_state()
+    await ctx.close()
+    return dict(state)
+
+
+async def render_once(
+    browser: object, url: str, state: dict, count: int
+) -> tuple[float, int, int, float, float]:
+    """One fresh tab: navigation → first page drawn (ms), elements, items drawn, search → redrawn (ms),
+    and the same tab's /profile render (ms): the frame's own cost on this machine right now."""
+    ctx = await browser.new_context(storage_state=state, viewport={"width": 1280, "height": 800})  # type: ignore[attr-defined]
+    page = await ctx.new_page()
+    started = time.perf_counter()
+    await page.goto(url + "/", wait_until="commit", timeout=180_000)
+    await page.wait_for_selector(ITEMS, timeout=180_000)
+    first = (time.perf_counter() - started) * 1000
+    await page.wait_for_load_state("networkidle")
+    elements = await page.evaluate("document.querySelectorAll('*').length")
+    drawn = await page.evaluate(f"document.querySelectorAll({json.dumps(ITEMS)}).length")
+    search = float("nan")  # a dashboard without search (an older build run for comparison)
+    if await page.get_by_label("Search by name").count():
+        started = time.perf_counter()
+        await page.get_by_label("Search by name").fill("Bench 001")  # one device left (both sizes)
+        await page.wait_for_function(f"document.querySelectorAll({json.dumps(ITEMS)}).length === 1")
+        search = (time.perf_counter() - started) * 1000
+    started = time.perf_counter()  # the reference: a signed-in page with the same frame, no devices
+    await page.goto(url + "/profile", wait_until="commit", timeout=180_000)
+    await page.wait_for_selector("[data-testid=page-title]", timeout=180_000)
+    reference = (time.perf_counter() - started) * 1000
+    await ctx.close()
+    return first, int(elements), int(drawn), search, reference
+
+
+async def dashboard_case(args: argparse.Namespace) -> list[Render]:
+    from playwright.async_api import async_playwright
+
+    results = []
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        for count in args.sizes:
+            with tempfile.TemporaryDirectory() as tmp:
+                url, process = await start_server(count, tmp)
+                try:
+                    state = await sign_in_state(browser, url)
+                    await render_once(browser, url, state, count)  # warm-up: imports, caches
+                    runs = [await render_once(browser, url, state, count) for _ in range(args.runs)]
+                finally:
+                    process.terminate()
+                    process.wait(timeout=30)
+            firsts, searches, profiles = ([r[i] for r in runs] for i in (0, 3, 4))
+            result = Render(count, firsts, runs[-1][1], runs[-1][2], searches, profiles)
+            print(json.dumps(result.__dict__))
+            results.append(result)
+        await browser.close()
+    return results
+
+
+def report_dashboard(results: list[Render]) -> None:
+    print("\nDashboard first render in Chromium (fresh tab, signed in; median and worst of the runs)")
+    head = f"{'devices':>8}{'first p50 ms':>14}{'first max ms':>14}{'elements':>10}{'drawn':>7}"
+    print(head + f"{'search p50 ms':>15}{'/profile p50 ms':>17}")
+    for r in results:
+        print(
+            f"{r.devices:>8}{statistics.median(r.first_ms):>14.0f}{max(r.first_ms):>14.0f}{r.elements:>10}"
+            f"{r.drawn:>7}{statistics.median(r.search_ms):>15.0f}{statistics.median(r.profile_ms):>17.0f}"
+        )
+    if len(results) > 1:
+        small, large = results[0], results[-1]
+        ratio = statistics.median(large.first_ms) / statistics.median(small.first_ms)
+        print(f"first render, {small.devices} -> {large.devices} devices: {ratio:.2f}x")
+    load = ", ".join(f"{value:.1f}" for value in os.getloadavg())
+    print(f"machine: {os.cpu_count()} CPUs, load average at the end {load} (all processes)")
 
 
 def report(results: list[Result], devices: int) -> None:
@@ -439,9 +572,15 @@ def main() -> None:
     parser.add_argument("--clients", type=lambda s: [int(x) for x in s.split(",")], default=[1, 5, 20])
     parser.add_argument("--seconds", type=float, default=15.0, help="measurement window per case")
     parser.add_argument("--warmup", type=float, default=3.0)
+    parser.add_argument("--case", choices=("latency", "dashboard"), default="latency")
+    parser.add_argument("--sizes", type=lambda s: [int(x) for x in s.split(",")], default=[200, 1000])
+    parser.add_argument("--runs", type=int, default=5, help="dashboard case: fresh tabs per size")
     args = parser.parse_args()
     if args.serve:
         serve(args.port, args.data_dir, args.devices)
+        return
+    if args.case == "dashboard":
+        report_dashboard(asyncio.run(dashboard_case(args)))
         return
     report(asyncio.run(drive(args)), args.devices)
 

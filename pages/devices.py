@@ -124,15 +124,23 @@ class RowLive:
         self.status_badge.style(theme.fill_style(colour))
 
 
-def in_host(host: ui.element, action: Callable[[], Any]) -> Callable[[], Awaitable[None]]:
+def in_host(host: ui.element, action: Callable[[], Any]) -> Callable[[], Awaitable[None] | None]:
     """A click handler that builds its dialog in ``host``: outside the refreshable list, so a live
-    redraw (a device changed elsewhere) cannot remove a dialog the user has open."""
+    redraw (a device changed elsewhere) cannot remove a dialog the user has open. A plain action runs
+    at once (its dialog is there when the click returns); an async one finishes in ``host`` too."""
 
-    async def run() -> None:
+    def run() -> Awaitable[None] | None:
         with host:
             result = action()
-            if inspect.isawaitable(result):
-                await result
+        if not inspect.isawaitable(result):
+            return None
+        pending = result
+
+        async def finish() -> None:
+            with host:
+                await pending
+
+        return finish()
 
     return run
 
@@ -186,11 +194,11 @@ class DeviceList:
     within a second, keeping the search; status and last reading follow the bus.
     """
 
-    def __init__(self, user: SessionUser) -> None:
+    def __init__(self, user: SessionUser, rows: list[Any]) -> None:
         self.user = user
         self.search = ""
         self.rows: dict[uuid.UUID, RowLive] = {}
-        self.devices: list[Any] = []
+        self.devices = rows
         self.loading = asyncio.Lock()
         self.host = ui.element().mark("dialogs")
         self.changed = False
@@ -242,8 +250,10 @@ async def devices_page(request: Request) -> RedirectResponse | None:
     user = await require_user(request.url.path)
     if isinstance(user, RedirectResponse):
         return user
+    async with db.session_scope() as session:
+        rows = await devices.list_devices(session=session)
     with frame(_("Devices"), user):
-        listing = DeviceList(user)
+        listing = DeviceList(user, rows)
         with ui.row().classes("w-full items-center gap-3"):
             ui.input(placeholder=_("Search by name"), on_change=lambda e: listing.filter(e.value)).props(
                 "outlined dense clearable"
@@ -253,7 +263,5 @@ async def devices_page(request: Request) -> RedirectResponse | None:
                 ui.button(_("Add device"), icon="add", on_click=lambda: add(listing.reload)).mark(
                     "add-device"
                 )
-        async with db.session_scope() as session:
-            listing.devices = await devices.list_devices(session=session)
         listing.show()
     return None

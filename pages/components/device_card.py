@@ -222,7 +222,12 @@ class DeviceRow:
             .props(theme.testid(row_key)) as self.row
         ):
             ui.label(state.name).classes("grow font-bold ellipsis min-w-0")
-            self.value = ui.label().classes("text-right font-bold min-w-[7rem]").mark("value")
+            self.value = (
+                ui.label()
+                .classes("text-right font-bold min-w-[7rem]")
+                .mark("value")
+                .props(theme.testid("value"))
+            )
             self.level = ui.label().classes("text-sm min-w-[6rem] gt-xs").mark("level")
             self.badge = ui.badge().classes("text-sm px-2 py-1").mark("status-badge")
             self.time = ui.label().classes("text-xs text-grey-7 min-w-[9rem] gt-sm").mark("last-reading")

@@ -16,7 +16,8 @@ BOXES_JS = """() => {
   const header = document.querySelector('[data-testid=header]');
   const box = (el) => { const r = el.getBoundingClientRect(); return {top: r.top, bottom: r.bottom,
     left: r.left, right: r.right, height: r.height, width: r.width}; };
-  const shown = [...header.children].filter((el) => el.getClientRects().length && box(el).width > 0 && box(el).height > 0);
+  const shown = [...header.children].filter(
+    (el) => el.getClientRects().length && box(el).width > 0 && box(el).height > 0);
   return {header: box(header), children: shown.map(box), page: document.documentElement.scrollWidth};
 }"""
 
@@ -41,7 +42,8 @@ async def test_header_is_one_row_at_390_px(phone: Page, live_server: LiveServer)
     assert header["height"] <= 64, f"the header is {header['height']} px high: it wrapped"
     # one row: every child lies within the header and all of them share one horizontal band
     for child in children:
-        assert header["top"] - 1 <= child["top"] and child["bottom"] <= header["bottom"] + 1, child
+        assert header["top"] - 1 <= child["top"], child
+        assert child["bottom"] <= header["bottom"] + 1, child
         assert child["right"] <= PHONE["width"] + 1, f"a header item sticks out: {child}"
     assert max(c["top"] for c in children) < min(c["bottom"] for c in children), children
     assert boxes["page"] <= PHONE["width"], f"the page scrolls sideways ({boxes['page']} px)"
