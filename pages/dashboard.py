@@ -74,7 +74,7 @@ class SummaryBar:
 
     def press(self, chosen: str) -> None:
         for level, tile in self.tiles.items():
-            tile.props(f'aria-pressed="{"true" if level == chosen else "false"}"')
+            tile.props["aria-pressed"] = "true" if level == chosen else "false"
 
 
 def sort_key(sort: str) -> Callable[[CardState], tuple[Any, ...]]:
