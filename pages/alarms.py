@@ -39,7 +39,7 @@ REFRESH_SECONDS = 0.5
 def _severity_badge(severity: str) -> None:
     colour = theme.SEVERITY_COLOURS.get(severity, theme.LEVEL_COLOURS["offline"])
     ui.badge(_(theme.SEVERITY_LABELS.get(severity, severity))).classes("text-sm px-2 py-1").style(
-        f"background: {colour} !important"
+        theme.fill_style(colour)
     ).mark("severity")
 
 

@@ -29,7 +29,7 @@ from pages.components.probe import run_connection_test
 from pages.components.retry import retrying
 from pages.components.time_range import from_query
 from pages.devices import save_device
-from pages.layout import frame, notify_failure, require_user
+from pages.layout import chart_theme, frame, notify_failure, require_user
 from pages.session import current_time
 
 MAX_POINTS = 1000
@@ -58,7 +58,7 @@ class HistoryChart:
         self.range = self.window.range
         self.info = ui.label().classes("text-xs text-grey-7").mark("series-info")
         self.chart = (
-            ui.echart(charts.device_options(device, []))
+            ui.echart(charts.device_options(device, []), theme=chart_theme())
             .classes("w-full h-[420px]")
             .mark("history-chart")
             .props(theme.testid("history-chart"))

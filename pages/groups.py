@@ -33,6 +33,7 @@ from pages.layout import (
     acting_user,
     busy,
     can_edit,
+    chart_theme,
     frame,
     notify_done,
     notify_error,
@@ -190,7 +191,11 @@ class GroupHistory:
             f"/groups/{group_id}", f"/ui/export/group/{group_id}", self.reload, self.zoomed, preset, custom
         )
         self.range = self.window.range
-        self.chart = ui.echart(charts.group_options([])).classes("w-full h-[420px]").mark("group-chart")
+        self.chart = (
+            ui.echart(charts.group_options([]), theme=chart_theme())
+            .classes("w-full h-[420px]")
+            .mark("group-chart")
+        )
         self.window.attach(self.chart)
 
     async def reload(self) -> None:

@@ -6,6 +6,7 @@ import logging
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from html import escape
+from typing import Any
 from urllib.parse import quote
 from weakref import WeakSet
 
@@ -33,6 +34,7 @@ from pages.session import (
 
 logger = logging.getLogger(__name__)
 
+CHARTS_KEY = "ddms_charts"  # app.storage.client: this page draws ECharts
 SESSION_RECHECK_SECONDS = 60.0  # an open page re-checks its session at least this often
 
 NAV = [  # (path, icon, label, who may see it)
@@ -82,44 +84,78 @@ def apply_theme() -> None:
 def connection_indicator() -> None:
     """The websocket state (kept by ``theme.CONNECTION_JS``); its words are escaped into the markup."""
     on, off = escape(_("Connected"), quote=True), escape(_("Disconnected"), quote=True)
-    html = f'<span class="ddms-conn" data-testid="connection" data-on="{on}" data-off="{off}">{on}</span>'
+    html = (  # on a phone only the dot: the words would push the header onto a second row
+        f'<span class="ddms-conn" data-testid="connection" data-on="{on}" data-off="{off}">'
+        f'<span class="ddms-conn-text">{on}</span></span>'
+    )
     ui.html(html, sanitize=False).mark("connection")
 
 
-def language_switch(user: SessionUser | None) -> None:
+async def choose_language(user: SessionUser | None, language: LanguageCode) -> None:
     """Switching language saves it on the account (applied at the next login too) and reloads."""
+    app.storage.user["language"] = language
+    if user is not None:
+        try:
+            async with db.session_scope() as session:
+                account = await users.get_user(session=session, user_id=user.id)
+                await users.update_profile(
+                    session=session, user=account, data=ProfileUpdate(language_preference=language)
+                )
+        except DDMSError as exc:
+            ui.notify(translate_error(exc), type="negative")
+    ui.navigate.reload()
 
-    async def choose(language: LanguageCode) -> None:
-        app.storage.user["language"] = language
-        if user is not None:
-            try:
-                async with db.session_scope() as session:
-                    account = await users.get_user(session=session, user_id=user.id)
-                    await users.update_profile(
-                        session=session, user=account, data=ProfileUpdate(language_preference=language)
-                    )
-            except DDMSError as exc:
-                ui.notify(translate_error(exc), type="negative")
-        ui.navigate.reload()
 
+def language_switch(user: SessionUser | None, classes: str = "") -> None:
     current = app.storage.user.get("language", "en")
     with (
         ui.button(icon="translate", text=LANGUAGES.get(current, LANGUAGES["en"])[0])
         .props("flat color=white no-caps")
+        .classes(classes)
         .mark("language"),
         ui.menu(),
     ):
         for code, (name, _locale) in LANGUAGES.items():
-            ui.menu_item(name, on_click=lambda code=code: choose(code)).mark(f"language-{code}")
+            ui.menu_item(name, on_click=lambda code=code: choose_language(user, code)).mark(
+                f"language-{code}"
+            )
 
 
-def dark_mode_toggle() -> None:
-    def toggle() -> None:
-        app.storage.user["dark_mode"] = not app.storage.user.get("dark_mode", False)
+def toggle_dark_mode() -> None:
+    """Flip this browser's mode. ECharts takes its theme only when a chart is made, so a page with
+    charts is reloaded to draw them in the new mode (the rest follows the body class at once)."""
+    app.storage.user["dark_mode"] = not app.storage.user.get("dark_mode", False)
+    if app.storage.client.get(CHARTS_KEY):
+        ui.navigate.reload()
 
-    ui.button(icon="contrast", on_click=toggle).props("flat round color=white").tooltip(_("Dark mode")).mark(
-        "dark-mode"
-    )
+
+def chart_theme() -> dict[str, Any]:
+    """The ECharts theme (``ui.echart(theme=...)``) for this browser's mode; see ``toggle_dark_mode``."""
+    app.storage.client[CHARTS_KEY] = True
+    return theme.chart_theme(bool(app.storage.user.get("dark_mode", False)))
+
+
+def dark_mode_toggle(classes: str = "") -> None:
+    ui.button(icon="contrast", on_click=toggle_dark_mode).props("flat round color=white").classes(
+        classes
+    ).tooltip(_("Dark mode")).mark("dark-mode")
+
+
+def phone_settings(user: SessionUser) -> None:
+    """In the drawer on a phone: what the header has no room for there (language, dark mode)."""
+    with ui.column().classes("lt-sm w-full gap-0"):
+        ui.separator()
+        for code, (name, _locale) in LANGUAGES.items():
+            with ui.item(on_click=lambda code=code: choose_language(user, code)).mark(
+                f"drawer-language-{code}"
+            ):
+                with ui.item_section().props("avatar"):
+                    ui.icon("translate")
+                ui.item_section(name)
+        with ui.item(on_click=toggle_dark_mode).mark("drawer-dark-mode"):
+            with ui.item_section().props("avatar"):
+                ui.icon("contrast")
+            ui.item_section(_("Dark mode"))
 
 
 def user_menu(user: SessionUser) -> None:
@@ -127,12 +163,10 @@ def user_menu(user: SessionUser) -> None:
         forget()
         ui.navigate.to("/login")
 
-    with (
-        ui.button(icon="account_circle", text=user.username)
-        .props("flat color=white no-caps")
-        .mark("user-menu"),
-        ui.menu(),
-    ):
+    with ui.button(icon="account_circle").props("flat color=white no-caps").mark("user-menu"):
+        ui.label(user.username).classes("gt-xs q-ml-sm ellipsis").style("max-width: 10rem")
+        menu = ui.menu()
+    with menu:
         ui.menu_item(_("Profile"), on_click=lambda: ui.navigate.to("/profile"))
         ui.menu_item(_("Change password"), on_click=lambda: ui.navigate.to("/profile#password"))
         ui.separator()
@@ -156,18 +190,30 @@ def frame(title: str, user: SessionUser) -> Iterator[ui.column]:
     storage = app.storage.user
     notes = NotificationDrawer(user, storage)
     drawer: ui.left_drawer  # built below; the menu button toggles it
-    with ui.header().classes("items-center gap-2 px-3 py-1").style(f"background: {theme.HEADER}"):
-        ui.button(icon="menu", on_click=lambda: drawer.toggle()).props("flat round color=white")
-        ui.link(site, "/").classes("text-h6 text-white no-underline font-bold").mark("app-title")
-        ui.label(title).classes("text-subtitle1 text-grey-4 gt-xs")
+    # One row at any width (390 px phones included): the title shrinks with an ellipsis, and on a
+    # phone the language and dark-mode buttons move into the drawer.
+    with (
+        ui.header()
+        .classes("items-center no-wrap gap-1 sm:gap-2 px-2 sm:px-3 py-1")
+        .style(f"background: {theme.HEADER}")
+        .mark("header")
+        .props(theme.testid("header"))
+    ):
+        menu = ui.button(icon="menu", on_click=lambda: drawer.toggle()).props("flat round color=white")
+        menu.mark("menu").props(theme.testid("menu"))
+        menu.props["aria-label"] = _("Menu")  # set as a value, never parsed from a props string
+        ui.link(site, "/").classes("ddms-header-title text-h6 text-white no-underline font-bold").mark(
+            "app-title"
+        )
+        ui.label(title).classes("ddms-header-title text-subtitle1 text-grey-4 gt-sm")
         ui.space()
         AlarmBell(f"{title} · {site}", storage, notes.toggle)
         connection_indicator()
-        language_switch(user)
-        dark_mode_toggle()
+        language_switch(user, "gt-xs")
+        dark_mode_toggle("gt-xs")
         user_menu(user)
     with (
-        ui.left_drawer(value=None).props("bordered width=220 breakpoint=1024") as drawer,
+        ui.left_drawer(value=None).props("bordered width=220 breakpoint=1024").mark("drawer") as drawer,
         ui.list().classes("w-full"),
     ):
         for path, icon, label, who in NAV:
@@ -176,6 +222,7 @@ def frame(title: str, user: SessionUser) -> Iterator[ui.column]:
                     with ui.item_section().props("avatar"):
                         ui.icon(icon)
                     ui.item_section(_(label))
+        phone_settings(user)
     with ui.column().classes("ddms-page p-4 gap-4") as content:
         WriterBanner()
         ui.label(title).classes("text-h5 font-bold").mark("page-title").props(theme.testid("page-title"))

@@ -97,7 +97,7 @@ class AlarmBell:
             self.badge.set_text(format_integer(count))
             self.badge.set_visibility(count > 0)
             colour = theme.SEVERITY_COLOURS.get(worst or "", theme.LEVEL_COLOURS["normal"])
-            self.badge.style(f"background: {colour} !important; top: 2px; right: 0")
+            self.badge.style(f"{theme.fill_style(colour)}; top: 2px; right: 0")
             if worst == "critical":
                 self.button.classes(add="ddms-bell-critical")
             else:

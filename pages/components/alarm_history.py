@@ -108,8 +108,8 @@ class AlarmHistoryList:
                     ui.label(_(theme.TRANSITION_LABELS.get(row.transition, row.transition))).classes(
                         "font-bold"
                     )
-                    ui.label(_(theme.SEVERITY_LABELS.get(row.severity, row.severity))).style(
-                        f"color: {colour}"
+                    ui.label(_(theme.SEVERITY_LABELS.get(row.severity, row.severity))).classes(
+                        theme.tone_class(row.severity if row.severity in theme.LIGHT.tones else "offline")
                     )
                     if row.value is not None:
                         ui.label(format_number(row.value)).classes("text-sm")
