@@ -62,7 +62,7 @@ unit: $(TEST_STAMP)
 	$(COVERAGE) pytest tests --ignore=tests/pages --ignore=tests/e2e --ignore=tests/security/browser -q --durations=15 -n $(JOBS)
 
 pages: $(TEST_STAMP)
-	$(COVERAGE) pytest -p nicegui.testing.user_plugin tests/pages -q
+	$(COVERAGE) pytest -p nicegui.testing.user_plugin tests/pages -q -n $(JOBS)
 
 e2e: $(TEST_STAMP) chromium
 	$(COVERAGE) pytest tests/e2e tests/security/browser -q
