@@ -8,8 +8,8 @@ a row trigger on SQLite, a statement trigger over the transition table on Postgr
 inserts, executemany and COPY are all covered, however old the reading's timestamp.
 ``refresh()`` then, one bounded chunk of one device per transaction:
 
-1. deletes the device's oldest dirty rows, at most ``CHUNK_MINUTES`` minutes of raw rows' worth
-   (a mark standing for a whole hour weighs 60), and gets their stretches back;
+1. deletes the device's oldest dirty rows (minutes), at most ``CHUNK_MINUTES`` of them, and gets
+   them back;
 2. rebuilds the 1-minute buckets of exactly those stretches from the raw rows, then the 1-hour
    buckets holding them from the 1-minute buckets;
 3. rebuilds the 1-day buckets of the touched days from the (now current) 1-hour buckets.
@@ -27,8 +27,10 @@ stale, and those are read from raw rows instead (the "not yet rolled up tail").
 Why chunks: SQLite has one writer. After a drained outage a device has hours of dirty minutes, and
 rolling them up in one transaction held the write lock for seconds: the collector's writer met
 "database is locked" and the final flush at shutdown timed out. A chunk reads at most
-``CHUNK_MINUTES`` minutes of one device's raw rows (3,600 rows at 1 s sampling, a few ms), and the
-writer gets its turn between chunks. An hour or day bucket rebuilt while some of its minutes are
+``CHUNK_MINUTES`` minutes of one device's raw rows (600 rows at 1 s sampling), each raw row is read
+once, and the writer gets its turn between chunks. Ten minutes, not an hour: under load (machine
+load 10+) an hour's chunk held the writer up to ~0.9 s; the 1-hour and 1-day rebuilds each chunk
+also does read at most 60 and 24 rows, so smaller chunks cost little more in total. An hour or day bucket rebuilt while some of its minutes are
 still dirty is rebuilt again with the chunk that claims them; until then readers take those
 stretches from raw rows, as they do for every dirty stretch.
 
@@ -56,7 +58,7 @@ MINUTE = timedelta(minutes=1)
 HOUR = timedelta(hours=1)
 DAY = timedelta(days=1)
 ROLLUP_SECONDS = {"readings_1min": 60, "readings_1hour": 3600, "readings_1day": 86400}
-CHUNK_MINUTES = 60  # minutes of one device's raw rows rolled up per transaction
+CHUNK_MINUTES = 10  # minutes of one device's raw rows rolled up per transaction (600 rows at 1 s)
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,13 +113,13 @@ def floor_time(moment: datetime, seconds: int) -> datetime:
 
 
 def stale_span(start: datetime) -> tuple[datetime, datetime]:
-    """The stretch a dirty row stands for: one minute, or the whole hour when ``start`` is hour-aligned.
+    """The stretch a dirty row stands for: its minute.
 
-    Whole hours cover databases whose trigger (an earlier form of migration 002) recorded hours;
-    a minute-00 row of the current trigger simply rebuilds its hour, which is still correct.
+    (Before migration 007 an hour-aligned row stood for its whole hour, so a minute-00 mark of 1 s
+    data rolled its hour up twice and no chunk could be smaller than an hour; 007 widened those
+    rows into the hour's minutes.)
     """
-    aligned = start.minute == 0 and start.second == 0 and start.microsecond == 0
-    return start, start + (HOUR if aligned else MINUTE)
+    return start, start + MINUTE
 
 
 def _merge(ranges: list[tuple[datetime, datetime]]) -> list[tuple[datetime, datetime]]:
@@ -151,9 +153,7 @@ async def dirty_ranges(
     width = int(granularity)
     params: dict[str, object] = {"ids": device_ids}
     if start is not None:
-        # An hour-aligned mark stands for its whole hour (stale_span), so one before ``start``
-        # may still cover it.
-        params["lo"] = floor_time(start, 3600) if width < 3600 else floor_time(start, width)
+        params["lo"] = floor_time(start, width)
     if end is not None:
         params["hi"] = end
     statement = (
@@ -182,16 +182,9 @@ def _skip_scan_sql(dialect: str, width: int, lower: bool, upper: bool) -> str:
     """For each device, the first dirty mark, then the first one past the stale stretch it opens...
 
     Each step is one probe of the (device_id, hour_start) primary key. ``following`` is where the
-    stretch of a mark ``h.m`` ends: the end of its bucket, or of its hour for an hour-aligned mark
-    when buckets are narrower than an hour.
+    stretch of a mark ``h.m`` ends: the end of its bucket.
     """
-    bucket_end = db.add_seconds_sql(dialect, db.time_bucket_sql(dialect, "h.m", width), width)
-    if width < 3600:
-        hour = db.time_bucket_sql(dialect, "h.m", 3600)
-        hour_end = db.add_seconds_sql(dialect, hour, 3600)
-        following = f"CASE WHEN {hour} = h.m THEN {hour_end} ELSE {bucket_end} END"
-    else:
-        following = bucket_end
+    following = db.add_seconds_sql(dialect, db.time_bucket_sql(dialect, "h.m", width), width)
     # Each probe has one lower bound (:lo for the first, the stretch's end after it): given two,
     # SQLite seeks on one and filters by the other, and every probe scanned from :lo again.
     probe = (

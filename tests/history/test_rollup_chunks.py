@@ -106,12 +106,13 @@ async def test_a_large_backlog_is_rolled_up_in_bounded_chunks(database: db.Datab
     assert report.devices >= DEVICES  # (the live device too, if its first rows came in time)
     backlog = [chunk for chunk in chunks if chunk.device_id in devices]
     assert sum(chunk.marks for chunk in backlog) == DEVICES * per_device
-    # Every raw row at least once (a minute-00 mark stands for its whole hour, see stale_span).
-    assert sum(chunk.raw_rows for chunk in backlog) >= len(rows)
+    # Every raw row exactly once: no mark stands for more than its minute (migration 007).
+    assert sum(chunk.raw_rows for chunk in backlog) == len(rows)
     for chunk in chunks:
         assert chunk.minutes <= rollups.CHUNK_MINUTES
         assert chunk.raw_rows <= rollups.CHUNK_MINUTES * 60  # 1 s readings: 60 per minute at most
-    assert len(backlog) >= DEVICES * per_device // rollups.CHUNK_MINUTES
+    assert rollups.CHUNK_MINUTES * 60 <= 600  # the writer is held for at most 600 raw rows' work
+    assert len(backlog) == DEVICES * per_device // rollups.CHUNK_MINUTES
     assert report.transactions == len(chunks)
     for table, width in rollups.ROLLUP_SECONDS.items():
         for device in devices:
@@ -130,3 +131,28 @@ async def test_a_large_backlog_is_rolled_up_in_bounded_chunks(database: db.Datab
         len(chunks),
         writes,
     )
+
+
+@pytest.mark.parametrize("budget", [60, 10])
+async def test_an_hour_of_1s_data_is_read_once(database: db.Database, budget: int) -> None:
+    """Its minute-00 mark is a minute like the others: ``budget`` minutes per transaction, each row once.
+
+    (It used to stand for the whole hour: an hour took two transactions, the hour and then minutes
+    :01-:59, and its raw rows were read twice.)
+    """
+    async with db.session_scope() as session:
+        if await rollups.is_continuous(session):
+            pytest.skip("TimescaleDB continuous aggregates need no refresh")
+    device = await add_device("one hour")
+    rows: list[Row] = [
+        (device, START + timedelta(seconds=second), float(second % 17)) for second in range(3600)
+    ]
+    await add_rows(rows)
+    chunks: list[rollups.Chunk] = []
+    async with db.session_scope() as session:
+        report = await rollups.refresh(session, budget=budget, on_chunk=chunks.append)
+    assert report.transactions == len(chunks) == 60 // budget
+    assert [chunk.raw_rows for chunk in chunks] == [budget * 60] * (60 // budget)
+    assert [chunk.marks for chunk in chunks] == [budget] * (60 // budget)
+    for table, width in rollups.ROLLUP_SECONDS.items():
+        assert_same(await rollup_rows(table, device), expected_buckets(rows, device, width))

@@ -70,7 +70,7 @@ async def make_stale(rng: random.Random, devices: list[uuid.UUID], rows: list[Ro
     await add_rows(late)
     rows += late
     async with db.session_scope() as session:
-        for _ in range(rng.randrange(0, 3)):  # marks a deletion or an old trigger leaves (whole hour)
+        for _ in range(rng.randrange(0, 3)):  # marks a deletion leaves (some at minute 00)
             moment = START + SPAN * rng.random()
             whole = rollups.floor_time(moment, 3600) if rng.random() < 0.5 else moment
             await rollups.mark_dirty(session, rng.choice(devices), whole)
