@@ -30,9 +30,9 @@ rolling them up in one transaction held the write lock for seconds: the collecto
 ``CHUNK_MINUTES`` minutes of one device's raw rows (600 rows at 1 s sampling), each raw row is read
 once, and the writer gets its turn between chunks. Ten minutes, not an hour: under load (machine
 load 10+) an hour's chunk held the writer up to ~0.9 s; the 1-hour and 1-day rebuilds each chunk
-also does read at most 60 and 24 rows, so smaller chunks cost little more in total. An hour or day bucket rebuilt while some of its minutes are
-still dirty is rebuilt again with the chunk that claims them; until then readers take those
-stretches from raw rows, as they do for every dirty stretch.
+also does read at most 60 and 24 rows, so smaller chunks cost little more in total. An hour or day
+bucket rebuilt while some of its minutes are still dirty is rebuilt again with the chunk that claims
+them; until then readers take those stretches from raw rows, as they do for every dirty stretch.
 
 On TimescaleDB the rollups are continuous aggregates with real-time aggregation: nothing to do here.
 """

@@ -59,7 +59,8 @@ async def test_whole_hour_marks_become_their_minutes(url: str) -> None:
             )
             await connection.execute(
                 text(
-                    f"INSERT INTO readings_rollup_dirty (device_id, hour_start) SELECT id, {hour} FROM devices"
+                    "INSERT INTO readings_rollup_dirty (device_id, hour_start) "
+                    f"SELECT id, {hour} FROM devices"
                 )
             )
     finally:
