@@ -27,12 +27,16 @@ stale, and those are read from raw rows instead (the "not yet rolled up tail").
 Why chunks: SQLite has one writer. After a drained outage a device has hours of dirty minutes, and
 rolling them up in one transaction held the write lock for seconds: the collector's writer met
 "database is locked" and the final flush at shutdown timed out. A chunk reads at most
-``CHUNK_MINUTES`` minutes of one device's raw rows (600 rows at 1 s sampling), each raw row is read
-once, and the writer gets its turn between chunks. Ten minutes, not an hour: under load (machine
-load 10+) an hour's chunk held the writer up to ~0.9 s; the 1-hour and 1-day rebuilds each chunk
-also does read at most 60 and 24 rows, so smaller chunks cost little more in total. An hour or day
-bucket rebuilt while some of its minutes are still dirty is rebuilt again with the chunk that claims
-them; until then readers take those stretches from raw rows, as they do for every dirty stretch.
+``CHUNK_MINUTES`` minutes of one device's raw rows (1,800 rows at 1 s sampling), each raw row is read
+once, and the writer gets its turn between chunks. Thirty minutes, measured (benchmarks/history.py
+--loaded, a week of 1 s data, load 4-5): the writer was held p99 53-63 ms, max 60-71 ms, and the
+week caught up in 7-9 s; ten-minute chunks held it longer in the tail (p99 78-106, max 138-204 ms:
+each commit costs the same, so three times as many of them kept the job contending with readers
+for 21-26 s), and past the row work a transaction's wall time is mostly waiting for the event loop.
+
+An hour or day bucket rebuilt while some of its minutes are still dirty is rebuilt again with the
+chunk that claims them; until then readers take those stretches from raw rows, as they do for every
+dirty stretch.
 
 On TimescaleDB the rollups are continuous aggregates with real-time aggregation: nothing to do here.
 """
@@ -58,7 +62,7 @@ MINUTE = timedelta(minutes=1)
 HOUR = timedelta(hours=1)
 DAY = timedelta(days=1)
 ROLLUP_SECONDS = {"readings_1min": 60, "readings_1hour": 3600, "readings_1day": 86400}
-CHUNK_MINUTES = 10  # minutes of one device's raw rows rolled up per transaction (600 rows at 1 s)
+CHUNK_MINUTES = 30  # minutes of one device's raw rows rolled up per transaction (1800 rows at 1 s)
 
 
 @dataclass(frozen=True, slots=True)
