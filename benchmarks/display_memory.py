@@ -67,16 +67,17 @@ MB = 1024 * 1024
 # server side (``--serve``): ddms serve plus the probe thread
 # ------------------------------------------------------------------------------------------------
 def _probe(out: Path, requests: Path) -> None:
-    """Write the NiceGUI client count every few seconds; answer the driver's tracing requests.
+    """Write the NiceGUI client count every few seconds; pass the driver's tracing requests on.
 
     A thread, so it needs no hook in the app: ``len()`` of a dict is safe under the GIL. The requests
     are files in ``requests``: ``start.req`` starts tracemalloc (so only what is allocated from then
-    on is traced, and start-up is not slowed), ``end.req`` writes ``end.txt``, the allocations made
-    since "start" and still alive, grouped by traceback, largest first.
+    on is traced, and start-up is not slowed), ``end.req`` has ``_dump`` write ``end.txt``. The dump
+    runs on the server's event loop (it stops the loop for its duration: diagnosis only), because
+    a ``gc.collect()`` in this thread would run the finalizers of loop-bound objects here.
     """
     import tracemalloc
 
-    from nicegui import Client
+    from nicegui import Client, core
 
     while True:
         line = {"t": time.time(), "clients": len(Client.instances)}
@@ -86,28 +87,36 @@ def _probe(out: Path, requests: Path) -> None:
             tracemalloc.start(TRACE_FRAMES)
         if (requests / "end.req").exists() and tracemalloc.is_tracing():
             (requests / "end.req").unlink()
-            unreachable = gc.collect()  # cycles not yet collected are garbage, not left behind
-            kinds = Counter(type(obj).__qualname__ for obj in gc.get_objects() if _is_nicegui(obj))
-            snapshot = tracemalloc.take_snapshot().filter_traces(
-                [tracemalloc.Filter(False, tracemalloc.__file__), tracemalloc.Filter(False, __file__)]
-            )
-            stats = snapshot.statistics("traceback")
-            text = [
-                f"gc.collect() freed {unreachable} objects first",
-                f"NiceGUI objects alive by type: {dict(kinds.most_common(8))}",
-                f"alive since start: {sum(s.size for s in stats) / 1024:.0f} KiB in {len(stats)} places",
-            ]
-            for stat in stats[:20]:
-                text.append(f"{stat.size / 1024:.0f} KiB, {stat.count} blocks")
-                text.extend(f"    {frame}" for frame in stat.traceback.format(limit=TRACE_FRAMES))
-            (requests / "end.part").write_text("\n".join(text), encoding="utf-8")
-            (requests / "end.part").replace(requests / "end.txt")  # the driver never reads half of it
-            tracemalloc.stop()
+            core.loop.call_soon_threadsafe(_dump, requests)  # type: ignore[union-attr]
         time.sleep(PROBE_SECONDS)
 
 
+def _dump(requests: Path) -> None:
+    """``end.txt``: what was allocated since "start" and is still alive, by traceback, largest first."""
+    import tracemalloc
+
+    unreachable = gc.collect()  # cycles not collected yet are garbage, not left behind
+    kinds = Counter(type(obj).__qualname__ for obj in gc.get_objects() if _is_nicegui(obj))
+    snapshot = tracemalloc.take_snapshot().filter_traces(
+        [tracemalloc.Filter(False, tracemalloc.__file__), tracemalloc.Filter(False, __file__)]
+    )
+    tracemalloc.stop()
+    stats = snapshot.statistics("traceback")
+    text = [
+        f"gc.collect() freed {unreachable} objects first",
+        f"NiceGUI objects alive by type: {dict(kinds.most_common(8))}",
+        f"alive since start: {sum(s.size for s in stats) / 1024:.0f} KiB in {len(stats)} places",
+    ]
+    for stat in stats[:20]:
+        text.append(f"{stat.size / 1024:.0f} KiB, {stat.count} blocks")
+        text.extend(f"    {frame}" for frame in stat.traceback.format(limit=TRACE_FRAMES))
+    (requests / "end.part").write_text("\n".join(text), encoding="utf-8")
+    (requests / "end.part").replace(requests / "end.txt")  # the driver never reads half of it
+
+
 def _is_nicegui(obj: object) -> bool:
-    return type(obj).__module__.startswith("nicegui.")
+    module = vars(type(obj)).get("__module__")  # classes' own attribute, never a descriptor
+    return isinstance(module, str) and module.startswith("nicegui.")
 
 
 def serve(port: int, probe_dir: Path) -> None:
