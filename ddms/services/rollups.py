@@ -178,7 +178,10 @@ def _widened(mark: datetime, width: int) -> tuple[datetime, datetime]:
     """The stretch of buckets of ``width`` seconds that the dirty ``mark`` makes stale."""
     first, last = stale_span(mark)
     begin = floor_time(first, width)
-    end = floor_time(last - timedelta(microseconds=1), width) + timedelta(seconds=width)
+    try:
+        end = floor_time(last - timedelta(microseconds=1), width) + timedelta(seconds=width)
+    except OverflowError:  # a reading near the end of year 9999 (the API accepts it): no bucket after it
+        end = datetime.max.replace(tzinfo=UTC)
     return begin, end
 
 

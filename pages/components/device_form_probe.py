@@ -127,7 +127,9 @@ class DecodeAssistant:
                     value = by_choice.get((data_type, str(order)))
                     button = ui.button(
                         shown(value), on_click=lambda t=data_type, o=str(order): self.pick(t, o)
-                    ).props("no-caps dense" + ("" if (data_type, str(order)) == chosen else " outline"))
+                    ).props("no-caps dense")
+                    if (data_type, str(order)) != chosen:
+                        button.props("outline")
                     button.mark(f"decoding-{data_type}-{order}")
                     if value is None:
                         button.disable()
