@@ -167,6 +167,7 @@ class AlarmList:
         self.alarms: dict[uuid.UUID, AlarmOut] = {}
         self.total = 0
         self.pending: list[AlarmNotice] = []
+        self.loads = 0  # loads started; only the newest draws
         with ui.row().classes("w-full items-center gap-2"):
             ui.label(_("Alarms")).classes("text-h6")
             self.count = ui.label().classes("text-grey-7").mark("alarm-total")
@@ -180,6 +181,9 @@ class AlarmList:
         ui.timer(REFRESH_SECONDS, self.apply, immediate=False)
 
     async def load(self) -> None:
+        # Filters change faster than a query answers: only the newest load may draw, or a slower
+        # earlier one would bring back the rows a later filter removed.
+        self.loads = generation = self.loads + 1
         try:
             async with db.session_scope() as session:
                 found, total = await alarms.list_alarms(
@@ -187,6 +191,8 @@ class AlarmList:
                 )
         except Exception as exc:
             notify_failure(exc)
+            return
+        if generation != self.loads:
             return
         self.pending.clear()
         self.alarms = {alarm.id: alarm for alarm in found}
