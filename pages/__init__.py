@@ -22,6 +22,7 @@ def register(settings: Settings) -> None:
     from ddms import i18n
     from pages import (  # noqa: F401 - importing a page module registers it
         alarms,
+        compare,
         dashboard,
         device_detail,
         devices,

@@ -21,6 +21,7 @@ from ddms.i18n import N_, _, format_integer
 from ddms.services import devices, groups
 from pages import theme
 from pages.components.alarm_look import watch_alarms
+from pages.components.compare_picker import compare_button
 from pages.components.device_card import CardState, DeviceCard, DeviceRow
 from pages.components.history import Trend, recent_trends
 from pages.components.live import DeviceState, reload_on_device_changes, watch_latest
@@ -137,6 +138,10 @@ class Dashboard:
             ).classes("w-48").mark("sort")
             views = {key: _(label) for key, label in VIEWS.items()}
             ui.toggle(views, value=self.view, on_change=self.choose_view).mark("view")
+            compare_button(
+                lambda: {str(s.device_id): s.name for s in self.states.values()},
+                lambda: [state.device_id for state in self.selected()[1]],
+            )
 
     def update(self, state: DeviceState) -> None:
         known = self.states.get(state.device_id)

@@ -21,6 +21,7 @@ from pages.components import charts, series_shape
 from pages.components.alarm_history import AlarmHistoryList, load_episodes
 from pages.components.alarm_look import watch_alarms
 from pages.components.chart_window import ChartWindow, latest_wins
+from pages.components.compare_picker import compare_url
 from pages.components.device_card import DeviceCard
 from pages.components.device_form import FIELDS, device_dialog
 from pages.components.history import load_series, recent_trends
@@ -225,7 +226,9 @@ async def device_detail_page(request: Request, device_id: str) -> RedirectRespon
                 info_grid(device)
                 poll_counters(device.id)
         with ui.card().classes("w-full"):
-            ui.label(_("History")).classes("text-h6")
+            with ui.row().classes("w-full items-center justify-between"):
+                ui.label(_("History")).classes("text-h6")
+                ui.link(_("Compare with other devices"), compare_url([device.id])).mark("compare-link")
             chart = HistoryChart(device, *from_query(request.query_params))
         with ui.card().classes("w-full"):
             with ui.row().classes("w-full items-center justify-between"):

@@ -21,6 +21,7 @@ from ddms.schemas.devices import DeviceCreate, DeviceUpdate
 from ddms.services import devices
 from ddms.services.levels import current_status
 from pages import theme
+from pages.components.compare_picker import compare_button
 from pages.components.device_form import DeviceForm, device_dialog
 from pages.components.dialogs import confirm_delete
 from pages.components.forms import field_errors
@@ -261,6 +262,10 @@ async def devices_page(request: Request) -> RedirectResponse | None:
                 "outlined dense clearable"
             ).classes("w-64").mark("search")
             ui.space()
+            compare_button(
+                lambda: {str(row.id): row.name for row in listing.devices},
+                lambda: [row.id for row in listing.devices if listing.search in row.name.lower()],
+            )
             if user.can_edit_devices:
                 ui.button(_("Add device"), icon="add", on_click=lambda: add(listing.reload)).mark(
                     "add-device"

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
 from typing import Any
 
 from nicegui import ui
@@ -16,16 +15,15 @@ from ddms.errors import DDMSError, NotFound
 from ddms.i18n import _, format_integer, translate_error
 from ddms.schemas.devices import GroupCreate, GroupUpdate
 from ddms.services import devices, groups
-from ddms.services.readings import Series
 from pages import theme
-from pages.components import charts, series_shape
 from pages.components.alarm_history import load_episodes
-from pages.components.chart_window import ChartWindow, latest_wins
+from pages.components.chart_window import ChartWindow
 from pages.components.device_card import DeviceCard
 from pages.components.dialogs import confirm_delete
 from pages.components.forms import field_errors
-from pages.components.history import load_group_series, recent_trends
+from pages.components.history import recent_trends
 from pages.components.live import DeviceState, watch_latest
+from pages.components.multi_history import MultiHistory
 from pages.components.retry import retrying
 from pages.components.time_range import from_query
 from pages.dashboard import SummaryBar
@@ -33,14 +31,11 @@ from pages.layout import (
     acting_user,
     busy,
     can_edit,
-    chart_theme,
     frame,
     notify_done,
     notify_error,
-    notify_failure,
     require_user,
 )
-from pages.session import current_time
 
 
 async def editor() -> None:
@@ -169,90 +164,6 @@ async def edit(group: Any) -> None:
     await group_dialog(group, await members_of(group.id))
 
 
-GROUP_POINTS = 500
-
-
-class GroupHistory:
-    """A line and a min/max band per member device over the chosen range, sharper inside the zoomed
-    window, and the group's CSV export of what is visible."""
-
-    def __init__(
-        self,
-        group_id: uuid.UUID,
-        members: list[Any],
-        preset: str | None = "24h",
-        custom: tuple[datetime, datetime] | None = None,
-    ) -> None:
-        self.group_id = group_id
-        self.members = members
-        self.base: dict[uuid.UUID, Series] = {}
-        self.episodes: list[charts.Episode] = []
-        self.window = ChartWindow(
-            f"/groups/{group_id}", f"/ui/export/group/{group_id}", self.reload, self.zoomed, preset, custom
-        )
-        self.range = self.window.range
-        self.chart = (
-            ui.echart(charts.group_options([]), theme=chart_theme())
-            .classes("w-full h-[420px]")
-            .mark("group-chart")
-        )
-        self.window.attach(self.chart)
-
-    async def reload(self) -> None:
-        start, end = self.range.bounds
-        generation = self.window.begin()
-        try:
-            base = await load_group_series([d.id for d in self.members], start, end, GROUP_POINTS)
-            episodes = await load_episodes(None, start, end, group_id=self.group_id)
-        except Exception as exc:
-            notify_failure(exc)
-            return
-        if not self.window.current(generation):
-            return
-        self.base, self.episodes = base, episodes
-        if self.window.zoom:
-            await self.zoomed()
-        else:
-            self.draw({})
-
-    async def zoomed(self) -> None:
-        if self.window.zoom is None:
-            self.window.begin()
-            self.draw({})
-            return
-        start, end = self.window.zoom
-        points = max(self.window.points // 2, 50)  # several lines share the width
-        try:
-            fine = await latest_wins(
-                self.window, load_group_series([d.id for d in self.members], start, end, points)
-            )
-        except Exception as exc:
-            notify_failure(exc)
-            return
-        if fine is not None and self.window.zoom == (start, end):
-            self.draw(fine)
-
-    def draw(self, fine: dict[uuid.UUID, Series]) -> None:
-        until = min(self.range.bounds[1], current_time())
-        lines = []
-        for device in self.members:
-            base = self.base.get(device.id)
-            if base is None:
-                continue
-            zoomed = fine.get(device.id)
-            if zoomed is None:
-                pairs = [(bucket, base.bucket_seconds) for bucket in base.points]
-            else:
-                start, end = self.window.visible
-                pairs = series_shape.merged(
-                    base.points, base.bucket_seconds, zoomed.points, zoomed.bucket_seconds, start, end
-                )
-            lines.append((device.name, series_shape.shape(pairs, device.sampling_interval, until).points))
-        self.chart.options.clear()
-        self.chart.options.update(charts.group_options(lines, self.window.view, self.episodes))
-        self.chart.update()
-
-
 @ui.page("/groups/{group_id}")
 @retrying
 async def group_page(request: Request, group_id: str) -> RedirectResponse | None:
@@ -291,6 +202,13 @@ async def group_page(request: Request, group_id: str) -> RedirectResponse | None
         watch_latest(on_state, set(cards), after=lambda: summary.show(list(cards.values())))
         with ui.card().classes("w-full"):
             ui.label(_("History")).classes("text-h6")
-            history = GroupHistory(group.id, members, *from_query(request.query_params))
+            preset, custom = from_query(request.query_params)
+            history = MultiHistory(
+                members,
+                lambda on_range, on_zoom: ChartWindow(
+                    f"/groups/{group.id}", f"/ui/export/group/{group.id}", on_range, on_zoom, preset, custom
+                ),
+                lambda start, end: load_episodes(None, start, end, group_id=group.id),
+            )
     await history.reload()
     return None

@@ -42,6 +42,7 @@ NAV = [  # (path, icon, label, who may see it)
     ("/alarms", "notifications_active", N_("Alarms"), "any"),
     ("/devices", "sensors", N_("Devices"), "any"),
     ("/groups", "workspaces", N_("Groups"), "any"),
+    ("/compare", "stacked_line_chart", N_("Compare"), "any"),
     ("/users", "group", N_("Users"), "admin"),
     ("/settings", "settings", N_("Settings"), "owner"),
     ("/display", "tv", N_("Wall display"), "any"),

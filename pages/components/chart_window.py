@@ -53,8 +53,14 @@ class ChartWindow:
         on_zoom: Callable[[], Awaitable[None]],
         preset: str | None = "24h",
         custom: tuple[datetime, datetime] | None = None,
+        *,
+        view_query: dict[str, str] | None = None,
+        export_query: dict[str, str] | None = None,
     ) -> None:
+        """``view_query`` and ``export_query``: what else the page's URL and the export's name besides
+        the window (the compared devices)."""
         self.path, self.export_path = path, export_path
+        self.view_query, self.export_query = view_query or {}, export_query or {}
         self.on_range, self.on_zoom = on_range, on_zoom
         self.zoom: tuple[datetime, datetime] | None = None
         self.points = 1000  # buckets for the visible window: the chart's width once the browser told it
@@ -133,7 +139,7 @@ class ChartWindow:
         """From/To and the URL name the visible window (the preset's name while it is all shown)."""
         self.range.show(*self.visible)
         preset = self.range.preset if self.zoom is None else None
-        self.url = f"{self.path}?{urlencode(to_query(preset, self.visible))}"
+        self.url = f"{self.path}?{urlencode(self.view_query | to_query(preset, self.visible))}"
         self.link.props["href"] = self.url
         self.link.update()
         ui.navigate.history.replace(self.url)
@@ -142,7 +148,7 @@ class ChartWindow:
         """The download of exactly the visible window, in the browser's zone (offset in every time)
         or UTC, with a byte order mark so that spreadsheets read UTF-8 (°C, Chinese names)."""
         start, end = self.visible
-        query = {"start_time": start.isoformat(), "end_time": end.isoformat()}
+        query = self.export_query | {"start_time": start.isoformat(), "end_time": end.isoformat()}
         if self.local_time.value:
             query["tz"] = browser_timezone() or "UTC"
         if self.bom.value:

@@ -1,4 +1,5 @@
-"""ECharts options for history: one device (thresholds, coloured bands) or a group (a line per device)."""
+"""ECharts options for history: one device (thresholds, coloured bands) or several (a group, or devices
+picked to compare: a line per device, an axis per unit)."""
 
 from __future__ import annotations
 
@@ -276,33 +277,77 @@ def device_options(
 PALETTE = ("#5470c6", "#91cc75", "#fac858", "#ee6666", "#73c0de", "#3ba272", "#fc8452", "#9a60b4", "#ea7ccc")
 
 
-def group_options(
-    series: list[tuple[str, list[list[Any]]]],
+@dataclass(frozen=True, slots=True)
+class Line:
+    """One device in a chart of several: its name, unit (its y axis) and points."""
+
+    name: str
+    unit: str
+    points: list[list[Any]]
+
+
+AXIS_OFFSET = 56  # px between two y axes on the same side
+
+
+def unit_axes(units: list[str]) -> tuple[list[dict[str, Any]], dict[str, int]]:
+    """A y axis per distinct unit, alternating left and right (further out each time), and the axis
+    index of each unit: °C and bar on one chart each keep their own scale, named by the unit."""
+    order = list(dict.fromkeys(units)) or [""]
+    axes = []
+    for index, unit in enumerate(order):
+        axes.append(
+            {
+                "type": "value",
+                "scale": True,
+                "name": unit,
+                "position": "left" if index % 2 == 0 else "right",
+                "offset": (index // 2) * AXIS_OFFSET,
+                "alignTicks": index > 0,
+                "splitLine": {"show": index == 0},
+            }
+        )
+    return axes, {unit: index for index, unit in enumerate(order)}
+
+
+def multi_options(
+    series: list[Line],
     view: View | None = None,
     episodes: list[Episode] | None = None,
 ) -> dict[str, Any]:
-    """One line per device of a group, each over its own min/max band (same colour, fainter), each
-    line broken where its device sent nothing; the members' alarm episodes as shaded time spans."""
+    """One line per device (a group, or devices picked to compare), each over its own min/max band
+    (same colour, fainter), each broken where its device sent nothing, on the y axis of its unit;
+    the alarm episodes, when given, as shaded time spans."""
     options = base_options(view)
+    axes, axis_of = unit_axes([line.unit for line in series])
+    options["yAxis"] = axes
+    left = sum(1 for axis in axes if axis["position"] == "left")
+    right = len(axes) - left
+    options["grid"]["left"] = 56 + (left - 1) * AXIS_OFFSET
+    options["grid"]["right"] = 24 if right == 0 else 56 + (right - 1) * AXIS_OFFSET
     lines: list[dict[str, Any]] = []
     bands: list[dict[str, Any]] = []
-    for index, (name, points) in enumerate(series):
+    for index, line in enumerate(series):
         colour = PALETTE[index % len(PALETTE)]
+        axis = axis_of[line.unit]
         lines.append(
             {
                 "type": "line",
-                "name": name,
-                "data": points,
+                "name": line.name,
+                "data": line.points,
                 "showSymbol": False,
                 "connectNulls": False,
                 "encode": {"x": 0, "y": 1},
                 "color": colour,
+                "yAxisIndex": axis,
                 "z": 3,
             }
         )
-        bands += envelope(str(index), name, points, colour, opacity=0.15)
+        bands += [
+            band | {"yAxisIndex": axis}
+            for band in envelope(str(index), line.name, line.points, colour, opacity=0.15)
+        ]
     if lines and episodes:
         lines[0]["markArea"] = {"silent": True, "data": alarm_areas(episodes)}
     options["series"] = lines + bands
-    options["legend"]["data"] = list(dict.fromkeys(name for name, _points in series))
+    options["legend"]["data"] = list(dict.fromkeys(line.name for line in series))
     return options

@@ -74,6 +74,7 @@ async def data_pages() -> dict[str, str]:
         f"/devices/{boiler.id}": "history-chart",
         "/groups": "add-group",
         f"/groups/{group.id}": "group-chart",
+        f"/compare?devices={boiler.id}": "compare-chart",
         "/alarms": "alarm-rows",
         "/users": "add-user",
         "/settings": "settings-form",
