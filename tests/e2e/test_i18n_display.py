@@ -30,7 +30,8 @@ async def test_switching_to_chinese_shows_chinese_labels_and_is_remembered(
     await expect(page.get_by_role("button", name="Add device")).to_be_visible()
 
     await page.get_by_role("button", name="English").click()
-    await page.get_by_text("中文", exact=True).click()
+    # The open menu's item: the phone drawer holds a hidden "中文" item of its own.
+    await page.locator(".q-menu").get_by_text("中文", exact=True).click()
     await expect(page.get_by_role("button", name="添加设备")).to_be_visible()
     await expect(page.get_by_text("仪表盘", exact=True)).to_be_visible()
     await expect(page.get_by_text("Dashboard", exact=True)).to_have_count(0)
