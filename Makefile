@@ -20,7 +20,7 @@ PORT   ?= 8000
 SIM_PORT ?= 5020
 export DDMS_DATA_DIR ?= ./data
 
-.PHONY: run test install install-test lint unit pages e2e coverage-start coverage bench clean help chromium
+.PHONY: run test install install-test lint unit pages e2e coverage-start coverage bench clean help chromium screenshots
 
 help:
 	@echo "make run    start DDMS on http://$(HOST):$(PORT) (SQLite + simulator)"
@@ -66,6 +66,11 @@ pages: $(TEST_STAMP)
 
 e2e: $(TEST_STAMP) chromium
 	$(COVERAGE) pytest tests/e2e tests/security/browser -q
+
+# The README's screenshots, taken by the browser tests; the CJK font draws the Chinese labels.
+screenshots: $(TEST_STAMP) chromium
+	@fc-list | grep -qi "noto.*cjk" || { DEBIAN_FRONTEND=noninteractive apt-get install -y -qq fonts-noto-cjk >/dev/null; }
+	DDMS_UPDATE_SCREENSHOTS=1 $(BIN)/python -m pytest tests/e2e/test_screenshots.py -q
 
 # Old data files would mix an earlier run into the report.
 coverage-start: $(TEST_STAMP)

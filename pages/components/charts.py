@@ -324,6 +324,8 @@ def multi_options(
     right = len(axes) - left
     options["grid"]["left"] = 56 + (left - 1) * AXIS_OFFSET
     options["grid"]["right"] = 24 if right == 0 else 56 + (right - 1) * AXIS_OFFSET
+    if right:  # a right axis's name sits where the toolbox is: the plot starts lower
+        options["grid"]["top"] = 64
     lines: list[dict[str, Any]] = []
     bands: list[dict[str, Any]] = []
     for index, line in enumerate(series):

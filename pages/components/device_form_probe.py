@@ -18,6 +18,7 @@ from ddms.modbus_types import ByteOrder
 from ddms.schemas.devices import DeviceTest
 from ddms.services import live
 from ddms.services.devices import DEFAULT_TYPE_FOR_COUNT
+from pages import theme
 from pages.components.forms import field_errors
 from pages.components.probe import registers_text, shown
 from pages.layout import acting_user, can_edit, notify_error
@@ -45,7 +46,12 @@ class DecodeAssistant:
     def __init__(self, form: DeviceForm) -> None:
         self.form = form
         self.result: dict[str, Any] | None = None
-        with ui.column().classes("w-full gap-2").mark("decode-assistant"):
+        with (
+            ui.column()
+            .classes("w-full gap-2")
+            .mark("decode-assistant")
+            .props(theme.testid("decode-assistant"))
+        ):
             self.show()
 
     def body(self) -> dict[str, Any]:

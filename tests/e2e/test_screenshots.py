@@ -1,26 +1,40 @@
 """Screenshots of every main page, taken in the real browser against the live server.
 
 Every run takes them (so a page that fails to render fails here) into the run's temporary directory;
-``DDMS_UPDATE_SCREENSHOTS=1 make e2e`` also writes them to ``docs/screenshots/`` for the README.
+``make screenshots`` (``DDMS_UPDATE_SCREENSHOTS=1``) also writes them to ``docs/screenshots/`` for the README.
 Each must be a real PNG under 300 KB.
 """
 
 from __future__ import annotations
 
-import asyncio
+import math
 import os
-import time
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
 import pytest
 from playwright.async_api import Browser, Page, expect
+from sqlalchemy import insert
 
-from tests.e2e.conftest import REPO, VIEWPORT, LiveServer, logged_in_page
+import ddms.db
+from ddms.models import Reading
+from tests.e2e.conftest import (
+    OWNER,
+    OWNER_PASSWORD,
+    REPO,
+    VIEWPORT,
+    LiveServer,
+    logged_in_page,
+    start_server,
+)
 
 DOCS = REPO / "docs" / "screenshots"
 MAX_BYTES = 300 * 1024
-HISTORY_SECONDS = 150.0
+PLANT_DEVICES = 64  # the wall display and dashboard at plant scale
+WALL = {"width": 1920, "height": 1080}
 UPDATE = os.environ.get("DDMS_UPDATE_SCREENSHOTS", "") in ("1", "true", "yes")  # noqa: TID251
 
 
@@ -63,7 +77,6 @@ async def test_screenshots_of_the_signed_in_pages(
     await logged_in_page(page, live_server)
     await page.goto(live_server.url + "/")
     await expect(page.locator(".ddms-card").filter(has_text="Sim boiler temperature")).to_be_visible()
-    await snap(page, shots, "dashboard")
 
     await page.goto(live_server.url + "/devices")
     await expect(page.get_by_role("button", name="Add device")).to_be_visible()
@@ -72,15 +85,6 @@ async def test_screenshots_of_the_signed_in_pages(
     await expect(page.locator(".q-dialog").get_by_text("Modbus connection")).to_be_visible()
     await snap(page, shots, "device-form")
     await page.keyboard.press("Escape")
-
-    if UPDATE:  # for the README: a couple of minutes of history (the boiler's sine has a 120 s period)
-        await asyncio.sleep(max(0.0, HISTORY_SECONDS - (time.monotonic() - live_server.started_at)))
-    boiler = next(d for d in (await rest.get("/api/devices")).json() if d["name"] == "Sim boiler temperature")
-    await page.goto(f"{live_server.url}/devices/{boiler['id']}")
-    await page.get_by_role("button", name="1 h").click()
-    await expect(page.locator(".nicegui-echart").last).to_be_visible()
-    await page.mouse.wheel(0, 360)
-    await snap(page, shots, "device-history")
 
     await page.goto(f"{live_server.url}/groups/{plant_group['id']}")
     await expect(page.get_by_text("Boiler house").first).to_be_visible()
@@ -92,18 +96,9 @@ async def test_screenshots_of_the_signed_in_pages(
     await snap(page, shots, "settings")
 
 
-async def test_screenshots_of_the_wall_display_and_the_chinese_dashboard(
+async def test_screenshot_of_the_chinese_dashboard(
     browser: Browser, live_server: LiveServer, shots: Path, rest: httpx.AsyncClient
 ) -> None:
-    context = await browser.new_context(viewport=VIEWPORT)  # type: ignore[arg-type]
-    try:
-        wall = await context.new_page()
-        await wall.goto(live_server.url + "/display")
-        await expect(wall.locator(".ddms-tile").first).to_be_visible()
-        await snap(wall, shots, "wall-display")
-    finally:
-        await context.close()
-
     made = await rest.post(
         "/api/users",
         json={
@@ -125,5 +120,111 @@ async def test_screenshots_of_the_wall_display_and_the_chinese_dashboard(
         await page.wait_for_url(lambda url: "/login" not in url)
         await expect(page.get_by_text("仪表盘", exact=True).first).to_be_visible()
         await snap(page, shots, "dashboard-zh")
+    finally:
+        await context.close()
+
+
+@pytest.fixture(scope="module")
+def plant(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    """A server of its own with 64 simulated devices: the shared one keeps the documented eight."""
+    server = start_server(
+        tmp_path_factory.mktemp("plant"), simulator=True, extra_env={"SIMULATOR_DEVICES": str(PLANT_DEVICES)}
+    )
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def plant_token(plant: LiveServer) -> str:
+    with plant.client() as http:
+        reply = http.post("/api/auth/login", json={"username": OWNER, "password": OWNER_PASSWORD})
+    assert reply.status_code == 200, reply.text
+    return str(reply.json()["access_token"])
+
+
+async def seed_history(plant: LiveServer, devices: dict[str, str]) -> None:
+    """Six hours before the server started, as a plant has them: a reading every 10 s, a one-sample
+    spike on the boiler, and 70 minutes in which nothing arrived (written as the collector writes)."""
+    now = datetime.now(UTC).replace(microsecond=0)
+    spike, gap = (
+        now - timedelta(hours=2, minutes=20),
+        (now - timedelta(hours=4), now - timedelta(hours=2, minutes=50)),
+    )
+    database = ddms.db.Database(f"sqlite+aiosqlite:///{plant.data_dir / 'ddms.db'}")
+    rows = []
+    for name, (base, swing) in {
+        "Sim boiler temperature": (65.0, 6.0),
+        "Sim line pressure": (4.2, 0.4),
+    }.items():
+        for step in range(1, 6 * 360):
+            moment = now - timedelta(seconds=10 * step)
+            if gap[0] <= moment < gap[1] or moment > now - timedelta(seconds=20):
+                continue
+            value = base + swing * math.sin(step / 90)
+            if name == "Sim boiler temperature" and moment == spike:
+                value = 93.5
+            rows.append({"device_id": uuid.UUID(devices[name]), "timestamp": moment, "value": value})
+    try:
+        async with database.engine.begin() as conn:
+            await conn.execute(insert(Reading), rows)
+    finally:
+        await database.dispose()
+
+
+async def test_screenshots_at_plant_scale(browser: Browser, plant: LiveServer, shots: Path) -> None:
+    """For the README: 64 devices on the dashboard and the wall display, a history chart with its
+    min/max envelope, a one-sample spike and a gap, two devices compared, the decode assistant."""
+    headers = {"Authorization": f"Bearer {plant_token(plant)}"}
+    async with httpx.AsyncClient(base_url=plant.url, timeout=30, headers=headers) as rest:
+        listed = (await rest.get("/api/devices")).json()
+    devices = {d["name"]: d["id"] for d in listed}
+    assert len(devices) == PLANT_DEVICES, sorted(devices)
+    await seed_history(plant, devices)
+    moment = datetime.now(UTC).replace(microsecond=0)
+    seeded_from = (moment - timedelta(hours=6, minutes=10)).isoformat().replace("+00:00", "Z")
+    seeded_to = moment.isoformat().replace("+00:00", "Z")
+
+    context = await browser.new_context(viewport=WALL)  # type: ignore[arg-type]
+    try:
+        wall = await context.new_page()
+        await wall.goto(plant.url + "/display")
+        await expect(wall.locator(".ddms-tile").first).to_be_visible()
+        await expect(wall.get_by_text("Page 1 of", exact=False)).to_be_visible()
+        await snap(wall, shots, "wall-display")
+    finally:
+        await context.close()
+
+    context = await browser.new_context(viewport=VIEWPORT)  # type: ignore[arg-type]
+    try:
+        page = await logged_in_page(await context.new_page(), plant)
+        await page.goto(plant.url + "/")
+        await expect(page.get_by_text(f"of {PLANT_DEVICES} devices")).to_be_visible()
+        await snap(page, shots, "dashboard")
+
+        boiler, pressure = devices["Sim boiler temperature"], devices["Sim line pressure"]
+        window = f"from={seeded_from}&to={seeded_to}"
+        await page.goto(f"{plant.url}/devices/{boiler}?{window}")
+        chart = page.get_by_test_id("history-chart")
+        await expect(chart).to_be_visible()
+        await chart.scroll_into_view_if_needed()
+        await snap(page, shots, "device-history")
+
+        await page.goto(f"{plant.url}/compare?devices={boiler},{pressure}&{window}")
+        await expect(page.locator(".nicegui-echart")).to_be_visible()
+        await snap(page, shots, "compare")
+
+        await page.goto(plant.url + "/devices")
+        await page.get_by_role("button", name="Add device").click()
+        dialog = page.locator(".q-dialog")
+        await dialog.get_by_label("IP address or host").fill("127.0.0.1")
+        await dialog.get_by_label("Port", exact=True).fill(str(plant.simulator_port))
+        await dialog.get_by_label("Register", exact=True).fill("2")  # the line pressure, float32 CDAB
+        await dialog.get_by_label("Register count").fill("2")
+        await dialog.get_by_role("button", name="Test connection").click()
+        assistant = dialog.get_by_test_id("decode-assistant")
+        await expect(dialog.get_by_text("Connection OK", exact=False)).to_be_visible()
+        await assistant.scroll_into_view_if_needed()
+        await snap(page, shots, "decode-assistant")
     finally:
         await context.close()
