@@ -25,7 +25,16 @@ import math
 import struct
 from collections.abc import Sequence
 
-from ddms.modbus_types import BYTE_ORDERS, TYPES, ByteOrder, DataType, Decoding, TypeSpec, types_for_count
+from ddms.modbus_types import (
+    BYTE_ORDERS,
+    TYPES,
+    ByteOrder,
+    DataType,
+    Decoding,
+    TypeSpec,
+    orders_for_count,
+    types_for_count,
+)
 
 
 class DecodeError(ValueError):
@@ -126,11 +135,11 @@ def encode(value: float, data_type: str, byte_order: str) -> list[int]:
 
 
 def decodings(registers: Sequence[int], scale: float = 1.0, offset: float = 0.0) -> tuple[Decoding, ...]:
-    """The registers read as every data type of their count in every byte order (test connection's
-    decode assistant: the engineer picks the reading that makes sense)."""
+    """The registers read as every data type of their count in every byte order that differs for it
+    (test connection's decode assistant: the engineer picks the reading that makes sense)."""
     found = []
     for data_type in types_for_count(len(registers)):
-        for byte_order in ByteOrder:
+        for byte_order in orders_for_count(len(registers)):
             try:
                 value: float | None = decode(registers, data_type, byte_order, scale, offset)
             except DecodeError:

@@ -117,6 +117,12 @@ def types_for_count(count: int) -> list[DataType]:
     return [data_type for data_type, spec in TYPES.items() if spec.registers == count]
 
 
+def orders_for_count(count: int) -> list[ByteOrder]:
+    """The byte orders that differ for ``count`` registers: one register has no word order, so AB
+    (ABCD, and CDAB reads the same) and BA (BADC, the same as DCBA) are all there is."""
+    return [ByteOrder.ABCD, ByteOrder.BADC] if count == 1 else list(ByteOrder)
+
+
 # --- test connection ---------------------------------------------------------------------------
 class ModbusTarget(Protocol):
     """Where one value lives and how it reads: a saved ``Device``, or a form's values not saved yet."""

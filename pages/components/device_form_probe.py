@@ -130,7 +130,10 @@ class DecodeAssistant:
             for data_type in types:
                 ui.label(data_type).classes("font-mono")
                 for order in ByteOrder:
-                    value = by_choice.get((data_type, str(order)))
+                    if (data_type, str(order)) not in by_choice:  # one register: no word order
+                        ui.label("").mark(f"no-decoding-{data_type}-{order}")
+                        continue
+                    value = by_choice[(data_type, str(order))]
                     button = ui.button(
                         shown(value), on_click=lambda t=data_type, o=str(order): self.pick(t, o)
                     ).props("no-caps dense")

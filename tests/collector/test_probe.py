@@ -99,6 +99,7 @@ async def test_one_register_offers_the_16_bit_types(raw_server: RawModbusServer)
     assert reading.value == -200
     values = {(d.data_type, d.byte_order): d.value for d in reading.decodings}
     assert {data_type for data_type, _order in values} == {"uint16", "int16"}
+    assert {order for _type, order in values} == {"ABCD", "BADC"}, "one register has no word order"
     assert values[("uint16", "ABCD")] == 0xFF38
     assert values[("uint16", "BADC")] == 0x38FF
 

@@ -57,7 +57,8 @@ async def test_devices_with_different_units_each_get_their_own_axis(
     assert [by_name[name]["yAxisIndex"] for name in ("Boiler", "Pump", "Return")] == [0, 1, 0]
     assert {p[1] for p in by_name["Pump"]["data"] if p[1] is not None} == {4.0}
     bands = [s for s in options["series"] if str(s.get("id", "")).startswith(charts.ENVELOPE_ID)]
-    assert len(bands) == 6 and all(s["yAxisIndex"] == (1 if s["name"] == "Pump" else 0) for s in bands)
+    assert len(bands) == 6
+    assert all(s["yAxisIndex"] == (1 if s["name"] == "Pump" else 0) for s in bands)
     assert link_devices(user) == [str(boiler.id), str(pump.id), str(return_line.id)]
 
     user.find("Export CSV").click()
@@ -128,7 +129,6 @@ async def test_the_device_list_and_a_device_page_lead_to_the_comparison(
     select = user.find(marker="compare-devices").elements.pop()
     assert select.value == [str(boiler.id), str(pump.id)]
     select.set_value([str(pump.id)])
-    button = user.find(marker="compare-open").elements.pop()
     user.find(marker="compare-open").click()
     await user.should_see(marker="compare-chart")
     await eventually(lambda: [line["name"] for line in lines(user)] == ["Pump"])

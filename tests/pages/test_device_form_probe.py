@@ -145,6 +145,23 @@ async def test_a_test_with_a_type_that_does_not_fit_the_count_marks_the_count(
     assert cdab_server.requests == []
 
 
+async def test_one_register_offers_only_the_two_byte_orders_that_differ(
+    user: User, admin: Account, sign_in, cdab_server: RawModbusServer, probe: None
+) -> None:
+    await sign_in(admin)
+    await open_add_dialog(user)
+    fill_connection(user, cdab_server.port)
+    fill(user, modbus_register_count=1, data_type="int16")
+    user.find(marker="form-test").click()
+    await user.should_see(marker="probe-registers", retries=100)
+    assert user.find(marker="decoding-uint16-ABCD").elements.pop().text == "42,689"  # 0xA6C1
+    assert user.find(marker="decoding-uint16-BADC").elements.pop().text == "49,574"  # 0xC1A6
+    for order in ("CDAB", "DCBA"):  # the same two again: one register has no word order
+        await user.should_not_see(marker=f"decoding-int16-{order}")
+        await user.should_see(marker=f"no-decoding-int16-{order}")
+    assert cdab_server.requests == [(2, 40, 1)]
+
+
 THRESHOLDS = {
     "threshold_critical_lower": 50,
     "threshold_warning_lower": 40,

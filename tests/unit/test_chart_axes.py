@@ -21,12 +21,14 @@ def test_each_unit_gets_one_axis_alternating_sides_further_out() -> None:
         ("right", 56),
         ("left", 112),
     ]
-    assert options["grid"]["left"] == 56 + 2 * 56 and options["grid"]["right"] == 56 + 56
+    assert options["grid"]["left"] == 56 + 2 * 56
+    assert options["grid"]["right"] == 56 + 56
     named = {s["name"]: s["yAxisIndex"] for s in options["series"] if "id" not in s}
     assert named == {"A": 0, "B": 1, "C": 0, "D": 2, "E": 3, "F": 4}
 
 
 def test_one_unit_keeps_the_single_axis_layout() -> None:
     options = charts.multi_options([charts.Line("A", "°C", []), charts.Line("B", "°C", [])])
-    assert len(options["yAxis"]) == 1 and options["grid"]["right"] == 24
+    assert len(options["yAxis"]) == 1
+    assert options["grid"]["right"] == 24
     assert charts.multi_options([])["yAxis"][0]["name"] == ""
