@@ -171,6 +171,38 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer
         assert code == 0, f"ddms serve exited with {code}\n{server.log()[-3000:]}"
 
 
+PLANT_DEVICES = 64  # the wall display and dashboard at plant scale
+
+
+@pytest.fixture(scope="session")
+def plant_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    """A second server, with 64 simulated devices (``SIMULATOR_DEVICES``); the shared one keeps the
+    documented eight."""
+    server = start_server(
+        tmp_path_factory.mktemp("plant"), simulator=True, extra_env={"SIMULATOR_DEVICES": str(PLANT_DEVICES)}
+    )
+    try:
+        yield server
+    finally:
+        code = server.stop()
+        assert code == 0, f"ddms serve exited with {code}\n{server.log()[-3000:]}"
+
+
+@pytest.fixture(scope="session")
+def plant_token(plant_server: LiveServer) -> str:
+    """The owner's token on the plant server, once the simulator's devices are all added."""
+    with plant_server.client() as http:
+        login = http.post("/api/auth/login", json={"username": OWNER, "password": OWNER_PASSWORD})
+        assert login.status_code == 200, login.text
+        token = str(login.json()["access_token"])
+        deadline = time.monotonic() + 60
+        headers = {"Authorization": f"Bearer {token}"}
+        while len(http.get("/api/devices", headers=headers).json()) < PLANT_DEVICES:
+            assert time.monotonic() < deadline, "the simulator's devices did not appear"
+            time.sleep(0.2)
+    return token
+
+
 @pytest.fixture(scope="session")
 def owner_token(live_server: LiveServer) -> str:
     """One REST login as the owner for the whole run (bcrypt runs once)."""

@@ -10,7 +10,6 @@ from __future__ import annotations
 import math
 import os
 import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -22,18 +21,15 @@ from sqlalchemy import insert
 import ddms.db
 from ddms.models import Reading
 from tests.e2e.conftest import (
-    OWNER,
-    OWNER_PASSWORD,
+    PLANT_DEVICES,
     REPO,
     VIEWPORT,
     LiveServer,
     logged_in_page,
-    start_server,
 )
 
 DOCS = REPO / "docs" / "screenshots"
 MAX_BYTES = 300 * 1024
-PLANT_DEVICES = 64  # the wall display and dashboard at plant scale
 WALL = {"width": 1920, "height": 1080}
 UPDATE = os.environ.get("DDMS_UPDATE_SCREENSHOTS", "") in ("1", "true", "yes")  # noqa: TID251
 
@@ -124,25 +120,6 @@ async def test_screenshot_of_the_chinese_dashboard(
         await context.close()
 
 
-@pytest.fixture(scope="module")
-def plant(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    """A server of its own with 64 simulated devices: the shared one keeps the documented eight."""
-    server = start_server(
-        tmp_path_factory.mktemp("plant"), simulator=True, extra_env={"SIMULATOR_DEVICES": str(PLANT_DEVICES)}
-    )
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
-def plant_token(plant: LiveServer) -> str:
-    with plant.client() as http:
-        reply = http.post("/api/auth/login", json={"username": OWNER, "password": OWNER_PASSWORD})
-    assert reply.status_code == 200, reply.text
-    return str(reply.json()["access_token"])
-
-
 async def seed_history(plant: LiveServer, devices: dict[str, str]) -> None:
     """Six hours before the server started, as a plant has them: a reading every 10 s, a one-sample
     spike on the boiler, and 70 minutes in which nothing arrived (written as the collector writes)."""
@@ -172,10 +149,13 @@ async def seed_history(plant: LiveServer, devices: dict[str, str]) -> None:
         await database.dispose()
 
 
-async def test_screenshots_at_plant_scale(browser: Browser, plant: LiveServer, shots: Path) -> None:
+async def test_screenshots_at_plant_scale(
+    browser: Browser, plant_server: LiveServer, plant_token: str, shots: Path
+) -> None:
     """For the README: 64 devices on the dashboard and the wall display, a history chart with its
     min/max envelope, a one-sample spike and a gap, two devices compared, the decode assistant."""
-    headers = {"Authorization": f"Bearer {plant_token(plant)}"}
+    plant = plant_server
+    headers = {"Authorization": f"Bearer {plant_token}"}
     async with httpx.AsyncClient(base_url=plant.url, timeout=30, headers=headers) as rest:
         listed = (await rest.get("/api/devices")).json()
     devices = {d["name"]: d["id"] for d in listed}

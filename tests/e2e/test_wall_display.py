@@ -1,6 +1,6 @@
 """The wall display on a 1080p screen in Chromium (issue 12): 64 devices, one in warning.
 
-A server of its own runs the built-in simulator with 64 devices (``SIMULATOR_DEVICES=64``). The device
+The plant server (``tests.e2e.conftest``) runs the built-in simulator with 64 devices. The device
 listed last, "Sim tank level", gets a warning threshold below its value, so without "alarms first" it
 would be on the last page. (The simulated boiler has limits of its own it crosses now and then: it
 may come before the tank.) The tile boxes, font sizes and pages are measured in the browser.
@@ -11,17 +11,16 @@ from __future__ import annotations
 import asyncio
 import re
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
 import pytest
 from playwright.async_api import Browser, Page, expect
 
-from tests.e2e.conftest import OWNER, OWNER_PASSWORD, LiveServer, start_server
+from tests.e2e.conftest import LiveServer
 
 SCREEN = {"width": 1920, "height": 1080}
-DEVICES = 64
 MIN_VALUE_PX = 64
 
 # One synchronous look at the wall: JavaScript runs between DOM updates, so a page that rotates
@@ -42,30 +41,14 @@ MEASURE_JS = """() => {
 }"""
 
 
-@pytest.fixture(scope="module")
-def wall_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    server = start_server(
-        tmp_path_factory.mktemp("wall"), simulator=True, extra_env={"SIMULATOR_DEVICES": str(DEVICES)}
-    )
-    try:
-        yield server
-    finally:
-        code = server.stop()
-        assert code == 0, f"ddms serve exited with {code}\n{server.log()[-3000:]}"
+@pytest.fixture
+def wall_server(plant_server: LiveServer) -> LiveServer:
+    return plant_server
 
 
-@pytest.fixture(scope="module")
-def wall_token(wall_server: LiveServer) -> str:
-    """The owner's token, once the simulator's devices are all added."""
-    with wall_server.client() as http:
-        login = http.post("/api/auth/login", json={"username": OWNER, "password": OWNER_PASSWORD})
-        assert login.status_code == 200, login.text
-        token = str(login.json()["access_token"])
-        deadline = time.monotonic() + 60
-        while len(http.get("/api/devices", headers={"Authorization": f"Bearer {token}"}).json()) < DEVICES:
-            assert time.monotonic() < deadline, "the simulator's devices did not appear"
-            time.sleep(0.2)
-    return token
+@pytest.fixture
+def wall_token(plant_token: str) -> str:
+    return plant_token
 
 
 @pytest.fixture
