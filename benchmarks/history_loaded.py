@@ -25,9 +25,11 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import event, update
+from sqlmodel import col
 
 from ddms import db
+from ddms.models import Device
 from ddms.services import readings, rollups
 
 VIEWS = (
@@ -92,9 +94,10 @@ def p95(samples: list[float]) -> float:
 class Loaded:
     """One backend's database with one freshly bulk-loaded device (``backend`` from history.py)."""
 
-    def __init__(self, backend: Any, device: uuid.UUID, first: datetime, end: datetime) -> None:
+    def __init__(self, backend: Any, device: uuid.UUID, first: datetime, end: datetime, step: float) -> None:
         self.backend = backend
         self.device = device
+        self.step = step
         self.first = first
         self.end = end
 
@@ -108,7 +111,7 @@ class Loaded:
     def direct(self, start: datetime, end: datetime) -> Callable[[], Awaitable[object]]:
         """The same buckets aggregated straight from the raw rows (what a layer without rollups runs)."""
         backend = self.backend
-        width = readings.choose_bucket(start, end, 1000, 1)
+        width = readings.choose_bucket(start, end, 1000, 1, raw_seconds=self.step)  # DDMS's width
         bucket = backend.bucket('"timestamp"', width)
         if backend.name == "sqlite":
             where = 'device_id = ? AND "timestamp" >= ? AND "timestamp" <= ?'
@@ -141,6 +144,11 @@ async def load(
     backend: Any, rows: int, step: float, add_devices: Callable[[int], Awaitable[list[uuid.UUID]]]
 ) -> Loaded:
     device = (await add_devices(1))[0]
+    async with db.session_scope() as session:  # configured as a device sending at that rate is
+        await session.execute(
+            update(Device).where(col(Device.id) == device).values(sampling_interval=max(1, round(step)))
+        )
+        await session.commit()
     end = datetime.now(UTC).replace(microsecond=0)
     first = end - timedelta(seconds=(rows - 1) * step)
     batch = 100_000
@@ -152,7 +160,7 @@ async def load(
                 for i in range(offset, min(rows, offset + batch))
             ],
         )
-    return Loaded(backend, device, first, end)
+    return Loaded(backend, device, first, end, step)
 
 
 async def views(loaded: Loaded, repeat: int, label: str, line: Callable[..., None]) -> dict[str, float]:

@@ -18,7 +18,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import BindParameter, Float, Integer, TextClause, Uuid, bindparam, text
+from sqlalchemy import BindParameter, Float, Integer, TextClause, Uuid, bindparam, func, text
 from sqlalchemy.sql.selectable import TextualSelect
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -54,8 +54,12 @@ NICE_BUCKETS = (
     604800,
 )
 DEFAULT_SERIES_SPAN = timedelta(hours=24)
-ROW_BUDGET = 50_000  # source rows one chart may read (all its devices together)
-RAW_ROW_SECONDS = 10  # raw rows are estimated at the default sampling interval
+ROW_BUDGET = 50_000  # rollup rows one chart may read (all its devices together)
+# Raw rows cost more than rollup rows (every one is bucketed and aggregated): a chart whose finest
+# width would aggregate more than this many takes the 1-minute rollup's width instead (a 6-hour zoom
+# of a 1 s device: 360 one-minute rows rather than 21 600 raw ones; the min/max band keeps a spike).
+RAW_ROW_BUDGET = 20_000
+RAW_ROW_SECONDS = 10  # raw rows are estimated at the devices' sampling interval, by default this
 MAX_DIRTY_RANGES = 200  # beyond this many stale stretches, read raw rows instead of the rollup
 _PLUS_AS_SPACE = re.compile(r" (\d\d:?\d\d)$")
 # The instants a query may name. Buckets are epoch-aligned, and the widest bucket arithmetic
@@ -425,13 +429,16 @@ async def aggregate_page(
     return ReadingsPage(device_id, [_bucket(row) for row in rows], int(total or 0))
 
 
-def choose_bucket(start: datetime, end: datetime, max_points: int, devices: int = 1) -> int:
+def choose_bucket(
+    start: datetime, end: datetime, max_points: int, devices: int = 1, raw_seconds: float = RAW_ROW_SECONDS
+) -> int:
     """The finest 'nice' epoch-aligned width for a chart over [start, end].
 
-    Two limits: at most ``max_points`` buckets, and at most ``ROW_BUDGET`` source rows to read for
-    all ``devices`` together (raw rows estimated at one per RAW_ROW_SECONDS), so that any chart, a
-    20-device week included, is a bounded amount of work: when the finest width would read too many
-    1-minute rows, the next width served by the 1-hour (or 1-day) rollup is taken instead.
+    Two limits: at most ``max_points`` buckets, and a bounded number of source rows to read for all
+    ``devices`` together (raw rows estimated at one per ``raw_seconds``, the fastest device's sampling
+    interval: at most RAW_ROW_BUDGET of them, or ROW_BUDGET rollup rows), so that any chart, a
+    20-device week or a zoom into 1 s data included, is a bounded amount of work: when the finest
+    width would read too many rows, the next width served by a coarser rollup is taken instead.
     """
     span = max((end - start).total_seconds(), 1.0)
 
@@ -439,12 +446,15 @@ def choose_bucket(start: datetime, end: datetime, max_points: int, devices: int 
         return int(end.timestamp() // width) - int(start.timestamp() // width) + 1
 
     def rows(width: int) -> float:
-        source = _source_for(width)[0] or RAW_ROW_SECONDS
+        source = _source_for(width)[0] or max(raw_seconds, 0.001)
         return devices * (span / source + 1)
+
+    def budget(width: int) -> int:
+        return ROW_BUDGET if _source_for(width)[0] else RAW_ROW_BUDGET
 
     fitting = [width for width in NICE_BUCKETS if buckets(width) <= max_points]
     for width in fitting:
-        if rows(width) <= ROW_BUDGET:
+        if rows(width) <= budget(width):
             return width
     if fitting:  # over budget whatever the width: read as few rows as the points allow
         return fitting[-1]
@@ -466,7 +476,11 @@ async def series_many(
     """One chart series per device (a group chart) in one query; oldest point first."""
     check_time(start, "start_time")
     check_time(end, "end_time")
-    width = choose_bucket(start, end, max_points, len(device_ids))
+    fastest = await session.exec(
+        select(func.min(Device.sampling_interval)).where(col(Device.id).in_(device_ids))
+    )
+    raw_seconds = fastest.one()
+    width = choose_bucket(start, end, max_points, len(device_ids), float(raw_seconds or RAW_ROW_SECONDS))
     lo, hi = aligned(start, end, width)
     query = await build_bucket_query(session, device_ids, width, lo, hi)
     ordered = typed(query, f"SELECT * FROM ({query.sql}) AS grouped ORDER BY tb")

@@ -15,7 +15,7 @@ import pytest
 from sqlalchemy import Float, Integer, Uuid, bindparam, text
 
 from ddms import db
-from ddms.models import UTCDateTime
+from ddms.models import Device, UTCDateTime
 from ddms.services import readings, rollups
 from tests.history.helpers import Row, add_device, add_rows, as_dict, assert_same, expected_buckets
 
@@ -199,6 +199,35 @@ def test_bucket_choice_keeps_group_charts_within_the_row_budget() -> None:
     assert readings.choose_bucket(week, end, 1000, devices=1) == 900  # 10 080 one-minute rows
     assert readings.choose_bucket(week, end, 1000, devices=20) == 3600  # 201 600 would be too many
     assert readings.choose_bucket(end - timedelta(hours=1), end, 1000, devices=20) == 5  # raw stays raw
+
+
+def test_a_zoom_into_one_second_data_reads_a_bounded_number_of_rows() -> None:
+    """At 1 s sampling the raw rows of a window are ten times the default estimate: up to
+    RAW_ROW_BUDGET of them stay raw, beyond it the 1-minute rollup's width is taken."""
+    end = datetime(2026, 6, 1, tzinfo=UTC)
+    assert readings.choose_bucket(end - timedelta(hours=1), end, 1000, raw_seconds=1) == 5  # 3 600 rows
+    assert readings.choose_bucket(end - timedelta(hours=6), end, 1000, raw_seconds=1) == 60  # not 21 600
+    assert readings.choose_bucket(end - timedelta(hours=6), end, 1000, raw_seconds=10) == 30  # 2 160 rows
+
+
+async def test_a_six_hour_zoom_of_a_one_second_device_comes_from_the_rollup_and_keeps_its_spike() -> None:
+    device = await add_device("fast")
+    async with db.session_scope() as session:
+        fast = await session.get(Device, device)
+        assert fast is not None
+        fast.sampling_interval = 1
+        session.add(fast)
+        await session.commit()
+    end = datetime(2026, 3, 2, 6, 0, tzinfo=UTC)
+    rows: list[Row] = [(device, end - timedelta(seconds=s), 20.0) for s in range(6 * 3600, 0, -1)]
+    rows[9000] = (device, rows[9000][1], 99.0)  # one sample
+    await add_rows(rows)
+    async with db.session_scope() as session:
+        await rollups.refresh(session)
+        series = await readings.series(session, device, end - timedelta(hours=6), end, 1000)
+    assert (series.source, series.bucket_seconds) == ("readings_1min", 60)
+    assert max(point.max for point in series.points) == 99.0
+    assert sum(point.count for point in series.points) == len(rows)
 
 
 async def blocked_by(pid: int, task: asyncio.Task[None], within: float = 30.0) -> None:
