@@ -136,11 +136,22 @@ async def serialize(session: AsyncSession, name: str) -> None:
 OUTAGE_ERRORS: tuple[type[Exception], ...] = (OperationalError, InterfaceError, OSError, TimeoutError)
 
 
+# SQLSTATE classes of a server that cannot serve now: 08 (connection exception), 57P (operator
+# intervention: shutting down, crash recovery, "the database system is starting up" / "is not
+# accepting connections"), whichever exception class the driver wraps them in.
+OUTAGE_SQLSTATES = ("08", "57P")
+
+
 def is_outage(exc: BaseException) -> bool:
     """True when ``exc`` means the database cannot be reached (not that a query was wrong)."""
     if isinstance(exc, OUTAGE_ERRORS):
         return True
-    return isinstance(exc, DBAPIError) and bool(exc.connection_invalidated)
+    if not isinstance(exc, DBAPIError):
+        return False
+    sqlstate = getattr(exc.orig, "sqlstate", None)
+    return bool(exc.connection_invalidated) or (
+        isinstance(sqlstate, str) and sqlstate.startswith(OUTAGE_SQLSTATES)
+    )
 
 
 def current_or_none() -> Database | None:

@@ -14,7 +14,6 @@ import logging
 
 from sqlalchemy import text
 from sqlalchemy.engine.url import make_url
-from sqlalchemy.exc import DBAPIError
 
 from ddms import db
 from ddms.clock import LOOP_CLOCK, Clock
@@ -24,20 +23,10 @@ logger = logging.getLogger(__name__)
 
 FIRST_DELAY = 0.5
 MAX_DELAY = 5.0
-# SQLSTATE classes PostgreSQL answers while it cannot take connections yet: 08 (connection
-# exception), 57P (operator intervention: starting up, shutting down, crash recovery).
-RETRIED_SQLSTATES = ("08", "57P")
 
 
 class DatabaseUnavailable(ConsoleError):
     """The database could not be reached within DATABASE_WAIT_SECONDS."""
-
-
-def _transient(exc: BaseException) -> bool:
-    if db.is_outage(exc):
-        return True
-    sqlstate = getattr(getattr(exc, "orig", None), "sqlstate", None) if isinstance(exc, DBAPIError) else None
-    return isinstance(sqlstate, str) and sqlstate.startswith(RETRIED_SQLSTATES)
 
 
 async def _probe(url: str) -> None:
@@ -62,7 +51,7 @@ async def wait_for_database(url: str, wait_seconds: float, *, clock: Clock = LOO
         try:
             await _probe(url)
         except Exception as exc:
-            if not _transient(exc):
+            if not db.is_outage(exc):
                 raise
             left = deadline - clock.time()
             reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__

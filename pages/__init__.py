@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING
 
 from ddms.config import Settings
@@ -35,6 +36,7 @@ def register(settings: Settings) -> None:
     )
     from pages import settings as settings_page  # noqa: F401
     from pages.components.retry import page_failed
+    from pages.layout import OutageRecords
     from pages.session import configure
     from pages.session_store import use_session_directory
 
@@ -44,6 +46,7 @@ def register(settings: Settings) -> None:
     configure()
     exports.register()
     app.on_page_exception(page_failed)  # no exception text on NiceGUI's 500 page
+    logging.getLogger("nicegui").addFilter(OutageRecords())
 
 
 async def attach(runtime: Runtime) -> None:

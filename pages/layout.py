@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import logging
+import math
+import time
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from html import escape
 from typing import Any
 from urllib.parse import quote
-from weakref import WeakSet
+from weakref import WeakKeyDictionary, WeakSet
 
 from nicegui import Client, app, background_tasks, context, ui
 from nicegui.events import ClickEventArguments
@@ -59,6 +61,9 @@ def to_login(path: str) -> RedirectResponse:
 
 
 _themed: WeakSet[Client] = WeakSet()
+_guarded: WeakSet[Client] = WeakSet()
+_outage_noticed: WeakKeyDictionary[Client, float] = WeakKeyDictionary()
+OUTAGE_NOTICE_SECONDS = 10.0
 
 
 def apply_theme() -> None:
@@ -186,6 +191,9 @@ def frame(title: str, user: SessionUser) -> Iterator[ui.column]:
     from pages.components.notification_drawer import NotificationDrawer
 
     apply_theme()
+    if context.client not in _guarded:  # once: a page rebuilt after its error state calls frame again
+        _guarded.add(context.client)
+        context.client.on_exception(action_failed)
     site = app_title()
     ui.page_title(f"{title} · {site}")
     storage = app.storage.user
@@ -336,6 +344,36 @@ def notify_failure(exc: Exception) -> None:
         ui.notify(_("The database cannot be reached. Try again in a moment."), type="warning")
     else:
         raise exc
+
+
+def action_failed(exc: Exception) -> None:
+    """A click or change whose handler raised (``client.on_exception``, set up by ``frame``): the user
+    is told, in their language, instead of nothing happening. A service's refusal says why; an outage
+    says the database is away (the click changed nothing: its transaction never committed); anything
+    else is a defect, which NiceGUI's own handler logs with its traceback."""
+    if isinstance(exc, DDMSError) and not isinstance(exc, ConsoleError):
+        notify_error(exc)
+    elif is_outage(exc):  # a page's timer may fail every second: one notice per client now and then
+        client, now = context.client, time.monotonic()
+        if now - _outage_noticed.get(client, -math.inf) >= OUTAGE_NOTICE_SECONDS:
+            _outage_noticed[client] = now
+            ui.notify(_("The database cannot be reached. Try again in a moment."), type="warning")
+    else:
+        ui.notify(_("That did not work. The details are in the server log."), type="negative")
+
+
+class OutageRecords(logging.Filter):
+    """NiceGUI logs every exception of a handler or timer with its traceback at ERROR. While the
+    database is away that is one traceback per click and per timer tick, for what is no defect:
+    such a record becomes one WARNING line naming the exception (``action_failed`` tells the user)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        if exc is not None and is_outage(exc):
+            record.levelno, record.levelname = logging.WARNING, "WARNING"
+            record.msg, record.args = "page action: database unavailable (%s)", (type(exc).__name__,)
+            record.exc_info, record.exc_text = None, None
+        return True
 
 
 def notify_done(message: str) -> None:

@@ -249,3 +249,18 @@ async def test_a_filter_chosen_during_an_outage_tells_the_user_and_keeps_the_pag
     user.find(marker="group-filter").elements.pop().value = str(group.id)
     await eventually(lambda: "The database cannot be reached. Try again in a moment." in user.notify.messages)
     await user.should_see(marker=f"device-card-{boiler.id}")
+
+
+async def test_a_click_during_an_outage_says_the_database_is_away_and_changes_nothing(
+    user: User, owner: Account, sign_in: Callable, outage: Outage
+) -> None:
+    await sign_in(owner)
+    await user.open("/")
+    await user.should_see(marker="cards")
+    outage.begin()
+    user.find(marker="mark-all-read").click()  # reads the acting user, then writes: both need the database
+    await user.should_see(DOWN)
+    assert_no_exception_text(user)
+    outage.end()
+    user.find(marker="mark-all-read").click()
+    await user.should_not_see("That did not work")
