@@ -51,11 +51,15 @@ class MultiHistory:
     def ids(self) -> list[uuid.UUID]:
         return [device.id for device in self.members]
 
+    @property
+    def fastest(self) -> float | None:
+        return min((device.sampling_interval for device in self.members), default=None)
+
     async def reload(self) -> None:
         start, end = self.range.bounds
         generation = self.window.begin()
         try:
-            base = await load_group_series(self.ids, start, end, POINTS)
+            base = await load_group_series(self.ids, start, end, POINTS, self.fastest)
             episodes = await self.load_episodes(start, end) if self.load_episodes else []
         except Exception as exc:
             notify_failure(exc)
@@ -76,7 +80,9 @@ class MultiHistory:
         start, end = self.window.zoom
         points = max(self.window.points // 2, 50)  # several lines share the width
         try:
-            fine = await latest_wins(self.window, load_group_series(self.ids, start, end, points))
+            fine = await latest_wins(
+                self.window, load_group_series(self.ids, start, end, points, self.fastest)
+            )
         except Exception as exc:
             notify_failure(exc)
             return
