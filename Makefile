@@ -14,6 +14,7 @@ TEST_STAMP := $(VENV)/.installed-test
 # local run without it: make unit COVERAGE='.venv/bin/python -m'
 COVERAGE ?= $(BIN)/coverage run -p -m
 # Test processes per run (pytest-xdist): CI has 2 cores, and most tests wait on servers and sockets.
+# Tests that share an expensive fixture carry pytest.mark.xdist_group and run on one worker.
 JOBS   ?= 2
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
@@ -65,7 +66,7 @@ pages: $(TEST_STAMP)
 	$(COVERAGE) pytest -p nicegui.testing.user_plugin tests/pages -q -n $(JOBS)
 
 e2e: $(TEST_STAMP) chromium
-	$(COVERAGE) pytest tests/e2e tests/security/browser -q
+	$(COVERAGE) pytest tests/e2e tests/security/browser -q -n $(JOBS) --dist loadgroup
 
 # The README's screenshots, taken by the browser tests; the CJK font draws the Chinese labels.
 screenshots: $(TEST_STAMP) chromium

@@ -28,6 +28,8 @@ from tests.e2e.conftest import (
     logged_in_page,
 )
 
+pytestmark = pytest.mark.xdist_group("plant")  # one 64-device plant server per run: its tests share a worker
+
 DOCS = REPO / "docs" / "screenshots"
 MAX_BYTES = 300 * 1024
 WALL = {"width": 1920, "height": 1080}

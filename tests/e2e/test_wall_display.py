@@ -20,6 +20,8 @@ from playwright.async_api import Browser, Page, expect
 
 from tests.e2e.conftest import LiveServer
 
+pytestmark = pytest.mark.xdist_group("plant")  # one 64-device plant server per run: its tests share a worker
+
 SCREEN = {"width": 1920, "height": 1080}
 MIN_VALUE_PX = 64
 
