@@ -26,6 +26,7 @@ import logging
 import math
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from collector.decode import DecodeError, decode
@@ -130,8 +131,12 @@ class Poller:
         backoff_cap: float = BACKOFF_CAP,
         alarms: AlarmEngine | None = None,
         clock: Clock = LOOP_CLOCK,
+        guard: Callable[[], bool] | None = None,
     ) -> None:
         self.config = config
+        self.guard = guard  # asked before every poll: may this instance poll the device now?
+        self._in_poll = False
+        self._finishing = False
         self.alarms = alarms
         self.hub, self.writer, self.bus = hub, writer, bus
         self.stats = stats or PollStats()
@@ -151,12 +156,18 @@ class Poller:
     def start(self) -> None:
         self._task = asyncio.get_running_loop().create_task(self._run(), name=f"poll {self.config.name}")
 
-    async def stop(self) -> None:
+    async def stop(self, *, at_boundary: bool = False) -> None:
+        """Stop polling; ``at_boundary``: let a poll in flight end first (a hand-over to another
+        instance loses no reading the device was already asked for)."""
         task, self._task = self._task, None
-        if task is not None:
+        if task is None:
+            return
+        if at_boundary and self._in_poll:
+            self._finishing = True
+        else:
             task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
 
     async def _run(self) -> None:
         clock = self.clock
@@ -176,6 +187,10 @@ class Poller:
                 stats.deferred += 1
                 step += 1
                 continue
+            if self.guard is not None and not self.guard():
+                stats.deferred += 1  # fenced: another instance may own the device by now
+                step += 1
+                continue
             started = clock.time()
             lag = started - due
             if lag > LATE_SHARE * interval:
@@ -184,7 +199,13 @@ class Poller:
                 stats.on_time += 1
             stats.last_lag = lag
             metrics.POLL_LAG_SECONDS.observe(lag)
-            ok = await self.poll_once()
+            self._in_poll = True
+            try:
+                ok = await self.poll_once()
+            finally:
+                self._in_poll = False
+            if self._finishing:
+                return
             ended = clock.time()
             stats.last_duration = ended - started
             if ok:

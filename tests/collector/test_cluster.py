@@ -1,0 +1,84 @@
+"""Sharing devices between instances: the assignment every node computes, and the SQLite refusal."""
+
+from __future__ import annotations
+
+import math
+import uuid
+from pathlib import Path
+
+import pytest
+
+from ddms import startup
+from ddms.errors import ConsoleError
+from ddms.services import cluster
+
+# Fixed ids (stable across processes and runs): a test that passes once passes always.
+DEVICES = [uuid.UUID(int=(n * 2654435761) % (1 << 128)) for n in range(1, 1001)]
+INSTANCES = [uuid.UUID(int=(n * 40503 + 7) << 64) for n in range(1, 6)]
+
+
+@pytest.mark.parametrize("devices", [7, 12, 20, 100, 1000])
+@pytest.mark.parametrize("instances", [1, 2, 3, 5])
+def test_each_instance_gets_its_fair_share_within_20_percent(devices: int, instances: int) -> None:
+    owners = cluster.assign(DEVICES[:devices], INSTANCES[:instances])
+    assert set(owners) == set(DEVICES[:devices])
+    loads = [sum(1 for owner in owners.values() if owner == member) for member in INSTANCES[:instances]]
+    fair = devices / instances
+    # Within 20 % of the fair share, or within one device when a share is a handful of devices.
+    assert max(loads) <= max(fair * 1.2, math.ceil(fair)), loads
+    assert min(loads) >= min(fair * 0.8, math.floor(fair)), loads
+
+
+def test_every_node_computes_the_same_assignment_whatever_the_order() -> None:
+    first = cluster.assign(DEVICES[:300], INSTANCES[:3])
+    second = cluster.assign(list(reversed(DEVICES[:300])), list(reversed(INSTANCES[:3])))
+    assert first == second
+
+
+def test_a_joining_instance_moves_few_devices() -> None:
+    before = cluster.assign(DEVICES, INSTANCES[:3])
+    after = cluster.assign(DEVICES, INSTANCES[:4])
+    moved = sum(1 for device in DEVICES if before[device] != after[device])
+    # The newcomer's quarter has to move; bounded loads move some more, never most of them.
+    assert 250 <= moved <= 450, moved
+    assert sum(1 for device in DEVICES if after[device] == INSTANCES[3]) == 250
+
+
+def test_a_leaving_instance_moves_only_its_devices_and_a_few_more() -> None:
+    before = cluster.assign(DEVICES, INSTANCES[:4])
+    after = cluster.assign(DEVICES, INSTANCES[:3])
+    orphans = [device for device in DEVICES if before[device] == INSTANCES[3]]
+    moved = [device for device in DEVICES if before[device] != after[device]]
+    assert set(orphans) <= set(moved)
+    assert len(moved) <= len(orphans) * 1.6, (len(moved), len(orphans))
+
+
+def test_device_keys_are_signed_64_bit_and_distinct() -> None:
+    keys = {cluster.device_key(device) for device in DEVICES}
+    assert len(keys) == len(DEVICES)
+    assert all(-(1 << 63) <= key < (1 << 63) for key in keys)
+
+
+def test_the_lock_namespaces_written_into_the_sql_are_the_constants() -> None:
+    assert str(cluster.NS_INSTANCE) in cluster._LIVE
+    assert cluster.NS_INSTANCE == 1145918209
+    assert cluster.NS_LEADER == 1145918210
+
+
+def test_a_second_instance_on_one_sqlite_file_is_refused_with_one_line(tmp_path: Path) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'ddms.db'}"
+    held = len(startup._instance_lock)
+    try:
+        startup.hold_instance_lock(url)
+        with pytest.raises(ConsoleError) as refused:
+            startup.hold_instance_lock(url)  # a second open file: flock refuses it like another process
+        message = refused.value.detail
+        assert "\n" not in message
+        assert "single-instance" in message
+        assert "already runs on" in message
+        assert f"{tmp_path / 'ddms.db'}" in message
+    finally:
+        while len(startup._instance_lock) > held:
+            startup._instance_lock.pop().close()  # type: ignore[attr-defined]
+    startup.hold_instance_lock(url)  # released: a restart after the first one ended is fine
+    startup._instance_lock.pop().close()  # type: ignore[attr-defined]
