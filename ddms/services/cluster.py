@@ -31,6 +31,11 @@ stopped its poller at a poll boundary and unlocked it, and the new one locked it
 Changes. Device configuration changes are published on the local bus; the node relays them to the
 other instances with ``NOTIFY`` on ``CHANGES_CHANNEL`` and replays theirs on its own bus.
 
+Live values. Readings and status changes of the devices polled here go to the others every
+``LIVE_FLUSH_SECONDS`` as batches of the newest value per device (``NOTIFY`` on ``LIVE_CHANNEL``,
+each payload under 8000 bytes), and are published on their buses: their pages and SSE streams show
+every device. (Alarms are evaluated once, by the polling instance.)
+
 Dialects: none here. This module is only used on PostgreSQL (``ddms.main`` and the CLI decide).
 """
 
@@ -39,6 +44,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import json
 import logging
 import math
 import os
@@ -53,7 +59,7 @@ from typing import Any
 from sqlalchemy import text
 
 from ddms import db, runtime
-from ddms.bus import Bus, ChangeKind, DeviceChange, get_bus
+from ddms.bus import Bus, ChangeKind, DeviceChange, Event, LatestValue, StatusChange, get_bus
 from ddms.models import utcnow
 
 logger = logging.getLogger(__name__)
@@ -61,6 +67,11 @@ logger = logging.getLogger(__name__)
 NS_INSTANCE = 0x44_4D_53_01  # two-key advisory locks: (namespace, id); device locks are one bigint key
 NS_LEADER = 0x44_4D_53_02
 CHANGES_CHANNEL = "ddms_changes"
+LIVE_CHANNEL = "ddms_live"
+LIVE_FLUSH_SECONDS = 0.2
+"""Readings and statuses polled here are sent to the other instances in batches this often."""
+PAYLOAD_LIMIT = 7900
+"""Bytes of one NOTIFY payload at most (PostgreSQL refuses 8000 and more)."""
 STALE_ROW_SECONDS = 60.0
 """Rows of instances whose lock is gone are deleted by a starting node (kept a while for ``status``)."""
 
@@ -207,6 +218,10 @@ class Node:
         self._unlisten: Callable[[], None] | None = None
         self._relaying = False
         self._sends: set[asyncio.Task[None]] = set()
+        self._unlisten_live: Callable[[], None] | None = None
+        self._live_values: dict[uuid.UUID, list[Any]] = {}
+        self._live_statuses: list[list[Any]] = []
+        self._live_timer: asyncio.TimerHandle | None = None
         self.generation = 0
         """Counts connections: locks taken under an older generation are gone."""
 
@@ -217,6 +232,7 @@ class Node:
             self.bus = get_bus()
         await self._join()
         self._unlisten = self.bus.on_device_change(self._relay)
+        self._unlisten_live = self.bus.listen(self._on_local_event)
         self._task = asyncio.create_task(self._run(), name="ddms-cluster-heartbeat")
         runtime.current().cluster = self
         logger.info("cluster: instance %s joined (%d live)", self.id, len(self.live))
@@ -227,6 +243,10 @@ class Node:
             runtime.current().cluster = None
         if self._unlisten is not None:
             self._unlisten()
+        if self._unlisten_live is not None:
+            self._unlisten_live()
+        if self._live_timer is not None:
+            self._live_timer.cancel()
         task, self._task = self._task, None
         if task is not None:
             task.cancel()
@@ -299,6 +319,7 @@ class Node:
             await driver.execute(_PURGE, backend, now, STALE_ROW_SECONDS)
             await driver.execute(_REGISTER, self.id, self.host[:255], self.pid, backend, now)
             await driver.add_listener(CHANGES_CHANNEL, self._received)
+            await driver.add_listener(LIVE_CHANNEL, self._received_live)
         except BaseException:
             await conn.close()
             raise
@@ -394,6 +415,106 @@ class Node:
             self.bus.device_changed(change.kind, change.device_id)
         finally:
             self._relaying = False
+
+    # --- the live bus between instances --------------------------------------------------------
+    def _on_local_event(self, event: Event) -> None:
+        """A reading or status polled here: kept for the next batch (the newest value per device)."""
+        if self._relaying or self._conn is None:
+            return
+        if isinstance(event, LatestValue):
+            self._live_values[event.device_id] = [
+                "v",
+                str(event.device_id),
+                event.timestamp.isoformat(),
+                event.value,
+                event.level,
+                event.device_status,
+                event.device_name,
+                event.unit,
+            ]
+        elif isinstance(event, StatusChange):
+            self._live_statuses.append(
+                ["s", str(event.device_id), event.status, event.error, event.at.isoformat(), event.previous]
+            )
+        else:
+            return
+        if self._live_timer is None:
+            self._live_timer = asyncio.get_running_loop().call_later(LIVE_FLUSH_SECONDS, self._flush_live)
+
+    def _flush_live(self) -> None:
+        self._live_timer = None
+        # Values first, then the status changes in their order: a device that went offline after
+        # its last reading ends offline on the other instances too.
+        entries = [*self._live_values.values(), *self._live_statuses]
+        self._live_values, self._live_statuses = {}, []
+        payloads = live_payloads(str(self.id), entries)
+        if not payloads or self._conn is None:
+            return
+        task = asyncio.get_running_loop().create_task(self._send_live(payloads))
+        self._sends.add(task)
+        task.add_done_callback(self._sends.discard)
+
+    async def _send_live(self, payloads: list[str]) -> None:
+        try:
+            await self._fetch("SELECT pg_notify($1, p) FROM unnest($2::text[]) AS p", LIVE_CHANNEL, payloads)
+        except Exception:
+            logger.debug("cluster: live values not sent (they are sent again at the next poll)")
+
+    def _received_live(self, _connection: object, _pid: int, _channel: str, payload: str) -> None:
+        sender, _, body = payload.partition("|")
+        if sender == str(self.id) or self.bus is None:
+            return
+        try:
+            events = [_event_of(entry) for entry in json.loads(body)]
+        except (ValueError, TypeError, IndexError):
+            logger.warning("cluster: ignored a malformed live notice")
+            return
+        self._relaying = True
+        try:
+            for event in events:
+                if isinstance(event, LatestValue):
+                    self.bus.publish_reading(event)
+                else:
+                    self.bus.publish_status(event)
+        finally:
+            self._relaying = False
+
+
+def live_payloads(sender: str, entries: Sequence[list[Any]]) -> list[str]:
+    """``sender|[entry, ...]`` strings, each under PAYLOAD_LIMIT bytes (an entry is ~150 bytes)."""
+    payloads: list[str] = []
+    batch: list[str] = []
+    size = len(sender) + 3
+    for entry in entries:
+        encoded = json.dumps(entry, separators=(",", ":"), allow_nan=True)
+        if len(encoded.encode()) + len(sender) + 3 > PAYLOAD_LIMIT:
+            continue  # a name cannot make one entry this long (100 characters); never sent
+        if batch and size + len(encoded.encode()) + 1 > PAYLOAD_LIMIT:
+            payloads.append(f"{sender}|[{','.join(batch)}]")
+            batch, size = [], len(sender) + 3
+        batch.append(encoded)
+        size += len(encoded.encode()) + 1
+    if batch:
+        payloads.append(f"{sender}|[{','.join(batch)}]")
+    return payloads
+
+
+def _event_of(entry: list[Any]) -> LatestValue | StatusChange:
+    if entry[0] == "v":
+        return LatestValue(
+            device_id=uuid.UUID(entry[1]),
+            timestamp=datetime.fromisoformat(entry[2]),
+            value=float(entry[3]),
+            level=str(entry[4]),
+            device_status=str(entry[5]),
+            device_name=str(entry[6]),
+            unit=str(entry[7]),
+        )
+    if entry[0] == "s":
+        return StatusChange(
+            uuid.UUID(entry[1]), str(entry[2]), entry[3], datetime.fromisoformat(entry[4]), previous=entry[5]
+        )
+    raise ValueError("unknown live entry")
 
 
 def current() -> Node | None:

@@ -82,3 +82,36 @@ def test_a_second_instance_on_one_sqlite_file_is_refused_with_one_line(tmp_path:
             startup._instance_lock.pop().close()  # type: ignore[attr-defined]
     startup.hold_instance_lock(url)  # released: a restart after the first one ended is fine
     startup._instance_lock.pop().close()  # type: ignore[attr-defined]
+
+
+def test_live_batches_stay_under_the_notify_limit_and_come_back_whole() -> None:
+    from datetime import UTC, datetime
+
+    from ddms.bus import LatestValue, StatusChange
+
+    at = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
+    values = [
+        ["v", str(device), at.isoformat(), 1.5 + n, "normal", "online", "d" * 100, "kPa"]
+        for n, device in enumerate(DEVICES)
+    ]
+    statuses = [["s", str(DEVICES[0]), "offline", "timeout: no answer", at.isoformat(), "online"]]
+    payloads = cluster.live_payloads(str(INSTANCES[0]), values + statuses)
+    assert len(payloads) > 10
+    assert all(len(payload.encode()) < 8000 for payload in payloads)
+    import json
+
+    back = [
+        cluster._event_of(entry) for payload in payloads for entry in json.loads(payload.partition("|")[2])
+    ]
+    assert len(back) == len(DEVICES) + 1
+    first = back[0]
+    assert isinstance(first, LatestValue)
+    assert (first.device_id, first.timestamp, first.value, first.device_name) == (
+        DEVICES[0],
+        at,
+        1.5,
+        "d" * 100,
+    )
+    last = back[-1]
+    assert isinstance(last, StatusChange)
+    assert (last.status, last.error, last.previous) == ("offline", "timeout: no answer", "online")

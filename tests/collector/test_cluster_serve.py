@@ -7,8 +7,10 @@ reading lost or stored twice as a counter value missing from the readings table 
 
 One scenario (each step waits on what the database or the server shows, with generous bounds):
 instance A alone polls 12 devices; B joins and takes half at a poll boundary; C joins (4 each);
-a fourth instance without JWT_SECRET_KEY is refused; an interval changed through A reaches the
-device's poller on another instance; C is killed (-9) and its devices are taken over; A stops
+A's SSE stream shows fresh values of every device (relayed by NOTIFY); a fourth instance without
+JWT_SECRET_KEY is refused; an interval changed through A reaches the
+device's poller on another instance; C is paused (SIGSTOP) until its devices are taken over, then
+resumed (it joins again and gets its third back); C is killed (-9) and its devices are taken over; A stops
 gracefully and leaves ``instances``; B polls all. Then the whole record is checked.
 """
 
@@ -16,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import json
 import os
 import signal
 import socket
@@ -133,6 +136,7 @@ class Cluster:
             "DDMS_OWNER_PASSWORD": PASSWORD,
             "MODBUS_TIMEOUT": "2",
             "PROMETHEUS_ENABLED": "false",
+            "SSE_INTERVAL": "0.5",
         }
         return env | extra
 
@@ -272,6 +276,7 @@ async def _scenario(group: Cluster, modbus: SequenceServer, modbus_port: int) ->
             return await group.shares() == {a_pid: DEVICES // 3, b_pid: DEVICES // 3, c_pid: DEVICES // 3}
 
         await eventually(thirds, 15, "A, B and C poll a third each")
+        await _stream_shows_every_device(a, modbus)
         status = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
@@ -313,15 +318,24 @@ async def _scenario(group: Cluster, modbus: SequenceServer, modbus_port: int) ->
         assert min(gaps) > 1.5, gaps  # every 2 s now, not every second
         assert (await group.owners())[changed] == b_pid  # B applied it, nobody else polls it
 
+    async def taken_over() -> bool:
+        owners = await group.owners()
+        return len(owners) == DEVICES and c_pid not in owners.values()
+
+    # SIGSTOP: C's session goes idle, the server ends it after 4 heartbeats and A and B take C's
+    # devices; C, resumed, distrusts its locks (the record below shows no device read twice), joins
+    # again and gets its third back at poll boundaries.
+    c.process.send_signal(signal.SIGSTOP)
+    paused = await eventually(taken_over, 15, "paused C's devices taken over")
+    sys.stderr.write(f"take-over after SIGSTOP: {paused:.2f} s\n")
+    c.process.send_signal(signal.SIGCONT)
+    await eventually(thirds, 20, "C resumed and polls a third again")
+
     # kill -9: C's locks go with its connection, A and B take its devices over.
     on_c = sorted(unit for unit, pid in (await group.owners()).items() if pid == c_pid)
     assert len(on_c) == DEVICES // 3
     c.process.send_signal(signal.SIGKILL)
     await c.process.wait()
-
-    async def taken_over() -> bool:
-        owners = await group.owners()
-        return len(owners) == DEVICES and c_pid not in owners.values()
 
     took = await eventually(taken_over, 10, "C's devices taken over")
     sys.stderr.write(f"take-over after kill -9: {took:.2f} s\n")
@@ -349,6 +363,30 @@ async def _scenario(group: Cluster, modbus: SequenceServer, modbus_port: int) ->
     assert [row["pid"] for row in await group.rows("SELECT pid FROM instances")] == [c_pid]
 
     await _check_record(group, modbus, ids, changed, on_c)
+
+
+async def _stream_shows_every_device(instance: Instance, modbus: SequenceServer) -> None:
+    """A's SSE stream carries fresh values of all 12 devices, two thirds of them polled elsewhere:
+    each value in an event is one the server gave out less than a second and a half before."""
+    async with (
+        httpx.AsyncClient(base_url=instance.base, timeout=10) as client,
+        client.stream("GET", "/api/devices/stream") as answer,
+    ):
+        assert answer.status_code == 200
+        started = time.monotonic()
+        async for line in answer.aiter_lines():
+            assert time.monotonic() - started < 20, "no event with every device fresh"
+            if not line.startswith("data:"):
+                continue
+            items = {int(item["device_name"].removeprefix("seq-")): item for item in json.loads(line[5:])}
+            if len(items) < DEVICES:
+                continue
+            at = time.monotonic()
+            # The server's count when the event was read; a value at most ~1.5 intervals older.
+            if all(modbus.served(unit) - int(items[unit]["value"]) <= 1 for unit in items):
+                sys.stderr.write(f"stream fresh for every device after {at - started:.2f} s\n")
+                return
+        raise AssertionError("the stream ended")
 
 
 async def _check_record(
