@@ -29,7 +29,8 @@ Ownership follows the locks, not the assignment: a device changes hands only aft
 stopped its poller at a poll boundary and unlocked it, and the new one locked it.
 
 Changes. Device configuration changes are published on the local bus; the node relays them to the
-other instances with ``NOTIFY`` on ``CHANGES_CHANNEL`` and replays theirs on its own bus.
+other instances with ``NOTIFY`` on ``CHANGES_CHANNEL`` and replays theirs on its own bus; so do
+revocations (a user's sessions or a display link ended: open streams everywhere re-check at once).
 
 Live values. Readings and status changes of the devices polled here go to the others every
 ``LIVE_FLUSH_SECONDS`` as batches of the newest value per device (``NOTIFY`` on ``LIVE_CHANNEL``,
@@ -59,7 +60,7 @@ from typing import Any
 from sqlalchemy import text
 
 from ddms import db, runtime
-from ddms.bus import Bus, ChangeKind, DeviceChange, Event, LatestValue, StatusChange, get_bus
+from ddms.bus import Bus, ChangeKind, DeviceChange, Event, LatestValue, Revocation, StatusChange, get_bus
 from ddms.models import utcnow
 
 logger = logging.getLogger(__name__)
@@ -68,6 +69,7 @@ NS_INSTANCE = 0x44_4D_53_01  # two-key advisory locks: (namespace, id); device l
 NS_LEADER = 0x44_4D_53_02
 CHANGES_CHANNEL = "ddms_changes"
 LIVE_CHANNEL = "ddms_live"
+REVOKED_USER, REVOKED_DISPLAY = "revoked-user", "revoked-display"  # on CHANGES_CHANNEL beside device changes
 LIVE_FLUSH_SECONDS = 0.2
 """Readings and statuses polled here are sent to the other instances in batches this often."""
 PAYLOAD_LIMIT = 7900
@@ -219,6 +221,7 @@ class Node:
         self._relaying = False
         self._sends: set[asyncio.Task[None]] = set()
         self._unlisten_live: Callable[[], None] | None = None
+        self._unlisten_revocations: Callable[[], None] | None = None
         self._live_values: dict[uuid.UUID, list[Any]] = {}
         self._live_statuses: list[list[Any]] = []
         self._live_timer: asyncio.TimerHandle | None = None
@@ -233,6 +236,7 @@ class Node:
         await self._join()
         self._unlisten = self.bus.on_device_change(self._relay)
         self._unlisten_live = self.bus.listen(self._on_local_event)
+        self._unlisten_revocations = self.bus.on_revocation(self._relay_revocation)
         self._task = asyncio.create_task(self._run(), name="ddms-cluster-heartbeat")
         runtime.current().cluster = self
         logger.info("cluster: instance %s joined (%d live)", self.id, len(self.live))
@@ -243,8 +247,9 @@ class Node:
             runtime.current().cluster = None
         if self._unlisten is not None:
             self._unlisten()
-        if self._unlisten_live is not None:
-            self._unlisten_live()
+        for unlisten in (self._unlisten_live, self._unlisten_revocations):
+            if unlisten is not None:
+                unlisten()
         if self._live_timer is not None:
             self._live_timer.cancel()
         task, self._task = self._task, None
@@ -376,7 +381,10 @@ class Node:
         self.live = ()
         conn, self._conn = self._conn, None
         if conn is not None:
-            conn.abort()
+            conn.abort()  # at once; what SQLAlchemy keeps of it is given back below
+            task = asyncio.get_running_loop().create_task(conn.close())
+            self._sends.add(task)
+            task.add_done_callback(self._sends.discard)
         if was:
             logger.warning("cluster: lost the coordination connection (%s); polling stops", exc or "timeout")
             for listener in list(self._lost_listeners):
@@ -390,7 +398,18 @@ class Node:
         """A change published on this instance's bus goes to the others (not one replayed from them)."""
         if self._relaying or self._conn is None:
             return
-        payload = f"{self.id}:{change.kind.value}:{change.device_id}"
+        self._send_change(f"{self.id}:{change.kind.value}:{change.device_id}")
+
+    def _relay_revocation(self, revocation: Revocation) -> None:
+        """A user's sessions or a display link ended here: open streams on the others re-check too."""
+        if self._relaying or self._conn is None:
+            return
+        if revocation.user_id is not None:
+            self._send_change(f"{self.id}:{REVOKED_USER}:{revocation.user_id}")
+        if revocation.display_token_id is not None:
+            self._send_change(f"{self.id}:{REVOKED_DISPLAY}:{revocation.display_token_id}")
+
+    def _send_change(self, payload: str) -> None:
         task = asyncio.get_running_loop().create_task(self._notify(payload))
         self._sends.add(task)
         task.add_done_callback(self._sends.discard)
@@ -403,8 +422,14 @@ class Node:
 
     def _received(self, _connection: object, _pid: int, _channel: str, payload: str) -> None:
         try:
-            sender, kind, device = payload.split(":")
-            change = DeviceChange(ChangeKind(kind), uuid.UUID(device))
+            sender, kind, subject = payload.split(":")
+            target = uuid.UUID(subject)
+            if kind == REVOKED_USER:
+                event: DeviceChange | Revocation = Revocation(user_id=target)
+            elif kind == REVOKED_DISPLAY:
+                event = Revocation(display_token_id=target)
+            else:
+                event = DeviceChange(ChangeKind(kind), target)
         except ValueError:
             logger.warning("cluster: ignored a malformed change notice")
             return
@@ -412,7 +437,10 @@ class Node:
             return
         self._relaying = True
         try:
-            self.bus.device_changed(change.kind, change.device_id)
+            if isinstance(event, Revocation):
+                self.bus.revoked(event)
+            else:
+                self.bus.device_changed(event.kind, event.device_id)
         finally:
             self._relaying = False
 
