@@ -45,6 +45,7 @@ LATE_SHARE = 0.10
 LAST_READING_REFRESH = 5.0  # seconds between last_reading_at updates of an online device
 PHASE_STEPS = 1_000_003
 BACKOFF_CAP = 5.0  # seconds; the wait after failures is at most max(interval, this)
+EXTRA_POLL_ROOM = 0.6  # an extra poll at start (``at_once``) only this share of an interval before the next
 BUSY_CODES = frozenset({5, 6})  # acknowledge, server device busy: retried at the next poll
 
 
@@ -137,6 +138,7 @@ class Poller:
         self.guard = guard  # asked before every poll: may this instance poll the device now?
         self._in_poll = False
         self._finishing = False
+        self._at_once = False
         self.alarms = alarms
         self.hub, self.writer, self.bus = hub, writer, bus
         self.stats = stats or PollStats()
@@ -153,7 +155,11 @@ class Poller:
         self._reading_stamped = -math.inf
         bus.track_poll_stats(config.id, self.stats)
 
-    def start(self) -> None:
+    def start(self, *, at_once: bool = False) -> None:
+        """Start polling on the device's schedule; ``at_once``: poll first now, when the next due
+        time is more than EXTRA_POLL_ROOM of an interval away (a device taken over from a dead
+        instance is late)."""
+        self._at_once = at_once
         self._task = asyncio.get_running_loop().create_task(self._run(), name=f"poll {self.config.name}")
 
     async def stop(self, *, at_boundary: bool = False) -> None:
@@ -178,8 +184,11 @@ class Poller:
         step = max(0, math.ceil((now - origin) / interval))
         retry_at = 0.0
         stats = self.stats
+        extra = self._at_once
         while True:
-            due = origin + step * interval
+            if extra and origin + step * interval - clock.time() < EXTRA_POLL_ROOM * interval:
+                extra = False  # the schedule's own poll comes soon enough
+            due = clock.time() if extra else origin + step * interval
             delay = due - clock.time()
             if delay > 0:
                 await clock.sleep(delay)
@@ -206,6 +215,9 @@ class Poller:
                 self._in_poll = False
             if self._finishing:
                 return
+            if extra:  # an extra poll before the schedule: the schedule goes on at ``step``
+                extra = False
+                continue
             ended = clock.time()
             stats.last_duration = ended - started
             if ok:

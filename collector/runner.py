@@ -63,6 +63,7 @@ class Collector:
         self._node_hooks: list[object] = []
         self._reconciled = 0.0
         self._generation = 0  # the node connection whose locks the pollers hold
+        self._owners: dict[uuid.UUID, uuid.UUID] = {}  # the assignment of the last rebalance
 
     async def start(self) -> None:
         self.bus = get_bus()
@@ -120,7 +121,9 @@ class Collector:
         await self.writer.stop()
         logger.info("collector stopped")
 
-    def _start_poller(self, config: DeviceConfig, previous: Poller | None = None) -> None:
+    def _start_poller(
+        self, config: DeviceConfig, previous: Poller | None = None, *, at_once: bool = False
+    ) -> None:
         hub = self.pool.acquire(config.host, config.port, config.id)
         poller = Poller(
             config,
@@ -135,7 +138,7 @@ class Collector:
             guard=self.node.valid if self.node is not None else None,
         )
         self.pollers[config.id] = poller
-        poller.start()
+        poller.start(at_once=at_once)
 
     async def _stop_poller(self, device_id: uuid.UUID, *, at_boundary: bool = False) -> Poller | None:
         poller = self.pollers.pop(device_id, None)
@@ -172,6 +175,7 @@ class Collector:
                 self._generation = node.generation
             generation = node.generation
             owners = node.owners(self.configs)
+            previous, self._owners = self._owners, owners
             mine = {device for device, owner in owners.items() if owner == node.id}
             for device in [device for device in self.pollers if device not in mine]:
                 self._hand_over(device)
@@ -179,13 +183,31 @@ class Collector:
             locked = await node.lock_devices(wanted)
             if node.generation != generation or not node.valid():
                 return  # the connection went meanwhile, and those locks with it
+            try:
+                await self._take_over_alarms(locked)
+            except BaseException:
+                await node.unlock_devices(list(locked))  # session locks count: never hold one twice
+                raise
             for device in locked:
                 config = self.configs.get(device)
                 if config is None:  # deleted while the lock was taken
                     await node.unlock_devices([device])
                     continue
-                self._start_poller(config)
+                # Taken over from an instance that is gone: its last poll was a while ago.
+                orphan = previous.get(device) not in (None, node.id, *node.live)
+                self._start_poller(config, at_once=orphan)
                 logger.debug("collector: now polling %s", config.name)
+
+    async def _take_over_alarms(self, device_ids: set[uuid.UUID]) -> None:
+        """Devices polled elsewhere until now: their alarms as the previous owner left them (stored),
+        so a take-over continues an alarm instead of raising it again."""
+        if self.alarms is None or not device_ids:
+            return
+        async with db.session_scope() as session:
+            live = await alarms.load_live(session=session)
+        for device in device_ids:
+            self.alarms.devices.pop(device, None)
+        self.alarms.restore(alarm for alarm in live if alarm.device_id in device_ids)
 
     def _hand_over(self, device_id: uuid.UUID) -> None:
         """Stop polling at the next poll boundary, then unlock, so another instance may start."""

@@ -83,7 +83,7 @@ class Settings(BaseSettings):
     collector_enabled: bool = True
     # Several instances on one PostgreSQL (docs/deployment.md): devices are shared out by advisory
     # locks, changes relayed by NOTIFY, singleton jobs run on the leader. The heartbeat period bounds
-    # how soon a dead instance's devices are taken over (a paused one: after 4 heartbeats).
+    # how soon a dead instance's devices are taken over (a paused one: after 3 heartbeats).
     cluster_enabled: bool = Field(default=True, description="Coordinate instances on PostgreSQL")
     cluster_heartbeat_seconds: float = Field(default=0.5, ge=0.1, le=10)
     storage_secret: str = ""

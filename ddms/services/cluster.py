@@ -16,9 +16,9 @@ was paused (SIGSTOP, a stalled VM) or cut off from the database must stop pollin
 instance can take its devices. The node heartbeats every ``heartbeat`` seconds on its connection
 and trusts its locks for ``2 * heartbeat`` after the *start* of the last heartbeat that succeeded
 (``valid()``; pollers ask before every poll). The server side ends a session that stays idle for
-``4 * heartbeat`` (``idle_session_timeout``), and only then releases its locks; so by the time
+``3 * heartbeat`` (``idle_session_timeout``), and only then releases its locks; so by the time
 another instance can take a device, its previous owner has stopped trusting its lock for at least
-``2 * heartbeat``. A node whose heartbeat fails drops its connection and tells its listeners at
+one heartbeat. A node whose heartbeat fails drops its connection and tells its listeners at
 once (``on_lost``), then connects again as a new member.
 
 Shares. Every node computes the same assignment from the same inputs (the live instances and the
@@ -74,6 +74,8 @@ LIVE_FLUSH_SECONDS = 0.2
 """Readings and statuses polled here are sent to the other instances in batches this often."""
 PAYLOAD_LIMIT = 7900
 """Bytes of one NOTIFY payload at most (PostgreSQL refuses 8000 and more)."""
+IDLE_HEARTBEATS = 3
+"""The server ends this node's session after this many heartbeats of silence (it trusts its locks for 2)."""
 STALE_ROW_SECONDS = 60.0
 """Rows of instances whose lock is gone are deleted by a starting node (kept a while for ``status``)."""
 
@@ -316,7 +318,7 @@ class Node:
         conn = await db.DedicatedConnection.open(self.url)
         driver = conn.driver
         try:
-            idle_ms = int(4 * self.heartbeat * 1000)
+            idle_ms = int(IDLE_HEARTBEATS * self.heartbeat * 1000)
             await driver.execute(f"SET idle_session_timeout = {idle_ms}")
             backend = await driver.fetchval("SELECT pg_backend_pid()")
             await driver.execute("SELECT pg_advisory_lock($1, $2)", NS_INSTANCE, backend)

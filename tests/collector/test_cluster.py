@@ -115,3 +115,11 @@ def test_live_batches_stay_under_the_notify_limit_and_come_back_whole() -> None:
     last = back[-1]
     assert isinstance(last, StatusChange)
     assert (last.status, last.error, last.previous) == ("offline", "timeout: no answer", "online")
+
+
+def test_status_on_sqlite_says_one_instance_at_most(tmp_path: Path) -> None:
+    from tests.services.test_cli import ddms_command
+
+    listing = ddms_command("status", url=f"sqlite+aiosqlite:///{tmp_path / 'one.db'}", data_dir=tmp_path)
+    assert listing.returncode == 0, listing.stderr
+    assert listing.stdout.strip() == "SQLite database: one instance at most (several need PostgreSQL)"

@@ -322,7 +322,7 @@ async def _scenario(group: Cluster, modbus: SequenceServer, modbus_port: int) ->
         owners = await group.owners()
         return len(owners) == DEVICES and c_pid not in owners.values()
 
-    # SIGSTOP: C's session goes idle, the server ends it after 4 heartbeats and A and B take C's
+    # SIGSTOP: C's session goes idle, the server ends it after 3 heartbeats and A and B take C's
     # devices; C, resumed, distrusts its locks (the record below shows no device read twice), joins
     # again and gets its third back at poll boundaries.
     c.process.send_signal(signal.SIGSTOP)
