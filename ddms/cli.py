@@ -42,6 +42,10 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     if getattr(args, "simulator", False):
         overrides["simulator_enabled"] = True
     settings = load_settings(**(settings.model_dump(exclude_unset=True) | overrides))
+    if db.is_sqlite_url(settings.resolved_database_url):  # before migrating: the other one runs on it
+        from ddms.startup import hold_instance_lock
+
+        hold_instance_lock(settings.resolved_database_url)
     _prepare_database(settings, migrate=migrate)
     _refuse_second_instance(settings)
     app = create_app(settings)
@@ -166,19 +170,13 @@ def _status(_args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _refuse_second_instance(settings: Settings) -> None:
-    """One clear line instead of a second instance that would misbehave (issue: several instances).
+    """One clear line instead of a second PostgreSQL instance whose tokens would be its own.
 
-    SQLite: a second process on the same file would poll every device twice; an exclusive lock on
-    ``<file>.instance`` is held while this process runs. PostgreSQL: without JWT_SECRET_KEY each
-    instance would sign tokens with a secret of its own data directory, valid nowhere else.
+    Without JWT_SECRET_KEY each instance signs tokens with a secret of its own data directory, valid
+    nowhere else. (SQLite: ``hold_instance_lock`` refuses a second process on the file before this.)
     """
     url = settings.resolved_database_url
-    if db.is_sqlite_url(url):
-        from ddms.startup import hold_instance_lock
-
-        hold_instance_lock(url)
-        return
-    if settings.cluster_enabled and not settings.jwt_secret_key:
+    if settings.cluster_enabled and not settings.jwt_secret_key and not db.is_sqlite_url(url):
         from ddms.services import cluster
 
         running = asyncio.run(cluster.live_count(url))

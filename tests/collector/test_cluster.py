@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 import uuid
 from pathlib import Path
 
@@ -123,3 +124,20 @@ def test_status_on_sqlite_says_one_instance_at_most(tmp_path: Path) -> None:
     listing = ddms_command("status", url=f"sqlite+aiosqlite:///{tmp_path / 'one.db'}", data_dir=tmp_path)
     assert listing.returncode == 0, listing.stderr
     assert listing.stdout.strip() == "SQLite database: one instance at most (several need PostgreSQL)"
+
+
+def test_ddms_serve_refuses_a_sqlite_file_another_instance_runs_on(tmp_path: Path) -> None:
+    from tests.services.test_cli import ddms_command
+
+    url = f"sqlite+aiosqlite:///{tmp_path / 'ddms.db'}"
+    held = len(startup._instance_lock)
+    startup.hold_instance_lock(url)  # this process plays the running instance
+    try:
+        second = ddms_command("serve", "--port", "1", url=url, data_dir=tmp_path)
+    finally:
+        while len(startup._instance_lock) > held:
+            startup._instance_lock.pop().close()  # type: ignore[attr-defined]
+    assert second.returncode == 1, second.stdout + second.stderr
+    lines = second.stderr.strip().splitlines()
+    assert len(lines) == 1, second.stderr
+    assert lines[0].startswith(f"error: another DDMS instance (pid {os.getpid()}) already runs on"), lines
