@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import math
 import os
 import uuid
@@ -141,3 +142,37 @@ def test_ddms_serve_refuses_a_sqlite_file_another_instance_runs_on(tmp_path: Pat
     lines = second.stderr.strip().splitlines()
     assert len(lines) == 1, second.stderr
     assert lines[0].startswith(f"error: another DDMS instance (pid {os.getpid()}) already runs on"), lines
+
+
+class _FakeNode:
+    def __init__(self, leading: bool) -> None:
+        self.leading = leading
+
+    def valid(self) -> bool:
+        return True
+
+
+@pytest.mark.parametrize("leading", [True, False])
+async def test_history_jobs_and_deliveries_run_on_the_leader_only(leading: bool, tmp_path: Path) -> None:
+    from ddms import runtime
+    from ddms.config import load_settings
+    from ddms.scheduler import HistoryScheduler
+    from ddms.services.delivery import DeliveryService
+
+    ran: list[str] = []
+
+    async def job() -> None:
+        ran.append("job")
+
+    with runtime.installed(runtime.Runtime()) as current:
+        current.cluster = _FakeNode(leading)
+        scheduler = HistoryScheduler(load_settings(ddms_data_dir=tmp_path))
+        await scheduler._guarded(job)
+        delivery = DeliveryService()
+        delivery._wake(uuid.UUID(int=1))  # a channel with a row to send: a worker only on the leader
+        workers = dict(delivery._workers)
+        for task in workers.values():
+            task.cancel()
+        await asyncio.gather(*workers.values(), return_exceptions=True)
+    assert ran == (["job"] if leading else [])
+    assert bool(workers) is leading
