@@ -193,10 +193,18 @@ class Collector:
                 if config is None:  # deleted while the lock was taken
                     await node.unlock_devices([device])
                     continue
-                # Taken over from an instance that is gone: its last poll was a while ago.
-                orphan = previous.get(device) not in (None, node.id, *node.live)
-                self._start_poller(config, at_once=orphan)
+                self._start_poller(config, at_once=self._overdue(config, previous.get(device)))
                 logger.debug("collector: now polling %s", config.name)
+
+    def _overdue(self, config: DeviceConfig, previous: uuid.UUID | None) -> bool:
+        """Poll a taken-over device at once? Only one left by an instance that is gone (a hand-over
+        keeps the schedule), and only when its last reading (relayed by the live bus) is more than
+        1.5 intervals old: a device whose owner was killed just after a poll waits for its schedule."""
+        node = self.node
+        if node is None or previous in (None, node.id, *node.live):
+            return False
+        latest = self.bus.latest(config.id)
+        return latest is not None and (utcnow() - latest.timestamp).total_seconds() >= 1.5 * config.interval
 
     async def _take_over_alarms(self, device_ids: set[uuid.UUID]) -> None:
         """Devices polled elsewhere until now: their alarms as the previous owner left them (stored),

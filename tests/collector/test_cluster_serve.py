@@ -392,6 +392,13 @@ async def _stream_shows_every_device(instance: Instance, modbus: SequenceServer)
 async def _check_record(
     group: Cluster, modbus: SequenceServer, ids: dict[int, str], changed: int, on_c: list[int]
 ) -> None:
+    widest = max(
+        later - earlier
+        for unit in range(1, DEVICES + 1)
+        if unit != changed
+        for earlier, later in itertools.pairwise(modbus.stamps[unit])
+    )
+    sys.stderr.write(f"longest time a 1 s device went unpolled: {widest:.2f} s\n")
     for unit in range(1, DEVICES + 1):
         stamps = modbus.stamps[unit]
         gaps = [later - earlier for earlier, later in itertools.pairwise(stamps)]
