@@ -39,8 +39,9 @@ async def eventually(check: Callable[[], bool | Awaitable[bool]], within: float 
         await asyncio.sleep(0.02)
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 async def pg_url() -> AsyncIterator[str]:
+    """One database for the module: every test's nodes leave ``instances`` empty (clean stops)."""
     url = await create_pg_database()
     try:
         await upgrade(url)
