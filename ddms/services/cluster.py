@@ -352,7 +352,8 @@ class Node:
         conn = self._conn
         if conn is None:
             raise ConnectionError("not connected")
-        async with self._sql, asyncio.timeout(self.heartbeat * 1.5):
+        # A slow answer is not a lost lock (valid() already stops polls at 2 heartbeats): give it 3.
+        async with self._sql, asyncio.timeout(self.heartbeat * IDLE_HEARTBEATS):
             driver = conn.driver
             await driver.execute("UPDATE instances SET heartbeat_at = $2 WHERE id = $1", self.id, utcnow())
             rows = await driver.fetch(_LIVE_IDS)
