@@ -26,6 +26,7 @@ import logging
 import math
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from collector.decode import DecodeError, decode
@@ -44,6 +45,7 @@ LATE_SHARE = 0.10
 LAST_READING_REFRESH = 5.0  # seconds between last_reading_at updates of an online device
 PHASE_STEPS = 1_000_003
 BACKOFF_CAP = 5.0  # seconds; the wait after failures is at most max(interval, this)
+EXTRA_POLL_ROOM = 0.6  # an extra poll at start (``at_once``) only this share of an interval before the next
 BUSY_CODES = frozenset({5, 6})  # acknowledge, server device busy: retried at the next poll
 
 
@@ -130,8 +132,13 @@ class Poller:
         backoff_cap: float = BACKOFF_CAP,
         alarms: AlarmEngine | None = None,
         clock: Clock = LOOP_CLOCK,
+        guard: Callable[[], bool] | None = None,
     ) -> None:
         self.config = config
+        self.guard = guard  # asked before every poll: may this instance poll the device now?
+        self._in_poll = False
+        self._finishing = False
+        self._at_once = False
         self.alarms = alarms
         self.hub, self.writer, self.bus = hub, writer, bus
         self.stats = stats or PollStats()
@@ -148,15 +155,25 @@ class Poller:
         self._reading_stamped = -math.inf
         bus.track_poll_stats(config.id, self.stats)
 
-    def start(self) -> None:
+    def start(self, *, at_once: bool = False) -> None:
+        """Start polling on the device's schedule; ``at_once``: poll first now, when the next due
+        time is more than EXTRA_POLL_ROOM of an interval away (a device taken over from a dead
+        instance is late)."""
+        self._at_once = at_once
         self._task = asyncio.get_running_loop().create_task(self._run(), name=f"poll {self.config.name}")
 
-    async def stop(self) -> None:
+    async def stop(self, *, at_boundary: bool = False) -> None:
+        """Stop polling; ``at_boundary``: let a poll in flight end first (a hand-over to another
+        instance loses no reading the device was already asked for)."""
         task, self._task = self._task, None
-        if task is not None:
+        if task is None:
+            return
+        if at_boundary and self._in_poll:
+            self._finishing = True
+        else:
             task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
 
     async def _run(self) -> None:
         clock = self.clock
@@ -167,13 +184,20 @@ class Poller:
         step = max(0, math.ceil((now - origin) / interval))
         retry_at = 0.0
         stats = self.stats
+        extra = self._at_once
         while True:
-            due = origin + step * interval
+            if extra and origin + step * interval - clock.time() < EXTRA_POLL_ROOM * interval:
+                extra = False  # the schedule's own poll comes soon enough
+            due = clock.time() if extra else origin + step * interval
             delay = due - clock.time()
             if delay > 0:
                 await clock.sleep(delay)
             if due < retry_at:
                 stats.deferred += 1
+                step += 1
+                continue
+            if self.guard is not None and not self.guard():
+                stats.deferred += 1  # fenced: another instance may own the device by now
                 step += 1
                 continue
             started = clock.time()
@@ -184,7 +208,16 @@ class Poller:
                 stats.on_time += 1
             stats.last_lag = lag
             metrics.POLL_LAG_SECONDS.observe(lag)
-            ok = await self.poll_once()
+            self._in_poll = True
+            try:
+                ok = await self.poll_once()
+            finally:
+                self._in_poll = False
+            if self._finishing:
+                return
+            if extra:  # an extra poll before the schedule: the schedule goes on at ``step``
+                extra = False
+                continue
             ended = clock.time()
             stats.last_duration = ended - started
             if ok:

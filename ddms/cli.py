@@ -42,7 +42,12 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     if getattr(args, "simulator", False):
         overrides["simulator_enabled"] = True
     settings = load_settings(**(settings.model_dump(exclude_unset=True) | overrides))
+    if db.is_sqlite_url(settings.resolved_database_url):  # before migrating: the other one runs on it
+        from ddms.startup import hold_instance_lock
+
+        hold_instance_lock(settings.resolved_database_url)
     _prepare_database(settings, migrate=migrate)
+    _refuse_second_instance(settings)
     app = create_app(settings)
     print(f"DDMS: open http://{settings.host}:{settings.port} in a browser", flush=True)
     http_server.run(app, settings)
@@ -144,6 +149,44 @@ def _restore(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _status(_args: argparse.Namespace, settings: Settings) -> int:
+    """``ddms status``: the instances on this database and how many devices each polls."""
+    from ddms.services import cluster
+
+    url = settings.resolved_database_url
+    if db.is_sqlite_url(url):
+        print("SQLite database: one instance at most (several need PostgreSQL)")
+        return 0
+    rows = asyncio.run(_with_session(settings, cluster.list_instances))
+    live = [row for row in rows if row.live]  # type: ignore[attr-defined]
+    print(f"{len(live)} live instance(s)")
+    for row in rows:  # type: ignore[attr-defined]
+        state = f"{row.devices} device(s)" if row.live else "gone"
+        print(
+            f"  {row.id}  {row.host} pid {row.pid}  started {row.started_at:%Y-%m-%d %H:%M:%S}Z  "
+            f"heartbeat {row.heartbeat_at:%H:%M:%S}Z  {state}"
+        )
+    return 0
+
+
+def _refuse_second_instance(settings: Settings) -> None:
+    """One clear line instead of a second PostgreSQL instance whose tokens would be its own.
+
+    Without JWT_SECRET_KEY each instance signs tokens with a secret of its own data directory, valid
+    nowhere else. (SQLite: ``hold_instance_lock`` refuses a second process on the file before this.)
+    """
+    url = settings.resolved_database_url
+    if settings.cluster_enabled and not settings.jwt_secret_key and not db.is_sqlite_url(url):
+        from ddms.services import cluster
+
+        running = asyncio.run(cluster.live_count(url))
+        if running:
+            raise ConsoleError(
+                f"{running} other DDMS instance(s) already run on this PostgreSQL database: set the same "
+                "JWT_SECRET_KEY on every instance (a generated secret is valid on one instance only)"
+            )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ddms", description="Device Data Monitoring System")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -171,6 +214,9 @@ def build_parser() -> argparse.ArgumentParser:
     simulate.set_defaults(handler=_simulate)
 
     commands.add_parser("migrate", help="upgrade the database schema").set_defaults(handler=_migrate)
+    commands.add_parser(
+        "status", help="list the instances on this database and the devices each polls"
+    ).set_defaults(handler=_status)
 
     backup_cmd = commands.add_parser("backup", help="back up the database now (SQLite file copy or pg_dump)")
     backup_cmd.add_argument("--keep", type=int, help="backups to keep (default: configured)")

@@ -81,6 +81,11 @@ class Settings(BaseSettings):
     # process is gone within this many seconds (a second signal: at once).
     shutdown_timeout: float = Field(default=10.0, ge=1, le=600)
     collector_enabled: bool = True
+    # Several instances on one PostgreSQL (docs/deployment.md): devices are shared out by advisory
+    # locks, changes relayed by NOTIFY, singleton jobs run on the leader. The heartbeat period bounds
+    # how soon a dead instance's devices are taken over (a paused one: after 3 heartbeats).
+    cluster_enabled: bool = Field(default=True, description="Coordinate instances on PostgreSQL")
+    cluster_heartbeat_seconds: float = Field(default=0.5, ge=0.1, le=10)
     storage_secret: str = ""
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     # History jobs (ddms/scheduler.py): rollup refresh and retention periods; backups go to

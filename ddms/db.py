@@ -47,6 +47,50 @@ class Database:
         await self.engine.dispose()
 
 
+class DedicatedConnection:
+    """One PostgreSQL connection outside the pool, kept for the life of the process (cluster locks).
+
+    ``driver`` is the asyncpg connection itself: session advisory locks, LISTEN and NOTIFY need one
+    connection that the pool never hands to anyone else nor resets. Opened through SQLAlchemy so
+    that no module outside the data layer imports asyncpg.
+    """
+
+    def __init__(self, engine: AsyncEngine, connection: AsyncConnection, driver: Any) -> None:
+        self._engine, self._connection, self.driver = engine, connection, driver
+
+    @classmethod
+    async def open(cls, url: str) -> DedicatedConnection:
+        if is_sqlite_url(url):
+            raise ValueError("a dedicated connection is a PostgreSQL feature")
+        from sqlalchemy.pool import NullPool
+
+        engine = create_async_engine(url, poolclass=NullPool, connect_args={"timeout": 10})
+        try:
+            connection = await engine.connect()
+            raw = await connection.get_raw_connection()
+        except BaseException:
+            await engine.dispose()
+            raise
+        return cls(engine, connection, raw.driver_connection)
+
+    def abort(self) -> None:
+        """Drop the connection at once, without a word to the server (its locks go when it notices)."""
+        self.driver.terminate()
+
+    async def close(self) -> None:
+        try:
+            if not self.driver.is_closed():
+                await self.driver.close(timeout=2)
+        except Exception:
+            self.driver.terminate()
+        try:
+            await self._connection.invalidate()
+            await self._connection.close()
+        except Exception:
+            logger.debug("dedicated connection already gone", exc_info=True)
+        await self._engine.dispose()
+
+
 def create_engine(url: str) -> AsyncEngine:
     """An engine tuned per backend: SQLite in WAL mode with foreign keys; PostgreSQL pooled 10-20."""
     parsed = make_url(url)

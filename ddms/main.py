@@ -267,6 +267,8 @@ def create_app(settings: Settings) -> FastAPI:
 
         factories.insert(0, SimulatorService)
         hooks.append(register_simulated)
+    if settings.cluster_enabled and not db.is_sqlite_url(settings.resolved_database_url):
+        factories.insert(0, cluster_node)  # first up, last down: the others hold its locks
     app = create_api(settings, service_factories=factories, startup_hooks=hooks)
     # Innermost, so the HTTP metrics count the health answers at / too.
     app.user_middleware.append(Middleware(_JSONRootForScripts))
@@ -286,6 +288,13 @@ def create_app(settings: Settings) -> FastAPI:
     pages.bind_events_to_sockets()  # a page's messages count only on the socket it connected with
     _freeze_heap()
     return app
+
+
+def cluster_node(settings: Settings) -> Service:
+    """This instance's membership of the instances on one PostgreSQL database (``services.cluster``)."""
+    from ddms.services.cluster import Node
+
+    return Node(settings.resolved_database_url, heartbeat=settings.cluster_heartbeat_seconds)
 
 
 def ui_session_cookie(settings: Settings) -> dict[str, object]:

@@ -108,6 +108,8 @@ class Runtime:
     alarm_engine: Any = None
     """The collector's alarm engine (``services.alarms``; None without a collector in this app)."""
     services: list[Service] = field(default_factory=list)
+    cluster: Any = None
+    """This instance's ``services.cluster.Node`` on PostgreSQL (None: the only instance there can be)."""
     owner_password_generated: str | None = None
 
     def cache(self, name: Hashable, build: Callable[[], ReadCache[T]]) -> ReadCache[T]:

@@ -3,6 +3,8 @@
 A ``Service`` (see ddms/main.py): ``start()`` launches three asyncio tasks and returns at once;
 ``stop()`` cancels them. Every job awaits the database (and runs file copies, pg_dump and CSV work
 off the loop), so none of them blocks requests. A failing run is logged and retried next period.
+With several instances on one PostgreSQL only the leader (``services.cluster``) runs them; the
+others skip each period until they lead.
 The backup schedule and retention count are re-read from the configuration row every minute, so a
 change on the settings page applies without a restart.
 """
@@ -21,7 +23,7 @@ from croniter import croniter
 from ddms import db
 from ddms.config import Settings
 from ddms.models import utcnow
-from ddms.services import auth, backup, retention, rollups, system, tokens
+from ddms.services import auth, backup, cluster, retention, rollups, system, tokens
 
 logger = logging.getLogger(__name__)
 
@@ -86,6 +88,8 @@ class HistoryScheduler:
             await asyncio.sleep(interval)
 
     async def _guarded(self, job: Callable[[], Awaitable[None]]) -> None:
+        if not cluster.leading():  # several instances: the leader runs it (services.cluster)
+            return
         try:
             await job()
         except asyncio.CancelledError:

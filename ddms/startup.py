@@ -75,3 +75,38 @@ async def wait_for_database(url: str, wait_seconds: float, *, clock: Clock = LOO
         if attempt > 1:
             logger.info("database reachable at %s (attempt %d)", shown, attempt)
         return attempt
+
+
+_instance_lock: list[object] = []  # the open lock file, held until the process ends
+
+
+def hold_instance_lock(url: str) -> None:
+    """Refuse a second instance on one SQLite file: hold an exclusive lock on ``<file>.instance``.
+
+    The lock is the operating system's (``flock``): it goes with the process, kill -9 included, so
+    a stale file never blocks a restart. Raises ConsoleError with one line when another holds it.
+    """
+    import fcntl
+    import os
+    from pathlib import Path
+
+    database = make_url(url).database
+    if not database or database == ":memory:":
+        return
+    path = Path(database).with_name(Path(database).name + ".instance")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle = path.open("a+", encoding="utf-8")
+    try:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        handle.seek(0)
+        holder = handle.read().strip() or "another process"
+        handle.close()
+        raise ConsoleError(
+            f"another DDMS instance ({holder}) already runs on {database}; SQLite is single-instance "
+            "(stop it, or use PostgreSQL for several instances)"
+        ) from None
+    handle.truncate(0)
+    handle.write(f"pid {os.getpid()}")
+    handle.flush()
+    _instance_lock.append(handle)

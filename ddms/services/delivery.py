@@ -40,7 +40,7 @@ from ddms.clock import LOOP_CLOCK, Clock
 from ddms.config import Settings
 from ddms.models import ChannelDelivery, ChannelType, DeliveryState, NotificationChannel, utcnow
 from ddms.schemas.channels import ChannelTestResult
-from ddms.services import channels, mailer, webhook
+from ddms.services import channels, cluster, mailer, webhook
 from ddms.services.webhook import DeliveryFailed
 
 logger = logging.getLogger(__name__)
@@ -53,6 +53,7 @@ INBOX_LIMIT = 10_000
 KEEP_DELIVERED = timedelta(days=7)
 KEEP_FAILED = timedelta(days=30)
 PURGE_EVERY = timedelta(hours=1)
+LEADER_SCAN_SECONDS = 2.0
 
 
 def retry_delay(attempts: int) -> float:
@@ -161,6 +162,7 @@ class DeliveryService:
         self._inbox: deque[tuple[str, dict[str, Any]]] = deque()
         self._arrived = asyncio.Event()
         self._intake_task: asyncio.Task[None] | None = None
+        self._lead_task: asyncio.Task[None] | None = None
         self._workers: dict[uuid.UUID, asyncio.Task[None]] = {}
         self._wakes: dict[uuid.UUID, asyncio.Event] = {}
         self._unsubscribe: Callable[[], None] | None = None
@@ -173,20 +175,39 @@ class DeliveryService:
         self._client = self.senders.client()
         self._unsubscribe = get_bus().on_alarm_notices(self.notify)
         self._intake_task = asyncio.create_task(self._intake(), name="ddms-channel-intake")
+        if cluster.current() is not None:
+            self._lead_task = asyncio.create_task(self._follow_lead(), name="ddms-channel-lead")
         await self._resume()
+
+    async def _follow_lead(self) -> None:
+        """Several instances: only the leader sends (a webhook fires once), looking for rows every
+        instance queued; an instance that stops leading stops its workers."""
+        while True:
+            await asyncio.sleep(LEADER_SCAN_SECONDS)
+            if cluster.leading():
+                try:
+                    await self._resume()
+                except Exception:
+                    logger.warning("pending channel deliveries not looked for", exc_info=True)
+            else:
+                for task in list(self._workers.values()):
+                    task.cancel()
+                self._workers.clear()
 
     async def stop(self) -> None:
         if self._unsubscribe is not None:
             self._unsubscribe()
             self._unsubscribe = None
-        tasks = [task for task in (self._intake_task, *self._workers.values()) if task is not None]
+        tasks = [
+            task for task in (self._intake_task, self._lead_task, *self._workers.values()) if task is not None
+        ]
         for task in tasks:
             task.cancel()
         for task in tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._workers.clear()
-        self._intake_task = None
+        self._intake_task = self._lead_task = None
         if self._client is not None:
             await self._client.aclose()
             self._client = None
@@ -285,6 +306,8 @@ class DeliveryService:
 
     # --- per-channel workers -------------------------------------------------------------------
     def _wake(self, channel_id: uuid.UUID) -> None:
+        if not cluster.leading():
+            return  # the leader sends it (it looks for pending rows every LEADER_SCAN_SECONDS)
         task = self._workers.get(channel_id)
         if task is None or task.done():
             self._wakes[channel_id] = asyncio.Event()
