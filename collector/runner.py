@@ -135,7 +135,7 @@ class Collector:
             stats=previous.stats if previous else None,
             status=previous.status if previous else None,
             error=previous.error if previous else None,
-            guard=self.node.valid if self.node is not None else None,
+            guard=self.node.may_poll if self.node is not None else None,
         )
         self.pollers[config.id] = poller
         poller.start(at_once=at_once)
@@ -170,7 +170,8 @@ class Collector:
             if not node.valid():
                 return
             if self._generation != node.generation:  # pollers of an older connection hold no lock
-                for device in list(self.pollers):
+                kept = await node.lock_devices(list(self.pollers))  # a solo instance polled on
+                for device in [device for device in self.pollers if device not in kept]:
                     await self._stop_poller(device)
                 self._generation = node.generation
             generation = node.generation
@@ -234,7 +235,11 @@ class Collector:
         self._releasing[device_id] = asyncio.get_running_loop().create_task(release())
 
     def _fenced(self) -> None:
-        """The node lost its locks: every poller stops now (the guard already stops their polls)."""
+        """The node lost its locks: every poller stops now (the guard already stops their polls),
+        unless it was the only instance (``Node.solo``): then they go on and the writer spools, and
+        its next connection locks their devices again (``_rebalance``)."""
+        if self.node is not None and self.node.solo:
+            return
         pollers, self.pollers = dict(self.pollers), {}
         for poller in pollers.values():
             task = asyncio.get_running_loop().create_task(poller.stop())

@@ -213,6 +213,8 @@ class Node:
         self.live: tuple[uuid.UUID, ...] = ()
         """The live instances (sorted ids) as of the last heartbeat; this one included while valid."""
         self.leading = False
+        self.solo = False
+        """Lost the connection while it was the only live instance: it may go on polling (see may_poll)."""
         self._conn: db.DedicatedConnection | None = None
         self._sql = asyncio.Lock()  # one statement at a time on the connection (asyncpg requires it)
         self._valid_until = -math.inf
@@ -277,6 +279,13 @@ class Node:
     def valid(self) -> bool:
         """May this instance act on its locks now (see the module docstring on fencing)?"""
         return self._conn is not None and self.clock() < self._valid_until
+
+    def may_poll(self) -> bool:
+        """May its pollers poll now? While its locks are valid; and through a database outage when it
+        was the only live instance (``solo``): then nobody can take its devices over (an instance
+        that starts meanwhile cannot reach the database either), and what it reads is spooled, not
+        lost. With other instances live it stops at once: one of them may take over."""
+        return self.valid() or (self._conn is None and self.solo)
 
     def on_tick(self, listener: Callable[[], None]) -> Callable[[], None]:
         """Call ``listener()`` after each successful heartbeat (the membership may have changed)."""
@@ -345,6 +354,7 @@ class Node:
         self.generation += 1
         self.leading = False
         await self._beat()
+        self.solo = False
 
     async def _beat(self) -> None:
         """One heartbeat: stamp the row, read who is live, try for the lead; raises when it fails."""
@@ -390,6 +400,8 @@ class Node:
     def _lose(self, exc: BaseException) -> None:
         """The heartbeat failed: stop trusting every lock at once, drop the connection, tell listeners."""
         was = self._conn is not None
+        if was:
+            self.solo = self.live == (self.id,)
         self._valid_until = -math.inf
         self.leading = False
         self.live = ()
@@ -400,7 +412,13 @@ class Node:
             self._sends.add(task)
             task.add_done_callback(self._sends.discard)
         if was:
-            logger.warning("cluster: lost the coordination connection (%s); polling stops", exc or "timeout")
+            logger.warning(
+                "cluster: lost the coordination connection (%s); %s",
+                exc or "timeout",
+                "the only instance: polling goes on, readings are spooled"
+                if self.solo
+                else "polling stops until it is back",
+            )
             for listener in list(self._lost_listeners):
                 try:
                     listener()

@@ -141,3 +141,33 @@ async def test_a_cut_connection_fences_the_node_before_its_locks_can_be_taken(
     await eventually(first.valid, within=10.0)  # and it joins again, as the same instance
     await eventually(lambda: len(second.live) == 2, within=5.0)
     assert await first.lock_devices([device]) == set()  # the device stays with its new owner
+    assert not first.solo, "it was not alone: it stopped polling instead of polling on"
+
+
+async def test_the_only_instance_polls_on_through_a_lost_connection_and_locks_again(pg_url: str) -> None:
+    """Alone, nobody can take its devices over while the database is away (nothing that starts can
+    reach it either), so its pollers go on and the writer spools: nothing is lost."""
+    with runtime.installed(runtime.Runtime()):
+        node = cluster.Node(pg_url, heartbeat=HEARTBEAT, bus=Bus())
+        await node.start()
+        try:
+            device = uuid.uuid4()
+            await eventually(lambda: node.live == (node.id,))
+            assert await node.lock_devices([device]) == {device}
+            seen: list[tuple[bool, bool]] = []  # (solo, may_poll) the moment the connection went
+            node.on_lost(lambda: seen.append((node.solo, node.may_poll())))
+            admin = await asyncpg.connect(
+                make_url(pg_url).set(drivername="postgresql").render_as_string(False)
+            )
+            try:
+                backends = await admin.fetch("SELECT backend_pid FROM instances WHERE id = $1", node.id)
+                await admin.execute("SELECT pg_terminate_backend($1)", backends[0]["backend_pid"])
+            finally:
+                await admin.close()
+            await eventually(lambda: bool(seen), within=5.0)
+            assert seen[0] == (True, True), "the only instance polls on"
+            await eventually(node.valid, within=10.0)
+            assert not node.solo
+            assert await node.lock_devices([device]) == {device}, "its device is free to lock again"
+        finally:
+            await node.stop()
