@@ -9,7 +9,7 @@ On TimescaleDB whole chunks older than the *longest* retention are dropped first
 such a chunk allows it), their readings counted per device for the report; the batched deletes then
 handle devices with shorter retention (deleting from compressed chunks works, only slower).
 
-Rollup tables (not continuous aggregates) follow: buckets entirely before a device's cutoff are
+The rollup tables follow (on every backend): buckets entirely before a device's cutoff are
 deleted and the hour holding the cutoff is marked stale, so the next refresh recomputes the partial
 buckets from the rows that remain.
 """
@@ -108,28 +108,8 @@ async def _delete_device_rows(device_id: uuid.UUID, cutoff: datetime, batch_rows
         await asyncio.sleep(0)  # other tasks (the writer, requests) get the database in between
 
 
-async def _refresh_continuous(cutoff: datetime) -> None:
-    """TimescaleDB: re-materialise the aggregates up to the cutoff so deleted rows leave them too.
-
-    ``refresh_continuous_aggregate`` refuses to run inside a transaction, hence AUTOCOMMIT.
-    """
-    async with db.current().engine.connect() as conn:
-        conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
-        for table, width in rollups.ROLLUP_SECONDS.items():
-            upto = rollups.floor_time(cutoff, width) + timedelta(seconds=width)
-            await conn.execute(
-                text(f"CALL refresh_continuous_aggregate('{table}', NULL, :upto)").bindparams(
-                    bindparam("upto", type_=UTCDateTime())
-                ),
-                {"upto": upto},
-            )
-
-
 async def _trim_rollups(device_id: uuid.UUID, cutoff: datetime) -> None:
     async with db.session_scope() as session:
-        if await rollups.is_continuous(session):
-            await _refresh_continuous(cutoff)
-            return
         # The device's rollup lock, then the dirty row, then the rollups: a refresh's order.
         await rollups.lock_device(session, device_id)
         await rollups.mark_dirty(session, device_id, cutoff)
