@@ -322,3 +322,14 @@ async def timescale_restore_end(url: str) -> None:
             await connection.execute(text("SELECT timescaledb_post_restore()"))
     finally:
         await engine.dispose()
+
+
+async def timescale_installed(url: str) -> bool:
+    """Whether the PostgreSQL database at ``url`` has the timescaledb extension (restores ask)."""
+    engine = create_engine(url)
+    try:
+        async with engine.connect() as connection:
+            found = await connection.execute(text("SELECT 1 FROM pg_extension WHERE extname = 'timescaledb'"))
+            return found.first() is not None
+    finally:
+        await engine.dispose()

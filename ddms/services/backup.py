@@ -212,8 +212,17 @@ async def restore_backup(settings: Settings, path: Path) -> None:
             url.database or "",
             str(path),
         ]
+        target = settings.resolved_database_url
         if await _holds_timescale(args, env, path):
-            await _restore_timescale(settings.resolved_database_url, restore, env)
+            await _restore_timescale(target, restore, env)
+        elif await db.timescale_installed(target):
+            # --clean fails on the hypertable, and restoring mode would leave the restored plain
+            # table registered as an empty hypertable (its rows unreachable): refuse, change nothing.
+            reason = (
+                "not started: the backup is of a plain PostgreSQL database and this database uses "
+                "TimescaleDB; restore it into a new, empty database"
+            )
+            raise Unavailable("backup_tool_failed", params={"tool": "pg_restore", "reason": reason})
         else:
             await _run(restore, env, "pg_restore")
     logger.info("database restored from %s", path)

@@ -324,3 +324,30 @@ def test_a_tool_failure_shows_its_first_error_not_only_the_last_line() -> None:
     assert reason.startswith("pg_restore: error: could not execute query: ERROR:  ONLY option not supported")
     assert reason.endswith("(then: pg_restore: warning: errors ignored on restore: 1)")
     assert backup.failure_reason("", 3) == "exit code 3"
+
+
+@pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
+@pytest.mark.usefixtures("database")
+async def test_a_plain_postgresql_backup_is_refused_by_a_timescaledb_database(
+    settings: Settings, tmp_path: Path
+) -> None:
+    """Restoring mode would register the restored plain table as an empty hypertable (rows lost to
+    every query), and without it pg_restore --clean fails half-way: refused before anything changes."""
+    await add_device("plain source")
+    source = load_settings(**(settings.model_dump(exclude_unset=True) | {"backup_dir": tmp_path}))
+    path = await backup.create_backup(source)
+    target_url = await create_pg_database("timescaledb")
+    try:
+        await upgrade(target_url, timescaledb="on")
+        target = load_settings(**(source.model_dump(exclude_unset=True) | {"database_url": target_url}))
+        with pytest.raises(Unavailable, match="plain PostgreSQL database and this database uses TimescaleDB"):
+            await backup.restore_backup(target, path)
+        kept = db.Database(target_url)
+        try:
+            with runtime.installed(runtime.Runtime(database=kept)):
+                async with db.session_scope() as session:
+                    assert await db.is_timescale(session)
+        finally:
+            await kept.dispose()
+    finally:
+        await drop_pg_database(target_url)
