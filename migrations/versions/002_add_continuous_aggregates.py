@@ -1,4 +1,4 @@
-"""rollups readings_1min / readings_1hour / readings_1day (continuous aggregates on TimescaleDB)
+"""rollups readings_1min / readings_1hour / readings_1day (tables; on TimescaleDB readings becomes a hypertable)
 
 The migration detects the backend itself:
 
