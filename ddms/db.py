@@ -251,12 +251,12 @@ def use_timescale(connection: Connection, mode: str) -> bool:
     """
     if connection.dialect.name != "postgresql" or mode == "off":
         if mode == "on":
-            raise TimescaleRequired("TIMESCALEDB=on but the database is not PostgreSQL")
+            raise TimescaleRequired("TIMESCALEDB=on refuses to migrate: the database is not PostgreSQL")
         return False
     blocker = timescale_blocker(connection)
     if blocker is not None:
         if mode == "on":
-            raise TimescaleRequired(f"TIMESCALEDB=on but {blocker}")
+            raise TimescaleRequired(f"TIMESCALEDB=on refuses to migrate: {blocker}")
         logger.warning("%s: using plain PostgreSQL (TIMESCALEDB=off silences this)", blocker)
         return False
     connection.execute(text("CREATE EXTENSION IF NOT EXISTS timescaledb"))
