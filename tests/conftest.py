@@ -117,7 +117,7 @@ async def truncate_all(database: ddms.db.Database) -> None:
     tables = [table.name for table in reversed(SQLModel.metadata.sorted_tables)]
     async with database.engine.begin() as conn:
         if database.is_postgres:
-            # Only real tables: on TimescaleDB the rollups are continuous aggregates (views).
+            # Only tables that exist here (TRUNCATE fails on a missing one).
             real = set(
                 (
                     await conn.execute(
