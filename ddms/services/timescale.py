@@ -4,7 +4,8 @@ TimescaleDB's own background jobs (compression and refresh policies) fail every 
 15.19 and later (``cannot drop portal "" while it is being set up``), so DDMS adds none and calls
 ``compress_chunk`` from its retention job instead. Rollups are DDMS's tables on every backend
 (``services.rollups``); retention drops whole chunks first (``services.retention``). Late readings
-into a compressed chunk are accepted by TimescaleDB and marked dirty by the same trigger as anywhere.
+into a compressed chunk are accepted by TimescaleDB (kept uncompressed beside the compressed rows)
+and marked dirty by the same trigger as anywhere; the next run recompresses that chunk.
 """
 
 from __future__ import annotations
@@ -24,16 +25,22 @@ COMPRESS_AFTER = timedelta(days=7)
 
 
 async def compress_chunks(now: datetime | None = None, older_than: timedelta = COMPRESS_AFTER) -> int:
-    """Compress every uncompressed chunk of ``readings`` that ends before ``now - older_than``.
+    """Compress every chunk of ``readings`` that ends before ``now - older_than`` and is not (or only
+    partly: late readings arrived after its compression) compressed.
 
     One short transaction per chunk, so the writer and the readers wait at most for one chunk.
     Returns the number of chunks compressed (0 without TimescaleDB).
     """
     cutoff = (now or utcnow()) - older_than
+    # Status bit 8 of TimescaleDB's chunk catalog: "partially compressed" (rows inserted after the
+    # compression, late readings); the information view shows no such column. compress_chunk()
+    # recompresses those.
     pending_sql = text(
-        "SELECT format('%I.%I', chunk_schema, chunk_name) FROM timescaledb_information.chunks "
-        "WHERE hypertable_name = 'readings' AND hypertable_schema = current_schema() "
-        "AND NOT is_compressed AND range_end <= :cutoff ORDER BY range_start"
+        "SELECT format('%I.%I', i.chunk_schema, i.chunk_name) FROM timescaledb_information.chunks AS i "
+        "JOIN _timescaledb_catalog.chunk AS c "
+        "ON c.schema_name = i.chunk_schema AND c.table_name = i.chunk_name "
+        "WHERE i.hypertable_name = 'readings' AND i.hypertable_schema = current_schema() "
+        "AND i.range_end <= :cutoff AND (NOT i.is_compressed OR c.status & 8 = 8) ORDER BY i.range_start"
     ).bindparams(bindparam("cutoff", type_=UTCDateTime()))
     async with db.session_scope() as session:
         if not await db.is_timescale(session):

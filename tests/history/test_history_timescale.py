@@ -114,7 +114,9 @@ async def test_late_reading_into_a_compressed_chunk_shows_after_one_rollup_run(d
     await add_rows([late])
     await jobs.refresh_rollups()  # what one ROLLUP_INTERVAL runs
     await _assert_every_view_matches(device, [*rows, late], now)
-    assert await timescale.compress_chunks(now) == 0  # the chunk stays compressed: nothing new to do
+    assert await timescale.compress_chunks(now) == 1  # the late row's chunk is recompressed
+    assert await timescale.compress_chunks(now) == 0
+    await _assert_every_view_matches(device, [*rows, late], now)
 
 
 @on_timescale
