@@ -21,11 +21,11 @@ PORT   ?= 8000
 SIM_PORT ?= 5020
 export DDMS_DATA_DIR ?= ./data
 
-.PHONY: run test install install-test lint unit pages e2e coverage-start coverage bench clean help chromium screenshots
+.PHONY: run test install install-test lint unit pages e2e coverage-start coverage bench clean help chromium timescaledb screenshots
 
 help:
 	@echo "make run    start DDMS on http://$(HOST):$(PORT) (SQLite + simulator)"
-	@echo "make test   run every test (needs PostgreSQL on 127.0.0.1:5432 and Chromium)"
+	@echo "make test   run every test (needs PostgreSQL on 127.0.0.1:5432 and Chromium; TimescaleDB on 5433 is set up as root)"
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -58,14 +58,19 @@ chromium:
 	  echo "installing Debian's chromium for the browser tests"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
 
+# The tests' timescaledb backend: a second cluster on 5433 with TimescaleDB from ../shared/timescaledb
+# (a one-line no-op where that is missing; the TimescaleDB tests then skip, or fail with CI=true).
+timescaledb:
+	@.ci/timescaledb.sh
+
 # Browser tests (tests/e2e, tests/security/browser) run only in `e2e`, NiceGUI page tests only in `pages`.
-unit: $(TEST_STAMP)
+unit: $(TEST_STAMP) timescaledb
 	$(COVERAGE) pytest tests --ignore=tests/pages --ignore=tests/e2e --ignore=tests/security/browser -q --durations=15 -n $(JOBS)
 
-pages: $(TEST_STAMP)
+pages: $(TEST_STAMP) timescaledb
 	$(COVERAGE) pytest -p nicegui.testing.user_plugin tests/pages -q -n $(JOBS)
 
-e2e: $(TEST_STAMP) chromium
+e2e: $(TEST_STAMP) chromium timescaledb
 	$(COVERAGE) pytest tests/e2e tests/security/browser -q -n $(JOBS) --dist loadgroup
 
 # The README's screenshots, taken by the browser tests; the CJK font draws the Chinese labels.

@@ -46,16 +46,20 @@ from pathlib import Path
 
 import asyncpg
 import psutil
+from sqlalchemy import insert
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks import history_loaded
 from ddms import db
 from ddms.migrate import upgrade
-from ddms.models import Device
-from ddms.services import export, readings, rollups
+from ddms.models import Device, Reading
+from ddms.services import export, readings, rollups, timescale
 
 PG_ADMIN = os.environ.get("DDMS_BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")  # noqa: TID251
+TSDB_ADMIN = os.environ.get(  # noqa: TID251
+    "DDMS_BENCH_TIMESCALEDB_URL", "postgresql://postgres@127.0.0.1:5433/postgres"
+)
 INGEST_SAMPLE = 200_000
 TS = '"timestamp"'
 
@@ -90,7 +94,7 @@ class Backend:
     async def baseline_export(self, device_ids: list[uuid.UUID]) -> int: ...
     async def create_plain_table(self) -> None:
         """The readings table's columns, keys, index and foreign key, without the rollup trigger."""
-        kind = ("TIMESTAMPTZ", "UUID") if self.name == "postgresql" else ("DATETIME", "CHAR(32)")
+        kind = ("TIMESTAMPTZ", "UUID") if self.name != "sqlite" else ("DATETIME", "CHAR(32)")
         await self.fetch(
             f'CREATE TABLE plain_readings ("timestamp" {kind[0]} NOT NULL, device_id {kind[1]} NOT NULL '
             "REFERENCES devices (id) ON DELETE CASCADE, value FLOAT NOT NULL, "
@@ -99,7 +103,7 @@ class Backend:
         await self.fetch('CREATE INDEX ix_plain_device_ts ON plain_readings (device_id, "timestamp")')
 
     def bucket(self, column: str, seconds: int) -> str:
-        return db.time_bucket_sql("postgresql" if self.name == "postgresql" else "sqlite", column, seconds)
+        return db.time_bucket_sql("postgresql" if self.name != "sqlite" else "sqlite", column, seconds)
 
 
 class SQLiteBackend(Backend):
@@ -176,13 +180,15 @@ class SQLiteBackend(Backend):
 
 class PostgresBackend(Backend):
     name = "postgresql"
+    admin_url = PG_ADMIN
+    timescaledb = "off"  # TIMESCALEDB for this backend's migration
 
     async def setup(self) -> None:
         self.db_name = f"ddms_bench_{uuid.uuid4().hex[:8]}"
-        admin = await asyncpg.connect(PG_ADMIN)
+        admin = await asyncpg.connect(self.admin_url)
         await admin.execute(f'CREATE DATABASE "{self.db_name}"')
         await admin.close()
-        base = PG_ADMIN.rsplit("/", 1)[0]
+        base = self.admin_url.rsplit("/", 1)[0]
         self.dsn = f"{base}/{self.db_name}"
         self.url = self.dsn.replace("postgresql://", "postgresql+asyncpg://", 1)
         self.conn: asyncpg.Connection | None = None
@@ -195,7 +201,7 @@ class PostgresBackend(Backend):
     async def teardown(self) -> None:
         if self.conn is not None:
             await self.conn.close()
-        admin = await asyncpg.connect(PG_ADMIN)
+        admin = await asyncpg.connect(self.admin_url)
         await admin.execute(f'DROP DATABASE IF EXISTS "{self.db_name}" WITH (FORCE)')
         await admin.close()
 
@@ -240,6 +246,24 @@ class PostgresBackend(Backend):
             format="csv",
         )
         return counter["rows"]
+
+
+class TimescaleBackend(PostgresBackend):
+    """PostgreSQL with TimescaleDB (DDMS_BENCH_TIMESCALEDB_URL): readings a compressed hypertable."""
+
+    name = "timescaledb"
+    admin_url = TSDB_ADMIN
+    timescaledb = "on"
+
+
+STORAGE_SQL = {
+    "postgresql": "SELECT pg_total_relation_size('readings')",
+    "timescaledb": "SELECT hypertable_size('readings')",
+}
+ROLLUP_STORAGE_SQL = (
+    "SELECT sum(pg_total_relation_size(t)) FROM unnest(ARRAY['readings_1min', 'readings_1hour', "
+    "'readings_1day', 'readings_rollup_dirty']::regclass[]) AS t"
+)
 
 
 class PeakRSS:
@@ -290,7 +314,7 @@ async def bench(backend: Backend, args: argparse.Namespace) -> dict[str, float]:
     await backend.setup()
     results: dict[str, float] = {}
     try:
-        await upgrade(backend.url)
+        await upgrade(backend.url, timescaledb=getattr(backend, "timescaledb", "off"))
         database = db.configure(backend.url)
         device_ids = await add_devices(args.devices)
         end = datetime.now(UTC).replace(microsecond=0)
@@ -303,15 +327,35 @@ async def bench(backend: Backend, args: argparse.Namespace) -> dict[str, float]:
         await backend.generate(device_ids, args.per_device, args.step, end)
         load_s = time.perf_counter() - started
         started = time.perf_counter()
+        # A chunk is CHUNK_MINUTES of raw rows (1 800 at 1 s): sparser data gets proportionally
+        # wider chunks here, so the first full rollup of --step 60 data is not 60x the transactions.
+        budget = rollups.CHUNK_MINUTES * max(1, args.step)
         async with db.session_scope() as session:
-            await rollups.refresh(session)
+            await rollups.refresh(session, budget=budget)
         rollup_s = time.perf_counter() - started
+        started = time.perf_counter()
+        compressed = await timescale.compress_chunks()  # what the retention job does (TimescaleDB only)
+        compress_s = time.perf_counter() - started
         print(
             f"  bulk load {load_s:.1f} s ({total / load_s:,.0f} rows/s server-side); "
-            f"first full rollup {rollup_s:.1f} s",
+            f"first full rollup {rollup_s:.1f} s; {compressed} chunks compressed in {compress_s:.1f} s",
             flush=True,
         )
-        await backend.fetch("ANALYZE")
+        await backend.fetch("VACUUM ANALYZE")
+        if backend.name in STORAGE_SQL:  # the loaded rows only, before the ingest samples add theirs
+            raw = int((await backend.fetch(STORAGE_SQL[backend.name]))[0][0] or 0)  # type: ignore[call-overload]
+            rolled = int((await backend.fetch(ROLLUP_STORAGE_SQL))[0][0] or 0)  # type: ignore[call-overload]
+            results["storage_readings_mb"] = raw / 2**20
+            results["storage_rollups_mb"] = rolled / 2**20
+        if backend.name == "timescaledb":
+            before, after = (
+                await backend.fetch(
+                    "SELECT sum(before_compression_total_bytes), sum(after_compression_total_bytes) "
+                    "FROM chunk_compression_stats('readings')"
+                )
+            )[0]
+            results["compression_ratio"] = float(before or 0) / float(after or 1)  # type: ignore[arg-type]
+            print(f"  compressed chunks: {results['compression_ratio']:.1f}x smaller", flush=True)
         line("measure", "DDMS", "direct SQL", "ratio")
 
         # Ingest: the real readings table (with the rollup trigger) vs a plain copy of it.
@@ -337,7 +381,7 @@ async def bench(backend: Backend, args: argparse.Namespace) -> dict[str, float]:
             f"{base_best / ddms_best:.2f}x",
         )
         async with db.session_scope() as session:
-            await rollups.refresh(session)
+            await rollups.refresh(session, budget=budget)
 
         one = device_ids[0]
         dev = backend.key(one) if isinstance(backend, SQLiteBackend) else one
@@ -448,10 +492,34 @@ async def bench(backend: Backend, args: argparse.Namespace) -> dict[str, float]:
             f"{base_s / ddms_s:.2f}x",
         )
         line("export peak RSS growth (MB)", f"{memory.growth_mb:.1f}", "", "")
+        if backend.name in STORAGE_SQL:
+            line("storage: readings (MB, loaded rows)", f"{results['storage_readings_mb']:.1f}", "", "")
+            line("storage: rollups + dirty marks (MB)", f"{results['storage_rollups_mb']:.1f}", "", "")
+            results["late_reading_ms"] = await _late_reading(one, end)
+            line("late reading 10 days back -> series (ms)", f"{results['late_reading_ms']:.1f}", "", "")
         await database.dispose()
     finally:
         await backend.teardown()
     return results
+
+
+async def _late_reading(device_id: uuid.UUID, end: datetime) -> float:
+    """Insert one reading 10 days back (a compressed chunk on TimescaleDB) and read the month series:
+    the time until the series holds it. No rollup run in between: a dirty minute is read from raw
+    rows until the rollup job (every ROLLUP_INTERVAL) has rebuilt it."""
+    moment = end - timedelta(days=10, seconds=7)
+    started = time.perf_counter()
+    async with db.session_scope() as session:
+        await session.exec(  # type: ignore[call-overload]
+            insert(Reading).values(device_id=device_id, timestamp=moment, value=1e6)
+        )
+        await session.commit()
+    async with db.session_scope() as session:
+        series = await readings.series_many(session, [device_id], end - timedelta(days=30), end, 1000)
+    elapsed = (time.perf_counter() - started) * 1000
+    peak = max(point.max for point in series[device_id].points)
+    assert peak == 1e6, "the late reading is missing from the series"
+    return elapsed
 
 
 async def _seconds(work: Callable[[], Awaitable[object]]) -> float:
@@ -475,14 +543,14 @@ async def _compare(
     line(label, f"{ddms_ms:.1f}", f"{base_ms:.1f}", f"{base_ms / ddms_ms:.2f}x")
 
 
-LOADED_ROWS = {"postgresql": 1_000_000, "sqlite": 7 * 86400}
+LOADED_ROWS = {"postgresql": 1_000_000, "timescaledb": 1_000_000, "sqlite": 7 * 86400}
 
 
 async def bench_loaded(backend: Backend, args: argparse.Namespace) -> dict[str, float]:
     """The 'just loaded' case on a fresh database of ``backend`` (see history_loaded.py)."""
     await backend.setup()
     try:
-        await upgrade(backend.url)
+        await upgrade(backend.url, timescaledb=getattr(backend, "timescaledb", "off"))
         database = db.configure(backend.url)
         rows = args.loaded_rows or LOADED_ROWS[backend.name]
         print(f"\n== {backend.name}: just loaded", flush=True)
@@ -499,7 +567,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--backend", choices=["sqlite", "postgresql", "both"], default="both")
+    parser.add_argument(
+        "--backend",
+        choices=["sqlite", "postgresql", "both", "timescaledb"],
+        default="both",
+        help="timescaledb: plain PostgreSQL and TimescaleDB in one run, with their ratios",
+    )
     parser.add_argument("--devices", type=int, default=100)
     parser.add_argument("--per-device", type=int, default=100_000)
     parser.add_argument("--step", type=int, default=10, help="seconds between readings")
@@ -515,8 +588,10 @@ def main() -> None:
     backends: list[Backend] = []
     if args.backend in ("sqlite", "both"):
         backends.append(SQLiteBackend())
-    if args.backend in ("postgresql", "both"):
+    if args.backend in ("postgresql", "both", "timescaledb"):
         backends.append(PostgresBackend())
+    if args.backend == "timescaledb":
+        backends.append(TimescaleBackend())
     if args.loaded:
         for backend in backends:
             asyncio.run(bench_loaded(backend, args))
@@ -524,6 +599,18 @@ def main() -> None:
     summary = {}
     for backend in backends:
         summary[backend.name] = asyncio.run(bench(backend, args))
+    if "timescaledb" in summary:
+        plain, tsdb = summary["postgresql"], summary["timescaledb"]
+        print("\nTimescaleDB / plain PostgreSQL (DDMS paths; time ratios <= 1.2 is the target):")
+        for key in ("raw_1day_ms", "series_month_ms", "series_group_ms", "series_1h_ms", "series_1y_ms"):
+            print(f"  {key:<24} {tsdb[key] / plain[key]:.2f}")
+        for key in ("ingest_rows_s", "export_rows_s"):
+            print(f"  {key + ' (TS/PG)':<24} {tsdb[key] / plain[key]:.2f}")
+        smaller = plain["storage_readings_mb"] / tsdb["storage_readings_mb"]
+        print(f"  {'readings storage PG/TS':<24} {smaller:.1f}x")
+        late = f"{tsdb['late_reading_ms']:.0f}, {plain['late_reading_ms']:.0f}"
+        print(f"  {'late reading ms (TS, PG)':<24} {late}")
+        return
     if len(summary) == 2:
         print("\nSQLite / PostgreSQL (DDMS paths; <= 3 is the target):")
         for key in ("raw_1day_ms", "series_month_ms", "series_group_ms", "series_1h_ms", "series_1y_ms"):

@@ -74,6 +74,9 @@ class Settings(BaseSettings):
     http_limit_concurrency: int = Field(default=1000, ge=10, le=1_000_000)
     forwarded_allow_ips: str = "127.0.0.1"
     auto_migrate: bool = True
+    # PostgreSQL only (ddms/db.py ``use_timescale``): auto uses TimescaleDB when the extension is
+    # available and preloaded, on refuses to migrate or start without it, off never creates it.
+    timescaledb: Literal["auto", "on", "off"] = "auto"
     # Start-up (ddms/startup.py): retry an unreachable database with back-off for this long before
     # giving up (PostgreSQL often starts after DDMS under compose or systemd); 0: one attempt.
     database_wait_seconds: float = Field(default=60.0, ge=0, le=86400)

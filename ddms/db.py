@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import event, text
+from sqlalchemy.engine import Connection
 from sqlalchemy.engine.url import URL, make_url
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, async_sessionmaker, create_async_engine
@@ -270,3 +271,120 @@ def add_seconds_sql(dialect: str, column: str, seconds: int) -> str:
     if dialect == "postgresql":
         return f"({column} + INTERVAL '{int(seconds)} seconds')"
     return f"strftime('%Y-%m-%d %H:%M:%S.000000', {column}, '+{int(seconds)} seconds')"
+
+
+class TimescaleRequired(Exception):
+    """TIMESCALEDB=on and TimescaleDB cannot be used here; the message is one line saying why."""
+
+
+def timescale_blocker(connection: Connection) -> str | None:
+    """Why ``CREATE EXTENSION timescaledb`` would fail on this PostgreSQL connection (None: it works).
+
+    Checked before trying: once the files are installed every cluster lists the extension as
+    available, but one that does not preload it answers CREATE EXTENSION with a FATAL error that
+    drops the connection (no savepoint can catch that).
+    """
+    installed = connection.execute(text("SELECT 1 FROM pg_extension WHERE extname = 'timescaledb'")).first()
+    if installed is not None:
+        return None
+    offered = connection.execute(
+        text("SELECT 1 FROM pg_available_extensions WHERE name = 'timescaledb'")
+    ).first()
+    if offered is None:
+        return "the timescaledb extension is not installed on this PostgreSQL server"
+    preload = str(connection.execute(text("SHOW shared_preload_libraries")).scalar() or "")
+    if "timescaledb" not in [name.strip() for name in preload.split(",")]:
+        return "the timescaledb extension is installed but not in shared_preload_libraries"
+    return None
+
+
+def use_timescale(connection: Connection, mode: str) -> bool:
+    """Whether the migration makes ``readings`` a TimescaleDB hypertable (``TIMESCALEDB`` = ``mode``).
+
+    off: never. auto: when the extension can be created (it is then created), else plain PostgreSQL
+    with one warning naming the setting. on: raises ``TimescaleRequired`` when it cannot be created.
+    """
+    if connection.dialect.name != "postgresql" or mode == "off":
+        if mode == "on":
+            raise TimescaleRequired("TIMESCALEDB=on refuses to migrate: the database is not PostgreSQL")
+        return False
+    blocker = timescale_blocker(connection)
+    if blocker is not None:
+        if mode == "on":
+            raise TimescaleRequired(f"TIMESCALEDB=on refuses to migrate: {blocker}")
+        logger.warning("%s: using plain PostgreSQL (TIMESCALEDB=off silences this)", blocker)
+        return False
+    connection.execute(text("CREATE EXTENSION IF NOT EXISTS timescaledb"))
+    return True
+
+
+def has_hypertable(connection: Connection) -> bool:
+    """True when ``readings`` is a TimescaleDB hypertable on this (synchronous) connection."""
+    if connection.dialect.name != "postgresql":
+        return False
+    if connection.execute(text("SELECT 1 FROM pg_extension WHERE extname = 'timescaledb'")).first() is None:
+        return False
+    return bool(
+        connection.execute(
+            text(
+                "SELECT EXISTS (SELECT 1 FROM timescaledb_information.hypertables WHERE "
+                "hypertable_name = 'readings' AND hypertable_schema = current_schema())"
+            )
+        ).scalar()
+    )
+
+
+async def is_timescale(session: AsyncSession) -> bool:
+    """True when ``readings`` is a TimescaleDB hypertable (cached per database URL in the runtime)."""
+    bind = session.bind
+    url = str(bind.sync_engine.url) if bind is not None else ""
+    known = runtime.current().hypertables
+    if url not in known:
+        if not is_postgres(session):
+            known[url] = False
+        else:
+            connection = await session.connection()
+            known[url] = await connection.run_sync(has_hypertable)
+    return known[url]
+
+
+async def timescale_restore_begin(url: str) -> str | None:
+    """Ready the PostgreSQL database at ``url`` for pg_restore of a TimescaleDB dump.
+
+    Creates the extension when missing and calls ``timescaledb_pre_restore()`` (restoring mode for
+    the sessions that start after it, pg_restore's included). Returns why it cannot (None: ready).
+    """
+    engine = create_engine(url)
+    try:
+        async with engine.connect() as connection:
+            connection = await connection.execution_options(isolation_level="AUTOCOMMIT")
+            blocker = await connection.run_sync(timescale_blocker)
+            if blocker is not None:
+                return blocker
+            await connection.execute(text("CREATE EXTENSION IF NOT EXISTS timescaledb"))
+            await connection.execute(text("SELECT timescaledb_pre_restore()"))
+    finally:
+        await engine.dispose()
+    return None
+
+
+async def timescale_restore_end(url: str) -> None:
+    """Leave restoring mode (``timescaledb_post_restore()``) after pg_restore, whether it worked or not."""
+    engine = create_engine(url)
+    try:
+        async with engine.connect() as connection:
+            connection = await connection.execution_options(isolation_level="AUTOCOMMIT")
+            await connection.execute(text("SELECT timescaledb_post_restore()"))
+    finally:
+        await engine.dispose()
+
+
+async def timescale_installed(url: str) -> bool:
+    """Whether the PostgreSQL database at ``url`` has the timescaledb extension (restores ask)."""
+    engine = create_engine(url)
+    try:
+        async with engine.connect() as connection:
+            found = await connection.execute(text("SELECT 1 FROM pg_extension WHERE extname = 'timescaledb'"))
+            return found.first() is not None
+    finally:
+        await engine.dispose()

@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 import migrations
 from ddms import db
+from ddms.config import get_settings
 from ddms.errors import ConsoleError
 
 HEAD = "head"
@@ -32,12 +33,46 @@ class SchemaError(ConsoleError):
     """The database schema is not the one this DDMS runs on, and why (one line, with what to do)."""
 
 
-def alembic_config(url: str) -> Config:
-    """An Alembic config pointing at the packaged versions and at ``url``."""
+def alembic_config(url: str, timescaledb: str | None = None) -> Config:
+    """An Alembic config pointing at the packaged versions and at ``url``.
+
+    ``timescaledb`` (auto|on|off) overrides the ``TIMESCALEDB`` setting for the versions that ask.
+    """
     config = Config()
     config.set_main_option("script_location", str(Path(migrations.__file__).parent))
     config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    if timescaledb is not None:
+        config.attributes["timescaledb"] = timescaledb
     return config
+
+
+def timescale_mode(config: Config) -> str:
+    """The TIMESCALEDB mode a migration runs under: the config's override, else the setting."""
+    mode = config.attributes.get("timescaledb")
+    return str(mode) if mode is not None else get_settings().timescaledb
+
+
+def _check_timescale(connection: Connection, mode: str) -> None:
+    if mode == "on" and not db.has_hypertable(connection):
+        raise db.TimescaleRequired(
+            "TIMESCALEDB=on but readings is not a TimescaleDB hypertable in this database (it was "
+            "migrated without TimescaleDB): migrate into a new database with TimescaleDB preloaded and "
+            "restore a backup there, or set TIMESCALEDB=auto"
+        )
+
+
+async def check_timescale(url: str, mode: str) -> None:
+    """Raise ``SchemaError`` when ``mode`` is on and ``readings`` is no hypertable (start-up)."""
+    if mode != "on":
+        return
+    engine = db.create_engine(url)
+    try:
+        async with engine.connect() as connection:
+            await connection.run_sync(_check_timescale, mode)
+    except db.TimescaleRequired as exc:
+        raise SchemaError(str(exc)) from None
+    finally:
+        await engine.dispose()
 
 
 def transactional_sqlite(engine: AsyncEngine) -> AsyncEngine:
@@ -150,16 +185,21 @@ async def require_current(url: str) -> None:
     problem = schema_problem(url, stamped, tables)
     if problem is not None:
         raise SchemaError(problem)
+    await check_timescale(url, get_settings().timescaledb)
 
 
-def upgrade_sync(url: str, revision: str = HEAD) -> None:
+def upgrade_sync(url: str, revision: str = HEAD, timescaledb: str | None = None) -> None:
     """Upgrade in the calling thread (Alembic's env runs its own event loop).
 
     An unreachable database propagates as is (the caller reports the outage); a version that fails
     becomes a ``SchemaError`` naming it, the database still at the version before (rolled back).
+    TIMESCALEDB=on (or ``timescaledb="on"``) without TimescaleDB is a one-line ``SchemaError`` too.
     """
+    config = alembic_config(url, timescaledb)
     try:
-        command.upgrade(alembic_config(url), revision)
+        command.upgrade(config, revision)
+    except db.TimescaleRequired as exc:
+        raise SchemaError(str(exc)) from None
     except CommandError as exc:  # e.g. a revision this DDMS does not know
         stamped, tables = asyncio.run(_read_state(url))
         raise SchemaError(schema_problem(url, stamped, tables) or str(exc)) from exc
@@ -187,6 +227,7 @@ def _already_exists(exc: BaseException) -> bool:
     return "already exists" in str(getattr(exc, "orig", None) or exc)
 
 
-async def upgrade(url: str, revision: str = HEAD) -> None:
+async def upgrade(url: str, revision: str = HEAD, timescaledb: str | None = None) -> None:
     """Upgrade from async code: the migration runs in a worker thread with its own loop."""
-    await asyncio.to_thread(upgrade_sync, url, revision)
+    await asyncio.to_thread(upgrade_sync, url, revision, timescaledb)
+    await check_timescale(url, timescale_mode(alembic_config(url, timescaledb)))

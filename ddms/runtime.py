@@ -96,8 +96,8 @@ class Runtime:
     """Collectors running in this app (``collector.runner.Collector``; test-connection reuses their links)."""
     live_config: dict[str, Any] = field(default_factory=dict)
     """The configuration row as last read or written (``services.system.live_setting``)."""
-    continuous_rollups: dict[str, bool] = field(default_factory=dict)
-    """Per database URL: are the rollups TimescaleDB continuous aggregates (``services.rollups``)."""
+    hypertables: dict[str, bool] = field(default_factory=dict)
+    """Per database URL: is ``readings`` a TimescaleDB hypertable (``db.is_timescale``)."""
     language_resolver: Callable[[], str | None] = _no_language
     """Which language the current page uses (``ddms.i18n``; the pages install theirs)."""
     clock: Callable[[], datetime] = _utcnow

@@ -23,7 +23,7 @@ from croniter import croniter
 from ddms import db
 from ddms.config import Settings
 from ddms.models import utcnow
-from ddms.services import auth, backup, cluster, retention, rollups, system, tokens
+from ddms.services import auth, backup, cluster, retention, rollups, system, timescale, tokens
 
 logger = logging.getLogger(__name__)
 
@@ -70,8 +70,9 @@ class HistoryScheduler:
 
     async def apply_retention(self) -> None:
         """Readings past each device's retention, old alarm history and notifications, expired refresh
-        tokens, stale login failures."""
+        tokens, stale login failures; on TimescaleDB then the chunks past the compression age."""
         await retention.apply_retention()
+        await timescale.compress_chunks()
         await retention.apply_alarm_retention(
             alarm_days=self.settings.alarm_retention_days,
             notification_days=self.settings.notification_retention_days,

@@ -1,8 +1,7 @@
 """The rollup tables ``readings_1min``, ``readings_1hour``, ``readings_1day`` and their dirty list.
 
-On SQLite and plain PostgreSQL these are ordinary tables kept current by
-``ddms.services.rollups``; on TimescaleDB migration 002 creates continuous aggregates of the same
-names and columns instead (views: the ORM never writes them there, it only reads the columns).
+On every backend (SQLite, PostgreSQL, TimescaleDB) these are ordinary tables kept current by
+``ddms.services.rollups`` (before migration 009 TimescaleDB had continuous aggregates here).
 ``readings_rollup_dirty`` lists the (device, minute) pairs that received readings since they were
 last rolled up (an hour-aligned ``hour_start`` stands for its whole hour); a database trigger on
 ``readings`` fills it, so every writer (ORM, executemany, COPY) is covered, late readings included.

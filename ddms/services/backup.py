@@ -98,9 +98,21 @@ async def _run(args: list[str], env: dict[str, str], what: str) -> None:
     )
     _, stderr = await process.communicate()
     if process.returncode != 0:
-        lines = [line for line in stderr.decode(errors="replace").splitlines() if line.strip()]
-        reason = lines[-1] if lines else f"exit code {process.returncode}"
+        reason = failure_reason(stderr.decode(errors="replace"), process.returncode)
         raise Unavailable("backup_tool_failed", params={"tool": what, "reason": reason})
+
+
+def failure_reason(stderr: str, returncode: int | None) -> str:
+    """The cause of a failed pg_dump/pg_restore: its first error line, and the last line when that differs.
+
+    pg_restore reports the failing statement's error first and, with --single-transaction, ends
+    with "errors ignored on restore" or the rollback: the last line alone hides the cause.
+    """
+    lines = [line.strip() for line in stderr.splitlines() if line.strip()]
+    if not lines:
+        return f"exit code {returncode}"
+    first = next((line for line in lines if "error" in line.lower()), lines[-1])
+    return first if first == lines[-1] else f"{first} (then: {lines[-1]})"
 
 
 def _target(directory: Path, suffix: str) -> Path:
@@ -190,18 +202,64 @@ async def restore_backup(settings: Settings, path: Path) -> None:
         if path.suffix != PG_SUFFIX:
             raise Invalid("backup_is_sqlite")
         args, env = _pg_command("pg_restore", url)
-        await _run(
-            [
-                *args,
-                "--clean",
-                "--if-exists",
-                "--no-owner",
-                "--single-transaction",
-                "--dbname",
-                url.database or "",
-                str(path),
-            ],
-            env,
-            "pg_restore",
-        )
+        restore = [
+            *args,
+            "--clean",
+            "--if-exists",
+            "--no-owner",
+            "--single-transaction",
+            "--dbname",
+            url.database or "",
+            str(path),
+        ]
+        target = settings.resolved_database_url
+        if await _holds_timescale(args, env, path):
+            await _restore_timescale(target, restore, env)
+        elif await db.timescale_installed(target):
+            # --clean fails on the hypertable, and restoring mode would leave the restored plain
+            # table registered as an empty hypertable (its rows unreachable): refuse, change nothing.
+            reason = (
+                "not started: the backup is of a plain PostgreSQL database and this database uses "
+                "TimescaleDB; restore it into a new, empty database"
+            )
+            raise Unavailable("backup_tool_failed", params={"tool": "pg_restore", "reason": reason})
+        else:
+            await _run(restore, env, "pg_restore")
     logger.info("database restored from %s", path)
+
+
+async def _holds_timescale(args: list[str], env: dict[str, str], path: Path) -> bool:
+    """Whether the dump at ``path`` is of a TimescaleDB database (its table of contents has the extension)."""
+    process = await asyncio.create_subprocess_exec(
+        args[0], "--list", str(path), env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+    )
+    listing, stderr = await process.communicate()
+    if process.returncode != 0:
+        reason = failure_reason(stderr.decode(errors="replace"), process.returncode)
+        raise Unavailable("backup_tool_failed", params={"tool": "pg_restore", "reason": reason})
+    return any(
+        line.split()[-1:] == ["timescaledb"] and " EXTENSION " in line
+        for line in listing.decode().splitlines()
+    )
+
+
+async def _restore_timescale(url: str, restore: list[str], env: dict[str, str]) -> None:
+    """TimescaleDB's documented procedure: timescaledb_pre_restore(), pg_restore, timescaledb_post_restore().
+
+    Without it pg_restore --clean fails on the hypertables ("ONLY option not supported on hypertable
+    operations"). The target must be able to create the extension (preloaded); post-restore runs
+    even when pg_restore failed, so the database never stays in restoring mode.
+    """
+    blocker = await db.timescale_restore_begin(url)
+    if blocker is not None:
+        raise Unavailable(
+            "backup_tool_failed",
+            params={
+                "tool": "pg_restore",
+                "reason": f"the backup is of a TimescaleDB database, but {blocker}",
+            },
+        )
+    try:
+        await _run(restore, env, "pg_restore")
+    finally:
+        await db.timescale_restore_end(url)

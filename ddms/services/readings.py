@@ -1,8 +1,8 @@
 """Readings history: raw pages, 1min/1hour/1day aggregates, counts, the latest value, chart series.
 
 One query layer for every backend: aggregates are read from the rollup whose bucket fits
-(``readings_1min|1hour|1day``: tables kept by ``services.rollups``, or TimescaleDB continuous
-aggregates), and stretches whose rollups are still stale are read from raw rows in the same query,
+(``readings_1min|1hour|1day``: tables kept by ``services.rollups`` on every backend, TimescaleDB
+included), and stretches whose rollups are still stale are read from raw rows in the same query,
 so answers always equal a direct computation over ``readings``.
 
 A bucket is epoch-aligned UTC and always summarises its whole width: an aggregate or series over

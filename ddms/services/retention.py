@@ -6,9 +6,10 @@ each, oldest first, using the (device_id, timestamp) index: the batch's upper bo
 timestamp of its last row, so each statement deletes exactly one batch.
 
 On TimescaleDB whole chunks older than the *longest* retention are dropped first (every device in
-such a chunk allows it); the batched deletes then handle devices with shorter retention.
+such a chunk allows it), their readings counted per device for the report; the batched deletes then
+handle devices with shorter retention (deleting from compressed chunks works, only slower).
 
-Rollup tables (not continuous aggregates) follow: buckets entirely before a device's cutoff are
+The rollup tables follow (on every backend): buckets entirely before a device's cutoff are
 deleted and the hour holding the cutoff is marked stale, so the next refresh recomputes the partial
 buckets from the rows that remain.
 """
@@ -49,15 +50,36 @@ async def _device_retention() -> list[tuple[uuid.UUID, int]]:
         return [(row[0], int(row[1])) for row in (await session.exec(statement)).all()]  # type: ignore[call-overload]
 
 
-async def _drop_chunks(oldest_allowed: datetime) -> int:
-    """TimescaleDB: drop every chunk that ends before the longest retention's cutoff."""
-    statement = text("SELECT count(*) FROM drop_chunks('readings', older_than => :cutoff)").bindparams(
+async def _drop_chunks(oldest_allowed: datetime) -> tuple[int, dict[uuid.UUID, int]]:
+    """TimescaleDB: drop every chunk that ends before the longest retention's cutoff.
+
+    Returns the chunks dropped and, per device, the readings they held: counted in the same
+    transaction, before the drop, so the report and the log include them. ``drop_chunks`` drops
+    the chunks whose range ends at or before the cutoff; chunks do not overlap, so the readings
+    they held are exactly those before the latest such end.
+    """
+    cutoff = {"cutoff": oldest_allowed}
+    boundary_sql = text(
+        "SELECT max(range_end) FROM timescaledb_information.chunks "
+        "WHERE hypertable_name = 'readings' AND hypertable_schema = current_schema() AND range_end <= :cutoff"
+    ).bindparams(bindparam("cutoff", type_=UTCDateTime()))
+    count_sql = (
+        text('SELECT device_id, count(*) FROM readings WHERE "timestamp" < :boundary GROUP BY device_id')
+        .bindparams(bindparam("boundary", type_=UTCDateTime()))
+        .columns(device_id=Uuid(), n=Integer())
+    )
+    drop_sql = text("SELECT count(*) FROM drop_chunks('readings', older_than => :cutoff)").bindparams(
         bindparam("cutoff", type_=UTCDateTime())
     )
     async with db.session_scope() as session:
-        dropped = (await session.exec(statement, params={"cutoff": oldest_allowed})).scalar()  # type: ignore[call-overload]
+        await db.serialize(session, "retention-drop-chunks")
+        boundary = (await session.exec(boundary_sql, params=cutoff)).scalar()  # type: ignore[call-overload]
+        if boundary is None:
+            return 0, {}
+        rows = (await session.exec(count_sql, params={"boundary": boundary})).all()  # type: ignore[call-overload]
+        dropped = (await session.exec(drop_sql, params=cutoff)).scalar()  # type: ignore[call-overload]
         await session.commit()
-    return int(dropped or 0)
+    return int(dropped or 0), {device_id: int(n) for device_id, n in rows}
 
 
 async def _delete_device_rows(device_id: uuid.UUID, cutoff: datetime, batch_rows: int) -> int:
@@ -86,28 +108,8 @@ async def _delete_device_rows(device_id: uuid.UUID, cutoff: datetime, batch_rows
         await asyncio.sleep(0)  # other tasks (the writer, requests) get the database in between
 
 
-async def _refresh_continuous(cutoff: datetime) -> None:
-    """TimescaleDB: re-materialise the aggregates up to the cutoff so deleted rows leave them too.
-
-    ``refresh_continuous_aggregate`` refuses to run inside a transaction, hence AUTOCOMMIT.
-    """
-    async with db.current().engine.connect() as conn:
-        conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
-        for table, width in rollups.ROLLUP_SECONDS.items():
-            upto = rollups.floor_time(cutoff, width) + timedelta(seconds=width)
-            await conn.execute(
-                text(f"CALL refresh_continuous_aggregate('{table}', NULL, :upto)").bindparams(
-                    bindparam("upto", type_=UTCDateTime())
-                ),
-                {"upto": upto},
-            )
-
-
 async def _trim_rollups(device_id: uuid.UUID, cutoff: datetime) -> None:
     async with db.session_scope() as session:
-        if await rollups.is_continuous(session):
-            await _refresh_continuous(cutoff)
-            return
         # The device's rollup lock, then the dirty row, then the rollups: a refresh's order.
         await rollups.lock_device(session, device_id)
         await rollups.mark_dirty(session, device_id, cutoff)
@@ -126,16 +128,16 @@ async def apply_retention(now: datetime | None = None, batch_rows: int = BATCH_R
     now = now or utcnow()
     devices = await _device_retention()
     chunks = 0
-    database = db.current()
-    if devices and database.is_postgres:
+    in_chunks: dict[uuid.UUID, int] = {}
+    if devices:
         async with db.session_scope() as session:
-            continuous = await rollups.is_continuous(session)
-        if continuous:
-            chunks = await _drop_chunks(now - timedelta(days=max(days for _, days in devices)))
+            hypertable = await db.is_timescale(session)
+        if hypertable:
+            chunks, in_chunks = await _drop_chunks(now - timedelta(days=max(days for _, days in devices)))
     total = 0
     for device_id, days in devices:
         cutoff = now - timedelta(days=days)
-        removed = await _delete_device_rows(device_id, cutoff, batch_rows)
+        removed = in_chunks.get(device_id, 0) + await _delete_device_rows(device_id, cutoff, batch_rows)
         if removed:
             await _trim_rollups(device_id, cutoff)
             logger.info(

@@ -1,11 +1,12 @@
-"""rollups readings_1min / readings_1hour / readings_1day (continuous aggregates on TimescaleDB)
+"""rollups readings_1min / readings_1hour / readings_1day (tables; on TimescaleDB readings becomes a hypertable)
 
 The migration detects the backend itself:
 
-* PostgreSQL offering the ``timescaledb`` extension: ``readings`` becomes a hypertable (1-day chunks,
-  compressed after 7 days, segmented by device_id); the three rollups are continuous aggregates with
-  real-time aggregation and refresh policies. Retention is DDMS's own job (per-device retention_days).
-* Anywhere else (SQLite, plain PostgreSQL): three tables of the same names and columns, plus
+* PostgreSQL that can create the ``timescaledb`` extension (``TIMESCALEDB``, ``ddms.db.use_timescale``):
+  ``readings`` becomes a hypertable (1-day chunks, compression segmented by device_id; DDMS's
+  scheduler compresses chunks and applies retention itself, TimescaleDB's job runner is not used).
+  Before migration 009 the rollups were continuous aggregates here; 009 turns those into the tables.
+* Everywhere (SQLite, PostgreSQL, TimescaleDB): three tables of the same names and columns, plus
   ``readings_rollup_dirty`` filled by a trigger on ``readings`` so that the application can roll up
   exactly the minutes that received data, late readings included (see ddms/services/rollups.py);
   existing readings are marked by whole hours.
@@ -20,6 +21,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
+from ddms import db
+from ddms.migrate import timescale_mode
 from ddms.models.types import UTCDateTime
 
 revision: str = "002_add_continuous_aggregates"
@@ -28,14 +31,6 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 ROLLUPS = {"readings_1min": "1 minute", "readings_1hour": "1 hour", "readings_1day": "1 day"}
-# (start_offset, end_offset, schedule_interval) of each continuous aggregate's refresh policy: late
-# readings within start_offset are corrected by the policy; real-time aggregation covers the rest.
-POLICIES = {
-    "readings_1min": ("2 days", "1 minute", "1 minute"),
-    "readings_1hour": ("14 days", "1 hour", "15 minutes"),
-    "readings_1day": ("90 days", "1 day", "1 hour"),
-}
-
 PG_DIRTY_FUNCTION = """
 CREATE OR REPLACE FUNCTION ddms_mark_rollups_dirty() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
@@ -67,26 +62,8 @@ END
 """
 
 
-def _timescale_available(bind: sa.Connection) -> bool:
-    """True when the extension is (or can be) installed; a failed CREATE EXTENSION is rolled back."""
-    if bind.dialect.name != "postgresql":
-        return False
-    offered = bind.execute(
-        sa.text("SELECT 1 FROM pg_available_extensions WHERE name = 'timescaledb'")
-    ).first()
-    if offered is None:
-        return False
-    savepoint = bind.begin_nested()
-    try:
-        bind.execute(sa.text("CREATE EXTENSION IF NOT EXISTS timescaledb"))
-    except sa.exc.DBAPIError:  # offered but not preloaded (shared_preload_libraries)
-        savepoint.rollback()
-        return False
-    savepoint.commit()
-    return True
-
-
 def _upgrade_timescale() -> None:
+    """``readings`` becomes a hypertable with compression enabled; DDMS compresses the chunks itself."""
     op.execute(
         "SELECT create_hypertable('readings', 'timestamp', chunk_time_interval => INTERVAL '1 day', "
         "migrate_data => true, if_not_exists => true)"
@@ -95,22 +72,6 @@ def _upgrade_timescale() -> None:
         "ALTER TABLE readings SET (timescaledb.compress, timescaledb.compress_segmentby = 'device_id', "
         "timescaledb.compress_orderby = 'timestamp DESC')"
     )
-    op.execute("SELECT add_compression_policy('readings', INTERVAL '7 days', if_not_exists => true)")
-    for name, width in ROLLUPS.items():
-        op.execute(
-            f"CREATE MATERIALIZED VIEW {name} WITH (timescaledb.continuous, timescaledb.materialized_only = false) AS "
-            f"SELECT time_bucket(INTERVAL '{width}', \"timestamp\") AS time_bucket, device_id, "
-            "avg(value) AS avg, min(value) AS min, max(value) AS max, count(*) AS count "
-            "FROM readings GROUP BY 1, 2 WITH NO DATA"
-        )
-        start, end, every = POLICIES[name]
-        op.execute(
-            f"SELECT add_continuous_aggregate_policy('{name}', start_offset => INTERVAL '{start}', "
-            f"end_offset => INTERVAL '{end}', schedule_interval => INTERVAL '{every}')"
-        )
-        op.execute(
-            f"CREATE INDEX IF NOT EXISTS ix_{name}_device_bucket ON {name} (device_id, time_bucket DESC)"
-        )
 
 
 def _upgrade_tables(dialect: str) -> None:
@@ -157,10 +118,9 @@ def _create_dirty_table() -> None:
 def upgrade() -> None:
     bind = op.get_bind()
     _create_dirty_table()
-    if _timescale_available(bind):
+    if db.use_timescale(bind, timescale_mode(op.get_context().config)):
         _upgrade_timescale()
-    else:
-        _upgrade_tables(bind.dialect.name)
+    _upgrade_tables(bind.dialect.name)
 
 
 def downgrade() -> None:

@@ -20,8 +20,11 @@ from tests.collector.conftest import add_device, eventually
 from tests.conftest import PG_ADMIN_URL
 
 
-async def _admin(sql: str) -> None:
-    conn = await asyncpg.connect(PG_ADMIN_URL, timeout=5)
+async def _admin(sql: str, url: str) -> None:
+    """Run ``sql`` as the admin of the server holding ``url`` (plain PostgreSQL or TimescaleDB)."""
+    target = make_url(url)
+    admin = make_url(PG_ADMIN_URL).set(host=target.host, port=target.port, database="postgres")
+    conn = await asyncpg.connect(admin.render_as_string(hide_password=False), timeout=5)
     try:
         await conn.execute(sql)
     finally:
@@ -33,12 +36,14 @@ async def _outage(database: db.Database) -> AsyncIterator[None]:
     """No writes get through: PostgreSQL refuses connections; SQLite is locked by another writer."""
     if database.is_postgres:
         name = make_url(database.url).database
-        await _admin(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false')
-        await _admin(f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'")
+        await _admin(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false', database.url)
+        await _admin(
+            f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'", database.url
+        )
         try:
             yield
         finally:
-            await _admin(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true')
+            await _admin(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true', database.url)
         return
     path = make_url(database.url).database
     assert path is not None

@@ -97,9 +97,8 @@ async def test_rollups_and_aggregates_match_raw_rows_including_late_arrivals() -
     # Before any refresh every bucket is stale: the answers come from raw rows.
     await check_all_aggregates(device, rows)
     async with db.session_scope() as session:
-        continuous = await rollups.is_continuous(session)
         report = await rollups.refresh(session)
-    assert report.devices == (0 if continuous else 2)  # continuous aggregates need no refresh
+    assert report.devices == 2
     await check_all_aggregates(device, rows)
     for table, width in rollups.ROLLUP_SECONDS.items():
         assert_same(await rollup_rows(table, device), expected_buckets(rows, device, width))
@@ -111,8 +110,7 @@ async def test_rollups_and_aggregates_match_raw_rows_including_late_arrivals() -
     await check_all_aggregates(device, rows)  # stale hours merged from raw rows
     async with db.session_scope() as session:
         report = await rollups.refresh(session)
-        if not continuous:
-            assert (report.devices, report.stretches) == (1, 3)  # exactly the touched minutes, nothing else
+        assert (report.devices, report.stretches) == (1, 3)  # exactly the touched minutes, nothing else
         assert (await rollups.refresh(session)).devices == 0
     await check_all_aggregates(device, rows)
     for table, width in rollups.ROLLUP_SECONDS.items():

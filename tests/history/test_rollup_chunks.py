@@ -52,9 +52,6 @@ class TransactionTimes:
 
 
 async def test_a_large_backlog_is_rolled_up_in_bounded_chunks(database: db.Database) -> None:
-    async with db.session_scope() as session:
-        if await rollups.is_continuous(session):
-            pytest.skip("TimescaleDB continuous aggregates need no refresh")
     devices = [await add_device(f"backlog {n}") for n in range(DEVICES)]
     rows: list[Row] = [
         (device, START + timedelta(seconds=second), float((second * 7 + n) % 100))
@@ -140,9 +137,6 @@ async def test_an_hour_of_1s_data_is_read_once(database: db.Database, budget: in
     (It used to stand for the whole hour: an hour took two transactions, the hour and then minutes
     :01-:59, and its raw rows were read twice.)
     """
-    async with db.session_scope() as session:
-        if await rollups.is_continuous(session):
-            pytest.skip("TimescaleDB continuous aggregates need no refresh")
     device = await add_device("one hour")
     rows: list[Row] = [
         (device, START + timedelta(seconds=second), float(second % 17)) for second in range(3600)

@@ -52,10 +52,12 @@ def with_version(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):  # type: igno
         )
         (copy / "versions" / f"{revision}.py").write_text(source)
 
-        def config(url: str) -> Config:
+        def config(url: str, timescaledb: str | None = None) -> Config:
             chosen = Config()
             chosen.set_main_option("script_location", str(copy))
             chosen.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+            if timescaledb is not None:
+                chosen.attributes["timescaledb"] = timescaledb
             return chosen
 
         monkeypatch.setattr(ddms.migrate, "alembic_config", config)

@@ -271,6 +271,9 @@ class Backend:
             asyncio.run(drop_pg_database(url))
 
 
+# Not on TimescaleDB: killing every version costs minutes per backend, and what TimescaleDB adds
+# (002's hypertable) is one statement of a transactional version; test_minute_marks and
+# test_history_timescale migrate TimescaleDB databases from scratch.
 @pytest.fixture(params=["sqlite", "postgresql"])
 def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]:
     chosen = Backend(request.param, tmp_path)

@@ -23,6 +23,7 @@ from tests.conftest import create_pg_database, drop_pg_database
 from tests.migrations.test_kill import ROOT, child_env, revisions, snapshot
 
 
+# Schema messages do not depend on TimescaleDB; its own (TIMESCALEDB=on) are in test_history_timescale.
 @pytest.fixture(params=["sqlite", "postgresql"])
 async def url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
     if request.param == "sqlite":

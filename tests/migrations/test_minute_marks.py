@@ -18,16 +18,16 @@ from sqlalchemy import text
 from ddms import db
 from ddms.migrate import upgrade
 from ddms.models import UTCDateTime
-from tests.conftest import create_pg_database, drop_pg_database
+from tests.conftest import BACKENDS, create_pg_database, drop_pg_database
 from tests.migrations.test_kill import add_data
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture(params=BACKENDS)
 async def url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
     if request.param == "sqlite":
         yield f"sqlite+aiosqlite:///{tmp_path / 'ddms.db'}"
         return
-    created = await create_pg_database()
+    created = await create_pg_database(request.param)
     try:
         yield created
     finally:

@@ -38,7 +38,7 @@ from ddms.services.stream_access import RecheckPolicy
 from tests.api import conftest as api_fixtures
 from tests.api.conftest import Account
 from tests.api.helpers import bearer
-from tests.conftest import create_pg_database, drop_pg_database
+from tests.conftest import BACKENDS, create_pg_database, drop_pg_database
 
 # The REST fixtures of tests/api (the app with its lifespan, an HTTP client, an account per role).
 app = api_fixtures.app
@@ -335,12 +335,12 @@ async def test_only_the_owner_manages_display_links(
 
 
 # --- the migration ---------------------------------------------------------------------------------
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture(params=BACKENDS)
 async def empty_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
     if request.param == "sqlite":
         yield f"sqlite+aiosqlite:///{tmp_path / 'migrate.db'}"
         return
-    url = await create_pg_database()
+    url = await create_pg_database(request.param)
     try:
         yield url
     finally:
