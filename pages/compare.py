@@ -71,7 +71,7 @@ class Comparison:
         window.follow()
         self.empty.set_visibility(not self.history.members)
 
-    async def choose(self, event: ValueChangeEventArguments) -> None:
+    async def choose(self, event: ValueChangeEventArguments[Any]) -> None:
         values = event.value if isinstance(event.value, list) else []
         picked = [self.known[uuid.UUID(v)] for v in values if uuid.UUID(v) in self.known][:MAX_COMPARED]
         self.history.members = picked

@@ -61,9 +61,10 @@ def compare_dialog(options: dict[str, str], shown: Callable[[], list[uuid.UUID]]
     dialog.open()
 
 
-def compare_button(devices: Callable[[], list[Any]], shown: Callable[[], list[uuid.UUID]]) -> ui.button:
+def compare_button(options: Callable[[], dict[str, str]], shown: Callable[[], list[uuid.UUID]]) -> ui.button:
+    """Opens the dialog over the page's devices (``options``), those it shows (``shown``) preselected."""
     return (
-        ui.button(_("Compare"), icon="stacked_line_chart", on_click=lambda: compare_dialog(devices(), shown))
+        ui.button(_("Compare"), icon="stacked_line_chart", on_click=lambda: compare_dialog(options(), shown))
         .props("outline")
         .mark("compare")
     )
