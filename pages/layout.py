@@ -165,8 +165,8 @@ def phone_settings(user: SessionUser) -> None:
 
 
 def user_menu(user: SessionUser) -> None:
-    def logout() -> None:
-        forget()
+    async def logout() -> None:
+        await forget()
         ui.navigate.to("/login")
 
     with ui.button(icon="account_circle").props("flat color=white no-caps").mark("user-menu"):

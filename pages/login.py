@@ -16,7 +16,7 @@ from ddms.services import auth
 from pages.components.quiet import is_outage
 from pages.components.retry import retrying
 from pages.layout import apply_theme, login_url
-from pages.session import app_title, current_user, language_url, load_app_title, remember
+from pages.session import app_title, current_user, language_url, load_app_title, remember, share
 from pages.theme import testid
 
 __all__ = ["login_page", "login_url"]
@@ -58,6 +58,7 @@ async def login_page(redirect_to: str | None = None) -> RedirectResponse | None:
             app.storage.user["timezone"] = await ui.run_javascript(
                 "Intl.DateTimeFormat().resolvedOptions().timeZone", timeout=2
             )
+        await share()
         ui.navigate.to(after_login(redirect_to))
 
     def choose(language: str) -> None:

@@ -17,7 +17,7 @@ from pages.components.alarm_bell import SOUND_KEY
 from pages.components.forms import field_errors
 from pages.components.retry import retrying
 from pages.layout import busy, frame, notify_done, notify_error, require_user
-from pages.session import SessionUser, current_user, remember, renewing_session, settings
+from pages.session import SessionUser, current_user, remember, renewing_session, settings, share
 
 
 def profile_card(user: SessionUser) -> None:
@@ -133,6 +133,7 @@ def password_card() -> None:
                 finally:
                     button.props(remove="loading")
                 remember(issued.user)  # other sessions end; this one continues with the new version
+                await share()
             current.value = new.value = repeat.value = ""
             notify_done(_("Password changed; your other sessions have ended"))
 

@@ -3,6 +3,10 @@
 Login goes through ``ddms.services.auth`` (the REST API's service), so the rate limit, messages and
 revocation rules are the same for both; a password or role change ends UI sessions too.
 
+Several instances behind a load balancer: the sign-in is also kept in the database
+(``ddms.services.browser_sessions``, keyed by NiceGUI's signed browser id), and an instance that
+has no storage of a browser rebuilds it from there on the browser's next page.
+
 Only a signed-in browser writes ``app.storage.user`` (NiceGUI keeps it in a file per browser once it
 is changed). An anonymous visitor's language goes into the signed session cookie
 (``app.storage.browser``), set by ``/language/{code}``: a stranger's page views leave no file.
@@ -27,7 +31,7 @@ from ddms.config import Settings
 from ddms.errors import Unauthorized
 from ddms.models import Role, User, can_edit
 from ddms.redirects import same_origin_path
-from ddms.services import auth, system
+from ddms.services import auth, browser_sessions, system
 from pages import session_store
 
 
@@ -98,6 +102,21 @@ def remember(user: User) -> None:
     )
 
 
+async def share() -> None:
+    """Keep this browser's sign-in in the database (after ``remember`` and the time zone): the row is
+    what every instance behind a load balancer checks (``session_of``), so that a page from any of
+    them is signed in, and a logout on one ends the session on all."""
+    storage = app.storage.user
+    async with db.session_scope() as session:
+        await browser_sessions.save(
+            session=session,
+            browser_id=app.storage.browser["id"],
+            user_id=uuid.UUID(storage["user_id"]),
+            token_version=int(storage["token_version"]),
+            timezone=storage.get("timezone"),
+        )
+
+
 def browser_language() -> str | None:
     """The language of this browser session (the i18n resolver); None outside a page.
 
@@ -137,8 +156,11 @@ def browser_timezone() -> str | None:
         return None
 
 
-def forget() -> None:
+async def forget() -> None:
+    """Sign this browser out, here and on every instance."""
     _forget(app.storage.user)
+    async with db.session_scope() as session:
+        await browser_sessions.forget(session=session, browser_id=app.storage.browser["id"])
 
 
 def _forget(storage: MutableMapping[str, Any]) -> None:
@@ -157,14 +179,26 @@ async def session_of(storage: MutableMapping[str, Any], browser_id: str) -> Sess
     For code that runs outside the browser's request (e.g. a bus listener's task), which must not
     read ``app.storage.user`` through the context: it would be the publisher's browser.
     """
-    user_id, version = storage.get("user_id"), storage.get("token_version")
-    if user_id is None or version is None:
-        return None
     try:
         async with db.session_scope() as session:
+            # The shared row decides (any instance may have signed this browser in or out since);
+            # the storage here follows it.
+            shared = await browser_sessions.find(session=session, browser_id=browser_id)
+            if shared is None:
+                if storage.get("user_id") is not None:  # signed out on another instance
+                    _forget(storage)
+                return None
+            user_id, version = str(shared.user_id), shared.token_version
+            if (storage.get("user_id"), storage.get("token_version")) != (user_id, version):
+                storage.update(user_id=user_id, token_version=version)
+                if shared.timezone and not storage.get("timezone"):
+                    storage["timezone"] = shared.timezone
             user = await auth.session_user(session=session, user_id=uuid.UUID(user_id), token_version=version)
+            storage.setdefault("language", user.language_preference)
     except Unauthorized:
         _forget(storage)
+        async with db.session_scope() as session:
+            await browser_sessions.forget(session=session, browser_id=browser_id)
         return None
     session_store.note_active(browser_id)
     return SessionUser(user.id, user.username, Role(user.role), user.language_preference, user.token_version)

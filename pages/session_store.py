@@ -21,11 +21,14 @@ import logging
 import os
 import time
 from collections.abc import Callable, Collection
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from nicegui.storage import Storage
 
+from ddms import db
 from ddms.config import Settings
+from ddms.services import browser_sessions
 
 logger = logging.getLogger(__name__)
 
@@ -99,11 +102,18 @@ class SessionSweeper:
         self._task: asyncio.Task[None] | None = None
 
     async def sweep_once(self) -> int:
+        """The files here, then the shared rows (``browser_sessions``): the ones used since the last
+        sweep are marked used, the others expire after the same lifetime as the files."""
         active = set(_seen)
         _seen.difference_update(active)
-        removed = await asyncio.to_thread(
-            sweep, self.directory, now=self.clock(), max_age=self.max_age, active=active
-        )
+        now = self.clock()
+        removed = await asyncio.to_thread(sweep, self.directory, now=now, max_age=self.max_age, active=active)
+        moment = datetime.fromtimestamp(now, UTC)
+        async with db.session_scope() as session:
+            await browser_sessions.mark_used(session=session, browser_ids=active, now=moment)
+            removed += await browser_sessions.purge(
+                session=session, max_age=timedelta(seconds=self.max_age), now=moment
+            )
         if removed:
             logger.info("removed %d stale browser session(s)", removed)
         return removed
@@ -114,6 +124,10 @@ class SessionSweeper:
                 await self.sweep_once()
             except OSError:
                 logger.exception("could not clean the browser sessions in %s", self.directory)
+            except Exception as exc:
+                if not db.is_outage(exc):
+                    raise
+                logger.warning("browser sessions not cleaned: database unavailable")
             await asyncio.sleep(self.interval)
 
     async def start(self) -> None:

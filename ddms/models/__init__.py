@@ -10,6 +10,7 @@ from ddms.models.alarm import (
     NotificationType,
     Transition,
 )
+from ddms.models.browser_session import BrowserSession
 from ddms.models.channel import ChannelDelivery, ChannelType, DeliveryState, NotificationChannel, SmtpTls
 from ddms.models.configuration import SINGLETON_ID, Configuration
 from ddms.models.device import (
@@ -44,6 +45,7 @@ __all__ = [
     "AlarmKind",
     "AlarmSeverity",
     "AlarmState",
+    "BrowserSession",
     "ByteOrder",
     "ChannelDelivery",
     "ChannelType",

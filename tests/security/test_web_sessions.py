@@ -11,13 +11,17 @@ from __future__ import annotations
 import asyncio
 import os
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
 import pytest
 
+import ddms.db
 from ddms.config import load_settings
+from ddms.models import BrowserSession
 from pages import session_store
+from tests.api.helpers import add_user
 from tests.e2e.conftest import OWNER, OWNER_PASSWORD, LiveServer, start_server
 from tests.security.nicegui_socket import PageSocket, open_page
 
@@ -101,17 +105,28 @@ def test_sessions_unused_for_longer_than_the_refresh_lifetime_are_deleted(tmp_pa
     assert not stale.exists()
 
 
-async def test_the_sweeper_refreshes_sessions_seen_since_its_last_run(tmp_path: Path) -> None:
+async def test_the_sweeper_refreshes_sessions_seen_since_its_last_run(
+    tmp_path: Path, database: ddms.db.Database
+) -> None:
+    """The file here and the shared row (any instance rebuilds a session from it) alike."""
     settings = load_settings(ddms_data_dir=tmp_path, refresh_token_expire_days=7)
     directory = session_store.session_directory(settings)
     directory.mkdir()
     clock = [NOW]
     sweeper = session_store.SessionSweeper(settings, clock=lambda: clock[0])
     kept = make_session(directory, "kept", WEEK - 1, NOW)
+    user = await add_user("sweeper-test", "read_only")
+    written = datetime.fromtimestamp(NOW - WEEK + 1, UTC)
+    async with ddms.db.session_scope() as session:
+        for browser in ("kept", "elsewhere"):
+            session.add(BrowserSession(browser_id=browser, user_id=user.id, token_version=0, used_at=written))
+        await session.commit()
     session_store.note_active("kept")
     assert await sweeper.sweep_once() == 0
     clock[0] = NOW + WEEK - 1  # a week after the refresh, not after the file was written
-    assert await sweeper.sweep_once() == 0
+    assert await sweeper.sweep_once() == 1, "the row nobody used since it was written"
     clock[0] = NOW + WEEK + 1  # not seen again: now it goes
-    assert await sweeper.sweep_once() == 1
+    assert await sweeper.sweep_once() == 2, "its file and its row"
     assert not kept.exists()
+    async with ddms.db.session_scope() as session:
+        assert await session.get(BrowserSession, "kept") is None
