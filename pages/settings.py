@@ -1,5 +1,6 @@
 """/settings (owner): the configuration singleton (backups, retention, stream interval, app title),
-the display links of wall screens and the notification channels of alarm events."""
+the DDMS instances on this database, the display links of wall screens and the notification channels
+of alarm events."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from ddms.services import backup, system
 from pages.components.channels import channel_section
 from pages.components.display_links import display_links
 from pages.components.forms import field_errors, whole
+from pages.components.instances import instances_section
 from pages.components.retry import retrying
 from pages.layout import acting_user, forbidden, frame, is_owner, notify_done, notify_error, require_user
 from pages.session import browser_timezone, settings
@@ -105,6 +107,7 @@ async def settings_page(request: Request) -> RedirectResponse | None:
     with frame(_("Settings"), user):
         SettingsForm(config)
         backup_status()
+        await instances_section()
         await display_links(str(request.base_url))
         await channel_section()
     return None

@@ -177,6 +177,24 @@ async def list_instances(session: db.AsyncSession) -> list[InstanceInfo]:
     ]
 
 
+# Who holds each device lock (one-key advisory locks: the key's high and low halves in classid/objid).
+_HELD = (
+    "SELECT i.id, ((l.classid::bigint << 32) | l.objid::bigint) AS k FROM instances i "
+    "JOIN pg_locks l ON l.pid = i.backend_pid AND l.locktype = 'advisory' AND l.granted "
+    "AND l.objsubid = 1 AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+)
+
+
+async def device_holders(
+    session: db.AsyncSession, device_ids: Iterable[uuid.UUID]
+) -> dict[uuid.UUID, uuid.UUID]:
+    """Which instance polls each of ``device_ids`` now (the holder of its lock); unpolled ones are
+    missing (PostgreSQL only)."""
+    keys = {device_key(device): device for device in device_ids}
+    rows = (await session.exec(text(_HELD))).all()  # type: ignore[call-overload]
+    return {keys[int(row.k)]: uuid.UUID(str(row.id)) for row in rows if int(row.k) in keys}
+
+
 async def live_count(url: str) -> int:
     """How many instances run on the database at ``url`` now (0 when the table does not exist yet)."""
     database = db.Database(url)

@@ -17,7 +17,7 @@ import asyncpg
 import pytest
 from sqlalchemy.engine.url import make_url
 
-from ddms import runtime
+from ddms import db, runtime
 from ddms.bus import Bus, ChangeKind, DeviceChange, Event, LatestValue, Revocation
 from ddms.migrate import upgrade
 from ddms.services import cluster
@@ -142,6 +142,23 @@ async def test_a_cut_connection_fences_the_node_before_its_locks_can_be_taken(
     await eventually(lambda: len(second.live) == 2, within=5.0)
     assert await first.lock_devices([device]) == set()  # the device stays with its new owner
     assert not first.solo, "it was not alone: it stopped polling instead of polling on"
+
+
+async def test_the_holder_of_each_device_lock_is_known(
+    nodes: tuple[cluster.Node, cluster.Node], pg_url: str
+) -> None:
+    """What the Settings page lists: which instance polls which device (the holder of its lock)."""
+    first, second = nodes
+    mine, theirs, nobody = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    assert await first.lock_devices([mine]) == {mine}
+    assert await second.lock_devices([theirs]) == {theirs}
+    database = db.Database(pg_url)
+    try:
+        async with database.sessions() as session:
+            holders = await cluster.device_holders(session, [mine, theirs, nobody])
+    finally:
+        await database.dispose()
+    assert holders == {mine: first.id, theirs: second.id}
 
 
 async def test_the_only_instance_polls_on_through_a_lost_connection_and_locks_again(pg_url: str) -> None:

@@ -1,5 +1,6 @@
 """Two ``ddms serve`` on one PostgreSQL database, as behind a load balancer without sticky sessions:
-a browser signed in on one is signed in on the other, and a logout on either ends it on both.
+a browser signed in on one is signed in on the other, and a logout on either ends it on both; the
+Settings page lists both instances.
 
 Chromium keeps cookies per host, not per port, so two instances on 127.0.0.1 see the same browser
 (the same signed browser id, both having the same secret), as two instances behind one address do.
@@ -43,6 +44,11 @@ async def test_a_sign_in_on_one_instance_holds_on_the_other_and_a_logout_ends_bo
     await page.goto(second.url + "/devices")  # the load balancer sent this one to the other instance
     await expect(page.get_by_role("button", name="Add device")).to_be_visible()
     assert "/login" not in page.url
+    await page.goto(second.url + "/settings")  # the owner sees both instances, this one marked
+    instances = page.get_by_test_id("instance")
+    await expect(instances).to_have_count(2)
+    await expect(instances.filter(has_text="this instance")).to_have_count(1)
+    await expect(instances.filter(has_text="Live,")).to_have_count(2)
 
     await page.get_by_role("button", name=OWNER).click()  # the user menu in the header
     await page.get_by_text("Log out", exact=True).click()
