@@ -83,6 +83,14 @@ NOTIFICATION_DELIVERIES = Counter(
     ["channel_type", "result"],
     registry=REGISTRY,
 )
+# direction: send (collecting this instance's readings and building the NOTIFY payloads), receive
+# (parsing the others' payloads and publishing them here). Process CPU of that code, in seconds.
+CLUSTER_BRIDGE_SECONDS = Counter(
+    "ddms_cluster_bridge_cpu_seconds",
+    "CPU spent relaying live values between instances (LISTEN/NOTIFY), by direction",
+    ["direction"],
+    registry=REGISTRY,
+)
 DEVICES = Gauge(
     "ddms_devices",
     "Devices by connection status (live status from the collector, else the stored one)",

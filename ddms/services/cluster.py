@@ -59,11 +59,13 @@ from typing import Any
 
 from sqlalchemy import text
 
-from ddms import db, runtime
+from ddms import db, metrics, runtime
 from ddms.bus import Bus, ChangeKind, DeviceChange, Event, LatestValue, Revocation, StatusChange, get_bus
 from ddms.models import utcnow
 
 logger = logging.getLogger(__name__)
+_BRIDGE_SEND = metrics.CLUSTER_BRIDGE_SECONDS.labels("send")
+_BRIDGE_RECEIVE = metrics.CLUSTER_BRIDGE_SECONDS.labels("receive")
 
 NS_INSTANCE = 0x44_4D_53_01  # two-key advisory locks: (namespace, id); device locks are one bigint key
 NS_LEADER = 0x44_4D_53_02
@@ -499,6 +501,13 @@ class Node:
         """A reading or status polled here: kept for the next batch (the newest value per device)."""
         if self._relaying or self._conn is None:
             return
+        started = time.process_time()
+        try:
+            self._collect_live(event)
+        finally:
+            _BRIDGE_SEND.inc(time.process_time() - started)
+
+    def _collect_live(self, event: Event) -> None:
         if isinstance(event, LatestValue):
             self._live_values[event.device_id] = [
                 "v",
@@ -520,6 +529,13 @@ class Node:
             self._live_timer = asyncio.get_running_loop().call_later(LIVE_FLUSH_SECONDS, self._flush_live)
 
     def _flush_live(self) -> None:
+        started = time.process_time()
+        try:
+            self._flush_live_now()
+        finally:
+            _BRIDGE_SEND.inc(time.process_time() - started)
+
+    def _flush_live_now(self) -> None:
         self._live_timer = None
         # Values first, then the status changes in their order: a device that went offline after
         # its last reading ends offline on the other instances too.
@@ -538,7 +554,14 @@ class Node:
         except Exception:
             logger.debug("cluster: live values not sent (they are sent again at the next poll)")
 
-    def _received_live(self, _connection: object, _pid: int, _channel: str, payload: str) -> None:
+    def _received_live(self, connection: object, pid: int, channel: str, payload: str) -> None:
+        started = time.process_time()
+        try:
+            self._publish_live(payload)
+        finally:
+            _BRIDGE_RECEIVE.inc(time.process_time() - started)
+
+    def _publish_live(self, payload: str) -> None:
         sender, _, body = payload.partition("|")
         if sender == str(self.id) or self.bus is None:
             return
