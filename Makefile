@@ -16,6 +16,9 @@ COVERAGE ?= $(BIN)/coverage run -p -m
 # Test processes per run (pytest-xdist): CI has 2 cores, and most tests wait on servers and sockets.
 # Tests that share an expensive fixture carry pytest.mark.xdist_group and run on one worker.
 JOBS   ?= 2
+# The unit tests wait on servers, sockets and subprocesses more than they compute (about 1.2 cores of
+# CPU on 2 workers): a third worker fills those waits.
+UNIT_JOBS ?= 3
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 SIM_PORT ?= 5020
@@ -65,7 +68,7 @@ timescaledb:
 
 # Browser tests (tests/e2e, tests/security/browser) run only in `e2e`, NiceGUI page tests only in `pages`.
 unit: $(TEST_STAMP) timescaledb
-	$(COVERAGE) pytest tests --ignore=tests/pages --ignore=tests/e2e --ignore=tests/security/browser -q --durations=15 -n $(JOBS)
+	$(COVERAGE) pytest tests --ignore=tests/pages --ignore=tests/e2e --ignore=tests/security/browser -q --durations=15 -n $(UNIT_JOBS)
 
 pages: $(TEST_STAMP) timescaledb
 	$(COVERAGE) pytest -p nicegui.testing.user_plugin tests/pages -q -n $(JOBS)

@@ -94,8 +94,8 @@ def hold_instance_lock(url: str) -> None:
     if not database or database == ":memory:":
         return
     path = Path(database).with_name(Path(database).name + ".instance")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle = path.open("a+", encoding="utf-8")
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)  # the data directory: private
+    handle = os.fdopen(os.open(path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o600), "a+", encoding="utf-8")
     try:
         fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
     except OSError:
