@@ -231,10 +231,16 @@ async def test_migration_009_replaces_the_continuous_aggregates_of_older_databas
                 await conn.execute(
                     text(
                         f"SELECT add_continuous_aggregate_policy('{name}', INTERVAL '2 days', NULL, "
-                        "INTERVAL '1 hour')"
+                        "INTERVAL '1 hour', initial_start => now() + INTERVAL '1 day')"
                     )
                 )
-            await conn.execute(text("SELECT add_compression_policy('readings', INTERVAL '7 days')"))
+            # Their jobs start in a day: TimescaleDB's own runner must not run one while 009 drops it.
+            await conn.execute(
+                text(
+                    "SELECT add_compression_policy('readings', INTERVAL '7 days', "
+                    "initial_start => now() + INTERVAL '1 day')"
+                )
+            )
         with runtime.installed(runtime.Runtime(database=database)):
             device = await add_device("old")
             rows: list[Row] = [
