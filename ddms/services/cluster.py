@@ -35,7 +35,9 @@ revocations (a user's sessions or a display link ended: open streams everywhere 
 Live values. Readings and status changes of the devices polled here go to the others every
 ``LIVE_FLUSH_SECONDS`` as batches of the newest value per device (``NOTIFY`` on ``LIVE_CHANNEL``,
 each payload under 8000 bytes), and are published on their buses: their pages and SSE streams show
-every device. (Alarms are evaluated once, by the polling instance.)
+every device. (Alarms are evaluated once, by the polling instance.) While an instance is the only
+live one it sends nothing; whenever an instance joins, the others send it the newest value and
+status of every device they hold, so its pages do not wait for the next poll.
 
 Dialects: none here. This module is only used on PostgreSQL (``ddms.main`` and the CLI decide).
 """
@@ -54,7 +56,7 @@ import time
 import uuid
 from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import text
@@ -246,9 +248,15 @@ class Node:
         self._sends: set[asyncio.Task[None]] = set()
         self._unlisten_live: Callable[[], None] | None = None
         self._unlisten_revocations: Callable[[], None] | None = None
-        self._live_values: dict[uuid.UUID, list[Any]] = {}
-        self._live_statuses: list[list[Any]] = []
-        self._live_timer: asyncio.TimerHandle | None = None
+        self._live_values: dict[uuid.UUID, LatestValue] = {}
+        self._live_statuses: list[StatusChange] = []
+        self._held: set[uuid.UUID] = set()
+        """The devices locked on the current connection (their values go to an instance that joins)."""
+        self._sender = self.id.hex
+        self._own_prefix = self._sender + "|"
+        self._live_timer: asyncio.Handle | None = None
+        self._collect_seconds = 0.0
+        """Time spent keeping values for the next batch since the last one (counted with it)."""
         self._assigned: (
             tuple[tuple[uuid.UUID, ...], frozenset[uuid.UUID], dict[uuid.UUID, uuid.UUID]] | None
         ) = None
@@ -334,12 +342,17 @@ class Node:
         if not device_ids or not self.valid():
             return set()
         keys = {device_key(device): device for device in device_ids}
+        generation = self.generation
         rows = await self._fetch(
             "SELECT k FROM unnest($1::bigint[]) AS k WHERE pg_try_advisory_lock(k)", list(keys)
         )
-        return {keys[row["k"]] for row in rows}
+        locked = {keys[row["k"]] for row in rows}
+        if self.generation == generation:  # else they went with the connection they were taken on
+            self._held |= locked
+        return locked
 
     async def unlock_devices(self, device_ids: Sequence[uuid.UUID]) -> None:
+        self._held.difference_update(device_ids)
         if device_ids and self._conn is not None:
             keys = [device_key(device) for device in device_ids]
             with contextlib.suppress(Exception):  # a lost connection has released them anyway
@@ -392,7 +405,11 @@ class Node:
                 if self.leading:
                     logger.info("cluster: instance %s leads the singleton jobs", self.id)
         self._valid_until = started + 2 * self.heartbeat
-        self.live = tuple(sorted(uuid.UUID(str(row["id"])) for row in rows))
+        live = tuple(sorted(uuid.UUID(str(row["id"])) for row in rows))
+        joined = set(live).difference(self.live, (self.id,))
+        self.live = live
+        if joined and self._held:
+            self._snapshot_live()
 
     async def _run(self) -> None:
         pause = 0.0
@@ -425,6 +442,7 @@ class Node:
         self._valid_until = -math.inf
         self.leading = False
         self.live = ()
+        self._held.clear()  # the locks went with the connection
         conn, self._conn = self._conn, None
         if conn is not None:
             conn.abort()  # at once; what SQLAlchemy keeps of it is given back below
@@ -498,50 +516,60 @@ class Node:
 
     # --- the live bus between instances --------------------------------------------------------
     def _on_local_event(self, event: Event) -> None:
-        """A reading or status polled here: kept for the next batch (the newest value per device)."""
-        if self._relaying or self._conn is None:
-            return
-        started = time.process_time()
-        try:
-            self._collect_live(event)
-        finally:
-            _BRIDGE_SEND.inc(time.process_time() - started)
+        """A reading or status polled here: kept for the next batch (the newest value per device).
 
-    def _collect_live(self, event: Event) -> None:
+        Nothing is kept while this is the only live instance: nobody listens, and one that joins
+        gets the newest value of every device polled here at once (``_snapshot_live``). Timed with
+        ``perf_counter`` and counted at the flush: the call is a dict store, which ``process_time``
+        (a system call, ~0.4 µs) and the counter's lock would cost more than."""
+        if self._relaying or self._conn is None or len(self.live) < 2:
+            return
+        started = time.perf_counter()
         if isinstance(event, LatestValue):
-            self._live_values[event.device_id] = [
-                "v",
-                str(event.device_id),
-                event.timestamp.isoformat(),
-                event.value,
-                event.level,
-                event.device_status,
-                event.device_name,
-                event.unit,
-            ]
+            self._live_values[event.device_id] = event
         elif isinstance(event, StatusChange):
-            self._live_statuses.append(
-                ["s", str(event.device_id), event.status, event.error, event.at.isoformat(), event.previous]
-            )
+            self._live_statuses.append(event)
         else:
             return
         if self._live_timer is None:
             self._live_timer = asyncio.get_running_loop().call_later(LIVE_FLUSH_SECONDS, self._flush_live)
+        self._collect_seconds += time.perf_counter() - started
+
+    def _snapshot_live(self) -> None:
+        """An instance joined: send it the newest value and status of every device locked here now
+        (it would otherwise show them only after their next poll, or not while this one was alone)."""
+        bus = self.bus
+        if bus is None or self._conn is None:
+            return
+        started = time.process_time()
+        for device in self._held:
+            latest = bus.latest(device)
+            if latest is not None:
+                self._live_values[device] = latest
+            status = bus.status(device)
+            if status is not None:
+                self._live_statuses.append(status)
+        if self._live_timer is not None:
+            self._live_timer.cancel()
+        self._live_timer = asyncio.get_running_loop().call_soon(self._flush_live)
+        _BRIDGE_SEND.inc(time.process_time() - started)
 
     def _flush_live(self) -> None:
         started = time.process_time()
         try:
             self._flush_live_now()
         finally:
-            _BRIDGE_SEND.inc(time.process_time() - started)
+            collected, self._collect_seconds = self._collect_seconds, 0.0
+            _BRIDGE_SEND.inc(time.process_time() - started + collected)
 
     def _flush_live_now(self) -> None:
         self._live_timer = None
         # Values first, then the status changes in their order: a device that went offline after
         # its last reading ends offline on the other instances too.
-        entries = [*self._live_values.values(), *self._live_statuses]
+        entries = [_value_entry(event) for event in self._live_values.values()]
+        entries += [_status_entry(event) for event in self._live_statuses]
         self._live_values, self._live_statuses = {}, []
-        payloads = live_payloads(str(self.id), entries)
+        payloads = live_payloads(self._sender, entries)
         if not payloads or self._conn is None:
             return
         task = asyncio.get_running_loop().create_task(self._send_live(payloads))
@@ -555,6 +583,8 @@ class Node:
             logger.debug("cluster: live values not sent (they are sent again at the next poll)")
 
     def _received_live(self, connection: object, pid: int, channel: str, payload: str) -> None:
+        if payload.startswith(self._own_prefix):  # every listener gets its own notices back
+            return
         started = time.process_time()
         try:
             self._publish_live(payload)
@@ -562,58 +592,106 @@ class Node:
             _BRIDGE_RECEIVE.inc(time.process_time() - started)
 
     def _publish_live(self, payload: str) -> None:
-        sender, _, body = payload.partition("|")
-        if sender == str(self.id) or self.bus is None:
+        if self.bus is None or payload.startswith(self._own_prefix):
             return
+        _sender, _, body = payload.partition("|")
         try:
             events = [_event_of(entry) for entry in json.loads(body)]
-        except (ValueError, TypeError, IndexError):
+        except (ValueError, TypeError, IndexError, KeyError, AttributeError, OverflowError, OSError):
             logger.warning("cluster: ignored a malformed live notice")
             return
+        publish_reading, publish_status = self.bus.publish_reading, self.bus.publish_status
         self._relaying = True
         try:
             for event in events:
                 if isinstance(event, LatestValue):
-                    self.bus.publish_reading(event)
+                    publish_reading(event)
                 else:
-                    self.bus.publish_status(event)
+                    publish_status(event)
         finally:
             self._relaying = False
 
 
+# --- the live notices' encoding -----------------------------------------------------------------
+# One notice is ``sender|[entry, ...]``, the sender and device ids in hex, times as epoch seconds
+# (a float keeps the microseconds of a current time exactly), in ASCII-only JSON (``ensure_ascii``:
+# its length is its size in bytes, no encoding to count them):
+#   ["v", device, timestamp, value, level, device status, device name, unit]   a reading
+#   ["s", device, status, error, at, previous status]                          a status change
+_dumps = json.JSONEncoder(separators=(",", ":"), allow_nan=True).encode
+_ids: dict[str, uuid.UUID] = {}
+"""Device ids parsed from notices (a few thousand devices: parsing each one again costs ~1 µs)."""
+
+
+def _value_entry(event: LatestValue) -> list[Any]:
+    return [
+        "v",
+        event.device_id.hex,
+        event.timestamp.timestamp(),
+        event.value,
+        event.level,
+        event.device_status,
+        event.device_name,
+        event.unit,
+    ]
+
+
+def _status_entry(event: StatusChange) -> list[Any]:
+    return ["s", event.device_id.hex, event.status, event.error, event.at.timestamp(), event.previous]
+
+
 def live_payloads(sender: str, entries: Sequence[list[Any]]) -> list[str]:
-    """``sender|[entry, ...]`` strings, each under PAYLOAD_LIMIT bytes (an entry is ~150 bytes)."""
+    """``sender|[entry, ...]`` strings, each under PAYLOAD_LIMIT bytes (an entry is ~130 bytes).
+
+    One JSON encoding per notice: each chunk holds as many entries as the last one's average size
+    lets fit, and is halved when it does not fit after all. An entry that alone does not fit (which
+    a 100-character name cannot make) is never sent.
+    """
+    room = PAYLOAD_LIMIT - len(sender) - 1
     payloads: list[str] = []
-    batch: list[str] = []
-    size = len(sender) + 3
-    for entry in entries:
-        encoded = json.dumps(entry, separators=(",", ":"), allow_nan=True)
-        if len(encoded.encode()) + len(sender) + 3 > PAYLOAD_LIMIT:
-            continue  # a name cannot make one entry this long (100 characters); never sent
-        if batch and size + len(encoded.encode()) + 1 > PAYLOAD_LIMIT:
-            payloads.append(f"{sender}|[{','.join(batch)}]")
-            batch, size = [], len(sender) + 3
-        batch.append(encoded)
-        size += len(encoded.encode()) + 1
-    if batch:
-        payloads.append(f"{sender}|[{','.join(batch)}]")
+    start, step = 0, 32
+    while start < len(entries):
+        chunk = entries[start : start + step]
+        body = _dumps(chunk)
+        if len(body) > room:
+            if len(chunk) == 1:
+                start += 1
+            step = max(1, len(chunk) // 2)
+            continue
+        payloads.append(f"{sender}|{body}")
+        start += len(chunk)
+        step = max(1, int(0.9 * room * len(chunk) / len(body)))
     return payloads
 
 
+def _device_id(text: str) -> uuid.UUID:
+    device = _ids.get(text)
+    if device is None:
+        if len(_ids) >= 100_000:  # devices come and go: never grow without bound
+            _ids.clear()
+        device = _ids[text] = uuid.UUID(hex=text)
+    return device
+
+
 def _event_of(entry: list[Any]) -> LatestValue | StatusChange:
-    if entry[0] == "v":
+    kind = entry[0]
+    if kind == "v":
         return LatestValue(
-            device_id=uuid.UUID(entry[1]),
-            timestamp=datetime.fromisoformat(entry[2]),
-            value=float(entry[3]),
-            level=str(entry[4]),
-            device_status=str(entry[5]),
-            device_name=str(entry[6]),
-            unit=str(entry[7]),
+            _device_id(entry[1]),
+            datetime.fromtimestamp(entry[2], UTC),
+            float(entry[3]),
+            str(entry[4]),
+            str(entry[5]),
+            str(entry[6]),
+            str(entry[7]),
         )
-    if entry[0] == "s":
+    if kind == "s":
         return StatusChange(
-            uuid.UUID(entry[1]), str(entry[2]), entry[3], datetime.fromisoformat(entry[4]), previous=entry[5]
+            _device_id(entry[1]),
+            str(entry[2]),
+            entry[3],
+            datetime.fromtimestamp(entry[4], UTC),
+            previous=entry[5],
         )
     raise ValueError("unknown live entry")
 

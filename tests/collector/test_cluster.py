@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import math
 import os
 import uuid
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from ddms import startup
+from ddms.bus import Bus, LatestValue, StatusChange
 from ddms.errors import ConsoleError
 from ddms.services import cluster
 
@@ -86,37 +90,84 @@ def test_a_second_instance_on_one_sqlite_file_is_refused_with_one_line(tmp_path:
     startup._instance_lock.pop().close()  # type: ignore[attr-defined]
 
 
-def test_live_batches_stay_under_the_notify_limit_and_come_back_whole() -> None:
-    from datetime import UTC, datetime
+AT = datetime(2026, 12, 1, 12, 0, 0, 123457, tzinfo=UTC)
 
-    from ddms.bus import LatestValue, StatusChange
 
-    at = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
-    values = [
-        ["v", str(device), at.isoformat(), 1.5 + n, "normal", "online", "d" * 100, "kPa"]
-        for n, device in enumerate(DEVICES)
+def _entries(events: list[LatestValue | StatusChange]) -> list[list[Any]]:
+    return [
+        cluster._value_entry(event) if isinstance(event, LatestValue) else cluster._status_entry(event)
+        for event in events
     ]
-    statuses = [["s", str(DEVICES[0]), "offline", "timeout: no answer", at.isoformat(), "online"]]
-    payloads = cluster.live_payloads(str(INSTANCES[0]), values + statuses)
-    assert len(payloads) > 10
-    assert all(len(payload.encode()) < 8000 for payload in payloads)
-    import json
 
-    back = [
+
+def _decoded(payloads: list[str]) -> list[LatestValue | StatusChange]:
+    return [
         cluster._event_of(entry) for payload in payloads for entry in json.loads(payload.partition("|")[2])
     ]
-    assert len(back) == len(DEVICES) + 1
-    first = back[0]
-    assert isinstance(first, LatestValue)
-    assert (first.device_id, first.timestamp, first.value, first.device_name) == (
-        DEVICES[0],
-        at,
-        1.5,
-        "d" * 100,
+
+
+def test_live_batches_stay_under_the_notify_limit_and_come_back_whole() -> None:
+    values: list[LatestValue | StatusChange] = [
+        LatestValue(device, AT, 1.5 + n, "normal", "online", "d" * 99 + "é", "kPa")
+        for n, device in enumerate(DEVICES)
+    ]
+    statuses: list[LatestValue | StatusChange] = [
+        StatusChange(DEVICES[0], "offline", "timeout: no answer", AT, previous="online")
+    ]
+    payloads = cluster.live_payloads(INSTANCES[0].hex, _entries(values + statuses))
+    assert len(payloads) > 10
+    assert all(len(payload.encode()) < 8000 for payload in payloads)
+    assert all(payload.startswith(INSTANCES[0].hex + "|") for payload in payloads)
+    assert _decoded(payloads) == values + statuses  # microseconds, names and order intact
+
+
+def test_live_batches_fit_when_entries_grow_and_drop_only_what_cannot_fit() -> None:
+    """Chunks are sized from the last one's entries: longer ones after short ones are re-split."""
+    short = [LatestValue(device, AT, 1.0, "normal", "online", "p", "") for device in DEVICES[:300]]
+    wide = [  # 100 characters outside the BMP: 12 bytes each as JSON escapes
+        LatestValue(device, AT, math.nan, "critical", "online", "\U0001f525" * 100, "°C")
+        for device in DEVICES[300:400]
+    ]
+    unsendable = StatusChange(DEVICES[400], "error", "x" * 8000, AT, previous="online")
+    events: list[LatestValue | StatusChange] = [*short, *wide, unsendable, *short[:10]]
+    payloads = cluster.live_payloads(INSTANCES[0].hex, _entries(events))
+    assert all(len(payload.encode()) < 8000 for payload in payloads)
+    back = _decoded(payloads)
+    expected = [*short, *wide, *short[:10]]
+    assert len(back) == len(expected)
+    assert all(
+        (got.device_id, got.device_name, got.unit) == (want.device_id, want.device_name, want.unit)
+        for got, want in zip(back, expected, strict=True)
     )
-    last = back[-1]
-    assert isinstance(last, StatusChange)
-    assert (last.status, last.error, last.previous) == ("offline", "timeout: no answer", "online")
+    assert all(isinstance(got, LatestValue) and math.isnan(got.value) for got in back[300:400])
+
+
+async def test_malformed_live_notices_are_ignored_with_a_warning(caplog: pytest.LogCaptureFixture) -> None:
+    bus = Bus()
+    node = cluster.Node("postgresql://unused", bus=bus)
+    seen: list[object] = []
+    bus.listen(seen.append)
+    device = DEVICES[0].hex
+    for body in [
+        "not json",
+        "5",
+        '[["v",5,1,2,"normal","online","n","u"]]',
+        '[{"v":1}]',
+        '[["v","zz",1,2,"normal","online","n","u"]]',
+        f'[["v","{device}",1e300,2,"normal","online","n","u"]]',
+        f'[["v","{device}",1]]',
+        '[["q"]]',
+    ]:
+        caplog.clear()
+        node._publish_live(f"{INSTANCES[1].hex}|{body}")
+        assert "ignored a malformed live notice" in caplog.text, body
+    good = cluster.live_payloads(
+        INSTANCES[1].hex, _entries([LatestValue(DEVICES[0], AT, 2.0, "normal", "online")])
+    )
+    node._publish_live(good[0].replace(INSTANCES[1].hex, node.id.hex, 1))  # its own notice: not replayed
+    assert seen == []
+    node._publish_live(good[0])
+    assert seen == [LatestValue(DEVICES[0], AT, 2.0, "normal", "online")]
 
 
 def test_status_on_sqlite_says_one_instance_at_most(tmp_path: Path) -> None:

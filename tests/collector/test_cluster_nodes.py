@@ -18,7 +18,7 @@ import pytest
 from sqlalchemy.engine.url import make_url
 
 from ddms import db, runtime
-from ddms.bus import Bus, ChangeKind, DeviceChange, Event, LatestValue, Revocation
+from ddms.bus import Bus, ChangeKind, DeviceChange, Event, LatestValue, Revocation, StatusChange
 from ddms.migrate import upgrade
 from ddms.services import cluster
 from tests.conftest import create_pg_database, drop_pg_database
@@ -188,3 +188,55 @@ async def test_the_only_instance_polls_on_through_a_lost_connection_and_locks_ag
             assert await node.lock_devices([device]) == {device}, "its device is free to lock again"
         finally:
             await node.stop()
+
+
+async def test_a_lone_node_keeps_nothing_to_send(pg_url: str) -> None:
+    """Nobody listens while it is the only live instance: its readings are not even batched."""
+    with runtime.installed(runtime.Runtime()):
+        node = cluster.Node(pg_url, heartbeat=HEARTBEAT, bus=Bus())
+        await node.start()
+        try:
+            assert node.bus is not None
+            await eventually(lambda: node.live == (node.id,))
+            device = uuid.uuid4()
+            assert await node.lock_devices([device]) == {device}
+            at = datetime(2026, 12, 1, 12, tzinfo=UTC)
+            node.bus.publish_reading(LatestValue(device, at, 1.0, "normal", "online", "p", "bar"))
+            node.bus.publish_status(StatusChange(device, "offline", "timeout", at, previous="online"))
+            assert (node._live_values, node._live_statuses, node._live_timer) == ({}, [], None)
+        finally:
+            await node.stop()
+
+
+async def test_a_joining_node_gets_the_newest_values_of_a_lone_one_within_a_second(pg_url: str) -> None:
+    """What the lone instance polls reaches one that joins at once, not at the next poll (a device
+    polled every hour would stay blank on the newcomer's pages for up to an hour)."""
+    started: list[cluster.Node] = []
+    with runtime.installed(runtime.Runtime()):
+        try:
+            first = cluster.Node(pg_url, heartbeat=HEARTBEAT, bus=Bus())
+            await first.start()
+            started.append(first)
+            assert first.bus is not None
+            await eventually(lambda: first.live == (first.id,))
+            read, failed, elsewhere = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+            assert await first.lock_devices([read, failed]) == {read, failed}
+            at = datetime(2026, 12, 1, 12, 0, 0, 654321, tzinfo=UTC)
+            value = LatestValue(read, at, 2.5, "warning", "online", "p", "bar")
+            down = StatusChange(failed, "offline", "timeout: no answer", at, previous="online")
+            first.bus.publish_reading(value)
+            first.bus.publish_status(down)
+            # Relayed from an instance that polled it once: not this one's to send.
+            first.bus.publish_reading(LatestValue(elsewhere, at, 9.0, "normal", "online", "q", ""))
+
+            second = cluster.Node(pg_url, heartbeat=HEARTBEAT, bus=Bus())
+            await second.start()
+            started.append(second)
+            bus = second.bus
+            assert bus is not None
+            took = await eventually(lambda: bus.latest(read) == value and bus.status(failed) == down)
+            assert took < 1.0  # "within 1 s" (issue 14)
+            assert bus.latest(elsewhere) is None
+        finally:
+            for node in reversed(started):
+                await node.stop()

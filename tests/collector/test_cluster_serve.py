@@ -6,7 +6,8 @@ once shows as two requests closer together than its interval, a gap in polling a
 reading lost or stored twice as a counter value missing from the readings table or present twice.
 
 One scenario (each step waits on what the database or the server shows, with generous bounds):
-instance A alone polls 12 devices; B joins and takes half at a poll boundary; C joins (4 each);
+instance A alone polls 12 devices; B joins and takes half at a poll boundary, and B's SSE stream
+shows fresh values of every device (A sent none while it was alone); C joins (4 each);
 A's SSE stream shows fresh values of every device (relayed by NOTIFY); a fourth instance without
 JWT_SECRET_KEY is refused; an interval changed through A reaches the
 device's poller on another instance; C is paused (SIGSTOP) until its devices are taken over, then
@@ -268,6 +269,8 @@ async def _scenario(group: Cluster, modbus: SequenceServer, modbus_port: int) ->
             return await group.shares() == {a_pid: DEVICES // 2, b_pid: DEVICES // 2}
 
         await eventually(halves, 15, "A and B poll half each")
+        # A sent nothing while it was alone: B's stream shows A's half all the same.
+        await _stream_shows_every_device(b, modbus)
 
         c = await group.start("c")
         c_pid = c.process.pid
@@ -366,7 +369,7 @@ async def _scenario(group: Cluster, modbus: SequenceServer, modbus_port: int) ->
 
 
 async def _stream_shows_every_device(instance: Instance, modbus: SequenceServer) -> None:
-    """A's SSE stream carries fresh values of all 12 devices, two thirds of them polled elsewhere:
+    """The instance's SSE stream carries fresh values of all 12 devices, those polled elsewhere too:
     each value in an event is one the server gave out less than a second and a half before."""
     async with (
         httpx.AsyncClient(base_url=instance.base, timeout=10) as client,
