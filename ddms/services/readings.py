@@ -368,8 +368,11 @@ def _marks_cap(
 
 
 def _whole_buckets(bucket_seconds: int, stretch: tuple[uuid.UUID, datetime, datetime]) -> bool:
+    """Whether ``stretch`` is epoch-aligned whole buckets (in exact arithmetic: a float of seconds
+    took the [1970, end of 9999] range for whole buckets of its own width)."""
     _, start, end = stretch
-    return (end - start).total_seconds() % bucket_seconds == 0 and start.timestamp() % bucket_seconds == 0
+    width = timedelta(seconds=bucket_seconds)
+    return (start - EARLIEST) % width == (end - start) % width == timedelta(0)
 
 
 async def fastest_interval(session: AsyncSession, device_ids: list[uuid.UUID]) -> float:
@@ -519,8 +522,9 @@ def typed(query: BucketQuery, sql: str) -> TextualSelect:
 
 
 def _bucket(row: tuple) -> Bucket:  # type: ignore[type-arg]
-    _, moment, total, number, low, high = row
-    return Bucket(moment, float(total) / float(number), float(low), float(high), int(number))
+    """A (device_id, tb, s, c, mn, mx, ...) row as a point (columns past the sixth are ignored)."""
+    number = int(row[3])
+    return Bucket(row[1], float(row[2]) / number, float(row[4]), float(row[5]), number)
 
 
 def aligned(
@@ -634,13 +638,98 @@ async def series_many(
         raw_seconds = await fastest_interval(session, device_ids)
     width = choose_bucket(start, end, max_points, devices, raw_seconds or RAW_ROW_SECONDS)
     lo, hi = aligned(start, end, width)
-    query = await build_bucket_query(session, device_ids, width, lo, hi, raw_seconds, bucketwise=True)
-    ordered = typed(query, f"SELECT * FROM ({query.sql}) AS grouped ORDER BY tb")
-    rows = (await session.exec(ordered, params=query.params)).all()  # type: ignore[call-overload]  # sqlmodel's exec() stubs omit text()
-    result = {device_id: Series(device_id, width, query.source, []) for device_id in device_ids}
+    if lo is not None and hi is not None and _source_for(width)[0]:
+        rows, source = await _series_rows(session, RawSampling(device_ids, raw_seconds, True), width, lo, hi)
+    else:
+        query = await build_bucket_query(session, device_ids, width, lo, hi, raw_seconds, bucketwise=True)
+        ordered = typed(query, f"SELECT * FROM ({query.sql}) AS grouped ORDER BY tb")
+        rows = list((await session.exec(ordered, params=query.params)).all())  # type: ignore[call-overload]  # sqlmodel's exec() stubs omit text()
+        source = query.source
+    result = {device_id: Series(device_id, width, source, []) for device_id in device_ids}
     for row in rows:
         result[row[0]].points.append(_bucket(row))
     return result
+
+
+ROLLUP_ROW, STALE_MARK, GIVEN_UP = 0, 1, 2  # what a row of ``_series_rows``' first statement is
+
+
+async def _series_rows(
+    session: AsyncSession, sampling: RawSampling, width: int, lo: datetime, hi: datetime
+) -> tuple[list[tuple], str]:  # type: ignore[type-arg]
+    """A series' rows (device_id, tb, s, c, mn, mx) over [lo, hi) oldest first, and their source.
+
+    ``build_bucket_query`` in as few round trips as it can: one statement returns the rollup's
+    buckets, the skip scan's stale marks and the marks' count (``dirty_ranges_unless_many``) at
+    once, so a chart whose rollups are current costs one query. Only when marks came back are raw
+    rows read, in a second statement: the whole range when (nearly) all of it is stale, else the
+    stale buckets alone, whose rollup rows are then dropped (a bucket comes from the rollup or from
+    raw rows, never half and half).
+    """
+    dialect = db.dialect_of(session)
+    device_ids = sampling.device_ids
+    rollup_width, table = _source_for(width)
+    cap = _marks_cap(device_ids, lo, hi, sampling.raw_seconds)
+    rollup_bucket = (
+        "time_bucket" if rollup_width == width else db.time_bucket_sql(dialect, "time_bucket", width)
+    )
+    gate = " AND (SELECT n FROM marked) < :cap" if cap is not None else ""
+    parts = [
+        f'SELECT device_id, {rollup_bucket} AS tb, sum("avg" * "count") AS s, sum("count") AS c, '
+        f'min("min") AS mn, max("max") AS mx, {ROLLUP_ROW} AS kind FROM {table} WHERE device_id IN :ids '
+        f"AND time_bucket >= :lo AND time_bucket < :hi{gate} GROUP BY 1, 2",
+        f"SELECT device_id, m, NULL, NULL, NULL, NULL, {STALE_MARK} FROM hop WHERE m IS NOT NULL",
+    ]
+    if cap is not None:
+        parts.append(f"SELECT NULL, NULL, NULL, NULL, NULL, NULL, {GIVEN_UP} FROM marked WHERE n >= :cap")
+    ctes = rollups.skip_scan_ctes(dialect, width, True, True, cap is not None)
+    statement = (
+        text(f"WITH RECURSIVE {ctes} {' UNION ALL '.join(parts)} ORDER BY 7, 2")
+        .bindparams(
+            bindparam("ids", expanding=True, type_=Uuid()),
+            bindparam("lo", type_=UTCDateTime()),
+            bindparam("hi", type_=UTCDateTime()),
+        )
+        .columns(
+            device_id=Uuid(), tb=UTCDateTime(), s=Float(), c=Integer(), mn=Float(), mx=Float(), kind=Integer()
+        )
+    )
+    params: dict[str, object] = {"ids": device_ids, "lo": lo, "hi": hi}
+    if cap is not None:
+        params["cap"] = cap
+    rows = list((await session.exec(statement, params=params)).all())  # type: ignore[call-overload]
+    marks = [(row[0], row[1]) for row in rows if row[6] == STALE_MARK]
+    if not marks and not (rows and rows[-1][6] == GIVEN_UP):
+        return rows, table
+    stretches = [] if marks == [] else _clipped(rollups.stale_stretches(marks, width), lo, hi)
+    if not marks or _covers(stretches, device_ids, lo, hi) or len(stretches) > MAX_DIRTY_RANGES:
+        # (Nearly) everything stale: the raw rows alone, no rollup row kept.
+        stretches, rows = [(device, lo, hi) for device in device_ids], []
+        table = "readings"
+    raw = await _raw_rows(session, sampling, width, stretches)
+    kept = [row for row in rows if row[6] == ROLLUP_ROW and not _inside(row[0], row[1], stretches)]
+    return sorted(kept + raw, key=lambda row: row[1]), table
+
+
+async def _raw_rows(
+    session: AsyncSession,
+    sampling: RawSampling,
+    width: int,
+    stretches: list[tuple[uuid.UUID, datetime, datetime]],
+) -> list[tuple]:  # type: ignore[type-arg]
+    """The buckets of ``stretches`` aggregated from raw rows (``_raw_parts``)."""
+    params: dict[str, object] = {}
+    binds: list[BindParameter[object]] = []
+    raw_bucket = db.time_bucket_sql(db.dialect_of(session), '"timestamp"', width)
+    parts = await _raw_parts(session, width, raw_bucket, stretches, sampling, params, binds)
+    query = BucketQuery(" UNION ALL ".join(parts), params, binds, "readings")
+    return list((await session.exec(typed(query, query.sql), params=params)).all())  # type: ignore[call-overload]
+
+
+def _inside(
+    device: uuid.UUID, moment: datetime, stretches: list[tuple[uuid.UUID, datetime, datetime]]
+) -> bool:
+    return any(device == owner and first <= moment < last for owner, first, last in stretches)
 
 
 async def series(

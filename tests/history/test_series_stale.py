@@ -43,9 +43,12 @@ async def dense_device(name: str) -> tuple[uuid.UUID, list[Row]]:
     return device, rows
 
 
-async def chart(device: uuid.UUID) -> readings.Series:
+async def chart(device: uuid.UUID, sampling_interval: int | None = None) -> readings.Series:
+    """The series as the API asks for it (interval unknown) or as the chart page does (given)."""
     async with db.session_scope() as session:
-        found = await readings.series_many(session, [device], CHART_START, CHART_END, POINTS)
+        found = await readings.series_many(
+            session, [device], CHART_START, CHART_END, POINTS, sampling_interval
+        )
     return found[device]
 
 
@@ -76,24 +79,31 @@ async def test_marks_past_the_cap_give_up_and_below_it_equal_dirty_ranges(databa
             assert below == plain
 
 
-async def test_a_mostly_stale_range_is_read_from_raw_rows_and_equals_them(database: db.Database) -> None:
+@pytest.mark.parametrize("known", [None, STEP])
+async def test_a_mostly_stale_range_is_read_from_raw_rows_and_equals_them(
+    database: db.Database, known: int | None
+) -> None:
     """Three of the chart's four hours hold data, all of it stale: the stale stretch does not cover
     the range (the old planner then made a union with the empty rollup), but the marks do pass half
     its minutes, so the raw rows are read alone."""
     device, rows = await dense_device("bulk loaded")
-    series = await chart(device)
+    series = await chart(device, known)
     assert (series.source, series.bucket_seconds) == ("readings", 120)
     assert_same(as_dict(series.points), expected(rows, device, series))
 
 
-async def test_a_partly_stale_range_stays_exact_with_late_readings(database: db.Database) -> None:
+@pytest.mark.parametrize("known", [None, STEP])
+async def test_a_partly_stale_range_stays_exact_with_late_readings(
+    database: db.Database, known: int | None
+) -> None:
+    """Known interval: the stale buckets are read bucket by bucket on PostgreSQL; unknown, grouped."""
     device, rows = await dense_device("late readings")
     async with db.session_scope() as session:
         await rollups.refresh(session)
     late = [(device, DATA_START + timedelta(minutes=m, seconds=1.5), -5.0 * m) for m in (20, 21, 22, 95)]
     await add_rows(late)  # three minutes stale, in the middle of rolled-up hours, and one more apart
     rows += late
-    series = await chart(device)
+    series = await chart(device, known)
     assert series.source == "readings_1min"  # the clean buckets from the rollup
     assert_same(as_dict(series.points), expected(rows, device, series))
 
