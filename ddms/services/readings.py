@@ -698,11 +698,12 @@ async def _series_rows(
     if cap is not None:
         params["cap"] = cap
     rows = list((await session.exec(statement, params=params)).all())  # type: ignore[call-overload]
+    given_up = bool(rows) and rows[-1][6] == GIVEN_UP  # (sorted last; no hop and no rollup row then)
     marks = [(row[0], row[1]) for row in rows if row[6] == STALE_MARK]
-    if not marks and not (rows and rows[-1][6] == GIVEN_UP):
+    if not marks and not given_up:
         return rows, table
-    stretches = [] if marks == [] else _clipped(rollups.stale_stretches(marks, width), lo, hi)
-    if not marks or _covers(stretches, device_ids, lo, hi) or len(stretches) > MAX_DIRTY_RANGES:
+    stretches = [] if given_up else _clipped(rollups.stale_stretches(marks, width), lo, hi)
+    if given_up or _covers(stretches, device_ids, lo, hi) or len(stretches) > MAX_DIRTY_RANGES:
         # (Nearly) everything stale: the raw rows alone, no rollup row kept.
         stretches, rows = [(device, lo, hi) for device in device_ids], []
         table = "readings"

@@ -121,3 +121,17 @@ async def test_dense_stale_stretches_are_read_bucket_by_bucket_on_postgresql(dat
     assert ("generate_series" in unsure.sql) == database.is_postgres  # the interval was read
     assert "generate_series" not in other_session.sql
     assert whole.source == unsure.source == other_session.source == "readings"
+
+
+async def test_a_group_of_a_current_and_a_just_loaded_device_is_exact_for_both(database: db.Database) -> None:
+    """The marks are counted over the group: half of them stale sends both devices to raw rows."""
+    current, current_rows = await dense_device("rolled up")
+    async with db.session_scope() as session:
+        await rollups.refresh(session)
+    loaded, loaded_rows = await dense_device("just loaded")
+    async with db.session_scope() as session:
+        found = await readings.series_many(session, [current, loaded], CHART_START, CHART_END, POINTS)
+    for device, rows in ((current, current_rows), (loaded, loaded_rows)):
+        assert_same(as_dict(found[device].points), expected(rows, device, found[device]))
+    # three hours of marks of one device against four hours of two: under half, the rollup stays
+    assert found[current].source == "readings_1min"
