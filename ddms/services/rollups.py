@@ -133,24 +133,47 @@ async def dirty_ranges(
     marks in a month), and reading them all cost more than the raw aggregate the rollups replace.
     ``_merge_in_python`` states the same result plainly; the tests hold the two equal.
     """
+    found = await dirty_ranges_unless_many(session, device_ids, granularity, start, end, None)
+    return found or {}
+
+
+async def dirty_ranges_unless_many(
+    session: AsyncSession,
+    device_ids: list[uuid.UUID],
+    granularity: int,
+    start: datetime | None,
+    end: datetime | None,
+    give_up_at: int | None,
+) -> dict[uuid.UUID, list[tuple[datetime, datetime]]] | None:
+    """``dirty_ranges``, or None once ``give_up_at`` dirty marks lie in [start, end).
+
+    In the same statement, before the skip scan: a count of the marks in the range, stopped at
+    ``give_up_at`` (an index range read, a fraction of a probe per mark). Right after a bulk load
+    every minute is marked, and the skip scan's probe per stale bucket (720 for a day in 2-minute
+    buckets) cost a third of the raw aggregate the reader then ran anyway; the count tells the
+    reader to take the raw rows at once. None means only "at least that many marks", never which.
+    """
     width = int(granularity)
     params: dict[str, object] = {"ids": device_ids}
     if start is not None:
         params["lo"] = floor_time(start, width)
     if end is not None:
         params["hi"] = end
+    if give_up_at is not None:
+        params["cap"] = max(int(give_up_at), 1)
+    sql = _skip_scan_sql(db.dialect_of(session), width, "lo" in params, "hi" in params, "cap" in params)
     statement = (
-        text(_skip_scan_sql(db.dialect_of(session), width, "lo" in params, "hi" in params))
+        text(sql)
         .bindparams(
             bindparam("ids", expanding=True, type_=Uuid()),
             *[bindparam(k, type_=UTCDateTime()) for k in ("lo", "hi") if k in params],
         )
         .columns(device_id=Uuid(), m=UTCDateTime())
     )
-    found: dict[uuid.UUID, list[tuple[datetime, datetime]]] = {}
-    for device_id, marked in (await session.exec(statement, params=params)).all():  # type: ignore[call-overload]
-        found.setdefault(device_id, []).append(_widened(marked, width))
-    return {device_id: _merge(ranges) for device_id, ranges in found.items()}
+    hops = list((await session.exec(statement, params=params)).all())  # type: ignore[call-overload]
+    if any(device_id is None for device_id, _ in hops):  # the count reached the cap: no hop was made
+        return None
+    return stale_stretches(hops, width)
 
 
 def _widened(mark: datetime, width: int) -> tuple[datetime, datetime]:
@@ -164,11 +187,28 @@ def _widened(mark: datetime, width: int) -> tuple[datetime, datetime]:
     return begin, end
 
 
-def _skip_scan_sql(dialect: str, width: int, lower: bool, upper: bool) -> str:
+def _skip_scan_sql(dialect: str, width: int, lower: bool, upper: bool, capped: bool = False) -> str:
     """For each device, the first dirty mark, then the first one past the stale stretch it opens...
 
-    Each step is one probe of the (device_id, hour_start) primary key. ``following`` is where the
-    stretch of a mark ``h.m`` ends: the end of its bucket.
+    ``capped``: the marks of the range are first counted up to ``:cap``; at the cap the hops are
+    not made and one (NULL, NULL) row says so. See ``skip_scan_ctes``.
+    """
+    ctes = skip_scan_ctes(dialect, width, lower, upper, capped)
+    hops = "SELECT device_id, m FROM hop WHERE m IS NOT NULL"
+    if not capped:
+        return f"WITH RECURSIVE {ctes} {hops}"
+    given_up = "SELECT NULL AS device_id, NULL AS m FROM marked WHERE n >= :cap"
+    return f"WITH RECURSIVE {ctes} {given_up} UNION ALL {hops}"
+
+
+def skip_scan_ctes(dialect: str, width: int, lower: bool, upper: bool, capped: bool) -> str:
+    """The common table expressions of the skip scan (for a ``WITH RECURSIVE``), to read in one statement.
+
+    ``hop(device_id, m)``: per device of ``:ids``, the first dirty mark at or after ``:lo`` and
+    before ``:hi``, then the first one past the end of the bucket of ``width`` seconds holding the
+    last (each step one probe of the (device_id, hour_start) primary key); a NULL ``m`` ends a
+    device's chain. ``capped`` adds ``marked(n)``, the range's marks counted up to ``:cap``, and
+    makes no hop once ``n`` reaches it.
     """
     following = db.add_seconds_sql(dialect, db.time_bucket_sql(dialect, "h.m", width), width)
     # Each probe has one lower bound (:lo for the first, the stretch's end after it): given two,
@@ -179,12 +219,34 @@ def _skip_scan_sql(dialect: str, width: int, lower: bool, upper: bool) -> str:
     probe += " AND x.hour_start < :hi" if upper else ""
     seed = probe.format(device="d.id", floor="x.hour_start >= :lo" if lower else "1 = 1")
     step = probe.format(device="h.device_id", floor=f"x.hour_start >= {following}")
-    return (
-        "WITH RECURSIVE hop(device_id, m) AS ("
-        f"SELECT d.id, ({seed}) FROM devices AS d WHERE d.id IN :ids "
-        f"UNION ALL SELECT h.device_id, ({step}) FROM hop AS h WHERE h.m IS NOT NULL"
-        ") SELECT device_id, m FROM hop WHERE m IS NOT NULL"
+    gate = " AND (SELECT n FROM marked) < :cap" if capped else ""
+    hop = (
+        f"hop(device_id, m) AS (SELECT d.id, ({seed}) FROM devices AS d WHERE d.id IN :ids{gate} "
+        f"UNION ALL SELECT h.device_id, ({step}) FROM hop AS h WHERE h.m IS NOT NULL)"
     )
+    if not capped:
+        return hop
+    counted = "y.device_id IN :ids"
+    counted += " AND y.hour_start >= :lo" if lower else ""
+    counted += " AND y.hour_start < :hi" if upper else ""
+    marked = (
+        "marked(n) AS (SELECT count(*) FROM (SELECT 1 AS one FROM readings_rollup_dirty AS y "
+        f"WHERE {counted} LIMIT :cap) AS z)"
+    )
+    return f"{marked}, {hop}"
+
+
+def stale_stretches(
+    marks: list[tuple[uuid.UUID, datetime]], granularity: int
+) -> dict[uuid.UUID, list[tuple[datetime, datetime]]]:
+    """Per device, the merged stretches of buckets of ``granularity`` seconds the ``marks`` make stale.
+
+    Fed with the skip scan's hops (``skip_scan_ctes``) it gives what ``dirty_ranges`` returns.
+    """
+    found: dict[uuid.UUID, list[tuple[datetime, datetime]]] = {}
+    for device_id, marked in marks:
+        found.setdefault(device_id, []).append(_widened(marked, granularity))
+    return {device_id: _merge(ranges) for device_id, ranges in found.items()}
 
 
 def _merge_in_python(

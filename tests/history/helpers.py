@@ -20,7 +20,9 @@ from ddms.models import Device, Reading
 Row = tuple[uuid.UUID, datetime, float]
 
 
-async def add_device(name: str, *, retention_days: int = 90, unit: str = "°C") -> uuid.UUID:
+async def add_device(
+    name: str, *, retention_days: int = 90, unit: str = "°C", sampling_interval: int = 10
+) -> uuid.UUID:
     async with db.session_scope() as session:
         device = Device(
             name=name,
@@ -29,6 +31,7 @@ async def add_device(name: str, *, retention_days: int = 90, unit: str = "°C") 
             modbus_register=0,
             unit=unit,
             retention_days=retention_days,
+            sampling_interval=sampling_interval,
         )
         session.add(device)
         await session.commit()
