@@ -35,8 +35,9 @@ def revision(table: str) -> int:
     return runtime.current().revisions.get(table, 0)
 
 
-def bump(tables: Iterable[str]) -> None:
-    revisions = runtime.current().revisions
+def bump(tables: Iterable[str], into: runtime.Runtime | None = None) -> None:
+    """Move the tables' revisions in the current runtime (or ``into``): their cached reads go stale."""
+    revisions = (into or runtime.current()).revisions
     for table in tables:
         revisions[table] = revisions.get(table, 0) + 1
 

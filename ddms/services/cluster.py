@@ -61,7 +61,7 @@ from typing import Any
 
 from sqlalchemy import text
 
-from ddms import db, metrics, runtime
+from ddms import cache, db, metrics, runtime
 from ddms.bus import Bus, ChangeKind, DeviceChange, Event, LatestValue, Revocation, StatusChange, get_bus
 from ddms.models import utcnow
 
@@ -252,6 +252,7 @@ class Node:
         self._unlisten_revocations: Callable[[], None] | None = None
         self._live_values: dict[uuid.UUID, LatestValue] = {}
         self._live_statuses: list[StatusChange] = []
+        self._runtime: runtime.Runtime | None = None  # the app's, set at start (its cached reads)
         self._held: set[uuid.UUID] = set()
         """The devices locked on the current connection (their values go to an instance that joins)."""
         self._sender = self.id.hex
@@ -275,7 +276,8 @@ class Node:
         self._unlisten_live = self.bus.listen(self._on_local_event)
         self._unlisten_revocations = self.bus.on_revocation(self._relay_revocation)
         self._task = asyncio.create_task(self._run(), name="ddms-cluster-heartbeat")
-        runtime.current().cluster = self
+        self._runtime = runtime.current()
+        self._runtime.cluster = self
         logger.info("cluster: instance %s joined (%d live)", self.id, len(self.live))
 
     async def stop(self) -> None:
@@ -507,6 +509,13 @@ class Node:
             return
         if sender == str(self.id) or self.bus is None:
             return
+        # What another instance changed is not in this one's cached reads (principals, device lists,
+        # display links): they are read again now, not after their time to live.
+        if isinstance(event, Revocation):
+            tables = ("users",) if event.user_id is not None else ("display_tokens",)
+        else:
+            tables = ("devices",)
+        cache.bump(tables, self._runtime)
         self._relaying = True
         try:
             if isinstance(event, Revocation):

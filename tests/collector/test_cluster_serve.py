@@ -233,6 +233,51 @@ async def test_three_instances_share_take_over_and_hand_over(pg_url: str, tmp_pa
         await modbus.stop()
 
 
+async def _sessions_hold_across_instances(
+    a: Instance, b: Instance, c: Instance, headers: dict[str, str]
+) -> None:
+    """Across instances: a token signed by one works on all; a logout on one ends that login's
+    refresh on all; a revocation (a role change) made on one ends the access token on another within
+    a second; failed logins spread over the three count against one limit (kept in PostgreSQL)."""
+    clients = [httpx.AsyncClient(base_url=instance.base, timeout=10) for instance in (a, b, c)]
+    try:
+        for client in clients[1:]:
+            assert (await client.get("/api/devices", headers=headers)).status_code == 200
+
+        second = await clients[1].post("/api/auth/login", json={"username": "admin", "password": PASSWORD})
+        assert second.status_code == 200, second.text
+        refresh = {"refresh_token": second.json()["refresh_token"]}
+        bearer = {"Authorization": f"Bearer {second.json()['access_token']}"}
+        assert (await clients[1].post("/api/auth/logout", headers=bearer, json=refresh)).status_code == 200
+        assert (await clients[2].post("/api/auth/refresh", json=refresh)).status_code == 401
+
+        account = {"username": "operator", "password": "operator-password-1", "role": "admin"}
+        made = await clients[0].post("/api/users", headers=headers, json=account)
+        assert made.status_code == 201, made.text
+        signed_in = await clients[2].post(
+            "/api/auth/login", json={"username": "operator", "password": "operator-password-1"}
+        )
+        assert signed_in.status_code == 200, signed_in.text
+        operator = {"Authorization": f"Bearer {signed_in.json()['access_token']}"}
+        assert (await clients[2].get("/api/devices", headers=operator)).status_code == 200
+        demoted = await clients[0].put(
+            f"/api/users/{made.json()['id']}", headers=headers, json={"role": "read_only"}
+        )
+        assert demoted.status_code == 200, demoted.text
+
+        async def refused_on_c() -> bool:
+            return (await clients[2].get("/api/devices", headers=operator)).status_code == 401
+
+        await eventually(refused_on_c, 1.0, "a role change on A ends the user's token on C")
+
+        wrong = {"username": "intruder", "password": "not-the-password"}
+        answers = [(await clients[n % 3].post("/api/auth/login", json=wrong)).status_code for n in range(6)]
+        assert answers == [401] * 5 + [429], answers  # five failures over three instances, then locked
+    finally:
+        for client in clients:
+            await client.aclose()
+
+
 async def _scenario(group: Cluster, modbus: SequenceServer, modbus_port: int) -> None:
     a = await group.start("a")
     a_pid = a.process.pid
@@ -280,6 +325,7 @@ async def _scenario(group: Cluster, modbus: SequenceServer, modbus_port: int) ->
 
         await eventually(thirds, 15, "A, B and C poll a third each")
         await _stream_shows_every_device(a, modbus)
+        await _sessions_hold_across_instances(a, b, c, headers)
         status = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
