@@ -13,12 +13,14 @@ TEST_STAMP := $(VENV)/.installed-test
 # Measuring costs CPU (about +75 % on the unit tests, little wall time on a loaded machine); for a quick
 # local run without it: make unit COVERAGE='.venv/bin/python -m'
 COVERAGE ?= $(BIN)/coverage run -p -m
-# Test processes per run (pytest-xdist): CI has 2 cores, and most tests wait on servers and sockets.
-# Tests that share an expensive fixture carry pytest.mark.xdist_group and run on one worker.
-JOBS   ?= 2
-# The unit tests wait on servers, sockets and subprocesses more than they compute (about 1.2 cores of
-# CPU on 2 workers): a third worker fills those waits.
-UNIT_JOBS ?= 3
+# Test processes per run (pytest-xdist). CI has 2 cores; measured on them (quiet, with coverage):
+# pages 2:30 on 2 workers, 1:42 on 3; browser tests 3:03-4:00 on 2, 3:00 on 3 (they wait on Chromium
+# and on their servers). Tests that share an expensive fixture carry pytest.mark.xdist_group and run
+# on one worker.
+JOBS   ?= 3
+# The unit tests wait on servers, sockets and subprocesses between their CPU work: 4 workers keep both
+# cores busy (10-11 min on 3 workers, 7:50 on 4).
+UNIT_JOBS ?= 4
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 SIM_PORT ?= 5020
